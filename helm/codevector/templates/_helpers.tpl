@@ -1,0 +1,53 @@
+{{- define "codevector.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 50 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 50 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "codevector.labels" -}}
+app.kubernetes.io/name: {{ .Chart.Name }}
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "codevector.selector" -}}
+app.kubernetes.io/name: {{ .root.Chart.Name }}
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .component }}
+{{- end -}}
+
+{{- define "codevector.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "codevector.databaseSecret" -}}
+{{ .Values.database.existingSecret | default (printf "%s-database" (include "codevector.fullname" .)) }}
+{{- end -}}
+
+{{- define "codevector.encryptionSecret" -}}
+{{ .Values.encryptionKey.existingSecret | default (printf "%s-encryption" (include "codevector.fullname" .)) }}
+{{- end -}}
+
+{{/* Reuse a generated value across upgrades: read it back from the live Secret when present. */}}
+{{- define "codevector.keepOrGenerate" -}}
+{{- $existing := lookup "v1" "Secret" .namespace .name -}}
+{{- if and $existing (index $existing.data .key) -}}{{ index $existing.data .key }}{{- else -}}{{ .generated | b64enc }}{{- end -}}
+{{- end -}}
+
+{{- define "codevector.commonEnv" -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "codevector.databaseSecret" . }}
+      key: {{ .Values.database.existingSecretKey }}
+- name: LOG_LEVEL
+  value: {{ .Values.logLevel | quote }}
+{{- end -}}
+
+{{- define "codevector.encryptionEnv" -}}
+- name: CODEVECTOR_ENCRYPTION_KEY
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "codevector.encryptionSecret" . }}
+      key: {{ .Values.encryptionKey.existingSecretKey }}
+{{- end -}}
