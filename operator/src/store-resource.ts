@@ -1,0 +1,131 @@
+import type { ActorSource } from '@codevector/core/audit-entry';
+import { configChangedChannel } from '@codevector/core/config-snapshot';
+import { type DatabasePool, type DatabaseTransactionConnection, sql } from '@codevector/core/create-pool';
+import { writeAuditEntry } from '@codevector/core/write-audit-entry';
+import { z } from 'zod';
+import { type AuditTarget, type DesiredRow, planResource, type RowPlan, type StoredRow } from './plan-resource.ts';
+
+export type StoreResult = { plan: RowPlan; configVersion: number | null };
+
+export type Actor = { actor: string; actorSource: ActorSource };
+
+const tableByTarget = {
+  provider: 'providers',
+  model: 'models',
+  budget: 'budgets',
+  rate_limit: 'rate_limits',
+  secret_rule: 'secret_rules',
+} as const satisfies Record<AuditTarget, string>;
+
+const storedRowSchema = z.object({
+  uid: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  generation: z.number(),
+  spec: z.record(z.string(), z.unknown()),
+  api_key_fingerprint: z.string().nullable(),
+});
+
+/**
+ * Load → plan → apply for one resource in ONE transaction (DESIGN §5.1): the row, its audit row,
+ * the config_state bump and the NOTIFY (delivered at commit) succeed or fail together. An
+ * advisory lock on kind/namespace/name serialises concurrent reconciles of one resource, even
+ * across operator processes, so the plan always sees the latest committed row and two writers
+ * never both record the same change.
+ *
+ * `desired` null means the resource is gone. `apiKeySealed` is the encrypted provider key,
+ * stored only when the plan changes the fingerprint.
+ * @throws CodeVectorError CORE_AUDIT_WRITE_FAILED (nothing was written), or database errors.
+ */
+export async function storeResource(
+  db: DatabasePool,
+  input: {
+    target: AuditTarget;
+    namespace: string;
+    name: string;
+    desired: DesiredRow | null;
+    actor: Actor;
+    /** Actor for removing a row of the same name but another uid (the object was recreated while we were away). */
+    replacedActor?: Actor;
+    sealApiKey?: () => Buffer | null;
+  },
+): Promise<StoreResult> {
+  const table = sql.identifier([tableByTarget[input.target]]);
+  const targetName = `${input.namespace}/${input.name}`;
+  return db.transaction(async (tx) => {
+    await tx.query(sql.type(z.object({}))`select pg_advisory_xact_lock(hashtextextended(${`${input.target}/${input.namespace}/${input.name}`}, 0))`);
+    const byName = await tx.maybeOne(sql.type(storedRowSchema)`
+      select uid, namespace, name, generation, spec, ${input.target === 'provider' ? sql.fragment`api_key_fingerprint` : sql.fragment`null::text as api_key_fingerprint`}
+      from ${table} where namespace = ${input.namespace} and name = ${input.name} for update`);
+    let current: StoredRow | null = byName ? toStored(byName) : null;
+    let changed = false;
+    if (current && input.desired && current.uid !== input.desired.uid) {
+      // Same name, new uid: the old object was deleted and recreated without us seeing the
+      // delete. Record the delete of the old one, then create the new one.
+      await applyPlan(tx, table, input.target, planResource(null, current), targetName, input.replacedActor ?? input.actor, input.sealApiKey);
+      current = null;
+      changed = true;
+    }
+    const plan = planResource(input.desired, current);
+    changed = (await applyPlan(tx, table, input.target, plan, targetName, input.actor, input.sealApiKey)) || changed;
+    if (!changed) return { plan, configVersion: null };
+    const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`
+      update config_state set version = version + 1, changed_at = now() returning version`);
+    await tx.query(sql.type(z.object({}))`select pg_notify(${configChangedChannel}, ${String(version)})`);
+    return { plan, configVersion: version };
+  });
+}
+
+function toStored(row: z.infer<typeof storedRowSchema>): StoredRow {
+  return {
+    uid: row.uid,
+    namespace: row.namespace,
+    name: row.name,
+    generation: row.generation,
+    spec: row.spec,
+    apiKeyFingerprint: row.api_key_fingerprint,
+  };
+}
+
+async function applyPlan(
+  tx: DatabaseTransactionConnection,
+  table: ReturnType<typeof sql.identifier>,
+  target: AuditTarget,
+  plan: RowPlan,
+  targetName: string,
+  actor: Actor,
+  sealApiKey: (() => Buffer | null) | undefined,
+): Promise<boolean> {
+  if (plan.type === 'none') return false;
+  const none = sql.type(z.object({}));
+  if (plan.type === 'delete') {
+    await tx.query(none`delete from ${table} where uid = ${plan.uid}`);
+  } else {
+    const { row } = plan;
+    const spec = sql.jsonb(row.spec as never);
+    if (target === 'provider') {
+      const sealed = sealApiKey?.() ?? null;
+      const ciphertext = sealed === null ? null : sql.binary(sealed);
+      await tx.query(none`
+        insert into providers (uid, namespace, name, generation, spec, api_key_ciphertext, api_key_fingerprint, updated_at)
+        values (${row.uid}, ${row.namespace}, ${row.name}, ${row.generation}, ${spec}, ${ciphertext}, ${row.apiKeyFingerprint}, now())
+        on conflict (uid) do update set generation = excluded.generation, spec = excluded.spec,
+          api_key_ciphertext = excluded.api_key_ciphertext, api_key_fingerprint = excluded.api_key_fingerprint, updated_at = now()`);
+    } else {
+      await tx.query(none`
+        insert into ${table} (uid, namespace, name, generation, spec, updated_at)
+        values (${row.uid}, ${row.namespace}, ${row.name}, ${row.generation}, ${spec}, now())
+        on conflict (uid) do update set generation = excluded.generation, spec = excluded.spec, updated_at = now()`);
+    }
+  }
+  await writeAuditEntry(tx, {
+    action: `${target}.${plan.verb}`,
+    targetType: target,
+    targetId: plan.type === 'delete' ? plan.uid : plan.row.uid,
+    targetName,
+    actor: actor.actor,
+    actorSource: actor.actorSource,
+    detail: plan.detail,
+  });
+  return true;
+}
