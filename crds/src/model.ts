@@ -1,0 +1,70 @@
+import { z } from 'zod';
+import { commonStatusShape } from './common-status.ts';
+import { modelNameSchema } from './model-name.ts';
+import { resourceSchema } from './resource-schema.ts';
+import { withCelRules } from './with-cel-rules.ts';
+
+const pricePerMillion = z.number().min(0).max(1_000_000);
+
+export const modelSpecSchema = withCelRules(
+  z
+    .strictObject({
+      name: modelNameSchema.describe(
+        "Model name clients send in the request's model field, e.g. claude-sonnet-5. Must not clash with another Model's name or alias.",
+      ),
+      providerRef: z
+        .strictObject({
+          name: z
+            .string()
+            .min(1)
+            .max(253)
+            .regex(
+              /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/,
+              'must be a valid Provider name (lowercase DNS subdomain)',
+            )
+            .describe('Name of the Provider.'),
+        })
+        .describe('The Provider, in the same namespace, that serves this model.'),
+      upstreamModel: z
+        .string()
+        .min(1)
+        .max(256)
+        .describe("Model id sent to the provider in place of the client's name, e.g. claude-sonnet-5-20260115 or gpt-5-2025-08-07."),
+      pricing: z
+        .strictObject({
+          input: pricePerMillion.describe('USD per million input (prompt) tokens that are not cache reads or writes.'),
+          output: pricePerMillion.describe('USD per million output tokens, reasoning tokens included.'),
+          cacheRead: pricePerMillion
+            .optional()
+            .describe("USD per million input tokens read from the provider's prompt cache. Unset means cache reads cost nothing."),
+          cacheWrite: pricePerMillion
+            .optional()
+            .describe("USD per million input tokens written to the provider's prompt cache. Unset means cache writes cost nothing."),
+        })
+        .describe(
+          'Price in USD per million tokens, as the provider bills them. The gateway multiplies the token counts the provider reports by these prices to charge Budgets.',
+        ),
+      aliases: z
+        .array(modelNameSchema)
+        .max(16)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .describe('Other names clients may send for this model, e.g. dated versions or names an agent hard-codes.'),
+    })
+    .describe('Desired state of the Model.'),
+  [
+    {
+      rule: '!has(self.aliases) || !(self.name in self.aliases)',
+      message: 'aliases must not repeat name',
+      fieldPath: '.aliases',
+      check: (spec) => !spec.aliases?.includes(spec.name),
+    },
+  ],
+);
+export type ModelSpec = z.infer<typeof modelSpecSchema>;
+
+export const modelStatusSchema = z.strictObject({ ...commonStatusShape }).describe('Observed state of the Model, written by the operator.');
+export type ModelStatus = z.infer<typeof modelStatusSchema>;
+
+export const modelSchema = resourceSchema('Model', modelSpecSchema, modelStatusSchema);
+export type Model = z.infer<typeof modelSchema>;

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+import { commonStatusShape } from './common-status.ts';
+import { modelNameSchema } from './model-name.ts';
+import { resourceSchema } from './resource-schema.ts';
+import { subjectSchema } from './subject.ts';
+import { withCelRules } from './with-cel-rules.ts';
+
+const perMinute = z.int().min(1).max(1_000_000_000);
+
+export const rateLimitSpecSchema = withCelRules(
+  z
+    .strictObject({
+      subject: subjectSchema.describe('Who the rate limit applies to.'),
+      requestsPerMinute: perMinute
+        .optional()
+        .describe('Requests allowed per minute. Requests over the limit get HTTP 429 with a retry-after header.'),
+      tokensPerMinute: perMinute
+        .optional()
+        .describe(
+          'Tokens allowed per minute: input plus output, as the provider reports them. A request is admitted while tokens remain and is charged its real usage when it finishes; requests over the limit get HTTP 429 with a retry-after header.',
+        ),
+      models: z
+        .array(modelNameSchema)
+        .max(64)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .describe('Count only requests for these models (client-facing names or aliases). Unset counts every model.'),
+    })
+    .describe('Desired state of the RateLimit. Set requestsPerMinute, tokensPerMinute or both.'),
+  [
+    {
+      rule: 'has(self.requestsPerMinute) || has(self.tokensPerMinute)',
+      message: 'set requestsPerMinute, tokensPerMinute or both',
+      check: (spec) => spec.requestsPerMinute !== undefined || spec.tokensPerMinute !== undefined,
+    },
+  ],
+);
+export type RateLimitSpec = z.infer<typeof rateLimitSpecSchema>;
+
+export const rateLimitStatusSchema = z
+  .strictObject({ ...commonStatusShape })
+  .describe('Observed state of the RateLimit, written by the operator.');
+export type RateLimitStatus = z.infer<typeof rateLimitStatusSchema>;
+
+export const rateLimitSchema = resourceSchema('RateLimit', rateLimitSpecSchema, rateLimitStatusSchema);
+export type RateLimit = z.infer<typeof rateLimitSchema>;

@@ -1,0 +1,134 @@
+import type { z } from 'zod';
+import { budgetSchema, budgetSpecSchema, budgetStatusSchema } from './budget.ts';
+import { modelSchema, modelSpecSchema, modelStatusSchema } from './model.ts';
+import { providerSchema, providerSpecSchema, providerStatusSchema } from './provider.ts';
+import { rateLimitSchema, rateLimitSpecSchema, rateLimitStatusSchema } from './rate-limit.ts';
+import { secretRuleSchema, secretRuleSpecSchema, secretRuleStatusSchema } from './secret-rule.ts';
+
+/** A kubectl column, as in a CRD's additionalPrinterColumns. READY and AGE are added to every kind. */
+export type PrinterColumn = {
+  name: string;
+  type: 'string' | 'integer' | 'number' | 'boolean' | 'date';
+  jsonPath: string;
+  description: string;
+  /** 0 shows in `kubectl get`; 1 only with `-o wide`. */
+  priority?: 0 | 1;
+};
+
+export type ResourceKind = {
+  kind: string;
+  listKind: string;
+  plural: string;
+  singular: string;
+  /** Prefixed with cv so they never shadow a built-in or another project's short name. */
+  shortNames: readonly string[];
+  /** Shown by `kubectl explain <kind>`. */
+  description: string;
+  specSchema: z.ZodType;
+  statusSchema: z.ZodType;
+  /** The whole object: apiVersion, kind, metadata, spec, status. */
+  schema: z.ZodType;
+  printerColumns: readonly PrinterColumn[];
+};
+
+const subjectColumns: PrinterColumn[] = [
+  { name: 'Subject', type: 'string', jsonPath: '.spec.subject.kind', description: 'Who the limit applies to.' },
+  { name: 'Subject Name', type: 'string', jsonPath: '.spec.subject.name', description: 'Which user, group or key.' },
+];
+
+/**
+ * Every kind of the API, in dependency order (a Model needs its Provider). The operator watches
+ * these, the generator writes one CRD per entry, and tests route manifests by `kind`.
+ */
+export const resourceKinds = [
+  {
+    kind: 'Provider',
+    listKind: 'ProviderList',
+    plural: 'providers',
+    singular: 'provider',
+    shortNames: ['cvprov'],
+    description:
+      'Provider is an upstream model API (Anthropic, OpenAI or an OpenAI-compatible server) and the credential the gateway uses to call it.',
+    specSchema: providerSpecSchema,
+    statusSchema: providerStatusSchema,
+    schema: providerSchema,
+    printerColumns: [
+      { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'API dialect of the upstream.' },
+      { name: 'BaseURL', type: 'string', jsonPath: '.spec.baseURL', description: 'Root URL of the upstream API.' },
+    ],
+  },
+  {
+    kind: 'Model',
+    listKind: 'ModelList',
+    plural: 'models',
+    singular: 'model',
+    shortNames: ['cvmodel'],
+    description: 'Model is a model clients can request by name, the Provider that serves it, and its price per million tokens.',
+    specSchema: modelSpecSchema,
+    statusSchema: modelStatusSchema,
+    schema: modelSchema,
+    printerColumns: [
+      { name: 'Model', type: 'string', jsonPath: '.spec.name', description: 'Name clients send.' },
+      { name: 'Provider', type: 'string', jsonPath: '.spec.providerRef.name', description: 'Provider that serves the model.' },
+      { name: 'Upstream', type: 'string', jsonPath: '.spec.upstreamModel', description: 'Model id sent to the provider.' },
+      { name: 'Input', type: 'number', jsonPath: '.spec.pricing.input', description: 'USD per million input tokens.', priority: 1 },
+      { name: 'Output', type: 'number', jsonPath: '.spec.pricing.output', description: 'USD per million output tokens.', priority: 1 },
+    ],
+  },
+  {
+    kind: 'Budget',
+    listKind: 'BudgetList',
+    plural: 'budgets',
+    singular: 'budget',
+    shortNames: ['cvbudget'],
+    description:
+      'Budget is a spending limit in USD for a subject over a UTC calendar period. Once it is spent, requests are rejected until the period resets (in enforce mode).',
+    specSchema: budgetSpecSchema,
+    statusSchema: budgetStatusSchema,
+    schema: budgetSchema,
+    printerColumns: [
+      ...subjectColumns,
+      { name: 'Amount', type: 'string', jsonPath: '.spec.amountUSD', description: 'Limit in USD per period.' },
+      { name: 'Period', type: 'string', jsonPath: '.spec.period', description: 'Window the amount applies to.' },
+      { name: 'Spent', type: 'string', jsonPath: '.status.spentUSD', description: 'USD spent in the current period.' },
+      { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'enforce or observe.', priority: 1 },
+      { name: 'Resets', type: 'date', jsonPath: '.status.resetsAt', description: 'When the current period ends.', priority: 1 },
+    ],
+  },
+  {
+    kind: 'RateLimit',
+    listKind: 'RateLimitList',
+    plural: 'ratelimits',
+    singular: 'ratelimit',
+    shortNames: ['cvrl'],
+    description: 'RateLimit caps requests and tokens per minute for a subject, across all gateway replicas together.',
+    specSchema: rateLimitSpecSchema,
+    statusSchema: rateLimitStatusSchema,
+    schema: rateLimitSchema,
+    printerColumns: [
+      ...subjectColumns,
+      { name: 'RPM', type: 'integer', jsonPath: '.spec.requestsPerMinute', description: 'Requests per minute.' },
+      { name: 'TPM', type: 'integer', jsonPath: '.spec.tokensPerMinute', description: 'Tokens per minute.' },
+    ],
+  },
+  {
+    kind: 'SecretRule',
+    listKind: 'SecretRuleList',
+    plural: 'secretrules',
+    singular: 'secretrule',
+    shortNames: ['cvsr'],
+    description:
+      'SecretRule lists credentials the gateway looks for in requests before they reach a provider: built-in detector packs and custom RE2 patterns. A match blocks the request.',
+    specSchema: secretRuleSpecSchema,
+    statusSchema: secretRuleStatusSchema,
+    schema: secretRuleSchema,
+    printerColumns: [
+      { name: 'Severity', type: 'string', jsonPath: '.spec.severity', description: 'How serious a match is.' },
+      { name: 'Action', type: 'string', jsonPath: '.spec.action', description: 'What happens on a match.' },
+      { name: 'Patterns', type: 'integer', jsonPath: '.status.compiledPatterns', description: 'Custom patterns compiled and enforced.' },
+      { name: 'Detectors', type: 'string', jsonPath: '.spec.detectors', description: 'Built-in detector packs.', priority: 1 },
+    ],
+  },
+] as const satisfies readonly ResourceKind[];
+
+export type ResourceKindName = (typeof resourceKinds)[number]['kind'];

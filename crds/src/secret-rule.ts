@@ -1,0 +1,126 @@
+import { z } from 'zod';
+import { commonStatusShape } from './common-status.ts';
+import { resourceSchema } from './resource-schema.ts';
+import { withCelRules } from './with-cel-rules.ts';
+
+/**
+ * Built-in detector packs. Each pack blocks only on formats with a strong prefix and fixed shape,
+ * and validates structure or checksums where the format has one, because a gateway that blocks
+ * requests cannot afford generic keyword-plus-entropy rules (see docs on secret formats).
+ * The gateway's scanner implements exactly these names.
+ */
+export const secretDetectorPacks = {
+  cloud:
+    'AWS access key ids (AKIA, ASIA, … with the account-id structure check), AWS secret access keys next to a key id, AWS session tokens, Google API keys (AIza…).',
+  vcs: 'GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_ with their CRC32 checksum; github_pat_ fine-grained tokens) and GitLab tokens (glpat- and other gl*- prefixes).',
+  'package-registries': 'npm tokens (npm_ with their CRC32 checksum) and PyPI API tokens (pypi- macaroons for pypi.org and test.pypi.org).',
+  payments: 'Stripe live secret and restricted keys (sk_live_, rk_live_). Publishable keys are public and test-mode keys are ignored.',
+  'llm-providers':
+    'Anthropic keys (sk-ant-api03-, sk-ant-admin01-), OpenAI keys (sk-proj-, sk-svcacct-, sk-admin- and legacy keys carrying the T3BlbkFJ marker), Hugging Face tokens (hf_, api_org_) and CodeVector virtual keys (cvk_).',
+  messaging:
+    'Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxe, xapp-) and incoming webhook URLs, SendGrid keys (SG.), Twilio API key SIDs next to a secret.',
+  'private-keys':
+    'PEM private keys (RSA, EC, DSA, PKCS#8, encrypted) and OpenSSH private keys, also when JSON-escaped. Public keys and certificates are ignored.',
+  jwt: 'JSON Web Tokens whose header decodes. Tokens with alg none and expired tokens are ignored.',
+  'database-urls':
+    'Connection URLs with an inline password (postgres, mysql, mongodb, redis, amqp), except placeholders, localhost and well-known default credentials.',
+  all: 'Every pack above, and packs added in later versions.',
+} as const;
+export type SecretDetectorPack = keyof typeof secretDetectorPacks;
+const packNames = Object.keys(secretDetectorPacks) as [SecretDetectorPack, ...SecretDetectorPack[]];
+
+const patternName = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+
+export const secretPatternSchema = z
+  .strictObject({
+    name: z
+      .string()
+      .min(1)
+      .max(63)
+      .regex(patternName, 'must be lowercase letters, digits and hyphens')
+      .describe('Identifier of the pattern, unique within the rule; shown in rejections and the audit log.'),
+    regex: z
+      .string()
+      .min(1)
+      .max(4096)
+      .describe(
+        'Regular expression in RE2 syntax (no backreferences or lookaround), which guarantees linear-time matching on large prompts. Compile errors are reported in status.patternErrors.',
+      ),
+    keywords: z
+      .array(z.string().min(2).max(64))
+      .min(1)
+      .max(16)
+      .meta({ 'x-kubernetes-list-type': 'set' })
+      .describe(
+        'Literal words matched case-insensitively, at least one of which must occur in the request for the regex to run, e.g. the token prefix. This prefilter keeps scanning cheap on large prompts.',
+      ),
+    description: z.string().max(1024).optional().describe('What the pattern finds, for people reading the rule or a rejection.'),
+  })
+  .describe('A custom pattern.');
+export type SecretPattern = z.infer<typeof secretPatternSchema>;
+
+export const secretRuleSpecSchema = withCelRules(
+  z
+    .strictObject({
+      detectors: z
+        .array(z.enum(packNames))
+        .min(1)
+        .max(packNames.length)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .describe(
+          `Built-in detector packs to enable. ${Object.entries(secretDetectorPacks)
+            .map(([name, text]) => `${name}: ${text}`)
+            .join(' ')}`,
+        ),
+      patterns: z
+        .array(secretPatternSchema)
+        .min(1)
+        .max(64)
+        // The apiserver enforces unique names through the list-map keys; zod needs it spelled out.
+        .refine((patterns) => new Set(patterns.map((p) => p.name)).size === patterns.length, 'pattern names must be unique')
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+        .describe('Custom patterns, for credentials the built-in packs do not know, such as internal token formats.'),
+      severity: z
+        .enum(['low', 'medium', 'high', 'critical'])
+        .default('high')
+        .describe('How serious a match is. Recorded with each rejection in the audit log and metrics; every severity blocks.'),
+      action: z
+        .enum(['block'])
+        .default('block')
+        .describe('What happens on a match. block: reject the request before it reaches the provider and record the rejection.'),
+    })
+    .describe('Desired state of the SecretRule. Set detectors, patterns or both.'),
+  [
+    {
+      rule: 'has(self.detectors) || has(self.patterns)',
+      message: 'set detectors, patterns or both',
+      check: (spec) => spec.detectors !== undefined || spec.patterns !== undefined,
+    },
+  ],
+);
+export type SecretRuleSpec = z.infer<typeof secretRuleSpecSchema>;
+
+export const secretRuleStatusSchema = z
+  .strictObject({
+    ...commonStatusShape,
+    compiledPatterns: z.int().min(0).optional().describe('How many custom patterns compiled and are enforced.'),
+    patternErrors: z
+      .array(
+        z
+          .strictObject({
+            name: z.string().describe('Name of the pattern that failed.'),
+            message: z.string().describe('Why the regex did not compile.'),
+          })
+          .describe('A pattern that did not compile.'),
+      )
+      .optional()
+      .meta({ 'x-kubernetes-list-type': 'map', 'x-kubernetes-list-map-keys': ['name'] })
+      .describe('Patterns that did not compile; they are not enforced. Empty when every pattern compiled.'),
+  })
+  .describe('Observed state of the SecretRule, written by the operator.');
+export type SecretRuleStatus = z.infer<typeof secretRuleStatusSchema>;
+
+export const secretRuleSchema = resourceSchema('SecretRule', secretRuleSpecSchema, secretRuleStatusSchema);
+export type SecretRule = z.infer<typeof secretRuleSchema>;
