@@ -18,6 +18,10 @@ export const errorCodes = {
   GW_UPSTREAM_UNAVAILABLE: { status: 502, message: 'The model provider could not be reached.' },
   GW_UPSTREAM_TIMEOUT: { status: 504, message: 'The model provider did not answer in time.' },
   GW_EVENT_NOT_RECORDED: { status: 503, message: 'The gateway could not record this request; try again.' },
+  GW_NOT_READY: { status: 503, message: 'The gateway has not loaded its configuration yet.' },
+  GW_WRONG_SURFACE: { status: 400, message: 'This model is served through the other API surface.' },
+  GW_PROVIDER_KEY_MISSING: { status: 503, message: 'The provider for this model has no API key configured.' },
+  GW_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.' },
 
   OP_SECRET_NOT_FOUND: { status: 422, message: 'The referenced Secret or key does not exist.' },
   OP_PROVIDER_NOT_FOUND: { status: 422, message: 'The referenced Provider does not exist.' },
@@ -31,6 +35,8 @@ export const errorCodes = {
   CON_CONFLICT: { status: 409, message: 'That conflicts with an existing record.' },
   CON_VALIDATION: { status: 400, message: 'The input is not valid.' },
   CON_THROTTLED: { status: 429, message: 'Too many attempts; wait and try again.' },
+  CON_INVALID_CREDENTIALS: { status: 401, message: 'The email or password is not correct.' },
+  CON_LAST_ADMIN: { status: 409, message: 'This would leave no enabled admin.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorCodes;

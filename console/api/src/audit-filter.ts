@@ -1,0 +1,56 @@
+import { sql } from '@codevector/core/create-pool';
+import { CodeVectorError } from '@codevector/core/errors';
+import { z } from 'zod';
+
+const optionalText = z
+  .string()
+  .trim()
+  .max(200)
+  .optional()
+  .transform((value) => (value ? value : undefined));
+const optionalInstant = optionalText.refine((value) => value === undefined || !Number.isNaN(Date.parse(value)), {
+  message: 'must be an ISO 8601 date or date-time',
+});
+
+/** The audit log's filters as the URL carries them (page, API and export share this). */
+export const auditFilterSchema = z.object({
+  /** Free text matched anywhere in the action name, case-insensitive. */
+  action: optionalText,
+  actor: optionalText,
+  targetType: optionalText,
+  /** Inclusive lower bound on `at`. */
+  from: optionalInstant,
+  /** Exclusive upper bound on `at`. */
+  to: optionalInstant,
+});
+export type AuditFilter = z.infer<typeof auditFilterSchema>;
+
+export type AuditCursor = { at: string; id: number };
+
+/** Opaque keyset cursor: the (at, id) of a row, `at` kept at microsecond precision as text. */
+export function encodeCursor(cursor: AuditCursor): string {
+  return Buffer.from(`${cursor.at}|${cursor.id}`).toString('base64url');
+}
+
+/** @throws CodeVectorError CON_VALIDATION for a cursor this API did not make. */
+export function decodeCursor(text: string): AuditCursor {
+  const [at, id] = Buffer.from(text, 'base64url').toString().split('|');
+  if (!at || !id || !/^\d+$/.test(id) || Number.isNaN(Date.parse(at))) throw new CodeVectorError('CON_VALIDATION', 'invalid cursor');
+  return { at, id: Number(id) };
+}
+
+/** `%`, `_` and `\` are literal in the action filter, not LIKE wildcards. */
+export function likePattern(text: string): string {
+  return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+}
+
+/** Date-range conditions on audit_log alias `a` (always usable inside every strategy's scan). */
+export function rangeConditions(filter: AuditFilter) {
+  const parts = [];
+  if (filter.from) parts.push(sql.fragment`a.at >= ${filter.from}::timestamptz`);
+  if (filter.to) parts.push(sql.fragment`a.at < ${filter.to}::timestamptz`);
+  return parts;
+}
+
+/** Text form of `at` that round-trips exactly (JS Dates would drop the microseconds). */
+export const atText = sql.fragment`to_char(a.at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;

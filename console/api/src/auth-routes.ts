@@ -1,0 +1,50 @@
+import { CodeVectorError } from '@codevector/core/errors';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { AppDeps } from './build-app.ts';
+import { parseInput } from './http-errors.ts';
+import { requireRole } from './request-context.ts';
+
+export const sessionCookie = 'cv_session';
+
+const loginSchema = z.object({ email: z.string().trim().min(1).max(320), password: z.string().min(1).max(1024) });
+
+/** Whether the session cookie gets `Secure`: forced by config, else when the request came over https. */
+function secureCookie(deps: AppDeps, request: FastifyRequest): boolean {
+  if (deps.config.COOKIE_SECURE !== 'auto') return deps.config.COOKIE_SECURE === 'true';
+  return request.protocol === 'https';
+}
+
+export function registerAuthRoutes(app: FastifyInstance, deps: AppDeps): void {
+  app.post('/api/auth/login', async (request, reply) => {
+    const input = parseInput(loginSchema, request.body);
+    await deps.throttle.assertAllowed(input.email, request.ip);
+    const identity = await deps.identityProvider.authenticate(input.email, input.password);
+    if (!identity) {
+      await deps.throttle.recordFailure(input.email, request.ip);
+      request.log.info({ email: input.email }, 'sign-in failed');
+      throw new CodeVectorError('CON_INVALID_CREDENTIALS');
+    }
+    await deps.throttle.recordSuccess(input.email);
+    const created = await deps.sessions.create(identity, { userAgent: request.headers['user-agent'], ip: request.ip });
+    setSessionCookie(reply, created.token, created.expiresAt, secureCookie(deps, request));
+    const session = await deps.sessions.find(created.token);
+    return { user: session!.user, csrfToken: created.csrfToken };
+  });
+
+  app.post('/api/auth/logout', async (request, reply) => {
+    const token = request.cookies[sessionCookie];
+    if (token) await deps.sessions.delete(token);
+    void reply.clearCookie(sessionCookie, { path: '/' });
+    return { ok: true };
+  });
+
+  app.get('/api/session', async (request) => {
+    requireRole(request, 'admin', 'auditor', 'member');
+    return { user: request.session!.user, csrfToken: request.session!.csrfToken };
+  });
+}
+
+function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean): void {
+  void reply.setCookie(sessionCookie, token, { path: '/', httpOnly: true, sameSite: 'lax', secure, expires });
+}

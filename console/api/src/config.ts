@@ -1,0 +1,31 @@
+import { loadConfig } from '@codevector/core/load-config';
+import { z } from 'zod';
+
+const booleanish = z.enum(['true', 'false', 'auto']);
+
+/** The console's environment, parsed once at start-up (STYLE "Config"). */
+export const consoleConfigSchema = z.object({
+  DATABASE_URL: z.string().url(),
+  PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  LOG_LEVEL: z.string().default('info'),
+  /** Mixed into session token hashing; rotate it to sign everyone out. At least 32 characters. */
+  SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters'),
+  SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
+  /** `auto` sets Secure when the request arrived over https (honouring X-Forwarded-Proto when TRUST_PROXY is set). */
+  COOKIE_SECURE: booleanish.default('auto'),
+  TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
+  CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'the bootstrap admin password needs at least 12 characters').optional(),
+  /** The URL agents use to reach the gateway; shown on the Connect page. */
+  GATEWAY_PUBLIC_URL: z.string().url().default('http://127.0.0.1:8090'),
+  /** Folder of the built web app (console/web/dist); unset means the API runs without a UI. */
+  CONSOLE_WEB_DIST: z.string().optional(),
+  AUDIT_SEALER_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
+});
+export type ConsoleConfig = z.infer<typeof consoleConfigSchema>;
+
+/** @throws CodeVectorError CORE_CONFIG_INVALID listing every missing or invalid variable. */
+export function loadConsoleConfig(env: Record<string, string | undefined>): ConsoleConfig {
+  return loadConfig(consoleConfigSchema, env);
+}

@@ -1,0 +1,30 @@
+import { createPool } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
+import type { AppDeps } from './build-app.ts';
+import type { ConsoleConfig } from './config.ts';
+import { createLocalIdentityProvider } from './local-identity-provider.ts';
+import { createLoginThrottle, defaultThrottle, type ThrottleLimits } from './login-throttle.ts';
+import { createSessionStore } from './session-store.ts';
+
+/** Wires the console's dependencies from its config (main.ts, tests and the benchmark share this). */
+export async function createDeps(
+  config: ConsoleConfig,
+  logger: Logger,
+  options: { throttle?: { email: ThrottleLimits; ip: ThrottleLimits } } = {},
+): Promise<AppDeps & { close(): Promise<void> }> {
+  const pool = await createPool(config.DATABASE_URL, { applicationName: 'codevector-console', statementTimeoutMs: 15_000 });
+  const exportPool = await createPool(config.DATABASE_URL, { applicationName: 'codevector-console-export', maxPoolSize: 4, statementTimeoutMs: 3_600_000 });
+  return {
+    config,
+    pool,
+    exportPool,
+    logger,
+    sessions: createSessionStore(pool, { secret: config.SESSION_SECRET, ttlMs: config.SESSION_TTL_HOURS * 3_600_000 }),
+    throttle: createLoginThrottle(pool, options.throttle ?? defaultThrottle),
+    identityProvider: createLocalIdentityProvider(pool),
+    async close() {
+      await pool.end();
+      await exportPool.end();
+    },
+  };
+}

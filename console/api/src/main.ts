@@ -1,0 +1,40 @@
+import { fileURLToPath } from 'node:url';
+import { createLogger } from '@codevector/core/logger';
+import { startAuditSealer } from './audit-sealer.ts';
+import { ensureBootstrapAdmin } from './bootstrap-admin.ts';
+import { buildApp } from './build-app.ts';
+import { loadConsoleConfig } from './config.ts';
+import { createDeps } from './create-deps.ts';
+
+const config = loadConsoleConfig({
+  CONSOLE_WEB_DIST: fileURLToPath(new URL('../../web/dist/', import.meta.url)),
+  ...process.env,
+});
+const logger = createLogger({ name: 'console', level: config.LOG_LEVEL });
+const deps = await createDeps(config, logger);
+if (config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL && config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD) {
+  const outcome = await ensureBootstrapAdmin(deps.pool, config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD);
+  logger.info({ email: config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, outcome }, 'bootstrap admin checked');
+}
+const app = await buildApp(deps);
+const stopSealer = startAuditSealer(deps.pool, logger, config.AUDIT_SEALER_INTERVAL_MS);
+await app.listen({ port: config.PORT, host: config.HOST });
+
+let closing = false;
+for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+  process.once(signal, () => {
+    if (closing) return;
+    closing = true;
+    logger.info({ signal }, 'shutting down');
+    // Stop taking requests, let in-flight ones (exports included) finish, then release the pools.
+    void (async () => {
+      await app.close();
+      await stopSealer();
+      await deps.close();
+      process.exit(0);
+    })().catch((error: unknown) => {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    });
+  });
+}
