@@ -22,7 +22,11 @@ const desired = (patch: Partial<DesiredRow> = {}): DesiredRow => ({
 describe('planResource', () => {
   it('creates with before = null and the fingerprint, never a key, in after', () => {
     const plan = planResource(desired({ generation: 1 }), null);
-    expect(plan).toMatchObject({ type: 'insert', verb: 'created', detail: { before: null, after: { keyFingerprint: 'sha256:aaaaaaaaaaaa' } } });
+    expect(plan).toMatchObject({
+      type: 'insert',
+      verb: 'created',
+      detail: { before: null, after: { keyFingerprint: 'sha256:aaaaaaaaaaaa' } },
+    });
   });
 
   it('writes nothing when the normalized spec is equal, whatever the key order or generation', () => {
@@ -32,7 +36,11 @@ describe('planResource', () => {
 
   it('shows only what changed', () => {
     const plan = planResource(desired({ generation: 3, spec: { ...stored.spec, timeoutSeconds: 30 } }), stored);
-    expect(plan).toMatchObject({ type: 'update', verb: 'updated', detail: { before: { timeoutSeconds: 600 }, after: { timeoutSeconds: 30 } } });
+    expect(plan).toMatchObject({
+      type: 'update',
+      verb: 'updated',
+      detail: { before: { timeoutSeconds: 600 }, after: { timeoutSeconds: 30 } },
+    });
   });
 
   it('records a key rotation as a fingerprint change only', () => {
@@ -56,7 +64,11 @@ describe('planResource', () => {
   });
 
   it('deletes with after = null', () => {
-    expect(planResource(null, stored)).toMatchObject({ type: 'delete', uid: 'u1', detail: { before: { baseURL: 'https://api.anthropic.com' }, after: null } });
+    expect(planResource(null, stored)).toMatchObject({
+      type: 'delete',
+      uid: 'u1',
+      detail: { before: { baseURL: 'https://api.anthropic.com' }, after: null },
+    });
     expect(planResource(null, null)).toEqual({ type: 'none', why: 'absent' });
   });
 });

@@ -53,7 +53,12 @@ export function planResource(desired: DesiredRow | null, current: StoredRow | nu
     return { type: 'delete', uid: current.uid, verb: 'deleted', detail: { before: auditView(current), after: null } };
   }
   if (current === null) {
-    return { type: 'insert', verb: 'created', row: { ...desired, generation: desired.generation ?? 1 }, detail: { before: null, after: auditView(desired) } };
+    return {
+      type: 'insert',
+      verb: 'created',
+      row: { ...desired, generation: desired.generation ?? 1 },
+      detail: { before: null, after: auditView(desired) },
+    };
   }
   if (desired.generation !== null && desired.generation < current.generation) return { type: 'none', why: 'stale' };
   const detail = auditDiff(auditView(current), auditView(desired));

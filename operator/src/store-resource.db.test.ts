@@ -35,7 +35,13 @@ describe('storeResource', () => {
     const again = await storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: model({ generation: 2 }), actor });
     expect(again).toEqual({ plan: { type: 'none', why: 'unchanged' }, configVersion: null });
     expect(await auditRows()).toEqual([
-      { action: 'model.created', actor: 'alice', target_id: 'm-1', target_name: 'ns/sonnet', detail: { before: null, after: model().spec } },
+      {
+        action: 'model.created',
+        actor: 'alice',
+        target_id: 'm-1',
+        target_name: 'ns/sonnet',
+        detail: { before: null, after: model().spec },
+      },
     ]);
     expect(await version()).toBe(1);
   });
@@ -48,7 +54,9 @@ describe('storeResource', () => {
     await expect(storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: changed, actor })).rejects.toMatchObject({
       code: 'CORE_AUDIT_WRITE_FAILED',
     });
-    const spec = await db.oneFirst(sql.type(z.object({ spec: z.record(z.string(), z.unknown()) }))`select spec from models where uid = 'm-1'`);
+    const spec = await db.oneFirst(
+      sql.type(z.object({ spec: z.record(z.string(), z.unknown()) }))`select spec from models where uid = 'm-1'`,
+    );
     expect(spec['upstreamModel']).toBe('x');
     await db.query(sql.type(z.object({}))`drop trigger fail_audit on audit_log`);
     await storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: changed, actor });
@@ -58,7 +66,14 @@ describe('storeResource', () => {
   });
 
   it('records a recreated object (same name, new uid) as a delete and a create', async () => {
-    await storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: model({ uid: 'm-2' }), actor, replacedActor: { actor: 'system', actorSource: 'system' } });
+    await storeResource(db, {
+      target: 'model',
+      namespace: 'ns',
+      name: 'sonnet',
+      desired: model({ uid: 'm-2' }),
+      actor,
+      replacedActor: { actor: 'system', actorSource: 'system' },
+    });
     const rows = (await auditRows()).slice(-2);
     expect(rows.map((r) => [r.action, r.target_id, r.actor])).toEqual([
       ['model.deleted', 'm-1', 'system'],
@@ -67,7 +82,13 @@ describe('storeResource', () => {
   });
 
   it('deletes with an audit row, and a second delete writes nothing', async () => {
-    const removed = await storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: null, actor: { actor: 'bob', actorSource: 'kubernetes' } });
+    const removed = await storeResource(db, {
+      target: 'model',
+      namespace: 'ns',
+      name: 'sonnet',
+      desired: null,
+      actor: { actor: 'bob', actorSource: 'kubernetes' },
+    });
     expect(removed.plan.type).toBe('delete');
     const again = await storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: null, actor });
     expect(again.plan).toEqual({ type: 'none', why: 'absent' });
@@ -79,7 +100,14 @@ describe('storeResource', () => {
       target: 'provider',
       namespace: 'ns',
       name: 'anthropic',
-      desired: { uid: 'p-1', namespace: 'ns', name: 'anthropic', generation: 1, spec: { type: 'anthropic' }, apiKeyFingerprint: 'sha256:abc' },
+      desired: {
+        uid: 'p-1',
+        namespace: 'ns',
+        name: 'anthropic',
+        generation: 1,
+        spec: { type: 'anthropic' },
+        apiKeyFingerprint: 'sha256:abc',
+      },
       actor,
       sealApiKey: () => Buffer.from('sealed'),
     });

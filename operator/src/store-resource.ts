@@ -45,6 +45,8 @@ export async function storeResource(
     name: string;
     desired: DesiredRow | null;
     actor: Actor;
+    /** Chooses the actor by what changed (a key rotation is the Secret editor's change); defaults to `actor`. */
+    actorFor?: (plan: RowPlan) => Actor;
     /** Actor for removing a row of the same name but another uid (the object was recreated while we were away). */
     replacedActor?: Actor;
     sealApiKey?: () => Buffer | null;
@@ -53,7 +55,9 @@ export async function storeResource(
   const table = sql.identifier([tableByTarget[input.target]]);
   const targetName = `${input.namespace}/${input.name}`;
   return db.transaction(async (tx) => {
-    await tx.query(sql.type(z.object({}))`select pg_advisory_xact_lock(hashtextextended(${`${input.target}/${input.namespace}/${input.name}`}, 0))`);
+    await tx.query(
+      sql.type(z.object({}))`select pg_advisory_xact_lock(hashtextextended(${`${input.target}/${input.namespace}/${input.name}`}, 0))`,
+    );
     const byName = await tx.maybeOne(sql.type(storedRowSchema)`
       select uid, namespace, name, generation, spec, ${input.target === 'provider' ? sql.fragment`api_key_fingerprint` : sql.fragment`null::text as api_key_fingerprint`}
       from ${table} where namespace = ${input.namespace} and name = ${input.name} for update`);
@@ -62,12 +66,21 @@ export async function storeResource(
     if (current && input.desired && current.uid !== input.desired.uid) {
       // Same name, new uid: the old object was deleted and recreated without us seeing the
       // delete. Record the delete of the old one, then create the new one.
-      await applyPlan(tx, table, input.target, planResource(null, current), targetName, input.replacedActor ?? input.actor, input.sealApiKey);
+      await applyPlan(
+        tx,
+        table,
+        input.target,
+        planResource(null, current),
+        targetName,
+        input.replacedActor ?? input.actor,
+        input.sealApiKey,
+      );
       current = null;
       changed = true;
     }
     const plan = planResource(input.desired, current);
-    changed = (await applyPlan(tx, table, input.target, plan, targetName, input.actor, input.sealApiKey)) || changed;
+    const actor = input.actorFor?.(plan) ?? input.actor;
+    changed = (await applyPlan(tx, table, input.target, plan, targetName, actor, input.sealApiKey)) || changed;
     if (!changed) return { plan, configVersion: null };
     const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`
       update config_state set version = version + 1, changed_at = now() returning version`);

@@ -1,4 +1,4 @@
-export type WorkResult = { requeueAfterMs?: number } | undefined | void;
+export type WorkResult = { requeueAfterMs?: number } | undefined;
 
 export type WorkQueueOptions = {
   /** How many different keys may be reconciled at once; one key is never processed twice at once. */
@@ -54,7 +54,10 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
 
   function addAfter(key: string, ms: number): void {
     if (stopped) return;
-    if (ms <= 0) return add(key);
+    if (ms <= 0) {
+      add(key);
+      return;
+    }
     const at = Date.now() + ms;
     const existing = scheduled.get(key);
     if (existing && existing.at <= at) return;

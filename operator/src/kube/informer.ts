@@ -9,7 +9,8 @@ export type InformerOptions = {
   path: string;
   labelSelector?: string;
   log: Logger;
-  onEvent(event: InformerEvent, object: KubeObject): void;
+  /** `previous` is the cached object a modification replaced, when there was one. */
+  onEvent(event: InformerEvent, object: KubeObject, previous?: KubeObject): void;
   /** Every cached object is replayed as `resync` this often (0 = never). */
   resyncMs?: number;
   /** Server-side watch timeout; the watch is re-opened from the last resourceVersion. */
@@ -87,7 +88,7 @@ export function createInformer(options: InformerOptions): Informer {
       const previous = cache.get(key);
       cache.set(key, item);
       if (!previous) options.onEvent('added', item);
-      else if (previous.metadata.resourceVersion !== item.metadata.resourceVersion) options.onEvent('modified', item);
+      else if (previous.metadata.resourceVersion !== item.metadata.resourceVersion) options.onEvent('modified', item, previous);
     }
     // Deletions that happened while we were not watching.
     for (const [key, item] of cache) {
@@ -126,8 +127,9 @@ export function createInformer(options: InformerOptions): Informer {
               cache.delete(key);
               options.onEvent('deleted', object);
             } else {
+              const previous = cache.get(key);
               cache.set(key, object);
-              options.onEvent(event.type === 'ADDED' ? 'added' : 'modified', object);
+              options.onEvent(event.type === 'ADDED' ? 'added' : 'modified', object, previous);
             }
           },
         });

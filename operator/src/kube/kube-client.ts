@@ -24,7 +24,10 @@ export type KubeObject = {
 };
 
 export type KubeList = { metadata: { resourceVersion: string; continue?: string }; items: KubeObject[] };
-export type WatchEvent = { type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR'; object: KubeObject & { code?: number; reason?: string; message?: string } };
+export type WatchEvent = {
+  type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  object: KubeObject & { code?: number; reason?: string; message?: string };
+};
 
 /** An apiserver answer with status >= 400; `reason` is the Status reason (NotFound, Conflict, Expired...). */
 export class KubeApiError extends Error {
@@ -191,7 +194,11 @@ export function createKubeClient(connection: KubeConnection, options: { maxSocke
             }
             if (event.type === 'ERROR') {
               const code = event.object.code;
-              fail(code === 410 ? new WatchExpiredError(`watch ${path}: ${event.object.message ?? 'expired'}`) : new Error(`watch ${path}: ${event.object.message ?? 'error event'}`));
+              fail(
+                code === 410
+                  ? new WatchExpiredError(`watch ${path}: ${event.object.message ?? 'expired'}`)
+                  : new Error(`watch ${path}: ${event.object.message ?? 'error event'}`),
+              );
               return;
             }
             try {

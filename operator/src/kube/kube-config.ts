@@ -18,7 +18,12 @@ type Kubeconfig = {
   'current-context'?: string;
   contexts?: Named<{ context?: { cluster?: string; user?: string } }>[];
   clusters?: Named<{
-    cluster?: { server?: string; 'certificate-authority-data'?: string; 'certificate-authority'?: string; 'insecure-skip-tls-verify'?: boolean };
+    cluster?: {
+      server?: string;
+      'certificate-authority-data'?: string;
+      'certificate-authority'?: string;
+      'insecure-skip-tls-verify'?: boolean;
+    };
   }>[];
   users?: Named<{
     user?: {

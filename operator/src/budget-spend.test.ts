@@ -1,0 +1,18 @@
+import { describe, expect, it } from 'vitest';
+import { budgetWindow } from './budget-spend.ts';
+
+describe('budgetWindow', () => {
+  const now = new Date('2026-03-05T17:30:00Z'); // a Thursday
+  it('aligns day, week (Monday) and month to UTC calendar boundaries', () => {
+    expect(budgetWindow('day', now)).toEqual({ start: new Date('2026-03-05T00:00:00Z'), end: new Date('2026-03-06T00:00:00Z') });
+    expect(budgetWindow('week', now)).toEqual({ start: new Date('2026-03-02T00:00:00Z'), end: new Date('2026-03-09T00:00:00Z') });
+    expect(budgetWindow('month', now)).toEqual({ start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-04-01T00:00:00Z') });
+    expect(budgetWindow('month', new Date('2026-12-31T23:59:59Z')).end).toEqual(new Date('2027-01-01T00:00:00Z'));
+  });
+  it('has no window for total', () => {
+    expect(budgetWindow('total', now)).toEqual({ start: null, end: null });
+  });
+  it('treats Sunday as the end of the week', () => {
+    expect(budgetWindow('week', new Date('2026-03-08T23:00:00Z')).start).toEqual(new Date('2026-03-02T00:00:00Z'));
+  });
+});

@@ -1,0 +1,239 @@
+import { stableStringify } from '@codevector/core/audit-diff';
+import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
+import { z } from 'zod';
+import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
+import { readyCondition } from '../reconciler.ts';
+import type { ResourceSource, ResourceStatus } from '../resource-source.ts';
+import type { Actor } from '../store-resource.ts';
+import { createInformer, type Informer } from './informer.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.ts';
+
+export type KubeSourceOptions = {
+  client: KubeClient;
+  db: DatabasePool;
+  log: Logger;
+  /** Watch one namespace only; undefined = the whole cluster. */
+  namespace?: string;
+  enqueue(key: string): void;
+  resyncMs: number;
+  watchTimeoutSeconds?: number;
+  /** Reported as the source of Events. */
+  instance: string;
+};
+
+export type KubeSource = ResourceSource & {
+  start(): void;
+  synced(): Promise<void>;
+  stop(): Promise<void>;
+};
+
+const mergePatch = 'application/merge-patch+json';
+const unknownActor: Actor = { actor: 'unknown', actorSource: 'kubernetes' };
+
+/**
+ * The cluster as a ResourceSource: one informer per kind plus one for the Secrets Providers
+ * reference (selected by a label the operator puts on them, so it never caches every Secret
+ * in the cluster). Events become work-queue keys; status, finalizers and Events go back
+ * through the apiserver.
+ */
+export function createKubeSource(options: KubeSourceOptions): KubeSource {
+  const { client, log } = options;
+  const group = `/apis/${apiVersion}`;
+  const nsPath = options.namespace ? `/namespaces/${options.namespace}` : '';
+  const informers = new Map<KindName, Informer>();
+  const objectPath = (kind: KindName, namespace: string, name: string) =>
+    `${group}/namespaces/${namespace}/${operatorKinds.find((k) => k.kind === kind)!.plural}/${name}`;
+
+  for (const kind of operatorKinds) {
+    informers.set(
+      kind.kind,
+      createInformer({
+        client,
+        log,
+        path: `${group}${nsPath}/${kind.plural}`,
+        resyncMs: options.resyncMs,
+        watchTimeoutSeconds: options.watchTimeoutSeconds,
+        onEvent(event, object, previous) {
+          // Our own status writes and other metadata-only updates change nothing we store.
+          if (event === 'modified' && previous && !relevantChange(previous, object)) return;
+          options.enqueue(keyOf(kind.kind, object.metadata.namespace ?? '', object.metadata.name));
+        },
+      }),
+    );
+  }
+  const secrets = createInformer({
+    client,
+    log,
+    path: `/api/v1${nsPath}/secrets`,
+    labelSelector: `${providerSecretLabel}=true`,
+    resyncMs: 0,
+    watchTimeoutSeconds: options.watchTimeoutSeconds,
+    onEvent(_event, secret) {
+      const namespace = secret.metadata.namespace ?? '';
+      for (const provider of informers.get('Provider')!.list()) {
+        const ref = (provider.spec as { apiKeySecretRef?: { name?: string } } | undefined)?.apiKeySecretRef?.name;
+        if (provider.metadata.namespace === namespace && ref === secret.metadata.name) {
+          options.enqueue(keyOf('Provider', namespace, provider.metadata.name));
+        }
+      }
+    },
+  });
+
+  async function patch(path: string, body: unknown, type = mergePatch): Promise<void> {
+    try {
+      await client.request('PATCH', path, { body, contentType: type });
+    } catch (error) {
+      if (error instanceof KubeApiError && error.status === 404) return;
+      throw error;
+    }
+  }
+
+  return {
+    start() {
+      secrets.start();
+      for (const informer of informers.values()) informer.start();
+    },
+    async synced() {
+      await Promise.all([secrets.synced(), ...[...informers.values()].map((i) => i.synced())]);
+    },
+    async stop() {
+      await Promise.all([secrets.stop(), ...[...informers.values()].map((i) => i.stop())]);
+    },
+    get: (kind, namespace, name) => informers.get(kind)?.get(namespace, name),
+    list: (kind) => informers.get(kind)?.list() ?? [],
+
+    async getSecret(namespace, name) {
+      const cached = secrets.get(namespace, name);
+      if (cached) return (cached.data as Record<string, string> | undefined) ?? {};
+      const secret = await client.getOrNull<KubeObject>(`/api/v1/namespaces/${namespace}/secrets/${name}`);
+      if (!secret) return null;
+      // Label it so the Secret informer sees its next change and re-reconciles the Provider.
+      if (secret.metadata.labels?.[providerSecretLabel] !== 'true') {
+        await patch(`/api/v1/namespaces/${namespace}/secrets/${name}`, { metadata: { labels: { [providerSecretLabel]: 'true' } } });
+      }
+      return (secret.data as Record<string, string> | undefined) ?? {};
+    },
+
+    changeActor(object, secretName) {
+      const holder = secretName ? secrets.get(object.metadata.namespace ?? '', secretName) : object;
+      const stamped = holder?.metadata.annotations?.[changedByAnnotation];
+      return stamped ? { actor: stamped, actorSource: 'kubernetes' } : unknownActor;
+    },
+
+    async deleteActor(kind, namespace, name, uid) {
+      const actor =
+        uid !== undefined
+          ? await options.db.maybeOneFirst(
+              sql.type(z.object({ actor: z.string() }))`select actor from operator_delete_intents where uid = ${uid}`,
+            )
+          : await options.db.maybeOneFirst(sql.type(z.object({ actor: z.string() }))`
+              select actor from operator_delete_intents where kind = ${kind} and namespace = ${namespace} and name = ${name}
+              order by at desc limit 1`);
+      return actor ? { actor, actorSource: 'kubernetes' } : unknownActor;
+    },
+
+    async ensureFinalizer(kind, object) {
+      const finalizers = object.metadata.finalizers ?? [];
+      if (finalizers.includes(finalizerName)) return;
+      // resourceVersion in a merge patch makes it conditional: another writer's finalizers are never lost.
+      await client.request('PATCH', objectPath(kind, object.metadata.namespace ?? '', object.metadata.name), {
+        body: { metadata: { finalizers: [...finalizers, finalizerName], resourceVersion: object.metadata.resourceVersion } },
+        contentType: mergePatch,
+      });
+    },
+
+    async removeFinalizer(kind, object) {
+      const finalizers = object.metadata.finalizers ?? [];
+      if (!finalizers.includes(finalizerName)) return;
+      await patch(objectPath(kind, object.metadata.namespace ?? '', object.metadata.name), {
+        metadata: { finalizers: finalizers.filter((f) => f !== finalizerName), resourceVersion: object.metadata.resourceVersion },
+      });
+      await options.db.query(sql.type(z.object({}))`delete from operator_delete_intents where uid = ${object.metadata.uid}`);
+    },
+
+    async writeStatus(kind, object, status) {
+      const body = statusPatch(object, status);
+      if (body === null) return;
+      await patch(`${objectPath(kind, object.metadata.namespace ?? '', object.metadata.name)}/status`, { status: body });
+    },
+
+    async recordWarning(kind, object, reason, message) {
+      const now = new Date().toISOString();
+      const namespace = object.metadata.namespace ?? 'default';
+      await client
+        .request('POST', `/api/v1/namespaces/${namespace}/events`, {
+          body: {
+            metadata: { generateName: `${object.metadata.name}.`, namespace },
+            involvedObject: {
+              apiVersion,
+              kind,
+              name: object.metadata.name,
+              namespace,
+              uid: object.metadata.uid,
+              resourceVersion: object.metadata.resourceVersion,
+            },
+            type: 'Warning',
+            reason,
+            message,
+            source: { component: 'codevector-operator' },
+            reportingComponent: 'codevector.dev/operator',
+            reportingInstance: options.instance,
+            firstTimestamp: now,
+            lastTimestamp: now,
+            count: 1,
+          },
+        })
+        .catch((error: unknown) => log.warn({ err: error }, 'event not recorded'));
+    },
+  };
+}
+
+/** Spec (generation), deletion, finalizers or the actor stamp changed: worth a reconcile. */
+function relevantChange(previous: KubeObject, next: KubeObject): boolean {
+  const a = previous.metadata;
+  const b = next.metadata;
+  return (
+    a.generation !== b.generation ||
+    a.deletionTimestamp !== b.deletionTimestamp ||
+    stableStringify(a.finalizers ?? []) !== stableStringify(b.finalizers ?? []) ||
+    a.uid !== b.uid
+  );
+}
+
+/**
+ * The status the object should have, or null when it already has it (no write, no watch
+ * event, no churn). lastTransitionTime moves only when Ready flips.
+ */
+export function statusPatch(object: KubeObject, status: ResourceStatus, now = new Date()): Record<string, unknown> | null {
+  const generation = object.metadata.generation ?? 0;
+  const previous = readyCondition(object);
+  const conditionStatus = status.ready ? 'True' : 'False';
+  const extra = status.extra ?? {};
+  const current = object.status ?? {};
+  const same =
+    previous?.status === conditionStatus &&
+    previous.reason === status.reason &&
+    previous.message === status.message &&
+    previous.observedGeneration === generation &&
+    current['observedGeneration'] === generation &&
+    Object.entries(extra).every(([key, value]) => stableStringify(current[key]) === stableStringify(value));
+  if (same) return null;
+  return {
+    ...extra,
+    observedGeneration: generation,
+    conditions: [
+      {
+        type: 'Ready',
+        status: conditionStatus,
+        reason: status.reason,
+        message: status.message,
+        observedGeneration: generation,
+        lastTransitionTime:
+          previous?.status === conditionStatus && previous.lastTransitionTime
+            ? previous.lastTransitionTime
+            : now.toISOString().replace(/\.\d+Z$/, 'Z'),
+      },
+    ],
+  };
+}

@@ -1,0 +1,80 @@
+import { createPool } from '@codevector/core/create-pool';
+import { createLogger } from '@codevector/core/logger';
+import { migrate } from '@codevector/core/migrate';
+import { buildOperator, type OperatorSource } from './build-operator.ts';
+import { loadOperatorConfig } from './config.ts';
+import { createKubeClient } from './kube/kube-client.ts';
+import { loadInClusterConfig, loadKubeconfigFile } from './kube/kube-config.ts';
+import { startWebhook } from './webhook/start-webhook.ts';
+
+const usage = `usage:
+  operator run [--source dir:<folder>]   reconcile the cluster (KUBECONFIG or in-cluster) or a folder of manifests
+  operator migrate                       apply database migrations (the only place they run)`;
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  const config = loadOperatorConfig(process.env);
+  const log = createLogger({ name: 'operator', level: config.LOG_LEVEL });
+
+  if (command === 'migrate') {
+    const applied = await migrate(config.DATABASE_URL, (line) => log.info(line));
+    log.info({ applied }, 'migrations done');
+    return;
+  }
+  if (command !== 'run') {
+    console.error(usage);
+    process.exitCode = 2;
+    return;
+  }
+  const sourceIndex = rest.indexOf('--source');
+  const sourceArg = sourceIndex >= 0 ? rest[sourceIndex + 1] : undefined;
+  if (sourceIndex >= 0 && !sourceArg?.startsWith('dir:')) {
+    console.error(`--source must be dir:<folder>\n${usage}`);
+    process.exitCode = 2;
+    return;
+  }
+
+  const db = await createPool(config.DATABASE_URL, {
+    maxPoolSize: config.CODEVECTOR_CONCURRENCY + 4,
+    applicationName: 'codevector-operator',
+  });
+  let source: OperatorSource;
+  let stopWebhook: () => Promise<void> = async () => {};
+  let closeClient = () => {};
+  if (sourceArg) {
+    source = { type: 'dir', dir: sourceArg.slice('dir:'.length) };
+  } else {
+    const connection = config.KUBECONFIG
+      ? loadKubeconfigFile(config.KUBECONFIG)
+      : config.KUBERNETES_SERVICE_HOST && config.KUBERNETES_SERVICE_PORT
+        ? loadInClusterConfig(config.KUBERNETES_SERVICE_HOST, config.KUBERNETES_SERVICE_PORT)
+        : null;
+    if (!connection) throw new Error('no cluster: set KUBECONFIG, run in a pod, or use --source dir:<folder>');
+    const client = createKubeClient(connection, { maxSockets: config.CODEVECTOR_CONCURRENCY * 2 + 4 });
+    closeClient = () => client.close();
+    source = { type: 'kubernetes', client };
+    if (config.CODEVECTOR_WEBHOOK) stopWebhook = (await startWebhook({ config, db, log, client })).stop;
+  }
+  const operator = buildOperator({ config, db, log, source });
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    await operator.stop({ release: true });
+    await stopWebhook();
+    closeClient();
+    await db.end();
+    process.exit(0);
+  };
+  process.on('SIGTERM', () => void shutdown('SIGTERM'));
+  process.on('SIGINT', () => void shutdown('SIGINT'));
+  await operator.start();
+  log.info({ source: sourceArg ?? 'kubernetes' }, 'operator started');
+}
+
+main(process.argv.slice(2)).catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -1,0 +1,143 @@
+import type { DatabasePool } from '@codevector/core/create-pool';
+import { CodeVectorError } from '@codevector/core/errors';
+import type { Logger } from '@codevector/core/logger';
+import type { SecretBox } from '@codevector/core/secret-box';
+import { finalizerName, keyOf, type OperatorKind, parseKey } from './kinds.ts';
+import type { KubeObject } from './kube/kube-client.ts';
+import { resolveDesired, waitingRetryMs } from './resolve-desired.ts';
+import type { ResourceSource, ResourceStatus } from './resource-source.ts';
+import { type StoreResult, storeResource } from './store-resource.ts';
+import type { WorkResult } from './work-queue.ts';
+
+export type ReconcilerDeps = {
+  db: DatabasePool;
+  source: ResourceSource;
+  secretBox: SecretBox;
+  log: Logger;
+  enqueue(key: string): void;
+  /** Called after every committed change (tests and the benchmark observe it). */
+  onCommitted?(key: string, result: StoreResult): void;
+  /** Budgets are reconciled this often to refresh their spend status (status only, no rows). */
+  budgetStatusMs: number;
+  now?: () => Date;
+};
+
+export type Reconciler = { reconcile(key: string): Promise<WorkResult> };
+
+/**
+ * One reconcile of one key: resolve what the source declares → store it (load, pure plan, one
+ * transaction with the audit row) → report status. Status is written in exactly one place
+ * (`report`), after the transaction, so it never claims more than what committed.
+ */
+export function createReconciler(deps: ReconcilerDeps): Reconciler {
+  const { db, source } = deps;
+
+  async function report(kind: OperatorKind, object: KubeObject, status: ResourceStatus): Promise<void> {
+    const previous = readyCondition(object);
+    await source.writeStatus(kind.kind, object, status);
+    if (!status.ready && (previous?.reason !== status.reason || previous?.message !== status.message)) {
+      await source.recordWarning(kind.kind, object, status.reason, status.message);
+    }
+  }
+
+  function enqueueDependents(kind: OperatorKind, namespace: string, name: string): void {
+    if (kind.kind !== 'Provider') return;
+    for (const model of source.list('Model')) {
+      const ref = (model.spec as { providerRef?: { name?: string } } | undefined)?.providerRef?.name;
+      if (model.metadata.namespace === namespace && ref === name) deps.enqueue(keyOf('Model', namespace, model.metadata.name));
+    }
+  }
+
+  async function remove(kind: OperatorKind, namespace: string, name: string, object: KubeObject | undefined): Promise<void> {
+    const actor = await source.deleteActor(kind.kind, namespace, name, object?.metadata.uid);
+    const result = await storeResource(db, { target: kind.target, namespace, name, desired: null, actor });
+    if (result.plan.type !== 'none') {
+      deps.log.info({ kind: kind.kind, namespace, name, actor: actor.actor }, 'row deleted');
+      deps.onCommitted?.(keyOf(kind.kind, namespace, name), result);
+      enqueueDependents(kind, namespace, name);
+    }
+    if (object) await source.removeFinalizer(kind.kind, object);
+  }
+
+  return {
+    async reconcile(key) {
+      const { kind, namespace, name } = parseKey(key);
+      const object = source.get(kind.kind, namespace, name);
+      const log = deps.log.child({ kind: kind.kind, namespace, name, generation: object?.metadata.generation });
+      if (!object) {
+        await remove(kind, namespace, name, undefined);
+        return;
+      }
+      if (object.metadata.deletionTimestamp) {
+        // Someone else's finalizer may keep it; ours is gone once the delete is recorded.
+        if (object.metadata.finalizers?.includes(finalizerName)) await remove(kind, namespace, name, object);
+        return;
+      }
+      await source.ensureFinalizer(kind.kind, object);
+
+      const resolution = await resolveDesired(kind, object, { source, db, uid: object.metadata.uid, now: deps.now ?? (() => new Date()) });
+      if (!resolution.ok) {
+        log.warn({ reason: resolution.reason, msg: resolution.message }, 'resource not ready');
+        await report(kind, object, { ready: false, reason: resolution.reason, message: resolution.message, extra: resolution.statusExtra });
+        // Waiting on something that may appear without an event we watch (an unlabeled Secret).
+        return resolution.waiting ? { requeueAfterMs: waitingRetryMs } : undefined;
+      }
+
+      let result: StoreResult;
+      try {
+        result = await storeResource(db, {
+          target: kind.target,
+          namespace,
+          name,
+          desired: resolution.desired,
+          actor: source.changeActor(object),
+          actorFor: (plan) =>
+            // A key rotation without a spec change is the Secret's editor's doing.
+            kind.kind === 'Provider' && plan.type === 'update' && onlyKeyChanged(plan.detail)
+              ? source.changeActor(object, resolution.secretName)
+              : source.changeActor(object),
+          replacedActor: { actor: 'system', actorSource: 'system' },
+          sealApiKey: resolution.apiKey === null ? undefined : () => deps.secretBox.seal(resolution.apiKey!),
+        });
+      } catch (error) {
+        const message =
+          error instanceof CodeVectorError
+            ? `${error.message} (${(error.cause as Error | undefined)?.message ?? 'no detail'}); retrying.`
+            : `Could not store the resource: ${(error as Error).message}; retrying.`;
+        log.error({ err: error }, 'store failed');
+        await report(kind, object, { ready: false, reason: 'StoreFailed', message, extra: resolution.statusExtra }).catch(
+          (statusError: unknown) => log.warn({ err: statusError }, 'status write failed'),
+        );
+        throw error;
+      }
+      if (result.plan.type !== 'none') {
+        log.info({ change: result.plan.type, configVersion: result.configVersion }, 'row stored');
+        deps.onCommitted?.(key, result);
+        enqueueDependents(kind, namespace, name);
+      }
+      if (result.plan.type === 'none' && result.plan.why === 'stale') {
+        log.info('stale view of the resource; not regressing the stored row');
+        return;
+      }
+      await report(kind, object, {
+        ready: true,
+        reason: 'Reconciled',
+        message: 'Stored; gateways enforce it.',
+        extra: resolution.statusExtra,
+      });
+      return kind.kind === 'Budget' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
+    },
+  };
+}
+
+function onlyKeyChanged(detail: { before: unknown; after: unknown }): boolean {
+  const after = detail.after as Record<string, unknown> | null;
+  return after !== null && Object.keys(after).length === 1 && 'keyFingerprint' in after;
+}
+
+export function readyCondition(
+  object: KubeObject,
+): { status: string; reason: string; message: string; observedGeneration?: number; lastTransitionTime?: string } | undefined {
+  const conditions = (object.status?.['conditions'] ?? []) as { type: string; status: string; reason: string; message: string }[];
+  return conditions.find((c) => c.type === 'Ready');
+}

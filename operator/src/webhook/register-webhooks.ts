@@ -1,0 +1,141 @@
+import { randomBytes } from 'node:crypto';
+import type { Logger } from '@codevector/core/logger';
+import { apiVersion, changedByAnnotation, operatorKinds, providerSecretLabel } from '../kinds.ts';
+import { KubeApiError, type KubeClient, type KubeObject } from '../kube/kube-client.ts';
+
+export type WebhookTarget = { url: string } | { service: { namespace: string; name: string; port: number } };
+
+export type WebhookRegistration = {
+  client: KubeClient;
+  log: Logger;
+  /** Name of both webhook configurations. */
+  name: string;
+  target: WebhookTarget;
+  caPem: string;
+  /** Restrict the webhooks to one namespace (tests, single-namespace installs). */
+  namespace?: string;
+  failurePolicy: 'Fail' | 'Ignore';
+};
+
+/**
+ * Creates or updates the Mutating (stamp the actor) and Validating (record who deletes)
+ * webhook configurations with the operator's CA as caBundle.
+ */
+export async function registerWebhooks(options: WebhookRegistration): Promise<void> {
+  const caBundle = Buffer.from(options.caPem).toString('base64');
+  const clientConfig = (path: string) =>
+    'url' in options.target
+      ? { url: `${options.target.url.replace(/\/$/, '')}${path}`, caBundle }
+      : { service: { ...options.target.service, path }, caBundle };
+  const namespaceSelector = options.namespace ? { matchLabels: { 'kubernetes.io/metadata.name': options.namespace } } : {};
+  const [group, version] = apiVersion.split('/');
+  const plurals = operatorKinds.map((k) => k.plural);
+  const common = {
+    admissionReviewVersions: ['v1'],
+    timeoutSeconds: 5,
+    failurePolicy: options.failurePolicy,
+    matchPolicy: 'Equivalent',
+    namespaceSelector,
+  };
+
+  const mutating = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'MutatingWebhookConfiguration',
+    metadata: { name: options.name, labels: { 'app.kubernetes.io/managed-by': 'codevector-operator' } },
+    webhooks: [
+      {
+        name: 'resources.codevector.dev',
+        clientConfig: clientConfig('/mutate'),
+        rules: [{ apiGroups: [group], apiVersions: [version], operations: ['CREATE', 'UPDATE'], resources: plurals, scope: 'Namespaced' }],
+        sideEffects: 'None',
+        reinvocationPolicy: 'IfNeeded',
+        ...common,
+      },
+      {
+        name: 'secrets.codevector.dev',
+        clientConfig: clientConfig('/mutate'),
+        rules: [{ apiGroups: [''], apiVersions: ['v1'], operations: ['CREATE', 'UPDATE'], resources: ['secrets'], scope: 'Namespaced' }],
+        objectSelector: { matchLabels: { [providerSecretLabel]: 'true' } },
+        sideEffects: 'None',
+        reinvocationPolicy: 'IfNeeded',
+        ...common,
+      },
+    ],
+  };
+  const validating = {
+    apiVersion: 'admissionregistration.k8s.io/v1',
+    kind: 'ValidatingWebhookConfiguration',
+    metadata: { name: options.name, labels: { 'app.kubernetes.io/managed-by': 'codevector-operator' } },
+    webhooks: [
+      {
+        name: 'deletes.codevector.dev',
+        clientConfig: clientConfig('/delete'),
+        rules: [{ apiGroups: [group], apiVersions: [version], operations: ['DELETE'], resources: plurals, scope: 'Namespaced' }],
+        sideEffects: 'NoneOnDryRun',
+        ...common,
+      },
+    ],
+  };
+  await upsert(options.client, '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', mutating);
+  await upsert(options.client, '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', validating);
+  options.log.info({ name: options.name }, 'webhook configurations registered');
+}
+
+async function upsert(client: KubeClient, collection: string, object: { metadata: { name: string } }): Promise<void> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const existing = await client.getOrNull<KubeObject>(`${collection}/${object.metadata.name}`);
+    try {
+      if (existing) {
+        await client.request('PUT', `${collection}/${object.metadata.name}`, {
+          body: { ...object, metadata: { ...object.metadata, resourceVersion: existing.metadata.resourceVersion } },
+        });
+      } else {
+        await client.request('POST', collection, { body: object });
+      }
+      return;
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+    }
+  }
+  throw new Error(`could not write ${collection}/${object.metadata.name}: conflicts`);
+}
+
+/** Removes both configurations (tests, uninstall). */
+export async function unregisterWebhooks(client: KubeClient, name: string): Promise<void> {
+  for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
+    try {
+      await client.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`);
+    } catch (error) {
+      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+    }
+  }
+}
+
+/**
+ * The apiserver loads webhook configurations asynchronously; probe with dry-run creates until
+ * the stamp shows up, so callers know changes from now on are attributed.
+ * @throws when the webhook does not answer within timeoutMs.
+ */
+export async function waitForWebhook(client: KubeClient, namespace: string, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const rateLimits = operatorKinds.find((k) => k.kind === 'RateLimit')!.plural;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const created = await client.request<KubeObject>('POST', `/apis/${apiVersion}/namespaces/${namespace}/${rateLimits}?dryRun=All`, {
+        body: {
+          apiVersion,
+          kind: 'RateLimit',
+          metadata: { name: `webhook-probe-${randomBytes(4).toString('hex')}`, namespace },
+          spec: { subject: { kind: 'global' }, requestsPerMinute: 1 },
+        },
+      });
+      if (created.metadata.annotations?.[changedByAnnotation]) return;
+      last = 'no stamp yet';
+    } catch (error) {
+      last = error;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  throw new Error(`admission webhook did not answer within ${timeoutMs} ms: ${String(last)}`);
+}
