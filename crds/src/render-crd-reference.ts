@@ -93,8 +93,9 @@ function constraintNotes(field: JsonSchemaProps): string[] {
 
 /** CEL rules as prose: their messages are written for people, the expressions for the apiserver. */
 function validationNotes(field: JsonSchemaProps): string[] {
-  const rules = (field['x-kubernetes-validations'] ?? []) as { rule: string; message: string }[];
-  return rules.map(({ rule, message }) => `${rule.includes('oldSelf') ? 'On update: ' : 'Rule: '}${message}.`);
+  return (field['x-kubernetes-validations'] ?? []).map(
+    ({ rule, message }) => `${rule.includes('oldSelf') ? 'On update: ' : 'Rule: '}${message}.`,
+  );
 }
 
 function cell(text: string): string {

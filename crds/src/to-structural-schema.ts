@@ -9,6 +9,23 @@ export type JsonSchemaProps = {
   additionalProperties?: JsonSchemaProps;
   required?: string[];
   anyOf?: JsonSchemaProps[];
+  format?: string;
+  enum?: unknown[];
+  default?: unknown;
+  minimum?: number;
+  maximum?: number;
+  exclusiveMinimum?: boolean;
+  exclusiveMaximum?: boolean;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  minItems?: number;
+  maxItems?: number;
+  maxProperties?: number;
+  'x-kubernetes-validations'?: { rule: string; message: string; fieldPath?: string; reason?: string }[];
+  'x-kubernetes-list-type'?: 'atomic' | 'set' | 'map';
+  'x-kubernetes-list-map-keys'?: string[];
+  'x-kubernetes-int-or-string'?: boolean;
   [keyword: string]: unknown;
 };
 
