@@ -77,7 +77,13 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: AppDeps): void 
         targetId: created.id,
         targetName: created.name,
         // The prefix identifies the key in logs; the key and its hash never enter the audit log.
-        detail: auditDiff(null, { name: created.name, prefix: created.prefix, owner: created.email, expiresAt: created.expires_at?.toISOString() ?? null }) ?? {},
+        detail:
+          auditDiff(null, {
+            name: created.name,
+            prefix: created.prefix,
+            owner: created.email,
+            expiresAt: created.expires_at?.toISOString() ?? null,
+          }) ?? {},
       });
       return created;
     });
@@ -105,7 +111,11 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: AppDeps): void 
         targetType: 'api_key',
         targetId: id,
         targetName: after.name,
-        detail: auditDiff({ revoked: false, prefix: before.prefix, owner: before.email }, { revoked: true, prefix: after.prefix, owner: after.email }) ?? {},
+        detail:
+          auditDiff(
+            { revoked: false, prefix: before.prefix, owner: before.email },
+            { revoked: true, prefix: after.prefix, owner: after.email },
+          ) ?? {},
       });
       return after;
     });

@@ -103,6 +103,24 @@ export async function sealAuditChain(pool: DatabasePool, batchSize = 2000): Prom
   }
 }
 
+// Left join: a deleted row comes back as nulls (reported as row_missing).
+const linkRow = z.object({
+  seq: z.number(),
+  audit_id: z.number(),
+  hash: z.instanceof(Buffer),
+  present: z.boolean(),
+  id: z.number().nullable(),
+  at_us: z.string().nullable(),
+  action: z.string().nullable(),
+  target_type: z.string().nullable(),
+  target_id: z.string().nullable(),
+  target_name: z.string().nullable(),
+  actor: z.string().nullable(),
+  actor_source: z.string().nullable(),
+  detail: z.unknown(),
+  request_id: z.string().nullable(),
+});
+
 export type ChainBreak = {
   seq: number;
   auditId: number | null;
@@ -124,11 +142,15 @@ export async function verifyAuditChain(db: CommonQueryMethods, batchSize = 5000)
   let previous: Buffer = genesisHash;
   let expectedSeq = 1;
   let checked = 0;
-  const report = (firstBreak: ChainBreak | null): ChainReport => ({ ok: firstBreak === null, checked, headSeq: state.head_seq, pending, firstBreak });
+  const report = (firstBreak: ChainBreak | null): ChainReport => ({
+    ok: firstBreak === null,
+    checked,
+    headSeq: state.head_seq,
+    pending,
+    firstBreak,
+  });
   for (;;) {
-    const rows = await db.any(sql.type(
-      chainRow.partial().extend({ seq: z.number(), audit_id: z.number(), hash: z.instanceof(Buffer), present: z.boolean() }),
-    )`
+    const rows = await db.any(sql.type(linkRow)`
       select c.seq, c.audit_id, c.hash, a.id is not null as present, ${chainColumns}
       from audit_chain c left join audit_log a on a.id = c.audit_id
       where c.seq >= ${expectedSeq} order by c.seq limit ${batchSize}`);
@@ -138,11 +160,21 @@ export async function verifyAuditChain(db: CommonQueryMethods, batchSize = 5000)
         return report({ seq: expectedSeq, auditId: null, reason: 'sequence_gap', message: `chain entry ${expectedSeq} is missing` });
       }
       if (!row.present) {
-        return report({ seq: row.seq, auditId: row.audit_id, reason: 'row_missing', message: `audit row ${row.audit_id} was deleted after sealing` });
+        return report({
+          seq: row.seq,
+          auditId: row.audit_id,
+          reason: 'row_missing',
+          message: `audit row ${row.audit_id} was deleted after sealing`,
+        });
       }
       const hash = chainHash(previous, row as ChainRow);
       if (!hash.equals(row.hash)) {
-        return report({ seq: row.seq, auditId: row.audit_id, reason: 'row_altered', message: `audit row ${row.audit_id} does not match its seal` });
+        return report({
+          seq: row.seq,
+          auditId: row.audit_id,
+          reason: 'row_altered',
+          message: `audit row ${row.audit_id} does not match its seal`,
+        });
       }
       previous = hash;
       expectedSeq += 1;
@@ -158,7 +190,12 @@ export async function verifyAuditChain(db: CommonQueryMethods, batchSize = 5000)
       and not exists (select 1 from audit_chain c where c.audit_id = a.id)
     limit 1`);
   if (intruder) {
-    return report({ seq: state.head_seq, auditId: intruder.id, reason: 'unchained_row', message: `audit row ${intruder.id} sits behind the sealed head but was never sealed` });
+    return report({
+      seq: state.head_seq,
+      auditId: intruder.id,
+      reason: 'unchained_row',
+      message: `audit row ${intruder.id} sits behind the sealed head but was never sealed`,
+    });
   }
   return report(null);
 }

@@ -7,7 +7,19 @@ import { type AuditRow, auditRowSchema, filterConditions, matchFacets, toAuditEn
 
 export type ExportFormat = 'csv' | 'ndjson';
 
-const csvHeader = ['id', 'at', 'action', 'target_type', 'target_id', 'target_name', 'actor', 'actor_source', 'request_id', 'sealed_seq', 'detail'];
+const csvHeader = [
+  'id',
+  'at',
+  'action',
+  'target_type',
+  'target_id',
+  'target_name',
+  'actor',
+  'actor_source',
+  'request_id',
+  'sealed_seq',
+  'detail',
+];
 
 // Spreadsheets run cells that start with = + - @ (and tab/CR) as formulas; a leading quote keeps
 // an attacker-chosen target name or actor from becoming one when a security team opens the file.

@@ -113,7 +113,10 @@ export async function listAuditEntries(
       ) r
       order by r.at desc, r.id desc limit ${take}`);
   } else {
-    const where = sql.join([sql.fragment`true`, ...filterConditions({ ...filter, from: undefined, to: undefined }, facets), ...scan], sql.fragment` and `);
+    const where = sql.join(
+      [sql.fragment`true`, ...filterConditions({ ...filter, from: undefined, to: undefined }, facets), ...scan],
+      sql.fragment` and `,
+    );
     rows = await db.any(sql.type(rowSchema)`
       select ${columns} from audit_log a where ${where} order by a.at desc, a.id desc limit ${take}`);
   }

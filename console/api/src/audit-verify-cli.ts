@@ -14,7 +14,7 @@ if (command !== 'verify' && command !== 'seal') {
 }
 try {
   const config = loadConfig(z.object({ DATABASE_URL: z.string().url() }), process.env);
-  const pool = await createPool(config.DATABASE_URL, { applicationName: 'codevector-audit-cli', statementTimeoutMs: 0 });
+  const pool = await createPool(config.DATABASE_URL, { applicationName: 'codevector-audit-cli', statementTimeoutMs: 24 * 3_600_000 });
   try {
     if (command === 'seal') {
       process.stdout.write(`sealed ${await sealAuditChain(pool)} rows\n`);
@@ -23,7 +23,10 @@ try {
     const report = await verifyAuditChain(pool);
     if (args.includes('--json')) process.stdout.write(`${JSON.stringify(report)}\n`);
     else if (report.ok) process.stdout.write(`audit chain intact: ${report.checked} sealed rows verified, ${report.pending} pending\n`);
-    else process.stdout.write(`audit chain BROKEN at seq ${report.firstBreak!.seq}: ${report.firstBreak!.message} (${report.firstBreak!.reason})\n`);
+    else
+      process.stdout.write(
+        `audit chain BROKEN at seq ${report.firstBreak!.seq}: ${report.firstBreak!.message} (${report.firstBreak!.reason})\n`,
+      );
     process.exitCode = report.ok ? 0 : 1;
   } finally {
     await pool.end();

@@ -5,16 +5,28 @@ import { adminEmail, adminPassword, startTestConsole } from './test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
 beforeAll(async () => {
-  t = await startTestConsole({ throttle: { email: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 }, ip: { maxFailures: 100, windowSeconds: 60, lockSeconds: 60 } } });
+  t = await startTestConsole({
+    throttle: {
+      email: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 },
+      ip: { maxFailures: 100, windowSeconds: 60, lockSeconds: 60 },
+    },
+  });
 });
 afterAll(() => t.close());
 
 describe('console authentication', () => {
   it('creates the bootstrap admin once, audited as system', async () => {
-    const rows = await t.deps.pool.any(sql.type(z.object({ action: z.string(), actor: z.string(), actor_source: z.string(), detail: z.unknown() }))`
+    const rows = await t.deps.pool.any(sql.type(
+      z.object({ action: z.string(), actor: z.string(), actor_source: z.string(), detail: z.unknown() }),
+    )`
       select action, actor, actor_source, detail from audit_log where target_name = ${adminEmail}`);
     expect(rows).toEqual([
-      expect.objectContaining({ action: 'user.created', actor: 'system', actor_source: 'system', detail: expect.objectContaining({ after: expect.objectContaining({ role: 'admin' }) }) }),
+      expect.objectContaining({
+        action: 'user.created',
+        actor: 'system',
+        actor_source: 'system',
+        detail: expect.objectContaining({ after: expect.objectContaining({ role: 'admin' }) }),
+      }),
     ]);
     expect(JSON.stringify(rows)).not.toContain('argon2');
     const { ensureBootstrapAdmin } = await import('./bootstrap-admin.ts');
@@ -22,9 +34,15 @@ describe('console authentication', () => {
   });
 
   it('stores argon2id hashes and sets an httpOnly SameSite=Lax session cookie', async () => {
-    const hash = await t.deps.pool.oneFirst(sql.type(z.object({ password_hash: z.string() }))`select password_hash from users where email = ${adminEmail}`);
+    const hash = await t.deps.pool.oneFirst(
+      sql.type(z.object({ password_hash: z.string() }))`select password_hash from users where email = ${adminEmail}`,
+    );
     expect(hash).toMatch(/^\$argon2id\$/);
-    const response = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: adminEmail, password: adminPassword } });
+    const response = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { email: adminEmail, password: adminPassword },
+    });
     expect(response.statusCode).toBe(200);
     const cookie = response.cookies.find((c) => c.name === 'cv_session')!;
     expect(cookie).toMatchObject({ httpOnly: true, sameSite: 'Lax', path: '/' });
@@ -51,7 +69,11 @@ describe('console authentication', () => {
 
   it('rejects wrong passwords without telling unknown accounts apart', async () => {
     const wrong = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: adminEmail, password: 'nope' } });
-    const unknown = await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'ghost@example.com', password: 'nope' } });
+    const unknown = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { email: 'ghost@example.com', password: 'nope' },
+    });
     expect(wrong.statusCode).toBe(401);
     expect(unknown.json()).toEqual(wrong.json());
     expect(wrong.json().error.code).toBe('CON_INVALID_CREDENTIALS');
@@ -76,7 +98,12 @@ describe('console authentication', () => {
     const noToken = await t.app.inject({ method: 'POST', url: '/api/groups', headers: { cookie: admin.cookie }, payload: { name: 'x' } });
     expect(noToken.statusCode).toBe(403);
     expect(noToken.json().error.code).toBe('CON_CSRF');
-    const badToken = await t.app.inject({ method: 'POST', url: '/api/groups', headers: { cookie: admin.cookie, 'x-csrf-token': 'forged' }, payload: { name: 'x' } });
+    const badToken = await t.app.inject({
+      method: 'POST',
+      url: '/api/groups',
+      headers: { cookie: admin.cookie, 'x-csrf-token': 'forged' },
+      payload: { name: 'x' },
+    });
     expect(badToken.json().error.code).toBe('CON_CSRF');
     const foreign = await t.app.inject({
       method: 'POST',
@@ -95,7 +122,9 @@ describe('console authentication', () => {
     await admin.request('POST', '/api/users', { email: 'auditor@example.com', role: 'auditor', password: 'auditor password 1' });
     const member = await t.signIn('member@example.com', 'member password 1');
     expect((await member.request('GET', '/api/audit')).status).toBe(403);
-    expect((await member.request('POST', '/api/users', { email: 'x@example.com', role: 'admin', password: 'x'.repeat(12) })).status).toBe(403);
+    expect((await member.request('POST', '/api/users', { email: 'x@example.com', role: 'admin', password: 'x'.repeat(12) })).status).toBe(
+      403,
+    );
     const auditor = await t.signIn('auditor@example.com', 'auditor password 1');
     expect((await auditor.request('GET', '/api/audit')).status).toBe(200);
     expect((await auditor.request('POST', '/api/groups', { name: 'nope' })).status).toBe(403);
@@ -111,7 +140,15 @@ describe('console authentication', () => {
     const id = users.find((u) => u.email === 'leaver@example.com')!.id;
     expect((await admin.request('PATCH', `/api/users/${id}`, { disabled: true })).status).toBe(200);
     expect((await leaver.request('GET', '/api/session')).status).toBe(401);
-    expect((await t.app.inject({ method: 'POST', url: '/api/auth/login', payload: { email: 'leaver@example.com', password: 'leaver password 1' } })).statusCode).toBe(401);
+    expect(
+      (
+        await t.app.inject({
+          method: 'POST',
+          url: '/api/auth/login',
+          payload: { email: 'leaver@example.com', password: 'leaver password 1' },
+        })
+      ).statusCode,
+    ).toBe(401);
 
     const again = await t.signIn();
     expect((await again.request('POST', '/api/auth/logout')).status).toBe(200);

@@ -9,7 +9,11 @@ import { hashPassword, verifyPassword } from './password-hasher.ts';
  * the Secret's password changed, updates the hash with a `user.password_changed` row. Leaves
  * role and disabled state alone: an admin who disabled the bootstrap account meant it.
  */
-export async function ensureBootstrapAdmin(pool: DatabasePool, email: string, password: string): Promise<'created' | 'updated' | 'unchanged'> {
+export async function ensureBootstrapAdmin(
+  pool: DatabasePool,
+  email: string,
+  password: string,
+): Promise<'created' | 'updated' | 'unchanged'> {
   const existing = await pool.maybeOne(sql.type(z.object({ id: z.string(), password_hash: z.string().nullable() }))`
     select id, password_hash from users where lower(email) = lower(${email})`);
   if (existing && (await verifyPassword(existing.password_hash, password))) return 'unchanged';
@@ -27,7 +31,11 @@ export async function ensureBootstrapAdmin(pool: DatabasePool, email: string, pa
       actor: 'system',
       actorSource: 'system',
       detail: row.inserted
-        ? { before: null, after: { email, displayName: 'Bootstrap admin', role: 'admin', disabled: false }, reason: 'bootstrap admin from configuration' }
+        ? {
+            before: null,
+            after: { email, displayName: 'Bootstrap admin', role: 'admin', disabled: false },
+            reason: 'bootstrap admin from configuration',
+          }
         : { fields: ['password'], reason: 'bootstrap admin password changed in configuration' },
     });
     return row.inserted ? 'created' : 'updated';

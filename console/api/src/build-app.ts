@@ -1,11 +1,11 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import fastifyCookie from '@fastify/cookie';
-import fastifyStatic from '@fastify/static';
 import type { DatabasePool } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
+import fastifyCookie from '@fastify/cookie';
+import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { registerApiKeyRoutes } from './api-key-routes.ts';
 import { registerAuditRoutes } from './audit-routes.ts';
@@ -55,7 +55,8 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     // cross-site form or image cannot set. Sign-in has no session yet; it relies on the Origin
     // check and on requiring a JSON body (not sendable cross-site without a CORS preflight).
     const origin = request.headers.origin;
-    if (origin && origin !== 'null' && new URL(origin).host !== request.host) throw new CodeVectorError('CON_CSRF', 'Cross-site request refused.');
+    if (origin && origin !== 'null' && new URL(origin).host !== request.host)
+      throw new CodeVectorError('CON_CSRF', 'Cross-site request refused.');
     if (request.url === '/api/auth/login') {
       if (!request.headers['content-type']?.startsWith('application/json')) throw new CodeVectorError('CON_VALIDATION', 'Send JSON.');
       return;

@@ -13,7 +13,11 @@ export async function createDeps(
   options: { throttle?: { email: ThrottleLimits; ip: ThrottleLimits } } = {},
 ): Promise<AppDeps & { close(): Promise<void> }> {
   const pool = await createPool(config.DATABASE_URL, { applicationName: 'codevector-console', statementTimeoutMs: 15_000 });
-  const exportPool = await createPool(config.DATABASE_URL, { applicationName: 'codevector-console-export', maxPoolSize: 4, statementTimeoutMs: 3_600_000 });
+  const exportPool = await createPool(config.DATABASE_URL, {
+    applicationName: 'codevector-console-export',
+    maxPoolSize: 4,
+    statementTimeoutMs: 3_600_000,
+  });
   return {
     config,
     pool,

@@ -61,14 +61,23 @@ export function registerGroupRoutes(app: FastifyInstance, deps: AppDeps): void {
     const id = parseInput(idParam, request.params.id);
     const input = parseInput(groupInput.partial(), request.body);
     return deps.pool.transaction(async (tx) => {
-      const before = await tx.maybeOne(sql.type(groupRow)`select id, name, description, created_at from groups where id = ${id} for update`);
+      const before = await tx.maybeOne(
+        sql.type(groupRow)`select id, name, description, created_at from groups where id = ${id} for update`,
+      );
       if (!before) throw new CodeVectorError('CON_NOT_FOUND', 'No such group.');
       const after = await tx.one(sql.type(groupRow)`
         update groups set name = coalesce(${input.name ?? null}, name), description = coalesce(${input.description ?? null}, description),
           updated_at = now() where id = ${id} returning id, name, description, created_at`);
       const diff = auditDiff({ name: before.name, description: before.description }, { name: after.name, description: after.description });
       // Invariant: a change that changes nothing writes nothing.
-      if (diff) await auditConsoleChange(tx, request, { action: 'group.updated', targetType: 'group', targetId: id, targetName: after.name, detail: diff });
+      if (diff)
+        await auditConsoleChange(tx, request, {
+          action: 'group.updated',
+          targetType: 'group',
+          targetId: id,
+          targetName: after.name,
+          detail: diff,
+        });
       return { group: { id: after.id, name: after.name, description: after.description } };
     });
   });

@@ -1,6 +1,10 @@
 import { CodeVectorError } from '@codevector/core/errors';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
-import { CheckIntegrityConstraintViolationError, ForeignKeyIntegrityConstraintViolationError, UniqueIntegrityConstraintViolationError } from 'slonik';
+import {
+  CheckIntegrityConstraintViolationError,
+  ForeignKeyIntegrityConstraintViolationError,
+  UniqueIntegrityConstraintViolationError,
+} from 'slonik';
 import type { z } from 'zod';
 
 /**
@@ -27,13 +31,16 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   }
   const retryAfter = known.details?.['retryAfterSeconds'];
   if (typeof retryAfter === 'number') void reply.header('retry-after', String(Math.max(1, retryAfter)));
-  void reply.status(known.status).send({ error: { code: known.code, message: known.message, ...(known.details ? { details: known.details } : {}) } });
+  void reply
+    .status(known.status)
+    .send({ error: { code: known.code, message: known.message, ...(known.details ? { details: known.details } : {}) } });
 }
 
 function toCodeVectorError(error: unknown): CodeVectorError | null {
   if (error instanceof CodeVectorError) return error;
   if (error instanceof UniqueIntegrityConstraintViolationError) return new CodeVectorError('CON_CONFLICT');
-  if (error instanceof ForeignKeyIntegrityConstraintViolationError) return new CodeVectorError('CON_NOT_FOUND', 'A referenced record does not exist.');
+  if (error instanceof ForeignKeyIntegrityConstraintViolationError)
+    return new CodeVectorError('CON_NOT_FOUND', 'A referenced record does not exist.');
   if (error instanceof CheckIntegrityConstraintViolationError) return new CodeVectorError('CON_VALIDATION');
   const fastifyError = error as Partial<FastifyError>;
   if (typeof fastifyError.statusCode === 'number' && fastifyError.statusCode < 500) {

@@ -13,7 +13,11 @@ const config = loadConsoleConfig({
 const logger = createLogger({ name: 'console', level: config.LOG_LEVEL });
 const deps = await createDeps(config, logger);
 if (config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL && config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD) {
-  const outcome = await ensureBootstrapAdmin(deps.pool, config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD);
+  const outcome = await ensureBootstrapAdmin(
+    deps.pool,
+    config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL,
+    config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD,
+  );
   logger.info({ email: config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, outcome }, 'bootstrap admin checked');
 }
 const app = await buildApp(deps);

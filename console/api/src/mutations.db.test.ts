@@ -12,15 +12,32 @@ beforeAll(async () => {
 });
 afterAll(() => t.close());
 
-const auditRow = z.object({ action: z.string(), target_type: z.string(), target_id: z.string().nullable(), actor: z.string(), actor_source: z.string(), detail: z.any(), request_id: z.string().nullable() });
+const auditRow = z.object({
+  action: z.string(),
+  target_type: z.string(),
+  target_id: z.string().nullable(),
+  actor: z.string(),
+  actor_source: z.string(),
+  detail: z.any(),
+  request_id: z.string().nullable(),
+});
 const auditFor = (targetId: string) =>
-  t.deps.pool.any(sql.type(auditRow)`select action, target_type, target_id, actor, actor_source, detail, request_id from audit_log where target_id = ${targetId} order by id`);
+  t.deps.pool.any(
+    sql.type(
+      auditRow,
+    )`select action, target_type, target_id, actor, actor_source, detail, request_id from audit_log where target_id = ${targetId} order by id`,
+  );
 const count = (table: 'users' | 'groups' | 'api_keys' | 'audit_log' | 'group_members') =>
   t.deps.pool.oneFirst(sql.type(z.object({ n: z.number() }))`select count(*)::int as n from ${sql.identifier([table])}`);
 
 describe('user mutations', () => {
   it('creates a user with its audit row, without the password or hash', async () => {
-    const r = await admin.request('POST', '/api/users', { email: 'dev@example.com', displayName: 'Dev', role: 'member', password: 'dev password 123' });
+    const r = await admin.request('POST', '/api/users', {
+      email: 'dev@example.com',
+      displayName: 'Dev',
+      role: 'member',
+      password: 'dev password 123',
+    });
     expect(r.status).toBe(201);
     const rows = await auditFor(r.json.user.id);
     expect(rows).toEqual([
@@ -67,7 +84,8 @@ describe('user mutations', () => {
 describe('groups and membership', () => {
   it('audits create, update, member added/removed; a no-op writes nothing', async () => {
     const g = (await admin.request('POST', '/api/groups', { name: 'platform', description: 'Platform team' })).json.group;
-    const u = (await admin.request('POST', '/api/users', { email: 'pat@example.com', role: 'member', password: 'pat password 123' })).json.user;
+    const u = (await admin.request('POST', '/api/users', { email: 'pat@example.com', role: 'member', password: 'pat password 123' })).json
+      .user;
     expect((await admin.request('PATCH', `/api/groups/${g.id}`, { description: 'Platform engineering' })).status).toBe(200);
     expect((await admin.request('PATCH', `/api/groups/${g.id}`, { description: 'Platform engineering' })).status).toBe(200);
     expect((await admin.request('POST', `/api/groups/${g.id}/members`, { userId: u.id })).status).toBe(201);
@@ -121,7 +139,8 @@ describe('API keys', () => {
 
 describe('a failing audit write', () => {
   it('fails every kind of mutation with nothing changed', async () => {
-    const user = (await admin.request('POST', '/api/users', { email: 'keep@example.com', role: 'member', password: 'keep password 1' })).json.user;
+    const user = (await admin.request('POST', '/api/users', { email: 'keep@example.com', role: 'member', password: 'keep password 1' }))
+      .json.user;
     const group = (await admin.request('POST', '/api/groups', { name: 'keep' })).json.group;
     const key = (await admin.request('POST', '/api/api-keys', { name: 'keep' })).json.apiKey;
     await t.deps.pool.query(sql.type(z.object({}))`

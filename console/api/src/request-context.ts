@@ -1,4 +1,4 @@
-import { type AuditEntry } from '@codevector/core/audit-entry';
+import type { AuditEntry } from '@codevector/core/audit-entry';
 import type { DatabaseTransactionConnection } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';

@@ -13,10 +13,17 @@ export const adminPassword = 'correct horse battery staple';
 export type TestClient = {
   csrfToken: string;
   cookie: string;
-  request(method: 'GET' | 'POST' | 'PATCH' | 'DELETE', url: string, body?: unknown): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
+  request(
+    method: 'GET' | 'POST' | 'PATCH' | 'DELETE',
+    url: string,
+    body?: unknown,
+    // biome-ignore lint/suspicious/noExplicitAny: tests read JSON bodies loosely
+  ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
 };
 
-export async function startTestConsole(options: { env?: Record<string, string>; throttle?: { email: ThrottleLimits; ip: ThrottleLimits } } = {}) {
+export async function startTestConsole(
+  options: { env?: Record<string, string>; throttle?: { email: ThrottleLimits; ip: ThrottleLimits } } = {},
+) {
   const config = consoleConfigSchema.parse({
     DATABASE_URL: process.env['DATABASE_URL'],
     SESSION_SECRET: 'test-secret-test-secret-test-secret-0123',

@@ -23,7 +23,15 @@ type UserRow = z.infer<typeof userRow>;
 const userColumns = sql.fragment`id, email, display_name, role, idp, disabled_at, created_at`;
 
 function toUser(row: UserRow) {
-  return { id: row.id, email: row.email, displayName: row.display_name, role: row.role, idp: row.idp, disabled: row.disabled_at !== null, createdAt: row.created_at };
+  return {
+    id: row.id,
+    email: row.email,
+    displayName: row.display_name,
+    role: row.role,
+    idp: row.idp,
+    disabled: row.disabled_at !== null,
+    createdAt: row.created_at,
+  };
 }
 
 /** What an audit diff may show of a user: never the password hash. */
@@ -86,7 +94,8 @@ export function registerUserRoutes(app: FastifyInstance, deps: AppDeps): void {
     const row = await deps.pool.transaction(async (tx) => {
       const before = await tx.maybeOne(sql.type(userRow)`select ${userColumns} from users where id = ${id} for update`);
       if (!before) throw new CodeVectorError('CON_NOT_FOUND', 'No such user.');
-      const losesAdmin = before.role === 'admin' && before.disabled_at === null && ((input.role && input.role !== 'admin') || input.disabled === true);
+      const losesAdmin =
+        before.role === 'admin' && before.disabled_at === null && ((input.role && input.role !== 'admin') || input.disabled === true);
       if (losesAdmin) await assertAnotherAdmin(tx, id);
       if (input.disabled === true && id === actor.id) throw new CodeVectorError('CON_VALIDATION', 'You cannot disable your own account.');
       const after = await tx.one(sql.type(userRow)`
@@ -101,7 +110,11 @@ export function registerUserRoutes(app: FastifyInstance, deps: AppDeps): void {
       const target = { targetType: 'user', targetId: id, targetName: after.email };
       // One audit row per kind of change, so the log reads as what happened.
       if (before.role !== after.role) {
-        await auditConsoleChange(tx, request, { action: 'user.role_changed', ...target, detail: auditDiff({ role: before.role }, { role: after.role }) ?? {} });
+        await auditConsoleChange(tx, request, {
+          action: 'user.role_changed',
+          ...target,
+          detail: auditDiff({ role: before.role }, { role: after.role }) ?? {},
+        });
       }
       const wasDisabled = before.disabled_at !== null;
       const isDisabled = after.disabled_at !== null;
