@@ -21,17 +21,15 @@ export async function startWebhook(deps: {
   tlsDir?: string;
 }): Promise<{ port: number; stop(): Promise<void> }> {
   const { config, log } = deps;
-  let target: WebhookTarget;
   let hosts: string[];
+  let service: { namespace: string; name: string; port: number } | undefined;
   if (config.CODEVECTOR_WEBHOOK_SERVICE) {
     const [namespace = '', rest = ''] = config.CODEVECTOR_WEBHOOK_SERVICE.split('/');
     const [name = '', port = '443'] = rest.split(':');
-    target = { service: { namespace, name, port: Number(port) } };
+    service = { namespace, name, port: Number(port) };
     hosts = [`${name}.${namespace}.svc`, `${name}.${namespace}.svc.cluster.local`];
   } else {
-    const url = new URL(config.CODEVECTOR_WEBHOOK_URL ?? `https://127.0.0.1:${config.CODEVECTOR_WEBHOOK_PORT}`);
-    target = { url: url.toString() };
-    hosts = [url.hostname.replace(/^\[|\]$/g, '')];
+    hosts = [config.CODEVECTOR_WEBHOOK_URL ? new URL(config.CODEVECTOR_WEBHOOK_URL).hostname.replace(/^\[|\]$/g, '') : '127.0.0.1'];
   }
   const tls = deps.tlsDir
     ? {
@@ -47,6 +45,8 @@ export async function startWebhook(deps: {
     port: config.CODEVECTOR_WEBHOOK_PORT,
     tls,
   });
+  // Port 0 (tests) means "any free port": the URL names the one we got.
+  const target: WebhookTarget = service ? { service } : { url: config.CODEVECTOR_WEBHOOK_URL ?? `https://127.0.0.1:${server.port}` };
   await registerWebhooks({
     client: deps.client,
     log,
