@@ -36,7 +36,10 @@ const ageColumn: PrinterColumn = {
   description: 'Time since creation.',
 };
 
-/** The CustomResourceDefinition of one kind, with its schema converted from zod. */
+/**
+ * The CustomResourceDefinition of one kind, with its schema converted from zod.
+ * @throws Error when a schema has no structural form (see toStructuralSchema).
+ */
 export function buildCrd(resource: ResourceKind): CustomResourceDefinition {
   const openAPIV3Schema: JsonSchemaProps = {
     description: resource.description,

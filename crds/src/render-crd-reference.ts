@@ -1,5 +1,6 @@
 import { apiCategory, apiVersion } from './api-group.ts';
 import type { ResourceKind } from './resource-kinds.ts';
+import { secretDetectorPacks } from './secret-rule.ts';
 import { type JsonSchemaProps, toStructuralSchema } from './to-structural-schema.ts';
 
 /**
@@ -15,6 +16,10 @@ export function renderCrdReference(kinds: readonly ResourceKind[]): string {
     `Every CodeVector resource is namespaced and belongs to \`${apiVersion}\` and the \`${apiCategory}\` category, so`,
     `\`kubectl get ${apiCategory} -A\` lists them all. Every resource has a status subresource with \`observedGeneration\` and a`,
     '`Ready` condition written by the operator. Realistic manifests are in [`examples/`](../examples).',
+    '',
+    'Rules the OpenAPI schema cannot express are CEL rules (`x-kubernetes-validations`) checked by the apiserver; the same',
+    'rules, with the same messages, are checked by the zod schemas in `@codevector/crds`, listed below as "Rule:". USD',
+    'amounts in a spec are whole numbers (`500`) or decimal strings (`"12.50"`), never floats, so money stays exact.',
     '',
     '| Kind | Plural | Short names | Description |',
     '| --- | --- | --- | --- |',
@@ -44,6 +49,11 @@ export function renderCrdReference(kinds: readonly ResourceKind[]): string {
       if (rules.length > 0) out.push(...rules.map((r) => `- ${r}`), '');
       out.push('| Field | Type | Required | Description |', '| --- | --- | --- | --- |');
       for (const row of fieldRows(schema, '')) out.push(row);
+      out.push('');
+    }
+    if (kind.kind === 'SecretRule') {
+      out.push('### Detector packs', '', '| Pack | Finds |', '| --- | --- |');
+      for (const [pack, text] of Object.entries(secretDetectorPacks)) out.push(`| \`${pack}\` | ${cell(text)} |`);
       out.push('');
     }
   }

@@ -16,7 +16,7 @@ export const secretDetectorPacks = {
   'package-registries': 'npm tokens (npm_ with their CRC32 checksum) and PyPI API tokens (pypi- macaroons for pypi.org and test.pypi.org).',
   payments: 'Stripe live secret and restricted keys (sk_live_, rk_live_). Publishable keys are public and test-mode keys are ignored.',
   'llm-providers':
-    'Anthropic keys (sk-ant-api03-, sk-ant-admin01-), OpenAI keys (sk-proj-, sk-svcacct-, sk-admin- and legacy keys carrying the T3BlbkFJ marker), Hugging Face tokens (hf_, api_org_) and CodeVector virtual keys (cvk_).',
+    'Anthropic keys (sk-ant-api03-, sk-ant-admin01-), OpenAI keys (sk-proj-, sk-svcacct-, sk-admin- and legacy keys carrying the T3BlbkFJ marker) and Hugging Face tokens (hf_, api_org_).',
   messaging:
     'Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxe, xapp-) and incoming webhook URLs, SendGrid keys (SG.), Twilio API key SIDs next to a secret.',
   'private-keys':
@@ -24,6 +24,7 @@ export const secretDetectorPacks = {
   jwt: 'JSON Web Tokens whose header decodes. Tokens with alg none and expired tokens are ignored.',
   'database-urls':
     'Connection URLs with an inline password (postgres, mysql, mongodb, redis, amqp), except placeholders, localhost and well-known default credentials.',
+  codevector: 'CodeVector virtual keys (cvk_): a key pasted into a prompt would let whoever reads the transcript spend its budget.',
   all: 'Every pack above, and packs added in later versions.',
 } as const;
 export type SecretDetectorPack = keyof typeof secretDetectorPacks;
