@@ -81,6 +81,22 @@ describe('storeResource', () => {
     ]);
   });
 
+  it('never lets a stale view (an old generation, e.g. a deposed leader) regress the row', async () => {
+    const current = await db.one(
+      sql.type(z.object({ generation: z.number(), spec: z.any() }))`select generation, spec from models where uid = 'm-2'`,
+    );
+    const before = (await auditRows()).length;
+    const stale = await storeResource(db, {
+      target: 'model',
+      namespace: 'ns',
+      name: 'sonnet',
+      desired: model({ uid: 'm-2', generation: current.generation - 1, spec: { old: true } }),
+      actor,
+    });
+    expect(stale.plan).toEqual({ type: 'none', why: 'stale' });
+    expect(await auditRows()).toHaveLength(before);
+  });
+
   it('deletes with an audit row, and a second delete writes nothing', async () => {
     const removed = await storeResource(db, {
       target: 'model',

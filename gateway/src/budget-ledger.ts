@@ -1,0 +1,282 @@
+import type { SnapshotBudget } from '@codevector/core/config-snapshot';
+import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
+import { z } from 'zod';
+
+/**
+ * Budgets that hold across replicas (DESIGN §5.5, ADR 0102). Each (Budget, subject, calendar
+ * window) has one row with spent_usd and leased_usd. A replica leases dollars with one atomic
+ * upsert that never grants more than limit − spent − leased, reserves each request's cost from
+ * its lease before forwarding, and settles the real cost after: spent += cost, leased −= cost.
+ * Unused leases go back when the budget goes idle and on shutdown.
+ *
+ * Bound: spent + leased ≤ limit at every grant, and a replica only admits against its lease, so
+ * the fleet overspends by at most Σ max(0, actual − reserved) over requests in flight. In
+ * `strict` mode the reservation is the worst case (every byte a token at the dearest input
+ * price, plus max_tokens of output), so actual ≤ reserved and overspend is zero.
+ */
+export type BudgetRefusal = { budget: SnapshotBudget; subject: string; spentUSD: number; resetAt: Date | null };
+
+export type CostEstimate = { expectedUSD: number; worstUSD: number };
+
+type Hold = { state: BudgetState; amount: number };
+export type BudgetTicket = { holds: Hold[] };
+
+export type BudgetLedger = {
+  /** Reserves the estimate against every budget that applies, or names the first that cannot pay. */
+  reserve(
+    budgets: readonly { budget: SnapshotBudget; subject: string }[],
+    estimate: CostEstimate,
+  ): BudgetTicket | BudgetRefusal | Promise<BudgetTicket | BudgetRefusal>;
+  /** Settles the real cost of an admitted request (0 when it failed before any usage). */
+  settle(ticket: BudgetTicket, costUSD: number): void;
+  /** Current spend a replica knows for a budget window (settled, including its unflushed part). */
+  spendOf(budgetUid: string, subject: string): number | null;
+  /** Pushes settled spend and returns leases. */
+  close(): Promise<void>;
+};
+
+type BudgetState = {
+  budget: SnapshotBudget;
+  subject: string;
+  windowStart: Date;
+  windowEnd: Date | null;
+  /** Dollars this replica holds in leased_usd. */
+  held: number;
+  /** Part of `held` promised to requests in flight. */
+  reserved: number;
+  pendingSpent: number;
+  pendingRelease: number;
+  globalSpent: number;
+  acquiring: Promise<void> | null;
+  retryLeaseAt: number;
+  lastUsedAt: number;
+};
+
+const leaseRow = z.object({ last_grant: z.number(), spent_usd: z.number(), leased_usd: z.number() });
+
+/** The UTC calendar window of a period containing `now`. */
+export function budgetWindow(period: SnapshotBudget['period'], now: number): { start: Date; end: Date | null } {
+  const date = new Date(now);
+  const y = date.getUTCFullYear();
+  const m = date.getUTCMonth();
+  const d = date.getUTCDate();
+  switch (period) {
+    case 'day':
+      return { start: new Date(Date.UTC(y, m, d)), end: new Date(Date.UTC(y, m, d + 1)) };
+    case 'week': {
+      // ISO weeks start on Monday.
+      const offset = (date.getUTCDay() + 6) % 7;
+      return { start: new Date(Date.UTC(y, m, d - offset)), end: new Date(Date.UTC(y, m, d - offset + 7)) };
+    }
+    case 'month':
+      return { start: new Date(Date.UTC(y, m, 1)), end: new Date(Date.UTC(y, m + 1, 1)) };
+    case 'total':
+      return { start: new Date(0), end: null };
+  }
+}
+
+export function createBudgetLedger(options: {
+  pool: DatabasePool;
+  logger: Logger;
+  clock?: () => number;
+  syncMs?: number;
+  idleReturnMs?: number;
+  /** Fraction of the limit leased at a time (at least the request's reservation). */
+  sliceFraction?: number;
+}): BudgetLedger {
+  const { pool, logger } = options;
+  const clock = options.clock ?? Date.now;
+  const syncMs = options.syncMs ?? 100;
+  const idleReturnMs = options.idleReturnMs ?? 1000;
+  const sliceFraction = options.sliceFraction ?? 0.01;
+  const states = new Map<string, BudgetState>();
+
+  function stateFor(budget: SnapshotBudget, subject: string, now: number): BudgetState {
+    const key = `${budget.uid}\u0000${subject}`;
+    let state = states.get(key);
+    if (!state || (state.windowEnd !== null && now >= state.windowEnd.getTime()) || state.budget !== budget) {
+      const window = budgetWindow(budget.period, now);
+      if (state && state.windowStart.getTime() === window.start.getTime()) {
+        state.budget = budget; // a config change keeps the counters of the same window
+        return state;
+      }
+      if (state) retire(state);
+      state = {
+        budget,
+        subject,
+        windowStart: window.start,
+        windowEnd: window.end,
+        held: 0,
+        reserved: 0,
+        pendingSpent: 0,
+        pendingRelease: 0,
+        globalSpent: 0,
+        acquiring: null,
+        retryLeaseAt: 0,
+        lastUsedAt: now,
+      };
+      states.set(key, state);
+    }
+    return state;
+  }
+
+  const retired = new Set<BudgetState>();
+  function retire(state: BudgetState): void {
+    // Its window is over: settle what is pending; in-flight requests still settle into it.
+    retired.add(state);
+  }
+
+  async function lease(state: BudgetState, want: number): Promise<void> {
+    const limit = state.budget.amountUSD;
+    try {
+      const row = await pool.one(sql.type(leaseRow)`
+        insert into budget_windows (budget_uid, subject, window_start, window_end, limit_usd, leased_usd, last_grant)
+        values (${state.budget.uid}, ${state.subject}, ${state.windowStart.toISOString()},
+                ${state.windowEnd?.toISOString() ?? null}, ${limit}, least(${want}::numeric, ${limit}::numeric),
+                least(${want}::numeric, ${limit}::numeric))
+        on conflict (budget_uid, subject, window_start) do update set
+          limit_usd = excluded.limit_usd,
+          leased_usd = budget_windows.leased_usd
+            + least(${want}::numeric, greatest(0, ${limit}::numeric - budget_windows.spent_usd - budget_windows.leased_usd)),
+          last_grant = least(${want}::numeric, greatest(0, ${limit}::numeric - budget_windows.spent_usd - budget_windows.leased_usd)),
+          updated_at = now()
+        returning last_grant, spent_usd, leased_usd`);
+      state.held += row.last_grant;
+      state.globalSpent = row.spent_usd;
+      if (row.last_grant < want) state.retryLeaseAt = clock() + 100;
+    } catch (error) {
+      state.retryLeaseAt = clock() + 200;
+      logger.error({ err: error }, 'budget lease failed');
+    }
+  }
+
+  async function push(state: BudgetState): Promise<void> {
+    const spent = state.pendingSpent;
+    const release = state.pendingRelease;
+    if (spent === 0 && release === 0) return;
+    state.pendingSpent = 0;
+    state.pendingRelease = 0;
+    try {
+      const row = await pool.maybeOne(sql.type(z.object({ spent_usd: z.number() }))`
+        update budget_windows set spent_usd = spent_usd + ${spent}, leased_usd = greatest(0, leased_usd - ${release}), updated_at = now()
+        where budget_uid = ${state.budget.uid} and subject = ${state.subject} and window_start = ${state.windowStart.toISOString()}
+        returning spent_usd`);
+      if (row) state.globalSpent = row.spent_usd;
+      else {
+        // Observe-mode budgets never lease, so their row may not exist yet.
+        await pool.query(sql.type(z.object({}))`
+          insert into budget_windows (budget_uid, subject, window_start, window_end, limit_usd, spent_usd)
+          values (${state.budget.uid}, ${state.subject}, ${state.windowStart.toISOString()},
+                  ${state.windowEnd?.toISOString() ?? null}, ${state.budget.amountUSD}, ${spent})
+          on conflict (budget_uid, subject, window_start) do update set spent_usd = budget_windows.spent_usd + ${spent}`);
+      }
+    } catch (error) {
+      state.pendingSpent += spent;
+      state.pendingRelease += release;
+      logger.error({ err: error }, 'budget spend sync failed');
+    }
+  }
+
+  function returnFree(state: BudgetState): void {
+    const free = state.held - state.reserved;
+    if (free <= 0) return;
+    state.held -= free;
+    state.pendingRelease += free;
+  }
+
+  async function sync(final: boolean): Promise<void> {
+    const now = clock();
+    const work: Promise<void>[] = [];
+    for (const state of states.values()) {
+      if (!state.acquiring && (final || now - state.lastUsedAt > idleReturnMs)) returnFree(state);
+      work.push(push(state));
+    }
+    for (const state of retired) {
+      returnFree(state);
+      work.push(push(state));
+      if (state.reserved === 0 && state.pendingSpent === 0 && state.pendingRelease === 0) retired.delete(state);
+    }
+    await Promise.all(work);
+  }
+
+  let syncing: Promise<void> | null = null;
+  const timer = setInterval(() => {
+    if (syncing) return;
+    syncing = sync(false).finally(() => {
+      syncing = null;
+    });
+  }, syncMs);
+  timer.unref();
+
+  function tryReserve(
+    items: readonly { budget: SnapshotBudget; subject: string }[],
+    estimate: CostEstimate,
+    now: number,
+    allowLease: boolean,
+  ): BudgetTicket | BudgetRefusal | { wait: Promise<void> } {
+    const holds: Hold[] = [];
+    for (const { budget, subject } of items) {
+      const state = stateFor(budget, subject, now);
+      const amount = budget.strict ? estimate.worstUSD : estimate.expectedUSD;
+      holds.push({ state, amount });
+      if (budget.mode === 'observe') continue;
+      if (state.held - state.reserved >= amount) continue;
+      if (state.acquiring) return { wait: state.acquiring };
+      if (!allowLease || now < state.retryLeaseAt) {
+        return { budget, subject, spentUSD: state.globalSpent + state.pendingSpent, resetAt: state.windowEnd };
+      }
+      const want = Math.max(amount - (state.held - state.reserved), budget.amountUSD * sliceFraction);
+      const acquiring = lease(state, want).finally(() => {
+        state.acquiring = null;
+      });
+      state.acquiring = acquiring;
+      return { wait: acquiring };
+    }
+    for (const hold of holds) {
+      hold.state.reserved += hold.amount;
+      hold.state.lastUsedAt = now;
+    }
+    return { holds };
+  }
+
+  return {
+    reserve(items, estimate) {
+      if (items.length === 0) return { holds: [] };
+      const first = tryReserve(items, estimate, clock(), true);
+      if (!('wait' in first)) return first;
+      return (async () => {
+        let outcome: ReturnType<typeof tryReserve> = first;
+        for (let attempt = 0; attempt < 8 && 'wait' in outcome; attempt++) {
+          await outcome.wait;
+          outcome = tryReserve(items, estimate, clock(), attempt < 4);
+        }
+        if ('wait' in outcome) {
+          const { budget, subject } = items[0]!;
+          const state = stateFor(budget, subject, clock());
+          return { budget, subject, spentUSD: state.globalSpent, resetAt: state.windowEnd };
+        }
+        return outcome;
+      })();
+    },
+    settle(ticket, costUSD) {
+      for (const { state, amount } of ticket.holds) {
+        state.pendingSpent += costUSD;
+        if (state.budget.mode === 'observe') continue;
+        state.reserved = Math.max(0, state.reserved - amount);
+        const release = Math.min(costUSD, state.held);
+        state.held -= release;
+        state.pendingRelease += release;
+      }
+    },
+    spendOf(budgetUid, subject) {
+      const state = states.get(`${budgetUid}\u0000${subject}`);
+      return state ? state.globalSpent + state.pendingSpent : null;
+    },
+    async close() {
+      clearInterval(timer);
+      await syncing;
+      await sync(true);
+    },
+  };
+}

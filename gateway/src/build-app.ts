@@ -1,0 +1,109 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Logger } from '@codevector/core/logger';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { formatApiError } from './api-error.ts';
+import { createProxy, type Endpoint, type ProxyDeps } from './proxy-request.ts';
+import { attachResponsesWebSocket } from './responses-websocket.ts';
+
+export type GatewayDeps = ProxyDeps & { bodyLimitBytes?: number };
+
+const anthropicTypes = ['anthropic'];
+const openaiTypes = ['openai', 'openai-compatible'];
+
+export const endpoints = {
+  messages: { name: 'messages', surface: 'anthropic', providerTypes: anthropicTypes, format: 'anthropic', metered: true },
+  countTokens: { name: 'messages.count_tokens', surface: 'anthropic', providerTypes: anthropicTypes, format: null, metered: false },
+  chatCompletions: { name: 'chat.completions', surface: 'openai', providerTypes: openaiTypes, format: 'openai-chat', metered: true },
+  responses: { name: 'responses', surface: 'openai', providerTypes: openaiTypes, format: 'openai-responses', metered: true },
+  models: { name: 'models', surface: 'openai', providerTypes: [...anthropicTypes, ...openaiTypes], format: null, metered: false },
+} as const satisfies Record<string, Endpoint>;
+
+/**
+ * Builds the gateway's client-facing server without listening (STYLE "Build and start are
+ * separate"). Bodies arrive as raw bytes: the proxy decodes and parses them once, scans the
+ * decoded strings and forwards the original bytes, so what reaches the provider is what the
+ * client sent (ADR 0101).
+ */
+export function buildApp(deps: GatewayDeps): FastifyInstance {
+  const app = Fastify({
+    logger: false,
+    bodyLimit: deps.bodyLimitBytes ?? 64 * 1024 * 1024,
+    keepAliveTimeout: 65_000,
+    // Streams can run for many minutes; the provider timeout bounds them, not the server.
+    requestTimeout: 0,
+    return503OnClosing: true,
+  });
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+
+  const proxy = createProxy(deps);
+  const log: Logger = deps.logger;
+
+  const route = (endpoint: Endpoint) => (request: { raw: IncomingMessage; body: unknown }, reply: { hijack(): void; raw: ServerResponse }) => {
+    reply.hijack();
+    return proxy
+      .handle({ endpoint, req: request.raw, res: reply.raw, rawBody: request.body as Buffer | undefined })
+      .catch((error: unknown) => internalError(endpoint, reply.raw, error));
+  };
+  const internalError = (endpoint: Endpoint, res: ServerResponse, error: unknown) => {
+    log.error({ err: error, endpoint: endpoint.name }, 'request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const { body } = formatApiError(endpoint.surface, 'GW_UPSTREAM_UNAVAILABLE', 'The gateway failed to handle this request.');
+    res.writeHead(500, { 'content-type': 'application/json' });
+    res.end(body);
+  };
+
+  app.post('/v1/messages', route(endpoints.messages));
+  app.post('/v1/messages/count_tokens', route(endpoints.countTokens));
+  app.post('/v1/chat/completions', route(endpoints.chatCompletions));
+  app.post('/v1/responses', route(endpoints.responses));
+  app.get('/v1/models', (request, reply) => {
+    reply.hijack();
+    return proxy.listModels({ endpoint: endpoints.models, req: request.raw, res: reply.raw }).catch((error: unknown) => internalError(endpoints.models, reply.raw, error));
+  });
+
+  app.setNotFoundHandler((request, reply) => {
+    const surface = request.url.startsWith('/v1/messages') || request.headers['anthropic-version'] ? 'anthropic' : 'openai';
+    const { body } = formatApiError(surface, 'GW_BAD_REQUEST', `No route ${request.method} ${request.url.split('?')[0]} on this gateway.`);
+    reply.code(404).header('content-type', 'application/json').send(body);
+  });
+  app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {
+    const surface = request.url.startsWith('/v1/messages') ? 'anthropic' : 'openai';
+    if (error.code === 'FST_ERR_CTP_BODY_TOO_LARGE') {
+      const { status, body } = formatApiError(surface, 'GW_BODY_TOO_LARGE');
+      return reply.code(status).header('content-type', 'application/json').send(body);
+    }
+    const status = error.statusCode && error.statusCode < 500 ? error.statusCode : 500;
+    if (status >= 500) log.error({ err: error }, 'request failed');
+    const { body } = formatApiError(surface, 'GW_BAD_REQUEST', status < 500 ? error.message : 'The gateway failed to handle this request.');
+    return reply.code(status).header('content-type', 'application/json').send(body);
+  });
+
+  attachResponsesWebSocket(app, deps);
+  return app;
+}
+
+/** Health, readiness and metrics on their own port (DESIGN §6), away from client traffic. */
+export function buildOpsApp(deps: Pick<ProxyDeps, 'snapshots' | 'metrics' | 'recorder' | 'usage'>): FastifyInstance {
+  const app = Fastify({ logger: false });
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const snapshot = deps.snapshots.current();
+    if (!snapshot) return reply.code(503).send({ status: 'not ready', reason: 'no config snapshot loaded yet' });
+    return { status: 'ready', configVersion: snapshot.version };
+  });
+  app.get('/metrics', async (_request, reply) => {
+    const snapshot = deps.snapshots.current();
+    deps.metrics.setGauge('codevector_gateway_config_version', snapshot?.version ?? -1);
+    deps.metrics.setGauge('codevector_gateway_config_reload_failures_total', deps.snapshots.stats.failures);
+    deps.metrics.setGauge('codevector_gateway_rejection_events_written_total', deps.recorder.stats.events);
+    deps.metrics.setGauge('codevector_gateway_rejection_events_failed_total', deps.recorder.stats.failed);
+    deps.metrics.setGauge('codevector_gateway_usage_rows_written_total', deps.usage.stats.written);
+    deps.metrics.setGauge('codevector_gateway_usage_rows_failed_total', deps.usage.stats.failed);
+    return reply.header('content-type', 'text/plain; version=0.0.4').send(deps.metrics.render());
+  });
+  return app;
+}

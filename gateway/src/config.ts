@@ -1,0 +1,25 @@
+import { loadConfig } from '@codevector/core/load-config';
+import { z } from 'zod';
+
+export const gatewayConfigSchema = z.object({
+  DATABASE_URL: z.string().min(1),
+  CODEVECTOR_ENCRYPTION_KEY: z
+    .string()
+    .refine((value) => Buffer.from(value, 'base64').length === 32, 'must be 32 bytes, base64-encoded'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  HOST: z.string().default('127.0.0.1'),
+  METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9090),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** How long a looked-up virtual key is trusted before it is checked again (revocation bound). */
+  KEY_CACHE_TTL_MS: z.coerce.number().int().positive().default(1000),
+  DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+});
+export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+/**
+ * Parses the gateway's environment once at start-up.
+ * @throws CodeVectorError CORE_CONFIG_INVALID naming every bad variable.
+ */
+export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
+  return loadConfig(gatewayConfigSchema, env);
+}

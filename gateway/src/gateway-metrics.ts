@@ -1,0 +1,71 @@
+/**
+ * Prometheus metrics, hand-rolled: the request path only increments numbers in maps, and the
+ * text format is built when /metrics is scraped (prom-client's label handling costs more per
+ * request than the gateway's whole CPU budget allows for metrics).
+ */
+export type GatewayMetrics = {
+  request(surface: string, status: number): void;
+  rejection(reason: string): void;
+  upstreamLatency(provider: string, seconds: number): void;
+  tokens(model: string, kind: 'input' | 'output' | 'cache_read' | 'cache_write', count: number): void;
+  cost(model: string, usd: number): void;
+  setGauge(name: string, value: number): void;
+  render(): string;
+};
+
+const latencyBuckets = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300];
+
+export function createGatewayMetrics(): GatewayMetrics {
+  const requests = new Map<string, number>();
+  const rejections = new Map<string, number>();
+  const tokens = new Map<string, number>();
+  const cost = new Map<string, number>();
+  const gauges = new Map<string, number>();
+  const latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
+  const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+
+  return {
+    request: (surface, status) => add(requests, `surface="${escape(surface)}",status="${status}"`, 1),
+    rejection: (reason) => add(rejections, `reason="${escape(reason)}"`, 1),
+    upstreamLatency(provider, seconds) {
+      const key = `provider="${escape(provider)}"`;
+      let h = latency.get(key);
+      if (!h) {
+        h = { buckets: latencyBuckets.map(() => 0), sum: 0, count: 0 };
+        latency.set(key, h);
+      }
+      for (let i = 0; i < latencyBuckets.length; i++) if (seconds <= latencyBuckets[i]!) h.buckets[i]!++;
+      h.sum += seconds;
+      h.count++;
+    },
+    tokens: (model, kind, count) => {
+      if (count > 0) add(tokens, `model="${escape(model)}",kind="${kind}"`, count);
+    },
+    cost: (model, usd) => {
+      if (usd > 0) add(cost, `model="${escape(model)}"`, usd);
+    },
+    setGauge: (name, value) => gauges.set(name, value),
+    render() {
+      const lines: string[] = [];
+      const counter = (name: string, help: string, map: Map<string, number>) => {
+        lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
+        for (const [labels, value] of map) lines.push(`${name}{${labels}} ${value}`);
+      };
+      counter('codevector_gateway_requests_total', 'Requests answered, by surface and HTTP status.', requests);
+      counter('codevector_gateway_rejections_total', 'Requests refused by a policy, by reason.', rejections);
+      counter('codevector_gateway_tokens_total', 'Tokens reported by providers, by model and kind.', tokens);
+      counter('codevector_gateway_cost_usd_total', 'Cost in USD at model prices, by model.', cost);
+      lines.push('# HELP codevector_gateway_upstream_latency_seconds Time to upstream response headers.');
+      lines.push('# TYPE codevector_gateway_upstream_latency_seconds histogram');
+      for (const [labels, h] of latency) {
+        latencyBuckets.forEach((bound, i) => lines.push(`codevector_gateway_upstream_latency_seconds_bucket{${labels},le="${bound}"} ${h.buckets[i]}`));
+        lines.push(`codevector_gateway_upstream_latency_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
+        lines.push(`codevector_gateway_upstream_latency_seconds_sum{${labels}} ${h.sum}`);
+        lines.push(`codevector_gateway_upstream_latency_seconds_count{${labels}} ${h.count}`);
+      }
+      for (const [name, value] of gauges) lines.push(`# TYPE ${name} gauge`, `${name} ${value}`);
+      return `${lines.join('\n')}\n`;
+    },
+  };
+}

@@ -1,0 +1,125 @@
+import { hashApiKey } from '@codevector/core/api-key';
+import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
+import { z } from 'zod';
+import type { Principal } from './principal.ts';
+
+export type KeyLookup = { ok: true; principal: Principal } | { ok: false; reason: 'unknown' | 'revoked' | 'expired' | 'disabled' };
+
+export type KeyStore = {
+  /** Resolves a presented virtual key; answers from memory while the entry is fresh. */
+  authenticate(key: string): KeyLookup | Promise<KeyLookup>;
+  close(): Promise<void>;
+};
+
+const keyRowSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  prefix: z.string(),
+  revoked_at: z.date().nullable(),
+  expires_at: z.date().nullable(),
+  user_id: z.string(),
+  email: z.string(),
+  disabled_at: z.date().nullable(),
+  groups: z.array(z.string()),
+});
+
+type Entry = { result: KeyLookup; expiresAt: number; refreshing: Promise<KeyLookup> | null };
+
+/**
+ * Virtual-key lookup by SHA-256 hash with a short-lived cache (ADR 0101). An entry is trusted
+ * for `ttlMs` (default 1 s) and refreshed in the background in its second half, so a hot key
+ * never waits on the database and a revoked key stops working within ttlMs plus one query.
+ * Unknown keys are cached too (bounded), so a flood of bad keys costs one query per key per TTL.
+ */
+export function createKeyStore(options: {
+  pool: DatabasePool;
+  logger: Logger;
+  ttlMs?: number;
+  maxEntries?: number;
+  clock?: () => number;
+}): KeyStore {
+  const { pool, logger } = options;
+  const ttlMs = options.ttlMs ?? 1000;
+  const maxEntries = options.maxEntries ?? 100_000;
+  const clock = options.clock ?? Date.now;
+  const cache = new Map<string, Entry>();
+  const usedKeyIds = new Set<string>();
+
+  async function load(hash: Buffer): Promise<KeyLookup> {
+    const row = await pool.maybeOne(sql.type(keyRowSchema)`
+      select k.id::text as id, k.name, k.prefix, k.revoked_at, k.expires_at, u.id::text as user_id, u.email, u.disabled_at,
+        array(select g.name from group_members gm join groups g on g.id = gm.group_id where gm.user_id = u.id order by g.name) as groups
+      from api_keys k join users u on u.id = k.user_id
+      where k.hash = ${sql.binary(hash)}`);
+    if (!row) return { ok: false, reason: 'unknown' };
+    if (row.revoked_at) return { ok: false, reason: 'revoked' };
+    if (row.disabled_at) return { ok: false, reason: 'disabled' };
+    if (row.expires_at && row.expires_at.getTime() <= clock()) return { ok: false, reason: 'expired' };
+    return {
+      ok: true,
+      principal: { keyId: row.id, keyName: row.name, keyPrefix: row.prefix, userId: row.user_id, email: row.email, groups: row.groups },
+    };
+  }
+
+  function fetchInto(cacheKey: string, hash: Buffer): Promise<KeyLookup> {
+    const promise = load(hash).then(
+      (result) => {
+        if (cache.size >= maxEntries && !cache.has(cacheKey)) {
+          const oldest = cache.keys().next().value;
+          if (oldest !== undefined) cache.delete(oldest);
+        }
+        cache.set(cacheKey, { result, expiresAt: clock() + ttlMs, refreshing: null });
+        return result;
+      },
+      (error: unknown) => {
+        const entry = cache.get(cacheKey);
+        if (entry) entry.refreshing = null;
+        throw error;
+      },
+    );
+    const entry = cache.get(cacheKey);
+    if (entry) entry.refreshing = promise;
+    return promise;
+  }
+
+  const inflight = new Map<string, Promise<KeyLookup>>();
+  const lastUsedTimer = setInterval(() => {
+    if (usedKeyIds.size === 0) return;
+    const ids = [...usedKeyIds];
+    usedKeyIds.clear();
+    pool
+      .query(sql.type(z.object({}))`update api_keys set last_used_at = now() where id = any(${sql.array(ids, 'uuid')})`)
+      .catch((error: unknown) => logger.warn({ err: error }, 'api key last_used_at update failed'));
+  }, 30_000);
+  lastUsedTimer.unref();
+
+  return {
+    authenticate(key) {
+      const hash = hashApiKey(key);
+      const cacheKey = hash.toString('base64');
+      const now = clock();
+      const entry = cache.get(cacheKey);
+      if (entry && now < entry.expiresAt) {
+        // Refresh in the second half of the TTL so hot keys never wait on the database.
+        if (!entry.refreshing && now > entry.expiresAt - ttlMs / 2) {
+          fetchInto(cacheKey, hash).catch((error: unknown) => logger.warn({ err: error }, 'api key refresh failed'));
+        }
+        if (entry.result.ok) usedKeyIds.add(entry.result.principal.keyId);
+        return entry.result;
+      }
+      let pending = inflight.get(cacheKey);
+      if (!pending) {
+        pending = fetchInto(cacheKey, hash).finally(() => inflight.delete(cacheKey));
+        inflight.set(cacheKey, pending);
+      }
+      return pending.then((result) => {
+        if (result.ok) usedKeyIds.add(result.principal.keyId);
+        return result;
+      });
+    },
+    async close() {
+      clearInterval(lastUsedTimer);
+    },
+  };
+}

@@ -1,0 +1,84 @@
+import { createPool } from '@codevector/core/create-pool';
+import { createLogger } from '@codevector/core/logger';
+import { createRejectionRecorder } from '@codevector/core/rejection-recorder';
+import { createSecretBox } from '@codevector/core/secret-box';
+import { createBudgetLedger } from './budget-ledger.ts';
+import { buildApp, buildOpsApp } from './build-app.ts';
+import { loadGatewayConfig } from './config.ts';
+import { createGatewayMetrics } from './gateway-metrics.ts';
+import { createKeyStore } from './key-store.ts';
+import { createRateLimiter } from './rate-limiter.ts';
+import { createSnapshotStore } from './snapshot-store.ts';
+import { createOutputEstimator } from './usage.ts';
+import { createUsageRecorder } from './usage-recorder.ts';
+
+/** Starts a gateway from the environment; resolves to a function that shuts it down gracefully. */
+export async function startGateway(env: Record<string, string | undefined> = process.env): Promise<{ port: number; metricsPort: number; close(): Promise<void> }> {
+  const config = loadGatewayConfig(env);
+  const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL });
+  const pool = await createPool(config.DATABASE_URL, { maxPoolSize: config.DATABASE_POOL_SIZE, applicationName: 'codevector-gateway' });
+  const secretBox = createSecretBox(config.CODEVECTOR_ENCRYPTION_KEY);
+  const snapshots = createSnapshotStore({ pool, databaseUrl: config.DATABASE_URL, secretBox, logger });
+  await snapshots.start();
+  const deps = {
+    snapshots,
+    keys: createKeyStore({ pool, logger, ttlMs: config.KEY_CACHE_TTL_MS }),
+    recorder: createRejectionRecorder(pool, { windowMs: 5, maxBatch: 1000, maxInFlight: 2 }),
+    rateLimiter: createRateLimiter({ pool, logger }),
+    budgets: createBudgetLedger({ pool, logger }),
+    usage: createUsageRecorder({ pool, logger }),
+    metrics: createGatewayMetrics(),
+    outputEstimator: createOutputEstimator(),
+    logger,
+  };
+  const app = buildApp(deps);
+  const ops = buildOpsApp(deps);
+  await app.listen({ port: config.PORT, host: config.HOST });
+  await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
+  const port = (app.server.address() as { port: number }).port;
+  const metricsPort = (ops.server.address() as { port: number }).port;
+  logger.info({ port, metricsPort, host: config.HOST }, 'gateway listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    metricsPort,
+    close() {
+      closing ??= (async () => {
+        logger.info('gateway shutting down');
+        // Stop taking requests and let the ones in flight finish (their rejection events,
+        // usage and spend are queued by then), then flush everything queued.
+        await app.close();
+        await ops.close();
+        await deps.rateLimiter.close();
+        await deps.budgets.close();
+        await deps.usage.close();
+        await deps.recorder.close();
+        await deps.keys.close();
+        await snapshots.close();
+        await pool.end();
+        logger.info('gateway stopped');
+      })();
+      return closing;
+    },
+  };
+}
+
+if (import.meta.main) {
+  const gateway = await startGateway();
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.once(signal, () => {
+      gateway.close().then(
+        () => process.exit(0),
+        (error: unknown) => {
+          console.error(error);
+          process.exit(1);
+        },
+      );
+    });
+  }
+  // Benchmarks read the gateway's own CPU time from its process.
+  process.on('message', (message) => {
+    if (message === 'cpu-usage' && process.send) process.send({ cpu: process.cpuUsage(), rss: process.memoryUsage().rss });
+  });
+}

@@ -1,0 +1,618 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import zlib from 'node:zlib';
+import type { AuditEntry } from '@codevector/core/audit-entry';
+import type { ErrorCode } from '@codevector/core/errors';
+import type { Logger } from '@codevector/core/logger';
+import type { RejectionRecorder } from '@codevector/core/rejection-recorder';
+import { formatApiError, type Surface } from './api-error.ts';
+import type { BudgetLedger, BudgetTicket, CostEstimate } from './budget-ledger.ts';
+import type { GatewayMetrics } from './gateway-metrics.ts';
+import type { KeyStore } from './key-store.ts';
+import { appliesToModel, type Principal, subjectKey } from './principal.ts';
+import type { RateLimiter, RateLimitTicket } from './rate-limiter.ts';
+import type { CompiledSnapshot, RoutedModel, SnapshotStore } from './snapshot-store.ts';
+import { costOf, createSseUsageTap, emptyUsage, type OutputEstimator, type Usage, type UsageFormat, usageFromJson } from './usage.ts';
+import type { UsageRecorder } from './usage-recorder.ts';
+
+export type ProxyDeps = {
+  snapshots: SnapshotStore;
+  keys: KeyStore;
+  recorder: RejectionRecorder;
+  rateLimiter: RateLimiter;
+  budgets: BudgetLedger;
+  usage: UsageRecorder;
+  metrics: GatewayMetrics;
+  outputEstimator: OutputEstimator;
+  logger: Logger;
+};
+
+/** What a route is: which API shape it speaks, which providers can serve it, how usage looks. */
+export type Endpoint = {
+  name: string;
+  surface: Surface;
+  providerTypes: readonly string[];
+  format: UsageFormat | null;
+  /** Costs money: rate limits, budgets and usage rows apply. */
+  metered: boolean;
+};
+
+export type ProxyInput = {
+  endpoint: Endpoint;
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The request body as received (possibly compressed). */
+  rawBody: Buffer | undefined;
+};
+
+type Context = {
+  requestId: string;
+  endpoint: Endpoint;
+  surface: Surface;
+  res: ServerResponse;
+  principal: Principal | null;
+  model: string | null;
+};
+
+// Never forwarded upstream: hop-by-hop headers, the virtual key, and what undici sets itself.
+const droppedRequestHeaders = new Set([
+  'host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding',
+  'upgrade', 'content-length', 'x-api-key', 'authorization', 'expect',
+]);
+const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+/** Default worst-case output when a request sets no max_tokens (strict budgets only). */
+const defaultWorstOutputTokens = 128_000;
+
+function readKey(req: IncomingMessage): string | null {
+  const header = req.headers['x-api-key'];
+  if (typeof header === 'string' && header) return header.trim();
+  const auth = req.headers.authorization;
+  if (auth && auth.length > 7 && auth.slice(0, 7).toLowerCase() === 'bearer ') return auth.slice(7).trim();
+  return null;
+}
+
+function decodeBody(raw: Buffer, encoding: string | undefined): Buffer {
+  switch (encoding?.toLowerCase()) {
+    case undefined:
+    case '':
+    case 'identity':
+      return raw;
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.gunzipSync(raw);
+    case 'deflate':
+      return zlib.inflateSync(raw);
+    case 'br':
+      return zlib.brotliDecompressSync(raw);
+    case 'zstd':
+      return zlib.zstdDecompressSync(raw);
+    default:
+      throw new Error(`unsupported content-encoding ${encoding}`);
+  }
+}
+
+function decompressorFor(encoding: string | undefined): zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | zlib.ZstdDecompress | null {
+  switch (encoding?.toLowerCase()) {
+    case 'gzip':
+    case 'x-gzip':
+      return zlib.createGunzip();
+    case 'deflate':
+      return zlib.createInflate();
+    case 'br':
+      return zlib.createBrotliDecompress();
+    case 'zstd':
+      return zlib.createZstdDecompress();
+    default:
+      return null;
+  }
+}
+
+/**
+ * The request path (DESIGN §6), in its fixed order: auth → model lookup → secret scan → rate
+ * limit → budget → forward → usage and cost → spend settled. The policies run in one ordered
+ * function rather than fastify hooks because every one after auth needs the decoded body, and
+ * the order is the product's contract (ADR 0101).
+ */
+export function createProxy(deps: ProxyDeps) {
+  const { snapshots, keys, recorder, rateLimiter, budgets, usage, metrics, outputEstimator, logger } = deps;
+
+  function send(ctx: Context, status: number, body: string, headers: Record<string, string> = {}): void {
+    if (ctx.res.headersSent || ctx.res.destroyed) return;
+    ctx.res.writeHead(status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      'x-codevector-request-id': ctx.requestId,
+      ...headers,
+    });
+    ctx.res.end(body);
+  }
+
+  /** Refuses in the caller's shape; the event (if any) is durable before the response leaves. */
+  async function refuse(
+    ctx: Context,
+    code: ErrorCode,
+    message: string,
+    event: Omit<AuditEntry, 'actor' | 'actorSource' | 'requestId'> | null,
+    headers: Record<string, string> = {},
+  ): Promise<void> {
+    let finalCode = code;
+    let finalMessage = message;
+    if (event) {
+      try {
+        await recorder.record({ ...event, actor: ctx.principal?.email ?? 'anonymous', actorSource: 'gateway', requestId: ctx.requestId });
+      } catch (error) {
+        logger.error({ err: error, requestId: ctx.requestId }, 'rejection event not recorded');
+        finalCode = 'GW_EVENT_NOT_RECORDED';
+        finalMessage = 'The gateway could not record this request; try again.';
+      }
+    }
+    const { status, body } = formatApiError(ctx.surface, finalCode, finalMessage);
+    metrics.rejection(event ? event.action.replace(/^gateway\./, '') : code.toLowerCase());
+    metrics.request(ctx.endpoint.name, status);
+    logger.info({ requestId: ctx.requestId, code: finalCode, status, model: ctx.model, user: ctx.principal?.email }, 'request refused');
+    send(ctx, status, body, finalCode === 'GW_EVENT_NOT_RECORDED' ? { 'retry-after': '1' } : headers);
+  }
+
+  async function authenticate(ctx: Context, req: IncomingMessage): Promise<Principal | null> {
+    const key = readKey(req);
+    if (!key) {
+      await refuse(ctx, 'GW_UNAUTHENTICATED', 'A CodeVector API key is required in x-api-key or Authorization: Bearer.', null);
+      return null;
+    }
+    const found = keys.authenticate(key);
+    const lookup = found instanceof Promise ? await found : found;
+    if (!lookup.ok) {
+      const code: ErrorCode = lookup.reason === 'revoked' ? 'GW_KEY_REVOKED' : 'GW_UNAUTHENTICATED';
+      const message =
+        lookup.reason === 'revoked'
+          ? 'This CodeVector API key has been revoked.'
+          : lookup.reason === 'expired'
+            ? 'This CodeVector API key has expired.'
+            : lookup.reason === 'disabled'
+              ? 'The owner of this CodeVector API key is disabled.'
+              : 'The CodeVector API key is not valid.';
+      await refuse(ctx, code, message, null);
+      return null;
+    }
+    return lookup.principal;
+  }
+
+  /** GET /v1/models: the configured models in the caller's shape. */
+  async function listModels(input: Omit<ProxyInput, 'rawBody'>): Promise<void> {
+    const ctx: Context = {
+      requestId: randomUUID(),
+      endpoint: input.endpoint,
+      surface: input.req.headers['anthropic-version'] ? 'anthropic' : 'openai',
+      res: input.res,
+      principal: null,
+      model: null,
+    };
+    const snapshot = snapshots.current();
+    if (!snapshot) return refuse(ctx, 'GW_NOT_READY', 'The gateway has not loaded its configuration yet.', null);
+    ctx.principal = await authenticate(ctx, input.req);
+    if (!ctx.principal) return;
+    const names = [...snapshot.models.keys()].sort();
+    const created = Math.floor(snapshot.loadedAt / 1000);
+    const body =
+      ctx.surface === 'anthropic'
+        ? {
+            data: names.map((id) => ({ type: 'model', id, display_name: id, created_at: new Date(snapshot.loadedAt).toISOString() })),
+            has_more: false,
+            first_id: names[0] ?? null,
+            last_id: names[names.length - 1] ?? null,
+          }
+        : { object: 'list', data: names.map((id) => ({ id, object: 'model', created, owned_by: snapshot.models.get(id)!.provider.ref })) };
+    metrics.request(ctx.endpoint.name, 200);
+    send(ctx, 200, JSON.stringify(body));
+  }
+
+  async function handle(input: ProxyInput): Promise<void> {
+    const started = performance.now();
+    const { endpoint, req, res } = input;
+    const ctx: Context = { requestId: randomUUID(), endpoint, surface: endpoint.surface, res, principal: null, model: null };
+    const snapshot = snapshots.current();
+    if (!snapshot) return refuse(ctx, 'GW_NOT_READY', 'The gateway has not loaded its configuration yet.', null);
+
+    // 1. auth
+    const principal = await authenticate(ctx, req);
+    if (!principal) return;
+    ctx.principal = principal;
+
+    // Decode once: gzip bodies are scanned decompressed and forwarded as they came.
+    const raw = input.rawBody ?? Buffer.alloc(0);
+    let plain: Buffer;
+    let body: Record<string, unknown>;
+    try {
+      plain = decodeBody(raw, req.headers['content-encoding']);
+      const parsed: unknown = JSON.parse(plain.toString('utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      body = parsed as Record<string, unknown>;
+    } catch {
+      return refuse(ctx, 'GW_BAD_REQUEST', 'The request body must be a JSON object.', null);
+    }
+    const modelName = body['model'];
+    if (typeof modelName !== 'string' || !modelName) return refuse(ctx, 'GW_BAD_REQUEST', 'The request has no "model".', null);
+    ctx.model = modelName;
+
+    // 2. model lookup
+    const routed = snapshot.models.get(modelName);
+    if (!routed) {
+      return refuse(ctx, 'GW_MODEL_NOT_FOUND', `The model "${modelName}" is not configured on this gateway.`, {
+        action: 'gateway.model_not_found',
+        targetType: 'model',
+        targetName: modelName,
+        detail: { model: modelName, endpoint: endpoint.name, apiKeyId: principal.keyId },
+      });
+    }
+    if (!endpoint.providerTypes.includes(routed.provider.provider.type)) {
+      return refuse(
+        ctx,
+        'GW_WRONG_SURFACE',
+        `The model "${modelName}" is served by an ${routed.provider.provider.type} provider; call it through ${
+          routed.provider.provider.type === 'anthropic' ? '/v1/messages' : '/v1/chat/completions or /v1/responses'
+        }.`,
+        null,
+      );
+    }
+
+    // 3. secret scan
+    if (snapshot.scanner) {
+      const scan = snapshot.scanner.scan(plain, body);
+      if (scan.blocked) {
+        const match = scan.matches[0]!;
+        return refuse(
+          ctx,
+          'GW_SECRET_BLOCKED',
+          `Blocked by secret rule "${match.rule}" (${match.secretRule}): a secret was found at ${match.path}. Remove it and try again.`,
+          {
+            action: 'gateway.secret_blocked',
+            targetType: 'secret_rule',
+            targetName: match.secretRule,
+            detail: { rule: match.rule, secretRule: match.secretRule, location: match.path, fingerprint: match.fingerprint, model: modelName },
+          },
+        );
+      }
+    }
+
+    let rateTicket: RateLimitTicket | null = null;
+    let budgetTicket: BudgetTicket | null = null;
+    if (endpoint.metered) {
+      // 4. rate limit
+      const limits = applicable(snapshot.config.rateLimits, principal, modelName, (l) => ({ limit: l.item, subject: l.subject }));
+      if (limits.length > 0) {
+        const admitted = rateLimiter.admit(limits);
+        const outcome = admitted instanceof Promise ? await admitted : admitted;
+        if (!('states' in outcome)) {
+          const { limit, dimension, max, retryAfterSeconds, resetAt } = outcome;
+          return refuse(
+            ctx,
+            'GW_RATE_LIMITED',
+            `Rate limit "${limit.namespace}/${limit.name}" reached: ${max} ${dimension} per minute for ${outcome.subject}. Retry after ${retryAfterSeconds}s.`,
+            {
+              action: 'gateway.rate_limit_exceeded',
+              targetType: 'rate_limit',
+              targetId: limit.uid,
+              targetName: `${limit.namespace}/${limit.name}`,
+              detail: { dimension, limit: max, subject: outcome.subject, model: modelName, resetAt: resetAt.toISOString() },
+            },
+            {
+              'retry-after': String(retryAfterSeconds),
+              [`x-ratelimit-limit-${dimension}`]: String(max),
+              [`x-ratelimit-remaining-${dimension}`]: '0',
+              [`x-ratelimit-reset-${dimension}`]: `${retryAfterSeconds}s`,
+            },
+          );
+        }
+        rateTicket = outcome;
+      }
+
+      // 5. budget
+      const applying = applicable(snapshot.config.budgets, principal, modelName, (b) => ({ budget: b.item, subject: b.subject }));
+      if (applying.length > 0) {
+        const reserved = budgets.reserve(applying, estimateCost(routed, body, plain.length, outputEstimator));
+        const outcome = reserved instanceof Promise ? await reserved : reserved;
+        if (!('holds' in outcome)) {
+          const { budget, spentUSD, resetAt } = outcome;
+          if (rateTicket) rateLimiter.addTokens(rateTicket, 0);
+          const when = resetAt ? `It resets at ${resetAt.toISOString()}.` : 'It does not reset (period: total).';
+          return refuse(
+            ctx,
+            'GW_BUDGET_EXCEEDED',
+            `Budget "${budget.namespace}/${budget.name}" of $${budget.amountUSD.toFixed(2)} per ${budget.period} for ${outcome.subject} is used up ($${spentUSD.toFixed(2)} spent). ${when}`,
+            {
+              action: 'gateway.budget_exceeded',
+              targetType: 'budget',
+              targetId: budget.uid,
+              targetName: `${budget.namespace}/${budget.name}`,
+              detail: {
+                limitUSD: budget.amountUSD,
+                spentUSD,
+                period: budget.period,
+                subject: outcome.subject,
+                strict: budget.strict,
+                model: modelName,
+                resetAt: resetAt?.toISOString() ?? null,
+              },
+            },
+          );
+        }
+        budgetTicket = outcome;
+      }
+    }
+
+    // 6. forward
+    await forward(ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket });
+  }
+
+  type ForwardArgs = {
+    snapshot: CompiledSnapshot;
+    routed: RoutedModel;
+    req: IncomingMessage;
+    res: ServerResponse;
+    raw: Buffer;
+    plain: Buffer;
+    body: Record<string, unknown>;
+    started: number;
+    rateTicket: RateLimitTicket | null;
+    budgetTicket: BudgetTicket | null;
+  };
+
+  async function forward(ctx: Context, args: ForwardArgs): Promise<void> {
+    const { routed, req, res, body, started } = args;
+    const { provider, model } = routed;
+    const endpoint = ctx.endpoint;
+    const settled = { done: false };
+    const usageSeen = emptyUsage();
+    let format = endpoint.format;
+    let status = 0;
+    let outcome = 'ok';
+    let ttfbMs: number | null = null;
+
+    const finish = (usageKnown: Usage | null) => {
+      if (settled.done) return;
+      settled.done = true;
+      const used = usageKnown ?? usageSeen;
+      const cost = costOf(used, model.pricing);
+      if (args.budgetTicket) budgets.settle(args.budgetTicket, cost);
+      if (args.rateTicket) rateLimiter.addTokens(args.rateTicket, used.input + used.output + used.cacheRead + used.cacheWrite);
+      if (usageKnown && status < 400) outputEstimator.observe(model.modelName, used.output);
+      metrics.request(endpoint.name, status || 499);
+      metrics.tokens(model.modelName, 'input', used.input);
+      metrics.tokens(model.modelName, 'output', used.output);
+      metrics.tokens(model.modelName, 'cache_read', used.cacheRead);
+      metrics.tokens(model.modelName, 'cache_write', used.cacheWrite);
+      metrics.cost(model.modelName, cost);
+      if (endpoint.metered) {
+        usage.record({
+          requestId: ctx.requestId,
+          apiKeyId: ctx.principal?.keyId ?? null,
+          userId: ctx.principal?.userId ?? null,
+          model: model.modelName,
+          provider: provider.ref,
+          endpoint: endpoint.name,
+          inputTokens: used.input,
+          outputTokens: used.output,
+          cacheReadTokens: used.cacheRead,
+          cacheWriteTokens: used.cacheWrite,
+          costUSD: cost,
+          status: status || 499,
+          outcome,
+          latencyMs: Math.round(performance.now() - started),
+          ttfbMs,
+          sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
+        });
+      }
+      if (logger.isLevelEnabled('debug')) {
+        logger.debug({ requestId: ctx.requestId, model: model.modelName, status, outcome, costUSD: cost }, 'request done');
+      }
+    };
+
+    if (!provider.apiKey) {
+      finish(null);
+      return refuse(ctx, 'GW_PROVIDER_KEY_MISSING', `The provider ${provider.ref} has no API key configured yet.`, null);
+    }
+
+    // Decide what goes upstream. Only two things may change: the model name (when the Model maps
+    // it to another upstream name) and, for OpenAI chat streams, a request for the usage chunk.
+    let path = req.url ?? '/';
+    let forwardBody = args.raw;
+    let modified = false;
+    let stripUsageChunk = false;
+    if (endpoint.name === 'chat.completions' && body['messages'] === undefined && body['input'] !== undefined) {
+      // Responses-style input on the chat endpoint (Cursor's override mode): the upstream
+      // endpoint that understands it is /responses.
+      path = path.replace('/chat/completions', '/responses');
+      format = 'openai-responses';
+    }
+    if (model.upstreamModel !== model.modelName || body['model'] !== model.upstreamModel) {
+      body['model'] = model.upstreamModel;
+      modified = true;
+    }
+    if (format === 'openai-chat' && body['stream'] === true) {
+      const options = body['stream_options'] as Record<string, unknown> | undefined;
+      if (!options || options['include_usage'] !== true) {
+        body['stream_options'] = { ...(options ?? {}), include_usage: true };
+        modified = true;
+        stripUsageChunk = true;
+      }
+    }
+    if (modified) forwardBody = Buffer.from(JSON.stringify(body));
+    const upstreamPath = provider.basePath.endsWith('/v1') && path.startsWith('/v1') ? provider.basePath + path.slice(3) : provider.basePath + path;
+
+    const headers: Record<string, string | string[]> = {};
+    const rawHeaders = req.rawHeaders;
+    for (let i = 0; i < rawHeaders.length; i += 2) {
+      const name = rawHeaders[i]!.toLowerCase();
+      if (droppedRequestHeaders.has(name)) continue;
+      if (modified && name === 'content-encoding') continue;
+      if (stripUsageChunk && name === 'accept-encoding') continue;
+      const existing = headers[name];
+      headers[name] = existing === undefined ? rawHeaders[i + 1]! : ([] as string[]).concat(existing, rawHeaders[i + 1]!);
+    }
+    if (provider.provider.type === 'anthropic') headers['x-api-key'] = provider.apiKey;
+    else headers['authorization'] = `Bearer ${provider.apiKey}`;
+    for (const [name, value] of Object.entries(provider.provider.headers)) headers[name.toLowerCase()] = value;
+    headers['content-length'] = String(forwardBody.length);
+
+    const abort = new AbortController();
+    const onClose = () => {
+      if (!res.writableFinished) {
+        outcome = 'client_aborted';
+        abort.abort();
+      }
+    };
+    res.on('close', onClose);
+
+    let upstream: Awaited<ReturnType<typeof provider.upstream.request>>;
+    const sentAt = performance.now();
+    try {
+      upstream = await provider.upstream.request({ path: upstreamPath, method: 'POST', headers, body: forwardBody, signal: abort.signal });
+    } catch (error) {
+      res.off('close', onClose);
+      const code = (error as { code?: string }).code;
+      if (outcome === 'client_aborted') {
+        finish(null);
+        return;
+      }
+      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+      outcome = timeout ? 'upstream_timeout' : 'upstream_error';
+      status = timeout ? 504 : 502;
+      finish(null);
+      logger.warn({ requestId: ctx.requestId, err: error, provider: provider.ref }, 'upstream request failed');
+      return refuse(
+        ctx,
+        timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE',
+        timeout ? `The provider ${provider.ref} did not answer in time.` : `The provider ${provider.ref} could not be reached.`,
+        null,
+      );
+    }
+    status = upstream.statusCode;
+    ttfbMs = Math.round(performance.now() - started);
+    metrics.upstreamLatency(provider.ref, (performance.now() - sentAt) / 1000);
+    if (status >= 400) outcome = 'upstream_error';
+
+    const responseHeaders: Record<string, string | string[]> = {};
+    for (const name in upstream.headers) {
+      if (!droppedResponseHeaders.has(name)) responseHeaders[name] = upstream.headers[name] as string | string[];
+    }
+    responseHeaders['x-codevector-request-id'] = ctx.requestId;
+    const contentType = String(upstream.headers['content-type'] ?? '');
+    const encoding = upstream.headers['content-encoding'] as string | undefined;
+    const stream = contentType.startsWith('text/event-stream');
+
+    try {
+      if (!stream) {
+        const chunks: Buffer[] = [];
+        for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
+        const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+        let known: Usage | null = null;
+        if (status < 400 && format) {
+          try {
+            known = usageFromJson(format, decodeBody(payload, encoding).toString('utf8'));
+          } catch {
+            known = null;
+          }
+        }
+        responseHeaders['content-length'] = String(payload.length);
+        res.writeHead(status, responseHeaders);
+        res.end(payload);
+        finish(known);
+        return;
+      }
+      res.writeHead(status, responseHeaders);
+      const tap = format ? createSseUsageTap(format) : null;
+      if (stripUsageChunk) {
+        await pipeStrippingUsage(upstream.body, res, tap);
+      } else {
+        const decompress = tap ? decompressorFor(encoding) : null;
+        if (decompress && tap) decompress.on('data', (chunk: Buffer) => tap.push(chunk.toString('utf8')));
+        for await (const chunk of upstream.body) {
+          if (!res.write(chunk as Buffer)) await new Promise((resolve) => res.once('drain', resolve));
+          if (decompress) decompress.write(chunk as Buffer);
+          else tap?.push((chunk as Buffer).toString('utf8'));
+        }
+        if (decompress) await new Promise((resolve) => decompress.end(resolve));
+      }
+      res.end();
+      finish(tap?.seen ? tap.usage : null);
+    } catch (error) {
+      if (outcome !== 'client_aborted') {
+        outcome = 'upstream_error';
+        logger.warn({ requestId: ctx.requestId, err: error }, 'upstream response failed mid-way');
+      }
+      res.destroy();
+      finish(null);
+    } finally {
+      res.off('close', onClose);
+    }
+  }
+
+  return { handle, listModels };
+}
+
+/**
+ * Forwards an OpenAI chat stream for which the gateway asked for usage: drops the final usage
+ * chunk and the `"usage":null` the API adds to every other chunk, so the client receives exactly
+ * the stream it asked for.
+ */
+async function pipeStrippingUsage(
+  source: Readable,
+  res: ServerResponse,
+  tap: { push(text: string): void } | null,
+): Promise<void> {
+  let pending = '';
+  for await (const chunk of source) {
+    const text = pending + (chunk as Buffer).toString('utf8');
+    const lastBreak = text.lastIndexOf('\n\n');
+    if (lastBreak < 0) {
+      pending = text;
+      continue;
+    }
+    pending = text.slice(lastBreak + 2);
+    const events = text.slice(0, lastBreak + 2);
+    tap?.push(events);
+    let out = '';
+    for (const event of events.split('\n\n')) {
+      if (!event) continue;
+      if (event.includes('"usage":{') && event.includes('"choices":[]')) continue;
+      out += `${event.replaceAll(',"usage":null', '')}\n\n`;
+    }
+    if (out && !res.write(out)) await new Promise((resolve) => res.once('drain', resolve));
+  }
+  if (pending) res.write(pending);
+}
+
+function applicable<T extends { subject: Parameters<typeof subjectKey>[0]; models: string[] }, R>(
+  items: readonly T[],
+  principal: Principal,
+  model: string,
+  map: (entry: { item: T; subject: string }) => R,
+): R[] {
+  const out: R[] = [];
+  for (const item of items) {
+    if (!appliesToModel(item.models, model)) continue;
+    const subject = subjectKey(item.subject, principal);
+    if (subject !== null) out.push(map({ item, subject }));
+  }
+  return out;
+}
+
+/**
+ * What a request may cost before it runs. Expected: input ≈ bytes/3 tokens (an over-estimate for
+ * JSON-wrapped prose and code) at the input price, output = a high percentile of the model's
+ * recent answers capped by max_tokens. Worst: every byte a token at the dearest input price,
+ * plus max_tokens of output; tokens never outnumber the bytes they came from.
+ */
+export function estimateCost(routed: RoutedModel, body: Record<string, unknown>, bytes: number, estimator: OutputEstimator): CostEstimate {
+  const { pricing } = routed.model;
+  const requested = body['max_tokens'] ?? body['max_completion_tokens'] ?? body['max_output_tokens'];
+  const maxTokens = typeof requested === 'number' && requested > 0 ? requested : defaultWorstOutputTokens;
+  const expectedOutput = Math.min(maxTokens, estimator.estimate(routed.model.modelName));
+  const dearestInput = Math.max(pricing.input, pricing.cacheWrite, pricing.cacheRead);
+  return {
+    expectedUSD: ((bytes / 3) * pricing.input + expectedOutput * pricing.output) / 1e6,
+    worstUSD: (bytes * dearestInput + maxTokens * pricing.output) / 1e6,
+  };
+}

@@ -1,0 +1,305 @@
+import { randomBytes } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
+import { createSecretBox } from '@codevector/core/secret-box';
+import { type FakeProvider, startFakeProvider } from '@codevector/testbed/fake-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { startGateway } from './main.ts';
+import { seedGatewayConfig, seedUserWithKey } from './seed-config.ts';
+
+const encryptionKey = randomBytes(32).toString('base64');
+const secretBox = createSecretBox(encryptionKey);
+let pool: DatabasePool;
+let fake: FakeProvider;
+let gateway: Awaited<ReturnType<typeof startGateway>>;
+let base: string;
+let key: string;
+let keyId: string;
+
+const anyRow = z.record(z.string(), z.unknown());
+
+async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 5000): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > until) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+async function auditRows(action: string) {
+  return pool.any(sql.type(anyRow)`select * from audit_log where action = ${action} order by id`);
+}
+
+beforeAll(async () => {
+  const databaseUrl = process.env['DATABASE_URL']!;
+  pool = await createPool(databaseUrl, { maxPoolSize: 4 });
+  fake = await startFakeProvider();
+  await seedGatewayConfig(pool, secretBox, {
+    providers: [
+      { name: 'anthropic', spec: { type: 'anthropic', baseURL: fake.url, timeoutSeconds: 5 }, apiKey: 'sk-ant-upstream-key' },
+      { name: 'openai', spec: { type: 'openai', baseURL: `${fake.url}/v1`, timeoutSeconds: 5 }, apiKey: 'sk-openai-upstream-key' },
+    ],
+    models: [
+      {
+        name: 'sonnet',
+        spec: { name: 'claude-sonnet-5', providerRef: { name: 'anthropic' }, upstreamModel: 'claude-sonnet-5', pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 } },
+      },
+      {
+        name: 'gpt',
+        spec: { name: 'gpt-5', aliases: ['gpt-latest'], providerRef: { name: 'openai' }, upstreamModel: 'gpt-5-2026', pricing: { input: 1.25, output: 10, cacheRead: 0.125 } },
+      },
+    ],
+    secretRules: [{ name: 'builtin', spec: { detectors: ['all'], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] } }],
+  });
+  ({ key, keyId } = await seedUserWithKey(pool, { email: 'dev@example.com', groups: ['platform'] }));
+  gateway = await startGateway({
+    DATABASE_URL: databaseUrl,
+    CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
+    PORT: '0',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'silent',
+    KEY_CACHE_TTL_MS: '500',
+  });
+  base = `http://127.0.0.1:${gateway.port}`;
+});
+
+afterAll(async () => {
+  await gateway?.close();
+  await fake?.close();
+  await pool?.end();
+});
+
+const anthropicBody = (extra: Record<string, unknown> = {}) => ({
+  model: 'claude-sonnet-5',
+  max_tokens: 1024,
+  system: [{ type: 'text', text: 'Be brief.' }],
+  messages: [
+    { role: 'user', content: 'Hello' },
+    { role: 'system', content: 'mid-conversation system note' },
+  ],
+  ...extra,
+});
+
+function post(path: string, body: unknown, headers: Record<string, string> = {}) {
+  return fetch(`${base}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': key, ...headers },
+    body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
+  });
+}
+
+describe('forwarding', () => {
+  it('forwards an Anthropic request byte for byte, swapping only the key, and records usage', async () => {
+    fake.requests.length = 0;
+    const text = JSON.stringify(anthropicBody());
+    const res = await post('/v1/messages?beta=true', text, {
+      'anthropic-version': '2023-06-01',
+      'anthropic-beta': 'claude-code-20250219,interleaved-thinking-2025-05-14',
+      'x-fake-cache-read-tokens': '100',
+      'x-fake-cache-write-tokens': '50',
+      'x-claude-code-session-id': 'sess-1',
+    });
+    expect(res.status).toBe(200);
+    const json = (await res.json()) as { content: { text: string }[] };
+    expect(json.content[0]!.text).toBe('Hello from the fake provider.');
+    const seen = fake.requests[0]!;
+    expect(seen.url).toBe('/v1/messages?beta=true');
+    expect(seen.body.toString()).toBe(text);
+    expect(seen.headers['x-api-key']).toBe('sk-ant-upstream-key');
+    expect(seen.headers['anthropic-version']).toBe('2023-06-01');
+    expect(seen.headers['anthropic-beta']).toBe('claude-code-20250219,interleaved-thinking-2025-05-14');
+    const row = await waitFor(() =>
+      pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'sess-1'`),
+    );
+    expect(row).toMatchObject({ model: 'claude-sonnet-5', provider: 'default/anthropic', status: 200, outcome: 'ok', cache_read_tokens: 100, cache_write_tokens: 50, api_key_id: keyId });
+    expect(Number(row['cost_usd'])).toBeGreaterThan(0);
+  });
+
+  it('passes an Anthropic SSE stream through unchanged, event lines included', async () => {
+    const res = await post('/v1/messages', anthropicBody({ stream: true }));
+    expect(res.headers.get('content-type')).toContain('text/event-stream');
+    const text = await res.text();
+    expect(text.startsWith('event: message_start\ndata: {"type":"message_start"')).toBe(true);
+    expect(text).toContain('event: ping\ndata: {"type": "ping"}\n\n');
+    expect(text.endsWith('event: message_stop\ndata: {"type":"message_stop"}\n\n')).toBe(true);
+  });
+
+  it('decodes gzip bodies for policies and forwards them as sent', async () => {
+    fake.requests.length = 0;
+    const gz = gzipSync(JSON.stringify(anthropicBody()));
+    const res = await post('/v1/messages', gz, { 'content-encoding': 'gzip' });
+    expect(res.status).toBe(200);
+    expect(fake.requests[0]!.headers['content-encoding']).toBe('gzip');
+    expect(Buffer.compare(fake.requests[0]!.body, gz)).toBe(0);
+  });
+
+  it('asks OpenAI for stream usage and strips it so the client sees the stream it asked for', async () => {
+    fake.requests.length = 0;
+    const res = await post('/v1/chat/completions', { model: 'gpt-latest', stream: true, messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${key}`, 'x-api-key': '' });
+    const text = await res.text();
+    expect(text).not.toContain('"usage"');
+    expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
+    const sent = fake.requests[0]!.json as Record<string, unknown>;
+    expect(sent['stream_options']).toEqual({ include_usage: true });
+    expect(sent['model']).toBe('gpt-5-2026');
+    expect(fake.requests[0]!.headers.authorization).toBe('Bearer sk-openai-upstream-key');
+    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'chat.completions' and output_tokens > 0`));
+    expect(row).toMatchObject({ model: 'gpt-5', status: 200 });
+  });
+
+  it('routes Responses-style input on /v1/chat/completions to the upstream Responses API', async () => {
+    fake.requests.length = 0;
+    const res = await post('/v1/chat/completions', { model: 'gpt-5', input: [{ role: 'user', content: 'hi' }] });
+    expect(res.status).toBe(200);
+    expect(fake.requests[0]!.url).toBe('/v1/responses');
+    expect(((await res.json()) as { object: string }).object).toBe('response');
+  });
+
+  it('passes upstream errors through in their own shape with retry-after', async () => {
+    const res = await post('/v1/messages', anthropicBody(), { 'x-fake-status': '529' });
+    expect(res.status).toBe(529);
+    expect(res.headers.get('retry-after')).toBe('1');
+    expect(await res.json()).toEqual({ type: 'error', error: { type: 'overloaded_error', message: 'fake provider error 529' } });
+  });
+
+  it('cancels the upstream request when the client goes away', async () => {
+    const controller = new AbortController();
+    const pending = post('/v1/messages', anthropicBody({ stream: true }), { 'x-fake-latency-ms': '2000' });
+    void pending;
+    const res = fetch(`${base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': key, 'x-fake-latency-ms': '3000', 'x-claude-code-session-id': 'abort-1' },
+      body: JSON.stringify(anthropicBody()),
+      signal: controller.signal,
+    });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    controller.abort();
+    await expect(res).rejects.toThrow();
+    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'abort-1'`));
+    expect(row['outcome']).toBe('client_aborted');
+  });
+
+  it('lists configured models in the OpenAI shape', async () => {
+    const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    const json = (await res.json()) as { data: { id: string }[] };
+    expect(json.data.map((m) => m.id)).toEqual(['claude-sonnet-5', 'gpt-5', 'gpt-latest']);
+  });
+});
+
+describe('refusals', () => {
+  it('refuses a missing or unknown key in the caller shape', async () => {
+    const res = await fetch(`${base}/v1/messages`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
+    const openai = await post('/v1/chat/completions', {}, { 'x-api-key': 'cvk_nope' });
+    expect(await openai.json()).toMatchObject({ error: { type: 'authentication_error', code: 'invalid_api_key' } });
+  });
+
+  it('answers an unknown model with 404 and a durable gateway.model_not_found event', async () => {
+    const res = await post('/v1/messages', anthropicBody({ model: 'claude-nope' }));
+    expect(res.status).toBe(404);
+    expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
+    const requestId = res.headers.get('x-codevector-request-id');
+    const rows = await auditRows('gateway.model_not_found');
+    expect(rows.find((r) => r['request_id'] === requestId)).toMatchObject({ actor: 'dev@example.com', actor_source: 'gateway', target_name: 'claude-nope' });
+  });
+
+  it('blocks a secret, names the rule and where, never the value', async () => {
+    const secret = `acme_${randomBytes(16).toString('hex')}`;
+    const body = anthropicBody({
+      messages: [
+        { role: 'user', content: 'hi' },
+        { role: 'assistant', content: 'hello' },
+        { role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'tool_result', tool_use_id: 't1', content: `TOKEN=${secret}` }] },
+      ],
+    });
+    const res = await post('/v1/messages', body);
+    expect(res.status).toBe(400);
+    const text = await res.text();
+    expect(text).not.toContain(secret);
+    expect(JSON.parse(text)).toMatchObject({ type: 'error', error: { type: 'invalid_request_error' } });
+    expect(text).toContain('acme-token');
+    expect(text).toContain('messages[2].content[1].content');
+    const row = (await auditRows('gateway.secret_blocked')).at(-1)!;
+    expect(row['detail']).toMatchObject({ rule: 'acme-token', location: 'messages[2].content[1].content', secretRule: 'default/builtin' });
+    expect(JSON.stringify(row)).not.toContain(secret);
+  });
+
+  it('rate limits per user with 429, retry-after and x-ratelimit headers', async () => {
+    await seedGatewayConfig(pool, secretBox, {
+      rateLimits: [{ name: 'rpm', spec: { subject: { kind: 'eachUser' }, requestsPerMinute: 3, models: ['gpt-5'] } }],
+    });
+    const limited = await seedUserWithKey(pool, { email: 'busy@example.com', keyName: 'busy' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const statuses: number[] = [];
+    let last: Response | undefined;
+    for (let i = 0; i < 5; i++) {
+      last = await post('/v1/chat/completions', { model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] }, { 'x-api-key': limited.key });
+      statuses.push(last.status);
+    }
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    expect(Number(last!.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(last!.headers.get('x-ratelimit-limit-requests')).toBe('3');
+    expect(await last!.json()).toMatchObject({ error: { code: 'rate_limit_exceeded' } });
+    // Another user has their own window; another model is not covered.
+    expect((await post('/v1/chat/completions', { model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] })).status).toBe(200);
+    expect((await post('/v1/messages', anthropicBody(), { 'x-api-key': limited.key })).status).toBe(200);
+    expect((await auditRows('gateway.rate_limit_exceeded')).length).toBe(2);
+  });
+
+  it('refuses a request once a budget is spent, with 402, which budget and when it resets', async () => {
+    const spender = await seedUserWithKey(pool, { email: 'spender@example.com', keyName: 'spender', groups: ['interns'] });
+    await seedGatewayConfig(pool, secretBox, {
+      budgets: [{ name: 'interns-daily', spec: { subject: { kind: 'group', name: 'interns' }, amountUSD: 0.2, period: 'day' } }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    let res: Response | undefined;
+    for (let i = 0; i < 20; i++) {
+      res = await post('/v1/messages', anthropicBody(), { 'x-api-key': spender.key, 'x-fake-output-tokens': '2000' });
+      if (res.status !== 200) break;
+    }
+    expect(res!.status).toBe(402);
+    const json = (await res!.json()) as { error: { type: string; message: string } };
+    expect(json.error.type).toBe('billing_error');
+    expect(json.error.message).toContain('default/interns-daily');
+    expect(json.error.message).toMatch(/resets at \d{4}-\d\d-\d\dT00:00:00.000Z/);
+    expect((await auditRows('gateway.budget_exceeded')).at(-1)).toMatchObject({ actor: 'spender@example.com', target_name: 'default/interns-daily' });
+    // Spend is visible for Budget status.
+    const spent = await waitFor(() =>
+      pool.maybeOne(sql.type(anyRow)`select spent_usd from budget_windows where subject = 'group:interns' and spent_usd > 0`),
+    );
+    expect(Number(spent['spent_usd'])).toBeGreaterThan(0.1);
+    expect(Number(spent['spent_usd'])).toBeLessThanOrEqual(0.2);
+  });
+});
+
+describe('hot config and keys', () => {
+  it('enforces a config change within a second and keeps the last good snapshot on a bad one', async () => {
+    await seedGatewayConfig(pool, secretBox, {
+      models: [{ name: 'haiku', spec: { name: 'claude-haiku-5', providerRef: { name: 'anthropic' }, upstreamModel: 'claude-haiku-5', pricing: { input: 1, output: 5 } } }],
+    });
+    const started = Date.now();
+    await waitFor(async () => (await post('/v1/messages', anthropicBody({ model: 'claude-haiku-5' }))).status === 200, 1000);
+    expect(Date.now() - started).toBeLessThan(1000);
+    // A bad snapshot (negative price) is refused; haiku keeps working.
+    await seedGatewayConfig(pool, secretBox, {
+      models: [{ name: 'broken', spec: { name: 'broken', providerRef: { name: 'anthropic' }, upstreamModel: 'x', pricing: { input: -1, output: 1 } } }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect((await post('/v1/messages', anthropicBody({ model: 'claude-haiku-5' }))).status).toBe(200);
+    expect((await post('/v1/messages', anthropicBody({ model: 'broken' }))).status).toBe(404);
+    await seedGatewayConfig(pool, secretBox, { delete: [{ table: 'models', name: 'broken' }] });
+  });
+
+  it('stops accepting a revoked key within about a second', async () => {
+    const victim = await seedUserWithKey(pool, { email: 'leaver@example.com', keyName: 'leaver' });
+    expect((await post('/v1/messages', anthropicBody(), { 'x-api-key': victim.key })).status).toBe(200);
+    await pool.query(sql.type(z.object({}))`update api_keys set revoked_at = now() where id = ${victim.keyId}`);
+    const revokedAt = Date.now();
+    await waitFor(async () => (await post('/v1/messages', anthropicBody(), { 'x-api-key': victim.key })).status === 401, 2000);
+    expect(Date.now() - revokedAt).toBeLessThan(1200);
+  });
+});

@@ -1,0 +1,214 @@
+import {
+  hasValidCrc32Base62,
+  hasValidGitlabRoutableCrc,
+  isLiveJwt,
+  isParsablePrivateKey,
+  isPlausibleAwsKeyId,
+  isPypiMacaroon,
+  isRealDatabasePassword,
+  looksLikePlaceholder,
+  shannonEntropy,
+} from './validate-token.ts';
+
+/**
+ * One built-in detector: literal keywords for the prefilter (case-sensitive, as they appear in
+ * the raw JSON), a linear pattern (no nested quantifiers; run only on strings that hold a
+ * keyword) and a validator that has the final word. `pack` groups detectors for SecretRule
+ * `detectors` (a pack name, a detector id or `all`).
+ */
+export type BuiltinDetector = {
+  id: string;
+  pack: string;
+  description: string;
+  keywords: string[];
+  pattern: RegExp;
+  /** `text` is the whole decoded string, `match` the regex match within it. */
+  validate?: (match: RegExpExecArray, text: string) => boolean;
+};
+
+const boundary = '(?<![A-Za-z0-9_])';
+const end = '(?![A-Za-z0-9_])';
+const now = () => Math.floor(Date.now() / 1000);
+const entropyAtLeast = (value: string, bits: number) => shannonEntropy(value) >= bits && !looksLikePlaceholder(value);
+
+export const builtinDetectors: BuiltinDetector[] = [
+  {
+    id: 'github-token',
+    pack: 'vcs',
+    description: 'GitHub classic token (ghp_, gho_, ghu_, ghs_, ghr_) with a valid CRC32 checksum',
+    keywords: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
+    pattern: new RegExp(`${boundary}gh[pousr]_([A-Za-z0-9]{36})${end}`, 'g'),
+    validate: (m) => hasValidCrc32Base62(m[1]!),
+  },
+  {
+    id: 'github-fine-grained-token',
+    pack: 'vcs',
+    description: 'GitHub fine-grained personal access token',
+    keywords: ['github_pat_'],
+    pattern: new RegExp(`${boundary}github_pat_([A-Za-z0-9]{22}_[A-Za-z0-9]{59})${end}`, 'g'),
+    validate: (m) => entropyAtLeast(m[1]!, 4),
+  },
+  {
+    id: 'gitlab-token',
+    pack: 'vcs',
+    description: 'GitLab personal access token (legacy 20 characters, or routable with a valid CRC32)',
+    keywords: ['glpat-', 'gloas-', 'glrt-', 'glptt-'],
+    pattern: /(?<![A-Za-z0-9_])(gl(?:pat|oas|rt|ptt)-[A-Za-z0-9_-]{20,}(?:\.[0-9a-z]{2}\.[0-9a-z]{2}[0-9a-z]{7})?)(?![A-Za-z0-9_-])/g,
+    validate: (m) => {
+      const token = m[1]!;
+      if (/\.[0-9a-z]{2}\.[0-9a-z]{9}$/.test(token)) return hasValidGitlabRoutableCrc(token);
+      const body = token.slice(token.indexOf('-') + 1);
+      return body.length === 20 && entropyAtLeast(body, 3.5);
+    },
+  },
+  {
+    id: 'npm-token',
+    pack: 'package-registry',
+    description: 'npm access token with a valid CRC32 checksum',
+    keywords: ['npm_'],
+    pattern: new RegExp(`${boundary}npm_([A-Za-z0-9]{36})${end}`, 'g'),
+    validate: (m) => hasValidCrc32Base62(m[1]!),
+  },
+  {
+    id: 'pypi-token',
+    pack: 'package-registry',
+    description: 'PyPI API token (a pypi.org macaroon)',
+    keywords: ['pypi-AgE'],
+    pattern: /(?<![A-Za-z0-9_])(pypi-AgE[A-Za-z0-9_-]{60,})/g,
+    validate: (m) => isPypiMacaroon(m[1]!),
+  },
+  {
+    id: 'aws-access-key-id',
+    pack: 'cloud',
+    description: 'AWS access key id (AKIA, ASIA, ABIA, ACCA) that decodes to an account id',
+    keywords: ['AKIA', 'ASIA', 'ABIA', 'ACCA'],
+    pattern: /(?<![A-Z0-9])((?:AKIA|ASIA|ABIA|ACCA)[A-Z2-7]{16})(?![A-Z0-9])/g,
+    validate: (m) => isPlausibleAwsKeyId(m[1]!),
+  },
+  {
+    id: 'aws-secret-access-key',
+    pack: 'cloud',
+    description: 'AWS secret access key next to a key id or an aws_secret_access_key keyword',
+    keywords: ['aws_secret', 'AWS_SECRET', 'SecretAccessKey', 'secret_access_key', 'AKIA', 'ASIA'],
+    pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])/g,
+    validate: (m, text) => {
+      const value = m[1]!;
+      if (!/[0-9]/.test(value) || !/[a-z]/.test(value) || !/[A-Z]/.test(value)) return false;
+      if (value.includes('EXAMPLE') || shannonEntropy(value) < 4.25) return false;
+      const before = text.slice(Math.max(0, m.index - 200), m.index);
+      if (/aws_secret|secret_access_key|SecretAccessKey/i.test(before)) return true;
+      // Pair rule: a plausible key id within ±512 characters.
+      const near = text.slice(Math.max(0, m.index - 512), m.index + 552);
+      const id = /(?:AKIA|ASIA)[A-Z2-7]{16}/.exec(near);
+      return id !== null && isPlausibleAwsKeyId(id[0]);
+    },
+  },
+  {
+    id: 'google-api-key',
+    pack: 'cloud',
+    description: 'Google API key',
+    keywords: ['AIza'],
+    pattern: /(?<![A-Za-z0-9_-])(AIza[A-Za-z0-9_-]{35})(?![A-Za-z0-9_-])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(4), 3.5),
+  },
+  {
+    id: 'stripe-live-key',
+    pack: 'payment',
+    description: 'Stripe live secret or restricted key',
+    keywords: ['sk_live_', 'rk_live_'],
+    pattern: /(?<![A-Za-z0-9_])([sr]k_live_[A-Za-z0-9]{20,247})(?![A-Za-z0-9])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(8), 3.5),
+  },
+  {
+    id: 'anthropic-api-key',
+    pack: 'llm',
+    description: 'Anthropic API or admin key',
+    keywords: ['sk-ant-'],
+    pattern: /(?<![A-Za-z0-9_-])(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,120})(?![A-Za-z0-9_-])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(14), 4),
+  },
+  {
+    id: 'openai-api-key',
+    pack: 'llm',
+    description: 'OpenAI API key (project, service account, admin or legacy)',
+    keywords: ['sk-proj-', 'sk-svcacct-', 'sk-admin-', 'sk-None-', 'T3BlbkFJ'],
+    pattern:
+      /(?<![A-Za-z0-9_-])(sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,200}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}))(?![A-Za-z0-9_-])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(3), 4),
+  },
+  {
+    id: 'huggingface-token',
+    pack: 'llm',
+    description: 'Hugging Face access token',
+    keywords: ['hf_', 'api_org_'],
+    pattern: /(?<![A-Za-z0-9_])((?:hf_|api_org_)[A-Za-z0-9]{34})(?![A-Za-z0-9])/g,
+    validate: (m) => entropyAtLeast(m[1]!.replace(/^(hf_|api_org_)/, ''), 4),
+  },
+  {
+    id: 'slack-token',
+    pack: 'chat',
+    description: 'Slack bot, user, workspace or app token',
+    keywords: ['xoxb-', 'xoxp-', 'xoxa-', 'xoxr-', 'xoxe', 'xapp-'],
+    pattern:
+      /(?<![A-Za-z0-9_])(xox[bpar]-[0-9]{10,13}-[0-9]{10,13}(?:-[0-9]{10,13})?-[A-Za-z0-9]{24,34}|xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{100,}|xapp-\d-[A-Z0-9]{9,12}-\d{10,13}-[a-z0-9]{64})(?![A-Za-z0-9])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(-24), 3.5),
+  },
+  {
+    id: 'slack-webhook',
+    pack: 'chat',
+    description: 'Slack incoming webhook URL',
+    keywords: ['hooks.slack.com'],
+    pattern: /(https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]{8,12}\/B[A-Z0-9]{8,12}\/[A-Za-z0-9]{24})(?![A-Za-z0-9])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(-24), 3.5),
+  },
+  {
+    id: 'sendgrid-api-key',
+    pack: 'saas',
+    description: 'SendGrid API key',
+    keywords: ['SG.'],
+    pattern: /(?<![A-Za-z0-9_])(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(3), 4),
+  },
+  {
+    id: 'private-key',
+    pack: 'private-key',
+    description: 'PEM private key (RSA, EC, DSA, PKCS#8, encrypted or OpenSSH) that parses',
+    keywords: ['PRIVATE KEY-----'],
+    // Bounded body ({1,20000} lines of text) keeps the match linear and a broken block cheap.
+    pattern: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]{64,20000}?-----END \1-----/g,
+    validate: (m) => isParsablePrivateKey(m[0]),
+  },
+  {
+    id: 'jwt',
+    pack: 'jwt',
+    description: 'Signed, unexpired JSON Web Token',
+    keywords: ['eyJ'],
+    pattern: /(?<![A-Za-z0-9_-])(eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,})(?![A-Za-z0-9_-])/g,
+    validate: (m) => isLiveJwt(m[1]!, now()),
+  },
+  {
+    id: 'database-url',
+    pack: 'database',
+    description: 'Database connection URL with a real password',
+    keywords: ['postgres://', 'postgresql://', 'mysql://', 'mongodb://', 'mongodb+srv://', 'redis://', 'rediss://', 'amqp://', 'amqps://'],
+    pattern: /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?):\/\/([^\s:@/"'`]{0,128}):([^\s@/"'`]{1,256})@([^\s/:?#"'`,]{1,253})/g,
+    validate: (m) => isRealDatabasePassword(m[1]!, m[2]!, m[3]!),
+  },
+  {
+    id: 'codevector-api-key',
+    pack: 'codevector',
+    description: 'CodeVector virtual API key',
+    keywords: ['cvk_'],
+    pattern: /(?<![A-Za-z0-9_])(cvk_[0-9A-Za-z]{40})(?![A-Za-z0-9])/g,
+    validate: (m) => entropyAtLeast(m[1]!.slice(4), 4),
+  },
+];
+
+export const builtinPacks = [...new Set(builtinDetectors.map((detector) => detector.pack))];
+
+/** Resolves SecretRule `detectors` entries (pack names, detector ids or `all`/`builtin`) to detectors. */
+export function selectBuiltinDetectors(names: readonly string[]): BuiltinDetector[] {
+  const wanted = new Set(names);
+  if (wanted.has('all') || wanted.has('builtin') || wanted.has('default')) return builtinDetectors;
+  return builtinDetectors.filter((detector) => wanted.has(detector.pack) || wanted.has(detector.id));
+}

@@ -1,0 +1,135 @@
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { crc32 } from 'node:zlib';
+import { describe, expect, it } from 'vitest';
+import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
+import { createSecretScanner } from './secret-scanner.ts';
+
+type Rules = Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'>[];
+import { toBase62 } from './validate-token.ts';
+
+const builtin: Rules = [{ namespace: 'default', name: 'builtin', detectors: ['all'], patterns: [] }];
+
+function randomBase62(length: number): string {
+  const alphabet = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz';
+  let out = '';
+  for (const byte of randomBytes(length)) out += alphabet[byte % 62];
+  return out;
+}
+
+/** A token in GitHub's checksummed format (what GitHub itself issues). */
+export function fakeGithubToken(prefix = 'ghp_'): string {
+  const random = randomBase62(30);
+  return `${prefix}${random}${toBase62(crc32(random), 6)}`;
+}
+
+function scan(body: unknown, rules: Rules = builtin) {
+  const raw = Buffer.from(JSON.stringify(body));
+  return createSecretScanner(rules).scan(raw, JSON.parse(raw.toString()), { all: true });
+}
+
+const anthropicBody = (text: string) => ({
+  model: 'claude-sonnet-5',
+  max_tokens: 1000,
+  system: [{ type: 'text', text: 'You are helpful.' }],
+  messages: [
+    { role: 'user', content: 'hello' },
+    { role: 'assistant', content: [{ type: 'text', text: 'hi' }] },
+    { role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'text', text }] },
+  ],
+});
+
+describe('built-in detectors', () => {
+  it('blocks a checksummed GitHub token and names where it is', () => {
+    const token = fakeGithubToken();
+    const result = scan(anthropicBody(`export GITHUB_TOKEN=${token}\n`));
+    expect(result.blocked).toBe(true);
+    expect(result.matches[0]).toMatchObject({ rule: 'github-token', path: 'messages[2].content[1].text', start: 20, end: 60, text: token });
+    expect(result.matches[0]!.fingerprint).toMatch(/^sha256:[0-9a-f]{12}$/);
+  });
+
+  it('ignores the GitHub docs example whose checksum fails', () => {
+    expect(scan(anthropicBody('token gho_16C7e42F292c6912E7710c838347Ae178B4a')).blocked).toBe(false);
+  });
+
+  it('ignores AWS documentation examples but blocks a real-looking pair', () => {
+    expect(scan(anthropicBody('AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')).blocked).toBe(false);
+    expect(scan(anthropicBody('region ASIAPACIFICSOUTHEAST')).blocked).toBe(false);
+    const result = scan(anthropicBody('aws_access_key_id = AKIA2OGYBAH6QWERT7XZ\naws_secret_access_key = 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'));
+    expect(result.matches.map((m) => m.rule).sort()).toEqual(['aws-access-key-id', 'aws-secret-access-key']);
+  });
+
+  it('finds a PEM private key JSON-escaped inside a tool-call argument', () => {
+    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+    const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const body = {
+      model: 'gpt-5',
+      messages: [
+        { role: 'user', content: 'write the key' },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'write_file', arguments: JSON.stringify({ path: 'k.pem', content: pem }) } }],
+        },
+      ],
+    };
+    const result = scan(body);
+    expect(result.matches[0]).toMatchObject({ rule: 'private-key', path: 'messages[1].tool_calls[0].function.arguments.content' });
+    // A public key or a parser that names the header strings does not block.
+    expect(scan(anthropicBody('-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----')).blocked).toBe(false);
+    expect(scan(anthropicBody("if (line === '-----BEGIN RSA PRIVATE KEY-----') { parse(); } // -----END RSA PRIVATE KEY-----")).blocked).toBe(false);
+  });
+
+  it('handles Stripe, Slack, JWT, database URLs, LLM keys and our own keys, skipping placeholders', () => {
+    const live = `sk_live_${randomBase62(40)}`;
+    expect(scan(anthropicBody(`STRIPE=${live}`)).matches[0]?.rule).toBe('stripe-live-key');
+    expect(scan(anthropicBody('STRIPE=sk_test_BQokikJOvBiI2HlWgH4olfQ2')).blocked).toBe(false);
+    expect(scan(anthropicBody(`xoxb-1234567890123-1234567890123-${randomBase62(24)}`)).matches[0]?.rule).toBe('slack-token');
+    expect(scan(anthropicBody('xoxb-0000000000000-0000000000000-xxxxxxxxxxxxxxxxxxxxxxxx')).blocked).toBe(false);
+    const jwtPart = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+    const jwt = `${jwtPart({ alg: 'HS256', typ: 'JWT' })}.${jwtPart({ sub: 'u1', exp: 4_000_000_000 })}.${randomBase62(43)}`;
+    expect(scan(anthropicBody(`Authorization: Bearer ${jwt}`)).matches[0]?.rule).toBe('jwt');
+    const jwtIo = `${jwtPart({ alg: 'HS256', typ: 'JWT' })}.${jwtPart({ sub: '1234567890', name: 'John Doe', iat: 1516239022 })}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`;
+    expect(scan(anthropicBody(jwtIo)).blocked).toBe(false);
+    expect(scan(anthropicBody('DATABASE_URL=postgres://app:Q7v!x9Lk2Pz4@db.prod.internal:5432/app')).matches[0]?.rule).toBe('database-url');
+    expect(scan(anthropicBody('postgres://postgres:postgres@localhost:5432/app postgres://user:${DB_PASSWORD}@db.prod/app')).blocked).toBe(false);
+    expect(scan(anthropicBody(`key sk-ant-api03-${randomBase62(93)}AA`)).matches[0]?.rule).toBe('anthropic-api-key');
+    expect(scan(anthropicBody(`key sk-proj-${randomBase62(74)}T3BlbkFJ${randomBase62(74)}`)).matches[0]?.rule).toBe('openai-api-key');
+    expect(scan(anthropicBody('use sk-... or sk-proj-your-key-here')).blocked).toBe(false);
+    expect(scan(anthropicBody(`cvk_${randomBase62(40)}`)).matches[0]?.rule).toBe('codevector-api-key');
+  });
+});
+
+describe('custom patterns and caching', () => {
+  const custom: Rules = [
+    { namespace: 'team', name: 'internal', detectors: [], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
+  ];
+
+  it('runs RE2 patterns only where their keyword occurs', () => {
+    const token = `acme_${randomBytes(16).toString('hex')}`;
+    const result = scan({ model: 'm', input: [{ role: 'user', content: `token ${token}` }] }, custom);
+    expect(result.matches[0]).toMatchObject({ rule: 'acme-token', secretRule: 'team/internal', path: 'input[0].content', start: 6 });
+    expect(scan({ model: 'm', input: 'nothing here' }, custom).scannedStrings).toBe(0);
+  });
+
+  it('reports a pattern that does not compile and keeps the others', () => {
+    const problems: string[] = [];
+    const scanner = createSecretScanner(
+      [{ namespace: 'a', name: 'b', detectors: [], patterns: [{ name: 'bad', regex: '(a', keywords: [] }, ...custom[0]!.patterns] }],
+      (p) => problems.push(p.pattern),
+    );
+    expect(problems).toEqual(['bad']);
+    expect(scanner.ruleCount).toBe(1);
+  });
+
+  it('does not search again a long string it already found clean (resent conversation turns)', () => {
+    const scanner = createSecretScanner(builtin);
+    const history = `ghp_ is a prefix; ${'lorem ipsum '.repeat(100)}`;
+    const turn1 = { messages: [{ role: 'user', content: history }] };
+    const turn2 = { messages: [{ role: 'user', content: history }, { role: 'user', content: 'more about ghp_' }] };
+    const raw1 = Buffer.from(JSON.stringify(turn1));
+    expect(scanner.scan(raw1, turn1).scannedStrings).toBe(1);
+    const raw2 = Buffer.from(JSON.stringify(turn2));
+    const second = scanner.scan(raw2, turn2);
+    expect(second).toMatchObject({ blocked: false, cachedStrings: 1, scannedStrings: 1 });
+  });
+});

@@ -1,0 +1,233 @@
+import {
+  type ConfigSnapshot,
+  configChangedChannel,
+  loadConfigSnapshot,
+  type SnapshotModel,
+  type SnapshotProvider,
+} from '@codevector/core/config-snapshot';
+import type { DatabasePool } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
+import type { SecretBox } from '@codevector/core/secret-box';
+import pg from 'pg';
+import { Pool } from 'undici';
+import { createSecretScanner, type SecretScanner } from './secret-scan/secret-scanner.ts';
+
+/** A provider ready to forward to: decrypted key, connection pool, path prefix. */
+export type ProviderRuntime = {
+  provider: SnapshotProvider;
+  /** `namespace/name`, for usage rows and events. */
+  ref: string;
+  apiKey: string | null;
+  origin: string;
+  basePath: string;
+  upstream: Pool;
+};
+
+export type RoutedModel = { model: SnapshotModel; provider: ProviderRuntime };
+
+/** The snapshot compiled for the request path: lookups are map reads, the scanner is built once. */
+export type CompiledSnapshot = {
+  version: number;
+  config: ConfigSnapshot;
+  models: Map<string, RoutedModel>;
+  scanner: SecretScanner | null;
+  loadedAt: number;
+};
+
+export type SnapshotStore = {
+  current(): CompiledSnapshot | null;
+  /** Loads the first snapshot and starts listening for changes (and retrying while none is good). */
+  start(): Promise<void>;
+  /** Reloads now (coalesced with a reload already running). */
+  reload(reason: string): Promise<void>;
+  close(): Promise<void>;
+  readonly stats: { reloads: number; failures: number; lastError: string | null };
+};
+
+/**
+ * Holds the config snapshot in memory and swaps it on NOTIFY config_changed (DESIGN §1, §5).
+ * LISTEN runs on a dedicated pg client (a pooled connection would be handed to queries) that
+ * reconnects with capped backoff and reloads after every reconnect, since notifications sent
+ * while it was away are lost. A slow poll of config_state.version backs it up. A snapshot that
+ * fails validation or compilation never replaces the last good one; the failure is logged at
+ * error level and counted.
+ */
+export function createSnapshotStore(options: {
+  pool: DatabasePool;
+  databaseUrl: string;
+  secretBox: SecretBox;
+  logger: Logger;
+  pollIntervalMs?: number;
+  onChange?: (snapshot: CompiledSnapshot) => void;
+}): SnapshotStore {
+  const { pool, databaseUrl, secretBox, logger } = options;
+  let snapshot: CompiledSnapshot | null = null;
+  let running: Promise<void> | null = null;
+  let again = false;
+  let closed = false;
+  let listener: pg.Client | null = null;
+  let reconnectTimer: NodeJS.Timeout | undefined;
+  let backoffMs = 100;
+  const pools = new Map<string, Pool>();
+  const stats = { reloads: 0, failures: 0, lastError: null as string | null };
+
+  function upstreamPool(origin: string, timeoutSeconds: number): Pool {
+    const key = `${origin}|${timeoutSeconds}`;
+    let upstream = pools.get(key);
+    if (!upstream) {
+      upstream = new Pool(origin, {
+        connections: 256,
+        headersTimeout: timeoutSeconds * 1000,
+        bodyTimeout: timeoutSeconds * 1000,
+        keepAliveTimeout: 30_000,
+      });
+      pools.set(key, upstream);
+    }
+    return upstream;
+  }
+
+  function compile(config: ConfigSnapshot): CompiledSnapshot {
+    const providers = new Map<string, ProviderRuntime>();
+    for (const provider of config.providers) {
+      const url = new URL(provider.baseURL);
+      providers.set(provider.uid, {
+        provider,
+        ref: `${provider.namespace}/${provider.name}`,
+        // @throws when the sealed key was not made with our key: the snapshot is then refused.
+        apiKey: provider.apiKeySealed ? secretBox.open(provider.apiKeySealed) : null,
+        origin: url.origin,
+        basePath: url.pathname.replace(/\/+$/, ''),
+        upstream: upstreamPool(url.origin, provider.timeoutSeconds),
+      });
+    }
+    const models = new Map<string, RoutedModel>();
+    for (const model of config.models) {
+      const provider = providers.get(model.providerUid);
+      if (!provider) continue;
+      for (const name of [model.modelName, ...model.aliases]) {
+        if (models.has(name)) logger.warn({ model: name }, 'duplicate model name; the first one wins');
+        else models.set(name, { model, provider });
+      }
+    }
+    const scanner =
+      config.secretRules.length > 0
+        ? createSecretScanner(config.secretRules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped'))
+        : null;
+    return { version: config.version, config, models, scanner, loadedAt: Date.now() };
+  }
+
+  async function reloadOnce(reason: string): Promise<void> {
+    try {
+      const config = await loadConfigSnapshot(pool);
+      if (snapshot && config.version === snapshot.version && reason !== 'start') return;
+      const compiled = compile(config);
+      const previous = snapshot;
+      snapshot = compiled;
+      stats.reloads++;
+      logger.info({ version: compiled.version, previous: previous?.version ?? null, reason }, 'config snapshot loaded');
+      closeUnusedPools(compiled);
+      options.onChange?.(compiled);
+    } catch (error) {
+      stats.failures++;
+      stats.lastError = (error as Error).message;
+      logger.error(
+        { err: error, reason, keptVersion: snapshot?.version ?? null },
+        'config snapshot rejected; keeping the last good snapshot',
+      );
+      if (!snapshot) throw error;
+    }
+  }
+
+  function closeUnusedPools(compiled: CompiledSnapshot): void {
+    const used = new Set(compiled.config.providers.map((p) => `${new URL(p.baseURL).origin}|${p.timeoutSeconds}`));
+    for (const [key, upstream] of pools) {
+      if (!used.has(key)) {
+        pools.delete(key);
+        // In-flight requests finish; the pool closes after them.
+        upstream.close().catch(() => {});
+      }
+    }
+  }
+
+  function reload(reason: string): Promise<void> {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      try {
+        do {
+          again = false;
+          await reloadOnce(reason);
+        } while (again && !closed);
+      } finally {
+        running = null;
+      }
+    })();
+    return running;
+  }
+
+  async function listen(): Promise<void> {
+    if (closed) return;
+    const client = new pg.Client({ connectionString: databaseUrl, application_name: 'codevector-gateway-listen' });
+    client.on('error', (error) => {
+      logger.warn({ err: error }, 'config listener connection lost');
+      scheduleReconnect(client);
+    });
+    client.on('end', () => scheduleReconnect(client));
+    client.on('notification', (message) => {
+      if (message.channel === configChangedChannel) reload('notify').catch(() => {});
+    });
+    try {
+      await client.connect();
+      await client.query(`listen ${configChangedChannel}`);
+      listener = client;
+      backoffMs = 100;
+      // Notifications sent while we were not listening are lost: catch up.
+      await reload('listen').catch(() => {});
+    } catch (error) {
+      logger.warn({ err: error }, 'config listener could not connect');
+      scheduleReconnect(client);
+    }
+  }
+
+  function scheduleReconnect(client: pg.Client): void {
+    if (closed || reconnectTimer || (listener !== null && listener !== client)) return;
+    listener = null;
+    client.end().catch(() => {});
+    reconnectTimer = setTimeout(() => {
+      reconnectTimer = undefined;
+      listen().catch(() => {});
+    }, backoffMs);
+    backoffMs = Math.min(backoffMs * 2, 5000);
+  }
+
+  let pollTimer: NodeJS.Timeout | undefined;
+
+  return {
+    stats,
+    current: () => snapshot,
+    async start() {
+      // A bad or missing first snapshot leaves the gateway up but not ready (/readyz) and retrying.
+      await reload('start').catch(() => {});
+      await listen();
+      const pollEvery = Math.max(1, Math.round((options.pollIntervalMs ?? 10_000) / 1000));
+      let ticks = 0;
+      pollTimer = setInterval(() => {
+        if (!snapshot || ++ticks % pollEvery === 0) reload('poll').catch(() => {});
+      }, 1000);
+      pollTimer.unref();
+    },
+    reload,
+    async close() {
+      closed = true;
+      clearInterval(pollTimer);
+      clearTimeout(reconnectTimer);
+      if (listener) await listener.end().catch(() => {});
+      listener = null;
+      await running?.catch(() => {});
+      await Promise.all([...pools.values()].map((upstream) => upstream.close().catch(() => {})));
+      pools.clear();
+    },
+  };
+}

@@ -1,0 +1,91 @@
+import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
+import { z } from 'zod';
+
+export type UsageRow = {
+  requestId: string;
+  apiKeyId: string | null;
+  userId: string | null;
+  model: string;
+  provider: string | null;
+  endpoint: string;
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadTokens: number;
+  cacheWriteTokens: number;
+  costUSD: number;
+  status: number;
+  outcome: string;
+  latencyMs: number;
+  ttfbMs: number | null;
+  sessionId: string | null;
+};
+
+export type UsageRecorder = {
+  record(row: UsageRow): void;
+  /** Writes what is queued. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+  readonly stats: { written: number; failed: number; queued: number };
+};
+
+/**
+ * One usage row per proxied request, written in batches (one multi-row insert every
+ * `intervalMs` or `maxBatch` rows) so accounting costs no database round trip per request.
+ * Usage is not a rejection event: a crash can lose the last interval's rows (at most
+ * `intervalMs`), which the spend counters do not depend on.
+ */
+export function createUsageRecorder(options: { pool: DatabasePool; logger: Logger; intervalMs?: number; maxBatch?: number }): UsageRecorder {
+  const { pool, logger } = options;
+  const maxBatch = options.maxBatch ?? 2000;
+  let queue: UsageRow[] = [];
+  const stats = { written: 0, failed: 0, queued: 0 };
+  let writing: Promise<void> | null = null;
+
+  async function write(batch: UsageRow[]): Promise<void> {
+    const rows = batch.map((r) => [
+      r.requestId, r.apiKeyId, r.userId, r.model, r.provider, r.endpoint, r.inputTokens, r.outputTokens, r.cacheReadTokens,
+      r.cacheWriteTokens, r.costUSD.toFixed(10), r.status, r.outcome, r.latencyMs, r.ttfbMs, r.sessionId,
+    ]);
+    try {
+      await pool.query(sql.type(z.object({}))`
+        insert into usage (request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
+          cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id)
+        select * from ${sql.unnest(rows, ['text', 'uuid', 'uuid', 'text', 'text', 'text', 'int8', 'int8', 'int8', 'int8', 'numeric', 'int4', 'text', 'int4', 'int4', 'text'])}`);
+      stats.written += batch.length;
+    } catch (error) {
+      stats.failed += batch.length;
+      logger.error({ err: error, rows: batch.length }, 'usage rows could not be written');
+    }
+  }
+
+  async function flush(): Promise<void> {
+    while (writing) await writing;
+    while (queue.length > 0) {
+      const batch = queue.slice(0, maxBatch);
+      queue = queue.slice(batch.length);
+      stats.queued = queue.length;
+      writing = write(batch);
+      await writing;
+      writing = null;
+    }
+  }
+
+  const timer = setInterval(() => {
+    if (!writing && queue.length > 0) flush().catch(() => {});
+  }, options.intervalMs ?? 50);
+  timer.unref();
+
+  return {
+    stats,
+    record(row) {
+      queue.push(row);
+      stats.queued = queue.length;
+    },
+    flush,
+    async close() {
+      clearInterval(timer);
+      await flush();
+    },
+  };
+}

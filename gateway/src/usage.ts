@@ -1,0 +1,151 @@
+import type { SnapshotModel } from '@codevector/core/config-snapshot';
+
+/** Token counts by kind, normalised across APIs: `input` excludes cache reads and writes. */
+export type Usage = { input: number; output: number; cacheRead: number; cacheWrite: number };
+export type UsageFormat = 'anthropic' | 'openai-chat' | 'openai-responses';
+
+export const emptyUsage = (): Usage => ({ input: 0, output: 0, cacheRead: 0, cacheWrite: 0 });
+
+/** USD for a usage at a model's prices (per million tokens). */
+export function costOf(usage: Usage, pricing: SnapshotModel['pricing']): number {
+  return (
+    (usage.input * pricing.input + usage.output * pricing.output + usage.cacheRead * pricing.cacheRead + usage.cacheWrite * pricing.cacheWrite) /
+    1e6
+  );
+}
+
+type RawUsage = Record<string, unknown>;
+const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+
+/** Merges an API's usage object into `into` (later events carry later counts). */
+export function mergeUsage(format: UsageFormat, raw: RawUsage, into: Usage): void {
+  if (format === 'anthropic') {
+    if ('input_tokens' in raw) into.input = num(raw['input_tokens']);
+    if ('cache_read_input_tokens' in raw) into.cacheRead = num(raw['cache_read_input_tokens']);
+    if ('cache_creation_input_tokens' in raw) into.cacheWrite = num(raw['cache_creation_input_tokens']);
+    if ('output_tokens' in raw) into.output = num(raw['output_tokens']);
+    return;
+  }
+  // OpenAI counts cached tokens inside the prompt/input total.
+  const prompt = num(format === 'openai-chat' ? raw['prompt_tokens'] : raw['input_tokens']);
+  const details = (format === 'openai-chat' ? raw['prompt_tokens_details'] : raw['input_tokens_details']) as RawUsage | undefined;
+  const cached = num(details?.['cached_tokens']);
+  into.cacheRead = cached;
+  into.input = Math.max(0, prompt - cached);
+  into.output = num(format === 'openai-chat' ? raw['completion_tokens'] : raw['output_tokens']);
+}
+
+/**
+ * The `"usage":{…}` object of a JSON text without parsing the whole response: finds the last
+ * occurrence and parses just that object.
+ */
+export function findUsageObject(text: string): RawUsage | null {
+  let at = text.lastIndexOf('"usage":');
+  while (at >= 0) {
+    let i = at + 8;
+    while (text.charCodeAt(i) === 32) i++;
+    if (text.charCodeAt(i) === 123) {
+      const endAt = matchingBrace(text, i);
+      if (endAt > 0) {
+        try {
+          return JSON.parse(text.slice(i, endAt + 1)) as RawUsage;
+        } catch {
+          return null;
+        }
+      }
+      return null;
+    }
+    at = text.lastIndexOf('"usage":', at - 1);
+  }
+  return null;
+}
+
+function matchingBrace(text: string, open: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123) depth++;
+    else if (c === 125 && --depth === 0) return i;
+  }
+  return -1;
+}
+
+/** Usage of a non-streaming response body. */
+export function usageFromJson(format: UsageFormat, text: string): Usage | null {
+  const raw = findUsageObject(text);
+  if (!raw) return null;
+  const usage = emptyUsage();
+  mergeUsage(format, raw, usage);
+  return usage;
+}
+
+/**
+ * Follows an SSE stream's usage without touching the bytes the client gets: Anthropic's
+ * message_start and message_delta, OpenAI Chat's final usage chunk, the Responses API's
+ * response.completed (or incomplete/failed).
+ */
+export function createSseUsageTap(format: UsageFormat): { push(text: string): void; usage: Usage; seen: boolean } {
+  let partial = '';
+  const tap = {
+    usage: emptyUsage(),
+    seen: false,
+    push(text: string) {
+      const data = partial + text;
+      let start = 0;
+      for (let nl = data.indexOf('\n', start); nl >= 0; nl = data.indexOf('\n', start)) {
+        if (data.startsWith('data:', start)) {
+          const line = data.slice(start, nl);
+          if (line.includes('"usage":{') || line.includes('"usage": {')) {
+            const raw = findUsageObject(line);
+            if (raw) {
+              mergeUsage(format, raw, tap.usage);
+              tap.seen = true;
+            }
+          }
+        }
+        start = nl + 1;
+      }
+      partial = data.slice(start);
+    },
+  };
+  return tap;
+}
+
+/**
+ * Recent output tokens per model, for default-mode budget reservations: a high percentile of the
+ * last answers predicts the next one without reserving a coding agent's 64k `max_tokens`.
+ */
+export function createOutputEstimator(options: { window?: number; percentile?: number; fallback?: number } = {}) {
+  const size = options.window ?? 256;
+  const percentile = options.percentile ?? 0.95;
+  const fallback = options.fallback ?? 4096;
+  const recent = new Map<string, { values: number[]; next: number; cached: number | null }>();
+  return {
+    observe(model: string, outputTokens: number) {
+      let entry = recent.get(model);
+      if (!entry) {
+        entry = { values: [], next: 0, cached: null };
+        recent.set(model, entry);
+      }
+      if (entry.values.length < size) entry.values.push(outputTokens);
+      else entry.values[entry.next] = outputTokens;
+      entry.next = (entry.next + 1) % size;
+      entry.cached = null;
+    },
+    estimate(model: string): number {
+      const entry = recent.get(model);
+      if (!entry || entry.values.length < 8) return fallback;
+      if (entry.cached === null) {
+        const sorted = [...entry.values].sort((a, b) => a - b);
+        entry.cached = sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * percentile))]!;
+      }
+      return entry.cached;
+    },
+  };
+}
+export type OutputEstimator = ReturnType<typeof createOutputEstimator>;

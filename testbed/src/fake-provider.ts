@@ -1,0 +1,519 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { gunzipSync } from 'node:zlib';
+import { WebSocketServer } from 'ws';
+
+/**
+ * A project-owned stand-in for the Anthropic and OpenAI APIs (DESIGN §7). It speaks their wire
+ * formats byte for byte (SSE with `event:` lines, usage blocks with cache tokens, tool calls,
+ * errors with `retry-after`) so the official SDKs, Claude Code and the gateway run against it
+ * unchanged, and it records what it received so tests can assert what the gateway forwarded.
+ *
+ * Behaviour is steered per request, without touching the client:
+ * - headers `x-fake-status` (error status), `x-fake-latency-ms`, `x-fake-output-tokens`,
+ *   `x-fake-cache-read-tokens`, `x-fake-cache-write-tokens`;
+ * - a user message containing `CALL_TOOL:<name>:<json input>` makes the model call that tool
+ *   (when the request offers it); a final `tool_result` makes it answer with what the tool said.
+ */
+export type RecordedRequest = {
+  method: string;
+  url: string;
+  headers: IncomingHttpHeaders;
+  /** The body bytes exactly as received (still gzip-compressed if the sender compressed). */
+  body: Buffer;
+  /** The decoded JSON body, when it was JSON. */
+  json: unknown;
+};
+
+export type FakeProvider = {
+  url: string;
+  port: number;
+  requests: RecordedRequest[];
+  /** Messages received over the Responses WebSocket. */
+  websocketMessages: unknown[];
+  close(): Promise<void>;
+};
+
+export type FakeProviderOptions = {
+  port?: number;
+  /** Delay before answering (and between stream events, divided by the number of events). */
+  latencyMs?: number;
+  /** Keep request records (tests); benches turn it off. */
+  record?: boolean;
+  /** Fixed reply text; default "Hello from the fake provider." */
+  text?: string;
+};
+
+type Json = Record<string, unknown>;
+
+const defaultText = 'Hello from the fake provider.';
+
+/** Starts the fake provider on 127.0.0.1 (a random port unless given). */
+export async function startFakeProvider(options: FakeProviderOptions = {}): Promise<FakeProvider> {
+  const requests: RecordedRequest[] = [];
+  const websocketMessages: unknown[] = [];
+  const record = options.record ?? true;
+  const server: Server = createServer({ keepAliveTimeout: 60_000 }, (req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      const body = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+      let json: unknown = null;
+      try {
+        const plain = req.headers['content-encoding'] === 'gzip' ? gunzipSync(body) : body;
+        json = plain.length > 0 ? JSON.parse(plain.toString('utf8')) : null;
+      } catch {
+        json = null;
+      }
+      if (record) requests.push({ method: req.method ?? 'GET', url: req.url ?? '/', headers: req.headers, body, json });
+      const latency = Number(req.headers['x-fake-latency-ms'] ?? options.latencyMs ?? 0);
+      const respond = () => route(req, res, json as Json | null, options.text ?? defaultText, latency);
+      if (latency > 0) setTimeout(respond, latency);
+      else respond();
+    });
+  });
+  const wss = new WebSocketServer({ noServer: true });
+  server.on('upgrade', (req, socket, head) => {
+    if (!(req.url ?? '').startsWith('/v1/responses')) {
+      socket.destroy();
+      return;
+    }
+    if (record) requests.push({ method: 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0), json: null });
+    wss.handleUpgrade(req, socket, head, (ws) => {
+      ws.on('message', (data) => {
+        let message: Json;
+        try {
+          message = JSON.parse(String(data)) as Json;
+        } catch {
+          ws.send(JSON.stringify({ type: 'error', error: { type: 'invalid_request_error', message: 'not JSON' } }));
+          return;
+        }
+        websocketMessages.push(message);
+        if (message['type'] !== 'response.create') return;
+        const generate = message['generate'] !== false;
+        const events = responsesEvents(message, generate ? (options.text ?? defaultText) : '', req.headers);
+        for (const event of events) ws.send(JSON.stringify(event));
+      });
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const port = (server.address() as AddressInfo).port;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    port,
+    requests,
+    websocketMessages,
+    async close() {
+      for (const client of wss.clients) client.terminate();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+function route(req: IncomingMessage, res: ServerResponse, body: Json | null, text: string, latency: number): void {
+  const path = (req.url ?? '/').split('?')[0]!;
+  const anthropic = path.startsWith('/v1/messages');
+  const status = Number(req.headers['x-fake-status'] ?? 0);
+  if (status >= 400) {
+    sendError(res, anthropic, status);
+    return;
+  }
+  if (req.method === 'GET' && path === '/v1/models') {
+    sendJson(res, 200, { object: 'list', data: [{ id: 'gpt-fake', object: 'model', created: 1_700_000_000, owned_by: 'fake' }] });
+    return;
+  }
+  if (req.method !== 'POST' || !body) {
+    sendError(res, anthropic, 404);
+    return;
+  }
+  if (path === '/v1/messages/count_tokens') {
+    sendJson(res, 200, { input_tokens: countInputTokens(body) });
+    return;
+  }
+  if (path === '/v1/messages') {
+    anthropicMessages(req, res, body, text, latency);
+    return;
+  }
+  if (path === '/v1/chat/completions') {
+    chatCompletions(req, res, body, text, latency);
+    return;
+  }
+  if (path === '/v1/responses') {
+    const events = responsesEvents(body, text, req.headers);
+    if (body['stream'] === true) {
+      writeSse(
+        res,
+        events.map((event) => `event: ${event['type'] as string}\ndata: ${JSON.stringify(event)}\n\n`),
+        latency,
+      );
+    } else {
+      const completed = events[events.length - 1]!;
+      sendJson(res, 200, completed['response']);
+    }
+    return;
+  }
+  sendError(res, anthropic, 404);
+}
+
+/** Rough token count: a quarter of the characters of every string in the request. */
+export function countInputTokens(body: unknown): number {
+  let chars = 0;
+  const walk = (value: unknown): void => {
+    if (typeof value === 'string') chars += value.length;
+    else if (Array.isArray(value)) for (const item of value) walk(item);
+    else if (value && typeof value === 'object') for (const item of Object.values(value)) walk(item);
+  };
+  walk((body as Json)['messages'] ?? (body as Json)['input']);
+  walk((body as Json)['system']);
+  return Math.max(1, Math.ceil(chars / 4));
+}
+
+function usageNumbers(headers: IncomingHttpHeaders, body: Json, text: string) {
+  const maxTokens = Number(body['max_tokens'] ?? body['max_completion_tokens'] ?? body['max_output_tokens'] ?? 1e9);
+  const wanted = headers['x-fake-output-tokens'] ? Number(headers['x-fake-output-tokens']) : Math.ceil(text.length / 4);
+  return {
+    input: countInputTokens(body),
+    output: Math.min(wanted, maxTokens),
+    cacheRead: Number(headers['x-fake-cache-read-tokens'] ?? 0),
+    cacheWrite: Number(headers['x-fake-cache-write-tokens'] ?? 0),
+  };
+}
+
+type ToolCall = { name: string; input: unknown };
+
+/** The tool the last user turn asks for, if the request offers it and has not answered it yet. */
+function requestedToolCall(body: Json): ToolCall | null {
+  const messages = (body['messages'] ?? body['input']) as Json[] | string | undefined;
+  if (!Array.isArray(messages) || messages.length === 0) return null;
+  const last = messages[messages.length - 1]!;
+  const content = last['content'];
+  const blocks = Array.isArray(content) ? (content as Json[]) : [{ type: 'text', text: content }];
+  if (blocks.some((block) => block['type'] === 'tool_result') || last['role'] === 'tool' || last['type'] === 'function_call_output') {
+    return null;
+  }
+  for (const block of blocks) {
+    const value = typeof block['text'] === 'string' ? block['text'] : '';
+    const match = /CALL_TOOL:([A-Za-z0-9_-]+):(\{.*\})/s.exec(value);
+    if (match) {
+      try {
+        return { name: match[1]!, input: JSON.parse(match[2]!) };
+      } catch {
+        return null;
+      }
+    }
+  }
+  return null;
+}
+
+function toolResultText(body: Json): string | null {
+  const messages = body['messages'] as Json[] | undefined;
+  const last = messages?.[messages.length - 1];
+  if (!last) return null;
+  if (last['role'] === 'tool') return String(last['content']);
+  const content = last['content'];
+  if (!Array.isArray(content)) return null;
+  const result = (content as Json[]).find((block) => block['type'] === 'tool_result');
+  if (!result) return null;
+  const inner = result['content'];
+  if (typeof inner === 'string') return inner;
+  if (Array.isArray(inner)) return (inner as Json[]).map((part) => String(part['text'] ?? '')).join('');
+  return '';
+}
+
+function id(prefix: string): string {
+  return `${prefix}${randomBytes(12).toString('hex')}`;
+}
+
+function anthropicMessages(req: IncomingMessage, res: ServerResponse, body: Json, text: string, latency: number): void {
+  const toolResult = toolResultText(body);
+  const replyText = toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+  const call = requestedToolCall(body);
+  const usage = usageNumbers(req.headers, body, replyText);
+  const messageId = id('msg_');
+  const model = String(body['model']);
+  const stopReason = call ? 'tool_use' : 'end_turn';
+  const toolId = id('toolu_');
+  if (body['stream'] !== true) {
+    const content: Json[] = [{ type: 'text', text: call ? 'Let me use a tool.' : replyText }];
+    if (call) content.push({ type: 'tool_use', id: toolId, name: call.name, input: call.input });
+    sendJson(res, 200, {
+      id: messageId,
+      type: 'message',
+      role: 'assistant',
+      model,
+      content,
+      stop_reason: stopReason,
+      stop_sequence: null,
+      usage: {
+        input_tokens: usage.input,
+        cache_creation_input_tokens: usage.cacheWrite,
+        cache_read_input_tokens: usage.cacheRead,
+        output_tokens: usage.output,
+        service_tier: 'standard',
+      },
+    });
+    return;
+  }
+  const event = (type: string, data: Json) => `event: ${type}\ndata: ${JSON.stringify({ type, ...data })}\n\n`;
+  const events = [
+    event('message_start', {
+      message: {
+        id: messageId,
+        type: 'message',
+        role: 'assistant',
+        model,
+        content: [],
+        stop_reason: null,
+        stop_sequence: null,
+        usage: {
+          input_tokens: usage.input,
+          cache_creation_input_tokens: usage.cacheWrite,
+          cache_read_input_tokens: usage.cacheRead,
+          output_tokens: 1,
+          service_tier: 'standard',
+        },
+      },
+    }),
+    event('content_block_start', { index: 0, content_block: { type: 'text', text: '' } }),
+    // The real API sends `{"type": "ping"}` with a space; keep it to stay byte-faithful.
+    'event: ping\ndata: {"type": "ping"}\n\n',
+  ];
+  const shown = call ? 'Let me use a tool.' : replyText;
+  for (const piece of shown.match(/.{1,12}/gs) ?? []) {
+    events.push(event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: piece } }));
+  }
+  events.push(event('content_block_stop', { index: 0 }));
+  if (call) {
+    events.push(event('content_block_start', { index: 1, content_block: { type: 'tool_use', id: toolId, name: call.name, input: {} } }));
+    const json = JSON.stringify(call.input);
+    for (const piece of json.match(/.{1,16}/gs) ?? []) {
+      events.push(event('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: piece } }));
+    }
+    events.push(event('content_block_stop', { index: 1 }));
+  }
+  events.push(
+    event('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output } }),
+    event('message_stop', {}),
+  );
+  writeSse(res, events, latency);
+}
+
+function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, text: string, latency: number): void {
+  const toolResult = toolResultText(body);
+  const replyText = toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+  const call = requestedToolCall(body);
+  const usage = usageNumbers(req.headers, body, replyText);
+  const completionId = id('chatcmpl-');
+  const created = Math.floor(Date.now() / 1000);
+  const model = String(body['model']);
+  const usageJson = {
+    prompt_tokens: usage.input + usage.cacheRead,
+    completion_tokens: usage.output,
+    total_tokens: usage.input + usage.cacheRead + usage.output,
+    prompt_tokens_details: { cached_tokens: usage.cacheRead, audio_tokens: 0 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
+  };
+  const callId = id('call_');
+  if (body['stream'] !== true) {
+    const message: Json = { role: 'assistant', content: call ? null : replyText, refusal: null, annotations: [] };
+    if (call)
+      message['tool_calls'] = [{ id: callId, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.input) } }];
+    sendJson(res, 200, {
+      id: completionId,
+      object: 'chat.completion',
+      created,
+      model,
+      choices: [{ index: 0, message, logprobs: null, finish_reason: call ? 'tool_calls' : 'stop' }],
+      usage: usageJson,
+      service_tier: 'default',
+      system_fingerprint: 'fp_fake',
+    });
+    return;
+  }
+  const includeUsage = (body['stream_options'] as Json | undefined)?.['include_usage'] === true;
+  const chunk = (choices: Json[], extra: Json = {}) => {
+    const value: Json = {
+      id: completionId,
+      object: 'chat.completion.chunk',
+      created,
+      model,
+      service_tier: 'default',
+      system_fingerprint: 'fp_fake',
+      choices,
+    };
+    // With include_usage the real API puts "usage":null on every chunk but the last.
+    if (includeUsage) value['usage'] = null;
+    return `data: ${JSON.stringify({ ...value, ...extra })}\n\n`;
+  };
+  const events = [chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }])];
+  if (call) {
+    events.push(
+      chunk([
+        {
+          index: 0,
+          delta: { tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: call.name, arguments: '' } }] },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ]),
+    );
+    for (const piece of JSON.stringify(call.input).match(/.{1,16}/gs) ?? []) {
+      events.push(
+        chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }]),
+      );
+    }
+  } else {
+    for (const piece of replyText.match(/.{1,12}/gs) ?? []) {
+      events.push(chunk([{ index: 0, delta: { content: piece }, logprobs: null, finish_reason: null }]));
+    }
+  }
+  events.push(chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: call ? 'tool_calls' : 'stop' }]));
+  if (includeUsage) events.push(chunk([], { usage: usageJson }));
+  events.push('data: [DONE]\n\n');
+  writeSse(res, events, latency);
+}
+
+/** The Responses API event sequence for one turn; the last event is `response.completed`. */
+function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders): Json[] {
+  const usage = usageNumbers(headers, body, text);
+  const responseId = id('resp_');
+  const itemId = id('msg_');
+  const createdAt = Math.floor(Date.now() / 1000);
+  const base = {
+    id: responseId,
+    object: 'response',
+    created_at: createdAt,
+    model: String(body['model']),
+    instructions: body['instructions'] ?? null,
+    previous_response_id: body['previous_response_id'] ?? null,
+    store: body['store'] ?? true,
+    tools: body['tools'] ?? [],
+    usage: null,
+  };
+  const outputItem = {
+    id: itemId,
+    type: 'message',
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
+  };
+  const done = {
+    ...base,
+    status: 'completed',
+    output: text ? [outputItem] : [],
+    usage: {
+      input_tokens: usage.input + usage.cacheRead,
+      input_tokens_details: { cached_tokens: usage.cacheRead },
+      output_tokens: text ? usage.output : 0,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: usage.input + usage.cacheRead + (text ? usage.output : 0),
+    },
+  };
+  let sequence = 0;
+  const events: Json[] = [
+    { type: 'response.created', sequence_number: sequence++, response: { ...base, status: 'in_progress', output: [] } },
+    { type: 'response.in_progress', sequence_number: sequence++, response: { ...base, status: 'in_progress', output: [] } },
+  ];
+  if (text) {
+    events.push(
+      {
+        type: 'response.output_item.added',
+        sequence_number: sequence++,
+        output_index: 0,
+        item: { ...outputItem, status: 'in_progress', content: [] },
+      },
+      {
+        type: 'response.content_part.added',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        content_index: 0,
+        part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+      },
+    );
+    for (const piece of text.match(/.{1,12}/gs) ?? []) {
+      events.push({
+        type: 'response.output_text.delta',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        content_index: 0,
+        delta: piece,
+        logprobs: [],
+      });
+    }
+    events.push(
+      {
+        type: 'response.output_text.done',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        content_index: 0,
+        text,
+        logprobs: [],
+      },
+      {
+        type: 'response.content_part.done',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        content_index: 0,
+        part: outputItem.content[0],
+      },
+      { type: 'response.output_item.done', sequence_number: sequence++, output_index: 0, item: outputItem },
+    );
+  }
+  events.push({ type: 'response.completed', sequence_number: sequence++, response: done });
+  return events;
+}
+
+function writeSse(res: ServerResponse, events: string[], latency: number): void {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    'request-id': id('req_'),
+  });
+  if (latency <= 0) {
+    res.end(events.join(''));
+    return;
+  }
+  // Spread the events so time-to-first-byte and streaming are observable.
+  const step = Math.max(1, Math.floor(latency / events.length));
+  let i = 0;
+  const next = () => {
+    if (res.destroyed) return;
+    res.write(events[i++]!);
+    if (i < events.length) setTimeout(next, step);
+    else res.end();
+  };
+  next();
+}
+
+function sendJson(res: ServerResponse, status: number, value: unknown): void {
+  const body = JSON.stringify(value);
+  res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'request-id': id('req_') });
+  res.end(body);
+}
+
+const anthropicErrorTypes: Record<number, string> = {
+  400: 'invalid_request_error',
+  401: 'authentication_error',
+  403: 'permission_error',
+  404: 'not_found_error',
+  429: 'rate_limit_error',
+  500: 'api_error',
+  529: 'overloaded_error',
+};
+
+function sendError(res: ServerResponse, anthropic: boolean, status: number): void {
+  const message = `fake provider error ${status}`;
+  const headers: Record<string, string> = { 'content-type': 'application/json' };
+  if (status === 429 || status === 529) headers['retry-after'] = '1';
+  const body = anthropic
+    ? { type: 'error', error: { type: anthropicErrorTypes[status] ?? 'api_error', message } }
+    : { error: { message, type: status === 429 ? 'rate_limit_exceeded' : 'invalid_request_error', param: null, code: null } };
+  res.writeHead(status, headers);
+  res.end(JSON.stringify(body));
+}
