@@ -77,7 +77,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
       const resolution = await resolveDesired(kind, object, { source, db, uid: object.metadata.uid, now: deps.now ?? (() => new Date()) });
       if (!resolution.ok) {
-        log.warn({ reason: resolution.reason, msg: resolution.message }, 'resource not ready');
+        log.warn({ reason: resolution.reason, detail: resolution.message }, 'resource not ready');
         await report(kind, object, { ready: false, reason: resolution.reason, message: resolution.message, extra: resolution.statusExtra });
         // Waiting on something that may appear without an event we watch (an unlabeled Secret).
         return resolution.waiting ? { requeueAfterMs: waitingRetryMs } : undefined;
