@@ -162,6 +162,15 @@ describe('operator against a real apiserver', () => {
     expect(fixed.status?.['compiledPatterns']).toBe(1);
     expect(await rowCount('models', 'waiting-model')).toBe(1);
     expect((await auditFor('waiting-model')).map((r) => r.action)).toEqual(['model.created']);
+
+    // A second Model claiming the same client-facing name is refused, not stored.
+    const twin = model('twin-model', 'ghost');
+    await env.as('alice', 'POST', env.path('models'), { ...twin, spec: { ...twin.spec, name: 'waiting-model' } });
+    const clash = await readyOf('models', 'twin-model', 'False');
+    expect(ready(clash)).toMatchObject({ reason: 'ModelNameConflict' });
+    expect(ready(clash).message).toContain(`${env.namespace}/waiting-model`);
+    expect(await rowCount('models', 'twin-model')).toBe(0);
+    await env.as('alice', 'DELETE', env.path('models', 'twin-model'));
   });
 
   it('records deletes as the deleting user and removes the row, also when the reconciler was down during the delete', async () => {

@@ -90,6 +90,22 @@ export async function resolveDesired(
               true,
             );
       }
+      // Clients pick a model by name alone, so a name or alias may be served by one Model only;
+      // the one stored first keeps it.
+      const names = [String(spec['name']), ...((spec['aliases'] as string[] | undefined) ?? [])];
+      const clash = await deps.db.maybeOne(sql.type(z.object({ namespace: z.string(), name: z.string() }))`
+        select namespace, name from models
+        where uid <> ${deps.uid}
+          and (spec->>'name' = any(${sql.array(names, 'text')}) or spec->'aliases' ?| ${sql.array(names, 'text')})
+        limit 1`);
+      if (clash) {
+        return failure(
+          'OP_SPEC_INVALID',
+          'ModelNameConflict',
+          `Model "${clash.namespace}/${clash.name}" already serves one of the names ${names.map((n) => `"${n}"`).join(', ')}; model names and aliases must be unique across the installation.`,
+          true,
+        );
+      }
       return { ok: true, desired, apiKey: null, statusExtra: {} };
     }
     case 'SecretRule': {
