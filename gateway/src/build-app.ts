@@ -5,7 +5,7 @@ import { formatApiError } from './api-error.ts';
 import { createProxy, type Endpoint, type ProxyDeps } from './proxy-request.ts';
 import { attachResponsesWebSocket } from './responses-websocket.ts';
 
-export type GatewayDeps = ProxyDeps & { bodyLimitBytes?: number };
+export type GatewayDeps = ProxyDeps & { bodyLimitBytes?: number; inflight?: { count: number } };
 
 const anthropicTypes = ['anthropic'];
 const openaiTypes = ['openai', 'openai-compatible'];
@@ -39,11 +39,16 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   const proxy = createProxy(deps);
   const log: Logger = deps.logger;
 
+  const inflight = deps.inflight ?? { count: 0 };
   const route = (endpoint: Endpoint) => (request: { raw: IncomingMessage; body: unknown }, reply: { hijack(): void; raw: ServerResponse }) => {
     reply.hijack();
+    inflight.count++;
     return proxy
       .handle({ endpoint, req: request.raw, res: reply.raw, rawBody: request.body as Buffer | undefined })
-      .catch((error: unknown) => internalError(endpoint, reply.raw, error));
+      .catch((error: unknown) => internalError(endpoint, reply.raw, error))
+      .finally(() => {
+        inflight.count--;
+      });
   };
   const internalError = (endpoint: Endpoint, res: ServerResponse, error: unknown) => {
     log.error({ err: error, endpoint: endpoint.name }, 'request failed');

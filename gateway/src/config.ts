@@ -12,6 +12,8 @@ export const gatewayConfigSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   /** How long a looked-up virtual key is trusted before it is checked again (revocation bound). */
   KEY_CACHE_TTL_MS: z.coerce.number().int().positive().default(1000),
+  /** How long shutdown waits for requests in flight (streams can be long) before dropping them. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(30_000),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
 });
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;

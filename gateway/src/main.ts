@@ -31,7 +31,8 @@ export async function startGateway(env: Record<string, string | undefined> = pro
     outputEstimator: createOutputEstimator(),
     logger,
   };
-  const app = buildApp(deps);
+  const inflight = { count: 0 };
+  const app = buildApp({ ...deps, inflight });
   const ops = buildOpsApp(deps);
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
@@ -48,7 +49,13 @@ export async function startGateway(env: Record<string, string | undefined> = pro
         logger.info('gateway shutting down');
         // Stop taking requests and let the ones in flight finish (their rejection events,
         // usage and spend are queued by then), then flush everything queued.
-        await app.close();
+        // Stop accepting, give in-flight requests (long streams included) up to the grace period,
+        // then drop keep-alive connections that would otherwise hold close() open.
+        const closed = app.close();
+        const graceUntil = Date.now() + config.SHUTDOWN_GRACE_MS;
+        while (inflight.count > 0 && Date.now() < graceUntil) await new Promise((resolve) => setTimeout(resolve, 20));
+        app.server.closeAllConnections();
+        await closed;
         await ops.close();
         await deps.rateLimiter.close();
         await deps.budgets.close();

@@ -187,7 +187,8 @@ type ToolCall = { name: string; input: unknown };
 function requestedToolCall(body: Json): ToolCall | null {
   const messages = (body['messages'] ?? body['input']) as Json[] | string | undefined;
   if (!Array.isArray(messages) || messages.length === 0) return null;
-  const last = messages[messages.length - 1]!;
+  const last = lastTurn(messages);
+  if (!last) return null;
   const content = last['content'];
   const blocks = Array.isArray(content) ? (content as Json[]) : [{ type: 'text', text: content }];
   if (blocks.some((block) => block['type'] === 'tool_result') || last['role'] === 'tool' || last['type'] === 'function_call_output') {
@@ -207,9 +208,15 @@ function requestedToolCall(body: Json): ToolCall | null {
   return null;
 }
 
+/** The last message that is not a mid-conversation `role: "system"` note (Claude Code sends those). */
+function lastTurn(messages: Json[]): Json | undefined {
+  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!['role'] !== 'system') return messages[i];
+  return undefined;
+}
+
 function toolResultText(body: Json): string | null {
   const messages = body['messages'] as Json[] | undefined;
-  const last = messages?.[messages.length - 1];
+  const last = messages ? lastTurn(messages) : undefined;
   if (!last) return null;
   if (last['role'] === 'tool') return String(last['content']);
   const content = last['content'];

@@ -63,7 +63,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'npm-token',
-    pack: 'package-registry',
+    pack: 'package-registries',
     description: 'npm access token with a valid CRC32 checksum',
     keywords: ['npm_'],
     pattern: new RegExp(`${boundary}npm_([A-Za-z0-9]{36})${end}`, 'g'),
@@ -71,7 +71,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'pypi-token',
-    pack: 'package-registry',
+    pack: 'package-registries',
     description: 'PyPI API token (a pypi.org macaroon)',
     keywords: ['pypi-AgE'],
     pattern: /(?<![A-Za-z0-9_])(pypi-AgE[A-Za-z0-9_-]{60,})/g,
@@ -113,7 +113,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'stripe-live-key',
-    pack: 'payment',
+    pack: 'payments',
     description: 'Stripe live secret or restricted key',
     keywords: ['sk_live_', 'rk_live_'],
     pattern: /(?<![A-Za-z0-9_])([sr]k_live_[A-Za-z0-9]{20,247})(?![A-Za-z0-9])/g,
@@ -121,7 +121,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'anthropic-api-key',
-    pack: 'llm',
+    pack: 'llm-providers',
     description: 'Anthropic API or admin key',
     keywords: ['sk-ant-'],
     pattern: /(?<![A-Za-z0-9_-])(sk-ant-(?:api|admin)\d{2}-[A-Za-z0-9_-]{80,120})(?![A-Za-z0-9_-])/g,
@@ -129,7 +129,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'openai-api-key',
-    pack: 'llm',
+    pack: 'llm-providers',
     description: 'OpenAI API key (project, service account, admin or legacy)',
     keywords: ['sk-proj-', 'sk-svcacct-', 'sk-admin-', 'sk-None-', 'T3BlbkFJ'],
     pattern:
@@ -138,7 +138,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'huggingface-token',
-    pack: 'llm',
+    pack: 'llm-providers',
     description: 'Hugging Face access token',
     keywords: ['hf_', 'api_org_'],
     pattern: /(?<![A-Za-z0-9_])((?:hf_|api_org_)[A-Za-z0-9]{34})(?![A-Za-z0-9])/g,
@@ -146,7 +146,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'slack-token',
-    pack: 'chat',
+    pack: 'messaging',
     description: 'Slack bot, user, workspace or app token',
     keywords: ['xoxb-', 'xoxp-', 'xoxa-', 'xoxr-', 'xoxe', 'xapp-'],
     pattern:
@@ -155,7 +155,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'slack-webhook',
-    pack: 'chat',
+    pack: 'messaging',
     description: 'Slack incoming webhook URL',
     keywords: ['hooks.slack.com'],
     pattern: /(https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]{8,12}\/B[A-Z0-9]{8,12}\/[A-Za-z0-9]{24})(?![A-Za-z0-9])/g,
@@ -163,7 +163,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'sendgrid-api-key',
-    pack: 'saas',
+    pack: 'messaging',
     description: 'SendGrid API key',
     keywords: ['SG.'],
     pattern: /(?<![A-Za-z0-9_])(SG\.[A-Za-z0-9_-]{22}\.[A-Za-z0-9_-]{43})(?![A-Za-z0-9_-])/g,
@@ -171,7 +171,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'private-key',
-    pack: 'private-key',
+    pack: 'private-keys',
     description: 'PEM private key (RSA, EC, DSA, PKCS#8, encrypted or OpenSSH) that parses',
     keywords: ['PRIVATE KEY-----'],
     // Bounded body ({1,20000} lines of text) keeps the match linear and a broken block cheap.
@@ -188,7 +188,7 @@ export const builtinDetectors: BuiltinDetector[] = [
   },
   {
     id: 'database-url',
-    pack: 'database',
+    pack: 'database-urls',
     description: 'Database connection URL with a real password',
     keywords: ['postgres://', 'postgresql://', 'mysql://', 'mongodb://', 'mongodb+srv://', 'redis://', 'rediss://', 'amqp://', 'amqps://'],
     pattern: /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?):\/\/([^\s:@/"'`]{0,128}):([^\s@/"'`]{1,256})@([^\s/:?#"'`,]{1,253})/g,
@@ -206,9 +206,12 @@ export const builtinDetectors: BuiltinDetector[] = [
 
 export const builtinPacks = [...new Set(builtinDetectors.map((detector) => detector.pack))];
 
-/** Resolves SecretRule `detectors` entries (pack names, detector ids or `all`/`builtin`) to detectors. */
+/**
+ * Resolves SecretRule `detectors` entries to detectors. Pack names are the ones the SecretRule CRD
+ * documents (crds/src/secret-rule.ts); a single detector id is accepted too.
+ */
 export function selectBuiltinDetectors(names: readonly string[]): BuiltinDetector[] {
   const wanted = new Set(names);
-  if (wanted.has('all') || wanted.has('builtin') || wanted.has('default')) return builtinDetectors;
+  if (wanted.has('all')) return builtinDetectors;
   return builtinDetectors.filter((detector) => wanted.has(detector.pack) || wanted.has(detector.id));
 }

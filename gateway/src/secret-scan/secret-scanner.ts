@@ -26,6 +26,8 @@ type Check = {
   rule: string;
   secretRule: string;
   keywords: string[];
+  /** Whether a decoded string holds one of the keywords (custom keywords are case-insensitive). */
+  keywordTest: RegExp;
   /** Built-in: JS RegExp with a validator. Custom: RE2 (linear time, safe for user patterns). */
   pattern: RegExp | RE2;
   validate: BuiltinDetector['validate'];
@@ -57,7 +59,14 @@ export function createSecretScanner(
   for (const rule of rules) {
     const secretRule = `${rule.namespace}/${rule.name}`;
     for (const detector of selectBuiltinDetectors(rule.detectors)) {
-      checks.push({ rule: detector.id, secretRule, keywords: detector.keywords, pattern: detector.pattern, validate: detector.validate });
+      checks.push({
+        rule: detector.id,
+        secretRule,
+        keywords: detector.keywords,
+        keywordTest: new RegExp(detector.keywords.map(escapeRegExp).join('|')),
+        pattern: detector.pattern,
+        validate: detector.validate,
+      });
     }
     for (const pattern of rule.patterns) {
       let compiled: RE2;
@@ -67,13 +76,25 @@ export function createSecretScanner(
         onProblem({ secretRule, pattern: pattern.name, error: (error as Error).message });
         continue;
       }
-      const check: Check = { rule: pattern.name, secretRule, keywords: pattern.keywords, pattern: compiled, validate: undefined };
+      const check: Check = {
+        rule: pattern.name,
+        secretRule,
+        keywords: pattern.keywords,
+        keywordTest: new RegExp(pattern.keywords.map(escapeRegExp).join('|') || '(?:)', 'i'),
+        pattern: compiled,
+        validate: undefined,
+      };
       if (pattern.keywords.length > 0) checks.push(check);
       else alwaysChecks.push(check);
     }
   }
+  // Built-in keywords are exact prefixes; SecretRule keywords match case-insensitively (CRD).
   const keywords = [...new Set(checks.flatMap((check) => check.keywords))];
-  const keywordSet = keywords.length > 0 ? new RE2.Set(keywords.map(escapeRegExp)) : null;
+  const customKeywords = new Set(checks.filter((check) => check.validate === undefined).flatMap((check) => check.keywords));
+  const keywordSet =
+    keywords.length > 0
+      ? new RE2.Set(keywords.map((keyword) => (customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword))))
+      : null;
   const cleanCache = new Map<string, true>();
 
   function remember(hash: string): void {
@@ -102,7 +123,7 @@ export function createSecretScanner(
       const path: (string | number)[] = [];
 
       const scanString = (text: string): boolean => {
-        const candidates = alwaysChecks.length > 0 ? active : active.filter((check) => check.keywords.some((k) => text.includes(k)));
+        const candidates = active.filter((check) => check.keywords.length === 0 || check.keywordTest.test(text));
         if (candidates.length === 0) return false;
         let hash: string | undefined;
         if (text.length >= cacheMinLength) {
