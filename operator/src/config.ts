@@ -39,6 +39,12 @@ export const operatorConfigSchema = z.object({
     .string()
     .regex(/^[a-z0-9-]+\/[a-z0-9-]+:\d+$/, 'namespace/name:port')
     .optional(),
+  /** Serve the certificate in this folder (tls.crt, tls.key, ca.crt — cert-manager, the chart) instead of making one. */
+  CODEVECTOR_WEBHOOK_TLS_DIR: z.string().optional(),
+  /** Share one generated certificate between replicas through this Secret in CODEVECTOR_OPERATOR_NAMESPACE. */
+  CODEVECTOR_WEBHOOK_CERT_SECRET: z.string().optional(),
+  /** How often to check whether the certificate needs renewing (or was renewed by another replica). */
+  CODEVECTOR_WEBHOOK_CERT_CHECK_SECONDS: seconds(3600),
   CODEVECTOR_WEBHOOK_CONFIG_NAME: z.string().default('codevector'),
   CODEVECTOR_WEBHOOK_FAILURE_POLICY: z.enum(['Fail', 'Ignore']).default('Fail'),
 });

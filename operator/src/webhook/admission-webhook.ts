@@ -5,7 +5,7 @@ import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 import { type AdmissionRequest, stampPatch } from './admission-review.ts';
 
-export type AdmissionWebhookServer = { port: number; close(): Promise<void> };
+export type AdmissionWebhookServer = { port: number; updateTls(tls: { certPem: string; keyPem: string }): void; close(): Promise<void> };
 
 /**
  * The operator's admission endpoints over HTTPS:
@@ -76,6 +76,7 @@ export async function startAdmissionWebhook(options: {
   });
   return {
     port: (server.address() as AddressInfo).port,
+    updateTls: (tls) => server.setSecureContext({ cert: tls.certPem, key: tls.keyPem }),
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

@@ -6,21 +6,23 @@ import type { OperatorConfig } from '../config.ts';
 import type { KubeClient } from '../kube/kube-client.ts';
 import { startAdmissionWebhook } from './admission-webhook.ts';
 import { registerWebhooks, type WebhookTarget, waitForWebhook } from './register-webhooks.ts';
-import { createServingCertificate } from './webhook-certificate.ts';
+import { obtainWebhookTls, type WebhookTls } from './webhook-tls.ts';
+import { x509 } from './x509.ts';
 
 /**
- * Serves the admission webhook and registers it: a certificate from CODEVECTOR_WEBHOOK_TLS_DIR
- * (tls.crt, tls.key, ca.crt — chart or cert-manager) or one generated now, whose CA goes into
- * the configurations' caBundle. Waits until the apiserver actually calls it.
+ * Serves the admission webhook and registers it. The certificate comes from
+ * CODEVECTOR_WEBHOOK_TLS_DIR (cert-manager or the chart), from a Secret shared by all replicas
+ * (CODEVECTOR_WEBHOOK_CERT_SECRET), or is made by this process; it is re-checked periodically,
+ * renewed before expiry, and the configurations' caBundle follows. Waits until the apiserver
+ * actually calls the webhook.
  */
 export async function startWebhook(deps: {
   config: OperatorConfig;
   db: DatabasePool;
   log: Logger;
   client: KubeClient;
-  tlsDir?: string;
-}): Promise<{ port: number; stop(): Promise<void> }> {
-  const { config, log } = deps;
+}): Promise<{ port: number; stop(): Promise<void>; rotate(): Promise<void> }> {
+  const { config, log, client } = deps;
   let hosts: string[];
   let service: { namespace: string; name: string; port: number } | undefined;
   if (config.CODEVECTOR_WEBHOOK_SERVICE) {
@@ -31,13 +33,20 @@ export async function startWebhook(deps: {
   } else {
     hosts = [config.CODEVECTOR_WEBHOOK_URL ? new URL(config.CODEVECTOR_WEBHOOK_URL).hostname.replace(/^\[|\]$/g, '') : '127.0.0.1'];
   }
-  const tls = deps.tlsDir
-    ? {
-        certPem: await readFile(path.join(deps.tlsDir, 'tls.crt'), 'utf8'),
-        keyPem: await readFile(path.join(deps.tlsDir, 'tls.key'), 'utf8'),
-        caPem: await readFile(path.join(deps.tlsDir, 'ca.crt'), 'utf8'),
-      }
-    : await createServingCertificate(hosts);
+
+  const tlsDir = config.CODEVECTOR_WEBHOOK_TLS_DIR;
+  const secret = config.CODEVECTOR_WEBHOOK_CERT_SECRET
+    ? { namespace: config.CODEVECTOR_OPERATOR_NAMESPACE, name: config.CODEVECTOR_WEBHOOK_CERT_SECRET }
+    : undefined;
+  const obtain = async (previous?: WebhookTls): Promise<WebhookTls> => {
+    if (!tlsDir) return obtainWebhookTls({ client, log, hosts, secret, previous });
+    const [certPem, keyPem, caBundlePem] = await Promise.all(
+      ['tls.crt', 'tls.key', 'ca.crt'].map((f) => readFile(path.join(tlsDir, f), 'utf8')),
+    );
+    return { certPem: certPem!, keyPem: keyPem!, caBundlePem: caBundlePem!, notAfter: new x509.X509Certificate(certPem!).notAfter };
+  };
+
+  let tls = await obtain();
   const server = await startAdmissionWebhook({
     db: deps.db,
     log,
@@ -47,17 +56,41 @@ export async function startWebhook(deps: {
   });
   // Port 0 (tests) means "any free port": the URL names the one we got.
   const target: WebhookTarget = service ? { service } : { url: config.CODEVECTOR_WEBHOOK_URL ?? `https://127.0.0.1:${server.port}` };
-  await registerWebhooks({
-    client: deps.client,
-    log,
-    name: config.CODEVECTOR_WEBHOOK_CONFIG_NAME,
-    target,
-    caPem: tls.caPem,
-    namespace: config.CODEVECTOR_WATCH_NAMESPACE,
-    failurePolicy: config.CODEVECTOR_WEBHOOK_FAILURE_POLICY,
-  });
+  const register = (caPem: string) =>
+    registerWebhooks({
+      client,
+      log,
+      name: config.CODEVECTOR_WEBHOOK_CONFIG_NAME,
+      target,
+      caPem,
+      namespace: config.CODEVECTOR_WATCH_NAMESPACE,
+      failurePolicy: config.CODEVECTOR_WEBHOOK_FAILURE_POLICY,
+    });
+  await register(tls.caBundlePem);
+
+  async function rotate(): Promise<void> {
+    const next = await obtain(tls);
+    if (next.certPem === tls.certPem && next.caBundlePem === tls.caBundlePem) return;
+    // Bundle first (it trusts old and new CA), then the new certificate.
+    await register(next.caBundlePem);
+    server.updateTls(next);
+    tls = next;
+    log.info({ notAfter: next.notAfter }, 'webhook certificate rotated');
+  }
+  const timer = setInterval(() => {
+    rotate().catch((error: unknown) => log.error({ err: error }, 'webhook certificate check failed'));
+  }, config.CODEVECTOR_WEBHOOK_CERT_CHECK_SECONDS * 1000);
+  timer.unref();
+
   const probeNamespace = config.CODEVECTOR_WATCH_NAMESPACE ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
-  await waitForWebhook(deps.client, probeNamespace).catch((error: unknown) => log.warn({ err: error }, 'webhook not confirmed yet'));
+  await waitForWebhook(client, probeNamespace).catch((error: unknown) => log.warn({ err: error }, 'webhook not confirmed yet'));
   log.info({ port: server.port }, 'admission webhook serving');
-  return { port: server.port, stop: server.close };
+  return {
+    port: server.port,
+    rotate,
+    stop: async () => {
+      clearInterval(timer);
+      await server.close();
+    },
+  };
 }

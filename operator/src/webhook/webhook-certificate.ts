@@ -1,10 +1,6 @@
-// tsyringe inside @peculiar/x509 needs the Reflect metadata API before the library loads.
-import 'reflect-metadata';
 import { webcrypto } from 'node:crypto';
 import { isIP } from 'node:net';
-import * as x509 from '@peculiar/x509';
-
-x509.cryptoProvider.set(webcrypto as never);
+import { x509 } from './x509.ts';
 
 export type ServingCertificate = { caPem: string; certPem: string; keyPem: string; notAfter: Date };
 
