@@ -91,13 +91,22 @@ export function buildOperator(deps: OperatorDeps): Operator {
       onError: (key, error, retryInMs) => log.warn({ key, err: error, retryInMs }, 'reconcile failed'),
     });
     queueRef = queue;
-    controller = { queue, stop: async () => {} };
+    const mine = {
+      queue,
+      stop: async () => {
+        await source.stop();
+        await queue.shutdown();
+      },
+    };
+    controller = mine;
     if (source.kind === 'kube') {
       source.kube.start();
       await source.kube.synced();
     } else {
       await source.file.start();
     }
+    // Leadership may have been lost while the caches synced; then this controller is already stopped.
+    if (controller !== mine) return;
     // Rows whose object disappeared while nobody watched (deleted without our finalizer, or
     // removed from the folder while the operator was down) are deleted and audited.
     for (const kind of operatorKinds) {
@@ -107,10 +116,6 @@ export function buildOperator(deps: OperatorDeps): Operator {
       for (const row of rows) if (!source.get(kind.kind, row.namespace, row.name)) queue.add(keyOf(kind.kind, row.namespace, row.name));
       for (const object of source.list(kind.kind)) queue.add(keyOf(kind.kind, object.metadata.namespace ?? '', object.metadata.name));
     }
-    controller.stop = async () => {
-      await source.stop();
-      await queue.shutdown();
-    };
     markLeading();
   }
 
