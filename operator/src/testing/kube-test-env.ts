@@ -40,6 +40,7 @@ export type AuditRow = {
   actor_source: string;
   target_id: string | null;
   target_name: string | null;
+  // biome-ignore lint/suspicious/noExplicitAny: tests read arbitrary diff shapes; the values are asserted, not trusted.
   detail: { before: any; after: any };
 };
 
