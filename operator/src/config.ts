@@ -18,8 +18,10 @@ export const operatorConfigSchema = z.object({
   KUBERNETES_SERVICE_PORT: z.string().optional(),
   /** Watch (and admit) one namespace only; unset = the whole cluster. */
   CODEVECTOR_WATCH_NAMESPACE: z.string().optional(),
-  /** Namespace of the Lease (the operator's own namespace in a cluster). */
-  CODEVECTOR_OPERATOR_NAMESPACE: z.string().default('codevector'),
+  /** The pod's namespace (downward API); the default for CODEVECTOR_OPERATOR_NAMESPACE. */
+  POD_NAMESPACE: z.string().optional(),
+  /** Namespace of the Lease and the webhook certificate Secret (the operator's own namespace in a cluster). */
+  CODEVECTOR_OPERATOR_NAMESPACE: z.string().optional(),
   POD_NAME: z.string().default(`${hostname()}-${process.pid}`),
   CODEVECTOR_LEADER_ELECTION: bool.default(true),
   CODEVECTOR_LEASE_NAME: z.string().default('codevector-operator'),
@@ -48,9 +50,12 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_WEBHOOK_CONFIG_NAME: z.string().default('codevector'),
   CODEVECTOR_WEBHOOK_FAILURE_POLICY: z.enum(['Fail', 'Ignore']).default('Fail'),
 });
-export type OperatorConfig = z.infer<typeof operatorConfigSchema>;
+export type OperatorConfig = Omit<z.infer<typeof operatorConfigSchema>, 'CODEVECTOR_OPERATOR_NAMESPACE'> & {
+  CODEVECTOR_OPERATOR_NAMESPACE: string;
+};
 
 /** @throws CodeVectorError CORE_CONFIG_INVALID listing what is missing or wrong. */
 export function loadOperatorConfig(env: Record<string, string | undefined>): OperatorConfig {
-  return loadConfig(operatorConfigSchema, env);
+  const config = loadConfig(operatorConfigSchema, env);
+  return { ...config, CODEVECTOR_OPERATOR_NAMESPACE: config.CODEVECTOR_OPERATOR_NAMESPACE ?? config.POD_NAMESPACE ?? 'codevector' };
 }

@@ -76,7 +76,7 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
     config,
     async startOperator(options = {}) {
       const cfg = loadOperatorConfig({ ...baseEnv, POD_NAME: `op-${randomBytes(3).toString('hex')}`, ...options.env });
-      const webhook = options.webhook === false ? null : await startWebhook({ config: cfg, db, log, client });
+      const webhook = options.webhook === false ? null : await startWebhook({ config: cfg, db, log, client, waitUntilCalled: true });
       if (webhook) webhookName = cfg.CODEVECTOR_WEBHOOK_CONFIG_NAME;
       const operator = buildOperator({ config: cfg, db, log, source: { type: 'kubernetes', client } });
       await operator.start();

@@ -21,6 +21,8 @@ export async function startWebhook(deps: {
   db: DatabasePool;
   log: Logger;
   client: KubeClient;
+  /** Resolve only once the apiserver calls the webhook (tests); otherwise confirm in the background. */
+  waitUntilCalled?: boolean;
 }): Promise<{ port: number; stop(): Promise<void>; rotate(): Promise<void> }> {
   const { config, log, client } = deps;
   let hosts: string[];
@@ -83,7 +85,11 @@ export async function startWebhook(deps: {
   timer.unref();
 
   const probeNamespace = config.CODEVECTOR_WATCH_NAMESPACE ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
-  await waitForWebhook(client, probeNamespace).catch((error: unknown) => log.warn({ err: error }, 'webhook not confirmed yet'));
+  const confirmed = waitForWebhook(client, probeNamespace).then(
+    () => log.info({ port: server.port }, 'admission webhook confirmed'),
+    (error: unknown) => log.warn({ err: error }, 'webhook not confirmed: the apiserver has not called it yet'),
+  );
+  if (deps.waitUntilCalled) await confirmed;
   log.info({ port: server.port }, 'admission webhook serving');
   return {
     port: server.port,
