@@ -2,6 +2,7 @@
 // bench/results/<name>.json. Register new ones here.
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   operator: () => import('./operator.ts'),
+  gateway: () => import('./gateway.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

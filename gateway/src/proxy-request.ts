@@ -1,15 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { AuditEntry } from '@codevector/core/audit-entry';
 import type { ErrorCode } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
 import type { RejectionRecorder } from '@codevector/core/rejection-recorder';
+import type { Dispatcher } from 'undici';
 import { formatApiError, type Surface } from './api-error.ts';
 import type { BudgetLedger, BudgetTicket, CostEstimate } from './budget-ledger.ts';
 import type { GatewayMetrics } from './gateway-metrics.ts';
-import type { KeyStore } from './key-store.ts';
+import type { KeyLookup, KeyStore } from './key-store.ts';
 import { appliesToModel, type Principal, subjectKey } from './principal.ts';
 import type { RateLimiter, RateLimitTicket } from './rate-limiter.ts';
 import type { CompiledSnapshot, RoutedModel, SnapshotStore } from './snapshot-store.ts';
@@ -155,14 +155,18 @@ export function createProxy(deps: ProxyDeps) {
     send(ctx, status, body, finalCode === 'GW_EVENT_NOT_RECORDED' ? { 'retry-after': '1' } : headers);
   }
 
-  async function authenticate(ctx: Context, req: IncomingMessage): Promise<Principal | null> {
+  /** Synchronous while the key is cached (the common case), so the hot path takes no extra tick. */
+  function authenticate(ctx: Context, req: IncomingMessage): Principal | null | Promise<Principal | null> {
     const key = readKey(req);
     if (!key) {
-      await refuse(ctx, 'GW_UNAUTHENTICATED', 'A CodeVector API key is required in x-api-key or Authorization: Bearer.', null);
-      return null;
+      return refuse(ctx, 'GW_UNAUTHENTICATED', 'A CodeVector API key is required in x-api-key or Authorization: Bearer.', null).then(() => null);
     }
     const found = keys.authenticate(key);
-    const lookup = found instanceof Promise ? await found : found;
+    if (found instanceof Promise) return found.then((lookup) => checked(ctx, lookup));
+    return checked(ctx, found);
+  }
+
+  function checked(ctx: Context, lookup: KeyLookup): Principal | null | Promise<null> {
     if (!lookup.ok) {
       const code: ErrorCode = lookup.reason === 'revoked' ? 'GW_KEY_REVOKED' : 'GW_UNAUTHENTICATED';
       const message =
@@ -173,8 +177,7 @@ export function createProxy(deps: ProxyDeps) {
             : lookup.reason === 'disabled'
               ? 'The owner of this CodeVector API key is disabled.'
               : 'The CodeVector API key is not valid.';
-      await refuse(ctx, code, message, null);
-      return null;
+      return refuse(ctx, code, message, null).then(() => null);
     }
     return lookup.principal;
   }
@@ -216,7 +219,8 @@ export function createProxy(deps: ProxyDeps) {
     if (!snapshot) return refuse(ctx, 'GW_NOT_READY', 'The gateway has not loaded its configuration yet.', null);
 
     // 1. auth
-    const principal = await authenticate(ctx, req);
+    const authenticated = authenticate(ctx, req);
+    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
     if (!principal) return;
     ctx.principal = principal;
 
@@ -456,132 +460,178 @@ export function createProxy(deps: ProxyDeps) {
     for (const [name, value] of Object.entries(provider.provider.headers)) headers[name.toLowerCase()] = value;
     headers['content-length'] = String(forwardBody.length);
 
-    const abort = new AbortController();
+    // undici's dispatch API with a handler: no response stream objects or async iteration on the
+    // hot path (ADR 0101); backpressure by pausing the upstream while the client socket drains.
+    let controller: Dispatcher.DispatchController | null = null;
+    let clientGone = false;
     const onClose = () => {
       if (!res.writableFinished) {
+        clientGone = true;
         outcome = 'client_aborted';
-        abort.abort();
+        controller?.abort(new Error('client disconnected'));
       }
     };
     res.on('close', onClose);
-
-    let upstream: Awaited<ReturnType<typeof provider.upstream.request>>;
     const sentAt = performance.now();
-    try {
-      upstream = await provider.upstream.request({ path: upstreamPath, method: 'POST', headers, body: forwardBody, signal: abort.signal });
-    } catch (error) {
-      res.off('close', onClose);
-      const code = (error as { code?: string }).code;
-      if (outcome === 'client_aborted') {
-        finish(null);
-        return;
-      }
-      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
-      outcome = timeout ? 'upstream_timeout' : 'upstream_error';
-      status = timeout ? 504 : 502;
-      finish(null);
-      logger.warn({ requestId: ctx.requestId, err: error, provider: provider.ref }, 'upstream request failed');
-      return refuse(
-        ctx,
-        timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE',
-        timeout ? `The provider ${provider.ref} did not answer in time.` : `The provider ${provider.ref} could not be reached.`,
-        null,
-      );
-    }
-    status = upstream.statusCode;
-    ttfbMs = Math.round(performance.now() - started);
-    metrics.upstreamLatency(provider.ref, (performance.now() - sentAt) / 1000);
-    if (status >= 400) outcome = 'upstream_error';
-
-    const responseHeaders: Record<string, string | string[]> = {};
-    for (const name in upstream.headers) {
-      if (!droppedResponseHeaders.has(name)) responseHeaders[name] = upstream.headers[name] as string | string[];
-    }
-    responseHeaders['x-codevector-request-id'] = ctx.requestId;
-    const contentType = String(upstream.headers['content-type'] ?? '');
-    const encoding = upstream.headers['content-encoding'] as string | undefined;
-    const stream = contentType.startsWith('text/event-stream');
-
-    try {
-      if (!stream) {
-        const chunks: Buffer[] = [];
-        for await (const chunk of upstream.body) chunks.push(chunk as Buffer);
-        const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
-        let known: Usage | null = null;
-        if (status < 400 && format) {
-          try {
-            known = usageFromJson(format, decodeBody(payload, encoding).toString('utf8'));
-          } catch {
-            known = null;
+    const failure = await new Promise<Error | null>((resolve) => {
+      let streaming = false;
+      let chunks: Buffer[] = [];
+      let encoding: string | undefined;
+      let tap: ReturnType<typeof createSseUsageTap> | null = null;
+      let decompress: ReturnType<typeof decompressorFor> = null;
+      let stripper: ReturnType<typeof createUsageStripper> | null = null;
+      const onDrain = () => controller?.resume();
+      const handler: Dispatcher.DispatchHandler = {
+        onRequestStart(ctrl) {
+          controller = ctrl;
+          if (clientGone) ctrl.abort(new Error('client disconnected'));
+        },
+        onResponseStart(_ctrl, statusCode, upstreamHeaders) {
+          if (statusCode < 200) return;
+          status = statusCode;
+          ttfbMs = Math.round(performance.now() - started);
+          metrics.upstreamLatency(provider.ref, (performance.now() - sentAt) / 1000);
+          if (status >= 400) outcome = 'upstream_error';
+          const responseHeaders: Record<string, string | string[]> = {};
+          for (const name in upstreamHeaders) {
+            if (!droppedResponseHeaders.has(name)) responseHeaders[name] = upstreamHeaders[name] as string | string[];
           }
-        }
-        responseHeaders['content-length'] = String(payload.length);
-        res.writeHead(status, responseHeaders);
-        res.end(payload);
-        finish(known);
-        return;
-      }
-      res.writeHead(status, responseHeaders);
-      const tap = format ? createSseUsageTap(format) : null;
-      if (stripUsageChunk) {
-        await pipeStrippingUsage(upstream.body, res, tap);
-      } else {
-        const decompress = tap ? decompressorFor(encoding) : null;
-        if (decompress && tap) decompress.on('data', (chunk: Buffer) => tap.push(chunk.toString('utf8')));
-        for await (const chunk of upstream.body) {
-          if (!res.write(chunk as Buffer)) await new Promise((resolve) => res.once('drain', resolve));
-          if (decompress) decompress.write(chunk as Buffer);
-          else tap?.push((chunk as Buffer).toString('utf8'));
-        }
-        if (decompress) await new Promise((resolve) => decompress.end(resolve));
-      }
-      res.end();
-      finish(tap?.seen ? tap.usage : null);
-    } catch (error) {
-      if (outcome !== 'client_aborted') {
-        outcome = 'upstream_error';
-        logger.warn({ requestId: ctx.requestId, err: error }, 'upstream response failed mid-way');
-      }
-      res.destroy();
+          responseHeaders['x-codevector-request-id'] = ctx.requestId;
+          encoding = upstreamHeaders['content-encoding'] as string | undefined;
+          streaming = String(upstreamHeaders['content-type'] ?? '').startsWith('text/event-stream');
+          if (streaming) {
+            res.writeHead(status, responseHeaders);
+            tap = format ? createSseUsageTap(format) : null;
+            if (stripUsageChunk) stripper = createUsageStripper();
+            else if (tap) {
+              decompress = decompressorFor(encoding);
+              const sink = tap;
+              decompress?.on('data', (chunk: Buffer) => sink.push(chunk.toString('utf8')));
+            }
+          } else {
+            pendingHeaders = responseHeaders;
+          }
+        },
+        onResponseData(ctrl, chunk) {
+          if (!streaming) {
+            chunks.push(chunk);
+            return;
+          }
+          let out: Buffer | string = chunk;
+          if (stripper) {
+            const events = stripper.push(chunk.toString('utf8'));
+            tap?.push(events.seen);
+            out = events.forward;
+            if (!out) return;
+          } else if (decompress) decompress.write(chunk);
+          else tap?.push(chunk.toString('utf8'));
+          if (!res.write(out)) {
+            ctrl.pause();
+            res.once('drain', onDrain);
+          }
+        },
+        onResponseEnd() {
+          if (!streaming) {
+            const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+            chunks = [];
+            let known: Usage | null = null;
+            if (status < 400 && format) {
+              try {
+                known = usageFromJson(format, decodeBody(payload, encoding).toString('utf8'));
+              } catch {
+                known = null;
+              }
+            }
+            pendingHeaders!['content-length'] = String(payload.length);
+            res.writeHead(status, pendingHeaders!);
+            res.end(payload);
+            finish(known);
+            resolve(null);
+            return;
+          }
+          const rest = stripper?.flush();
+          if (rest) res.write(rest);
+          const done = () => {
+            res.end();
+            const usageTap = tap as ReturnType<typeof createSseUsageTap> | null;
+            finish(usageTap?.seen ? usageTap.usage : null);
+            resolve(null);
+          };
+          if (decompress) decompress.end(done);
+          else done();
+        },
+        onResponseError(_ctrl, error) {
+          if (status === 0) {
+            resolve(error);
+            return;
+          }
+          // The response had started: the client sees a cut stream, as it would from the provider.
+          if (!clientGone) {
+            outcome = 'upstream_error';
+            logger.warn({ requestId: ctx.requestId, err: error }, 'upstream response failed mid-way');
+          }
+          res.destroy();
+          finish(null);
+          resolve(null);
+        },
+      };
+      let pendingHeaders: Record<string, string | string[]> | null = null;
+      provider.upstream.dispatch({ path: upstreamPath, method: 'POST', headers, body: forwardBody }, handler);
+    });
+    res.off('close', onClose);
+    if (!failure) return;
+    if (clientGone) {
       finish(null);
-    } finally {
-      res.off('close', onClose);
+      return;
     }
+    const code = (failure as { code?: string }).code;
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+    outcome = timeout ? 'upstream_timeout' : 'upstream_error';
+    status = timeout ? 504 : 502;
+    finish(null);
+    logger.warn({ requestId: ctx.requestId, err: failure, provider: provider.ref }, 'upstream request failed');
+    return refuse(
+      ctx,
+      timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE',
+      timeout ? `The provider ${provider.ref} did not answer in time.` : `The provider ${provider.ref} could not be reached.`,
+      null,
+    );
   }
 
   return { handle, listModels };
 }
 
 /**
- * Forwards an OpenAI chat stream for which the gateway asked for usage: drops the final usage
- * chunk and the `"usage":null` the API adds to every other chunk, so the client receives exactly
- * the stream it asked for.
+ * For an OpenAI chat stream whose usage the gateway asked for: drops the final usage chunk and
+ * the `"usage":null` the API adds to every other chunk, so the client receives exactly the
+ * stream it asked for. Works on whole SSE events; `seen` is what arrived, for the usage tap.
  */
-async function pipeStrippingUsage(
-  source: Readable,
-  res: ServerResponse,
-  tap: { push(text: string): void } | null,
-): Promise<void> {
+export function createUsageStripper() {
   let pending = '';
-  for await (const chunk of source) {
-    const text = pending + (chunk as Buffer).toString('utf8');
-    const lastBreak = text.lastIndexOf('\n\n');
-    if (lastBreak < 0) {
-      pending = text;
-      continue;
-    }
-    pending = text.slice(lastBreak + 2);
-    const events = text.slice(0, lastBreak + 2);
-    tap?.push(events);
-    let out = '';
-    for (const event of events.split('\n\n')) {
-      if (!event) continue;
-      if (event.includes('"usage":{') && event.includes('"choices":[]')) continue;
-      out += `${event.replaceAll(',"usage":null', '')}\n\n`;
-    }
-    if (out && !res.write(out)) await new Promise((resolve) => res.once('drain', resolve));
-  }
-  if (pending) res.write(pending);
+  return {
+    push(text: string): { forward: string; seen: string } {
+      const data = pending + text;
+      const lastBreak = data.lastIndexOf('\n\n');
+      if (lastBreak < 0) {
+        pending = data;
+        return { forward: '', seen: '' };
+      }
+      pending = data.slice(lastBreak + 2);
+      const events = data.slice(0, lastBreak + 2);
+      let forward = '';
+      for (const event of events.split('\n\n')) {
+        if (!event) continue;
+        if (event.includes('"usage":{') && event.includes('"choices":[]')) continue;
+        forward += `${event.replaceAll(',"usage":null', '')}\n\n`;
+      }
+      return { forward, seen: events };
+    },
+    flush(): string {
+      const rest = pending;
+      pending = '';
+      return rest;
+    },
+  };
 }
 
 function applicable<T extends { subject: Parameters<typeof subjectKey>[0]; models: string[] }, R>(

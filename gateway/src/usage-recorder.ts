@@ -31,7 +31,7 @@ export type UsageRecorder = {
 
 /**
  * One usage row per proxied request, written in batches (one multi-row insert every
- * `intervalMs` or `maxBatch` rows) so accounting costs no database round trip per request.
+ * `intervalMs`, default 100 ms, or `maxBatch` rows) so accounting costs no database round trip per request.
  * Usage is not a rejection event: a crash can lose the last interval's rows (at most
  * `intervalMs`), which the spend counters do not depend on.
  */
@@ -43,15 +43,23 @@ export function createUsageRecorder(options: { pool: DatabasePool; logger: Logge
   let writing: Promise<void> | null = null;
 
   async function write(batch: UsageRow[]): Promise<void> {
-    const rows = batch.map((r) => [
-      r.requestId, r.apiKeyId, r.userId, r.model, r.provider, r.endpoint, r.inputTokens, r.outputTokens, r.cacheReadTokens,
-      r.cacheWriteTokens, r.costUSD.toFixed(10), r.status, r.outcome, r.latencyMs, r.ttfbMs, r.sessionId,
-    ]);
+    // One JSON parameter for the whole batch: cheaper to build than sixteen typed arrays.
+    const rows = JSON.stringify(
+      batch.map((r) => ({
+        request_id: r.requestId, api_key_id: r.apiKeyId, user_id: r.userId, model: r.model, provider: r.provider, endpoint: r.endpoint,
+        input_tokens: r.inputTokens, output_tokens: r.outputTokens, cache_read_tokens: r.cacheReadTokens, cache_write_tokens: r.cacheWriteTokens,
+        cost_usd: r.costUSD, status: r.status, outcome: r.outcome, latency_ms: r.latencyMs, ttfb_ms: r.ttfbMs, session_id: r.sessionId,
+      })),
+    );
     try {
       await pool.query(sql.type(z.object({}))`
         insert into usage (request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
           cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id)
-        select * from ${sql.unnest(rows, ['text', 'uuid', 'uuid', 'text', 'text', 'text', 'int8', 'int8', 'int8', 'int8', 'numeric', 'int4', 'text', 'int4', 'int4', 'text'])}`);
+        select request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
+          cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id
+        from jsonb_to_recordset(${rows}::jsonb) as r(request_id text, api_key_id uuid, user_id uuid, model text, provider text,
+          endpoint text, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint, cache_write_tokens bigint,
+          cost_usd numeric, status int, outcome text, latency_ms int, ttfb_ms int, session_id text)`);
       stats.written += batch.length;
     } catch (error) {
       stats.failed += batch.length;
@@ -73,7 +81,7 @@ export function createUsageRecorder(options: { pool: DatabasePool; logger: Logge
 
   const timer = setInterval(() => {
     if (!writing && queue.length > 0) flush().catch(() => {});
-  }, options.intervalMs ?? 50);
+  }, options.intervalMs ?? 100);
   timer.unref();
 
   return {
