@@ -139,10 +139,17 @@ export function buildOperator(deps: OperatorDeps): Operator {
           renewDeadlineMs: config.CODEVECTOR_LEASE_RENEW_DEADLINE_SECONDS * 1000,
           retryPeriodMs: config.CODEVECTOR_LEASE_RETRY_SECONDS * 1000,
           onStartedLeading: () => {
-            startController().catch((error: unknown) => {
-              log.error({ err: error }, 'controller failed to start');
-              process.exitCode = 1;
-            });
+            // The database or apiserver may be briefly unavailable: retry while we still lead.
+            const attempt = (wait: number): void => {
+              startController().catch(async (error: unknown) => {
+                log.error({ err: error, retryInMs: wait }, 'controller failed to start');
+                await stopController();
+                setTimeout(() => {
+                  if (elector?.isLeader()) attempt(Math.min(wait * 2, 30_000));
+                }, wait).unref();
+              });
+            };
+            attempt(1_000);
           },
           onStoppedLeading: () => {
             void stopController();
