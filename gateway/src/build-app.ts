@@ -87,7 +87,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     return reply.code(status).header('content-type', 'application/json').send(body);
   });
 
-  attachResponsesWebSocket(app, deps);
+  attachResponsesWebSocket(app, deps, proxy);
   return app;
 }
 

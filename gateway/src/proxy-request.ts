@@ -139,20 +139,80 @@ export function createProxy(deps: ProxyDeps) {
   ): Promise<void> {
     let finalCode = code;
     let finalMessage = message;
-    if (event) {
-      try {
-        await recorder.record({ ...event, actor: ctx.principal?.email ?? 'anonymous', actorSource: 'gateway', requestId: ctx.requestId });
-      } catch (error) {
-        logger.error({ err: error, requestId: ctx.requestId }, 'rejection event not recorded');
-        finalCode = 'GW_EVENT_NOT_RECORDED';
-        finalMessage = 'The gateway could not record this request; try again.';
-      }
+    if (event && !(await recordRejection(ctx.principal?.email ?? 'anonymous', ctx.requestId, event))) {
+      finalCode = 'GW_EVENT_NOT_RECORDED';
+      finalMessage = 'The gateway could not record this request; try again.';
     }
     const { status, body } = formatApiError(ctx.surface, finalCode, finalMessage);
     metrics.rejection(event ? event.action.replace(/^gateway\./, '') : code.toLowerCase());
     metrics.request(ctx.endpoint.name, status);
     logger.info({ requestId: ctx.requestId, code: finalCode, status, model: ctx.model, user: ctx.principal?.email }, 'request refused');
     send(ctx, status, body, finalCode === 'GW_EVENT_NOT_RECORDED' ? { 'retry-after': '1' } : headers);
+  }
+
+  /** Waits until the rejection event is durable (group commit); false when it could not be written. */
+  async function recordRejection(actor: string, requestId: string, event: Omit<AuditEntry, 'actor' | 'actorSource' | 'requestId'>): Promise<boolean> {
+    try {
+      await recorder.record({ ...event, actor, actorSource: 'gateway', requestId });
+      return true;
+    } catch (error) {
+      logger.error({ err: error, requestId }, 'rejection event not recorded');
+      return false;
+    }
+  }
+
+  /** Step 7–8: usage row, cost, tokens for rate limits, spend settled, metrics. */
+  function account(entry: {
+    requestId: string;
+    principal: Principal | null;
+    routed: RoutedModel;
+    endpointName: string;
+    metered: boolean;
+    usage: Usage;
+    usageKnown: boolean;
+    status: number;
+    outcome: string;
+    started: number;
+    ttfbMs: number | null;
+    sessionId: string | null;
+    rateTicket: RateLimitTicket | null;
+    budgetTicket: BudgetTicket | null;
+  }): void {
+    const { model, provider } = entry.routed;
+    const used = entry.usage;
+    const cost = costOf(used, model.pricing);
+    if (entry.budgetTicket) budgets.settle(entry.budgetTicket, cost);
+    if (entry.rateTicket) rateLimiter.addTokens(entry.rateTicket, used.input + used.output + used.cacheRead + used.cacheWrite);
+    if (entry.usageKnown && entry.status < 400) outputEstimator.observe(model.modelName, used.output);
+    metrics.request(entry.endpointName, entry.status);
+    metrics.tokens(model.modelName, 'input', used.input);
+    metrics.tokens(model.modelName, 'output', used.output);
+    metrics.tokens(model.modelName, 'cache_read', used.cacheRead);
+    metrics.tokens(model.modelName, 'cache_write', used.cacheWrite);
+    metrics.cost(model.modelName, cost);
+    if (entry.metered) {
+      usage.record({
+        requestId: entry.requestId,
+        apiKeyId: entry.principal?.keyId ?? null,
+        userId: entry.principal?.userId ?? null,
+        model: model.modelName,
+        provider: provider.ref,
+        endpoint: entry.endpointName,
+        inputTokens: used.input,
+        outputTokens: used.output,
+        cacheReadTokens: used.cacheRead,
+        cacheWriteTokens: used.cacheWrite,
+        costUSD: cost,
+        status: entry.status,
+        outcome: entry.outcome,
+        latencyMs: Math.round(performance.now() - entry.started),
+        ttfbMs: entry.ttfbMs,
+        sessionId: entry.sessionId,
+      });
+    }
+    if (logger.isLevelEnabled('debug')) {
+      logger.debug({ requestId: entry.requestId, model: model.modelName, status: entry.status, outcome: entry.outcome, costUSD: cost }, 'request done');
+    }
   }
 
   /** Synchronous while the key is cached (the common case), so the hot path takes no extra tick. */
@@ -211,39 +271,34 @@ export function createProxy(deps: ProxyDeps) {
     send(ctx, 200, JSON.stringify(body));
   }
 
-  async function handle(input: ProxyInput): Promise<void> {
-    const started = performance.now();
-    const { endpoint, req, res } = input;
-    const ctx: Context = { requestId: randomUUID(), endpoint, surface: endpoint.surface, res, principal: null, model: null };
-    const snapshot = snapshots.current();
-    if (!snapshot) return refuse(ctx, 'GW_NOT_READY', 'The gateway has not loaded its configuration yet.', null);
+  type Admission =
+    | { ok: true; routed: RoutedModel; rateTicket: RateLimitTicket | null; budgetTicket: BudgetTicket | null }
+    | { ok: false; code: ErrorCode; message: string; event: RejectionEvent | null; headers: Record<string, string> };
+  type RejectionEvent = Omit<AuditEntry, 'actor' | 'actorSource' | 'requestId'>;
+  const refusal = (code: ErrorCode, message: string, event: RejectionEvent | null, headers: Record<string, string> = {}): Admission => ({
+    ok: false,
+    code,
+    message,
+    event,
+    headers,
+  });
 
-    // 1. auth
-    const authenticated = authenticate(ctx, req);
-    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
-    if (!principal) return;
-    ctx.principal = principal;
-
-    // Decode once: gzip bodies are scanned decompressed and forwarded as they came.
-    const raw = input.rawBody ?? Buffer.alloc(0);
-    let plain: Buffer;
-    let body: Record<string, unknown>;
-    try {
-      plain = decodeBody(raw, req.headers['content-encoding']);
-      const parsed: unknown = JSON.parse(plain.toString('utf8'));
-      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-      body = parsed as Record<string, unknown>;
-    } catch {
-      return refuse(ctx, 'GW_BAD_REQUEST', 'The request body must be a JSON object.', null);
-    }
-    const modelName = body['model'];
-    if (typeof modelName !== 'string' || !modelName) return refuse(ctx, 'GW_BAD_REQUEST', 'The request has no "model".', null);
-    ctx.model = modelName;
-
+  /**
+   * Steps 2–5 of the request path for any surface (HTTP or the Responses WebSocket): model lookup,
+   * secret scan, rate limit, budget. Returns the refusal to send, or the tickets to settle.
+   */
+  async function admit(
+    snapshot: CompiledSnapshot,
+    endpoint: Endpoint,
+    principal: Principal,
+    modelName: string,
+    body: Record<string, unknown>,
+    plain: Buffer,
+  ): Promise<Admission> {
     // 2. model lookup
     const routed = snapshot.models.get(modelName);
     if (!routed) {
-      return refuse(ctx, 'GW_MODEL_NOT_FOUND', `The model "${modelName}" is not configured on this gateway.`, {
+      return refusal('GW_MODEL_NOT_FOUND', `The model "${modelName}" is not configured on this gateway.`, {
         action: 'gateway.model_not_found',
         targetType: 'model',
         targetName: modelName,
@@ -251,8 +306,7 @@ export function createProxy(deps: ProxyDeps) {
       });
     }
     if (!endpoint.providerTypes.includes(routed.provider.provider.type)) {
-      return refuse(
-        ctx,
+      return refusal(
         'GW_WRONG_SURFACE',
         `The model "${modelName}" is served by an ${routed.provider.provider.type} provider; call it through ${
           routed.provider.provider.type === 'anthropic' ? '/v1/messages' : '/v1/chat/completions or /v1/responses'
@@ -266,8 +320,7 @@ export function createProxy(deps: ProxyDeps) {
       const scan = snapshot.scanner.scan(plain, body);
       if (scan.blocked) {
         const match = scan.matches[0]!;
-        return refuse(
-          ctx,
+        return refusal(
           'GW_SECRET_BLOCKED',
           `Blocked by secret rule "${match.rule}" (${match.secretRule}): a secret was found at ${match.path}. Remove it and try again.`,
           {
@@ -290,8 +343,7 @@ export function createProxy(deps: ProxyDeps) {
         const outcome = admitted instanceof Promise ? await admitted : admitted;
         if (!('states' in outcome)) {
           const { limit, dimension, max, retryAfterSeconds, resetAt } = outcome;
-          return refuse(
-            ctx,
+          return refusal(
             'GW_RATE_LIMITED',
             `Rate limit "${limit.namespace}/${limit.name}" reached: ${max} ${dimension} per minute for ${outcome.subject}. Retry after ${retryAfterSeconds}s.`,
             {
@@ -321,8 +373,7 @@ export function createProxy(deps: ProxyDeps) {
           const { budget, spentUSD, resetAt } = outcome;
           if (rateTicket) rateLimiter.addTokens(rateTicket, 0);
           const when = resetAt ? `It resets at ${resetAt.toISOString()}.` : 'It does not reset (period: total).';
-          return refuse(
-            ctx,
+          return refusal(
             'GW_BUDGET_EXCEEDED',
             `Budget "${budget.namespace}/${budget.name}" of $${budget.amountUSD.toFixed(2)} per ${budget.period} for ${outcome.subject} is used up ($${spentUSD.toFixed(2)} spent). ${when}`,
             {
@@ -345,6 +396,42 @@ export function createProxy(deps: ProxyDeps) {
         budgetTicket = outcome;
       }
     }
+
+    return { ok: true, routed, rateTicket, budgetTicket };
+  }
+
+  async function handle(input: ProxyInput): Promise<void> {
+    const started = performance.now();
+    const { endpoint, req, res } = input;
+    const ctx: Context = { requestId: randomUUID(), endpoint, surface: endpoint.surface, res, principal: null, model: null };
+    const snapshot = snapshots.current();
+    if (!snapshot) return refuse(ctx, 'GW_NOT_READY', 'The gateway has not loaded its configuration yet.', null);
+
+    // 1. auth
+    const authenticated = authenticate(ctx, req);
+    const principal = authenticated instanceof Promise ? await authenticated : authenticated;
+    if (!principal) return;
+    ctx.principal = principal;
+
+    // Decode once: gzip bodies are scanned decompressed and forwarded as they came.
+    const raw = input.rawBody ?? Buffer.alloc(0);
+    let plain: Buffer;
+    let body: Record<string, unknown>;
+    try {
+      plain = decodeBody(raw, req.headers['content-encoding']);
+      const parsed: unknown = JSON.parse(plain.toString('utf8'));
+      if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
+      body = parsed as Record<string, unknown>;
+    } catch {
+      return refuse(ctx, 'GW_BAD_REQUEST', 'The request body must be a JSON object.', null);
+    }
+    const modelName = body['model'];
+    if (typeof modelName !== 'string' || !modelName) return refuse(ctx, 'GW_BAD_REQUEST', 'The request has no "model".', null);
+    ctx.model = modelName;
+
+    const admission = await admit(snapshot, endpoint, principal, modelName, body, plain);
+    if (!admission.ok) return refuse(ctx, admission.code, admission.message, admission.event, admission.headers);
+    const { routed, rateTicket, budgetTicket } = admission;
 
     // 6. forward
     await forward(ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket });
@@ -377,40 +464,22 @@ export function createProxy(deps: ProxyDeps) {
     const finish = (usageKnown: Usage | null) => {
       if (settled.done) return;
       settled.done = true;
-      const used = usageKnown ?? usageSeen;
-      const cost = costOf(used, model.pricing);
-      if (args.budgetTicket) budgets.settle(args.budgetTicket, cost);
-      if (args.rateTicket) rateLimiter.addTokens(args.rateTicket, used.input + used.output + used.cacheRead + used.cacheWrite);
-      if (usageKnown && status < 400) outputEstimator.observe(model.modelName, used.output);
-      metrics.request(endpoint.name, status || 499);
-      metrics.tokens(model.modelName, 'input', used.input);
-      metrics.tokens(model.modelName, 'output', used.output);
-      metrics.tokens(model.modelName, 'cache_read', used.cacheRead);
-      metrics.tokens(model.modelName, 'cache_write', used.cacheWrite);
-      metrics.cost(model.modelName, cost);
-      if (endpoint.metered) {
-        usage.record({
-          requestId: ctx.requestId,
-          apiKeyId: ctx.principal?.keyId ?? null,
-          userId: ctx.principal?.userId ?? null,
-          model: model.modelName,
-          provider: provider.ref,
-          endpoint: endpoint.name,
-          inputTokens: used.input,
-          outputTokens: used.output,
-          cacheReadTokens: used.cacheRead,
-          cacheWriteTokens: used.cacheWrite,
-          costUSD: cost,
-          status: status || 499,
-          outcome,
-          latencyMs: Math.round(performance.now() - started),
-          ttfbMs,
-          sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
-        });
-      }
-      if (logger.isLevelEnabled('debug')) {
-        logger.debug({ requestId: ctx.requestId, model: model.modelName, status, outcome, costUSD: cost }, 'request done');
-      }
+      account({
+        requestId: ctx.requestId,
+        principal: ctx.principal,
+        routed,
+        endpointName: endpoint.name,
+        metered: endpoint.metered,
+        usage: usageKnown ?? usageSeen,
+        usageKnown: usageKnown !== null,
+        status: status || 499,
+        outcome,
+        started,
+        ttfbMs,
+        sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
+        rateTicket: args.rateTicket,
+        budgetTicket: args.budgetTicket,
+      });
     };
 
     if (!provider.apiKey) {
@@ -598,7 +667,7 @@ export function createProxy(deps: ProxyDeps) {
     );
   }
 
-  return { handle, listModels };
+  return { handle, listModels, admit, recordRejection, account };
 }
 
 /**

@@ -4,6 +4,7 @@ import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool
 import { createSecretBox } from '@codevector/core/secret-box';
 import { type FakeProvider, startFakeProvider } from '@codevector/testbed/fake-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { z } from 'zod';
 import { startGateway } from './main.ts';
 import { seedGatewayConfig, seedUserWithKey } from './seed-config.ts';
@@ -302,3 +303,59 @@ describe('hot config and keys', () => {
     expect(Date.now() - revokedAt).toBeLessThan(1200);
   });
 });
+
+describe('Responses WebSocket mode (what Codex tries first)', () => {
+  function openSocket(token: string): Promise<WebSocket> {
+    const socket = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/responses`, {
+      headers: { authorization: `Bearer ${token}`, 'openai-beta': 'responses_websockets=2026-02-04' },
+    });
+    return new Promise((resolve, reject) => {
+      socket.once('open', () => resolve(socket));
+      socket.once('unexpected-response', (_req, res) => reject(new Error(`status ${res.statusCode}`)));
+      socket.once('error', reject);
+    });
+  }
+  function nextDone(socket: WebSocket): Promise<Record<string, unknown>[]> {
+    const events: Record<string, unknown>[] = [];
+    return new Promise((resolve) => {
+      const onMessage = (data: WebSocket.RawData) => {
+        const event = JSON.parse(String(data)) as Record<string, unknown>;
+        events.push(event);
+        if (event['type'] === 'response.completed' || event['type'] === 'error') {
+          socket.off('message', onMessage);
+          resolve(events);
+        }
+      };
+      socket.on('message', onMessage);
+    });
+  }
+
+  it('relays a warm-up and a turn through policies to the provider WebSocket', async () => {
+    fake.websocketMessages.length = 0;
+    const socket = await openSocket(key);
+    const warm = nextDone(socket);
+    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', generate: false, input: [], store: false }));
+    const warmEvents = await warm;
+    const warmId = (warmEvents.at(-1)!['response'] as { id: string }).id;
+    const turn = nextDone(socket);
+    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', previous_response_id: warmId, input: [{ role: 'user', content: 'hi' }] }));
+    const events = await turn;
+    expect(events.map((e) => e['type'])).toContain('response.output_text.delta');
+    expect(fake.websocketMessages).toHaveLength(2);
+    expect((fake.websocketMessages[1] as Record<string, unknown>)['model']).toBe('gpt-5-2026');
+    // A secret in a later turn is refused on the open socket and never reaches the provider.
+    const refused = nextDone(socket);
+    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', input: [{ role: 'user', content: `acme_${'ab'.repeat(16)}` }] }));
+    const error = (await refused).at(-1)!;
+    expect(error).toMatchObject({ type: 'error', status: 400, error: { code: 'secret_blocked' } });
+    expect(fake.websocketMessages).toHaveLength(2);
+    socket.close();
+    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'responses.websocket' and output_tokens > 0`));
+    expect(row).toMatchObject({ model: 'gpt-5', status: 200, outcome: 'ok' });
+  });
+
+  it('refuses the upgrade without a valid key', async () => {
+    await expect(openSocket('cvk_wrong')).rejects.toThrow(/401/);
+  });
+});
+
