@@ -26,8 +26,6 @@ type Check = {
   rule: string;
   secretRule: string;
   keywords: string[];
-  /** Whether a decoded string holds one of the keywords (custom keywords are case-insensitive). */
-  keywordTest: RegExp;
   /** Built-in: JS RegExp with a validator. Custom: RE2 (linear time, safe for user patterns). */
   pattern: RegExp | RE2;
   validate: BuiltinDetector['validate'];
@@ -63,7 +61,6 @@ export function createSecretScanner(
         rule: detector.id,
         secretRule,
         keywords: detector.keywords,
-        keywordTest: new RegExp(detector.keywords.map(escapeRegExp).join('|')),
         pattern: detector.pattern,
         validate: detector.validate,
       });
@@ -80,7 +77,6 @@ export function createSecretScanner(
         rule: pattern.name,
         secretRule,
         keywords: pattern.keywords,
-        keywordTest: new RegExp(pattern.keywords.map(escapeRegExp).join('|') || '(?:)', 'i'),
         pattern: compiled,
         validate: undefined,
       };
@@ -96,6 +92,25 @@ export function createSecretScanner(
       ? new RE2.Set(keywords.map((keyword) => (customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword))))
       : null;
   const cleanCache = new Map<string, true>();
+  // One pass per decoded string finds which keywords it holds (rather than one pass per rule).
+  const builtinKeywords = keywords.filter((keyword) => !customKeywords.has(keyword));
+  const builtinKeywordPattern = builtinKeywords.length > 0 ? new RegExp(builtinKeywords.map(escapeRegExp).join('|'), 'g') : null;
+  const customKeywordByLower = new Map([...customKeywords].map((keyword) => [keyword.toLowerCase(), keyword]));
+  const customKeywordPattern = customKeywords.size > 0 ? new RegExp([...customKeywords].map(escapeRegExp).join('|'), 'gi') : null;
+  const keywordsIn = (text: string): Set<string> => {
+    const found = new Set<string>();
+    if (builtinKeywordPattern) {
+      builtinKeywordPattern.lastIndex = 0;
+      for (let m = builtinKeywordPattern.exec(text); m !== null; m = builtinKeywordPattern.exec(text)) found.add(m[0]);
+    }
+    if (customKeywordPattern) {
+      customKeywordPattern.lastIndex = 0;
+      for (let m = customKeywordPattern.exec(text); m !== null; m = customKeywordPattern.exec(text)) {
+        found.add(customKeywordByLower.get(m[0].toLowerCase()) ?? m[0]);
+      }
+    }
+    return found;
+  };
 
   function remember(hash: string): void {
     if (cleanCache.size >= cacheMaxEntries) {
@@ -123,7 +138,8 @@ export function createSecretScanner(
       const path: (string | number)[] = [];
 
       const scanString = (text: string): boolean => {
-        const candidates = active.filter((check) => check.keywords.length === 0 || check.keywordTest.test(text));
+        const found = keywordsIn(text);
+        const candidates = active.filter((check) => check.keywords.length === 0 || check.keywords.some((keyword) => found.has(keyword)));
         if (candidates.length === 0) return false;
         let hash: string | undefined;
         if (text.length >= cacheMinLength) {
