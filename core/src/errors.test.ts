@@ -6,7 +6,7 @@ describe('error codes', () => {
   it('are all documented in docs/errors.md with their status', async () => {
     const doc = await readFile(new URL('../../docs/errors.md', import.meta.url), 'utf8');
     const missing = Object.entries(errorCodes)
-      .filter(([code, { status }]) => !new RegExp(`\\| \`${code}\` \\| ${status} \\|`).test(doc))
+      .filter(([code, { status }]) => !new RegExp(`\\|\\s*\`${code}\`\\s*\\|\\s*${status}\\s*\\|`).test(doc))
       .map(([code]) => code);
     expect(missing).toEqual([]);
   });

@@ -10,6 +10,8 @@ const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 /** Where the generated CRDs live, relative to the repository root. */
 export const crdDir = 'crds';
 export const crdReferencePath = 'docs/crd-reference.md';
+/** The Helm chart ships the same CRDs (Helm installs a chart's crds/ folder before its templates). */
+export const chartCrdDir = 'helm/codevector/crds';
 const generatedFile = /\.codevector\.dev\.yaml$/;
 
 /**
@@ -23,7 +25,9 @@ export function generateCrdFiles(): Map<string, string> {
     const crd = buildCrd(resource);
     const header = `# Generated from the zod schemas in crds/src by crds/src/generate-crds.ts: do not edit.\n# Regenerate with \`npm run gen:crds\`.\n`;
     // lineWidth 0: no folding, so a changed description is a one-line diff.
-    files.set(`${crdDir}/${crd.metadata.name}.yaml`, header + stringify(crd, { lineWidth: 0 }));
+    const yaml = header + stringify(crd, { lineWidth: 0 });
+    files.set(`${crdDir}/${crd.metadata.name}.yaml`, yaml);
+    files.set(`${chartCrdDir}/${crd.metadata.name}.yaml`, yaml);
   }
   files.set(crdReferencePath, renderCrdReference(resourceKinds));
   return files;
@@ -32,8 +36,11 @@ export function generateCrdFiles(): Map<string, string> {
 /** Writes the generated files and removes CRD files of kinds that no longer exist. */
 export async function writeCrdFiles(root = repoRoot): Promise<string[]> {
   const files = generateCrdFiles();
-  for (const existing of await readdir(path.join(root, crdDir))) {
-    if (generatedFile.test(existing) && !files.has(`${crdDir}/${existing}`)) await rm(path.join(root, crdDir, existing));
+  for (const dir of [crdDir, chartCrdDir]) {
+    await mkdir(path.join(root, dir), { recursive: true });
+    for (const existing of await readdir(path.join(root, dir))) {
+      if (generatedFile.test(existing) && !files.has(`${dir}/${existing}`)) await rm(path.join(root, dir, existing));
+    }
   }
   for (const [file, content] of files) {
     await mkdir(path.dirname(path.join(root, file)), { recursive: true });
