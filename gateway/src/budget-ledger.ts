@@ -4,7 +4,7 @@ import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 
 /**
- * Budgets that hold across replicas (DESIGN §5.5, ADR 0102). Each (Budget, subject, calendar
+ * Budgets that hold across replicas (DESIGN §5.5, ADR 0111). Each (Budget, subject, calendar
  * window) has one row with spent_usd and leased_usd. A replica leases dollars with one atomic
  * upsert that never grants more than limit − spent − leased, reserves each request's cost from
  * its lease before forwarding, and settles the real cost after: spent += cost, leased −= cost.

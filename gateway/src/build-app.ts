@@ -22,7 +22,7 @@ export const endpoints = {
  * Builds the gateway's client-facing server without listening (STYLE "Build and start are
  * separate"). Bodies arrive as raw bytes: the proxy decodes and parses them once, scans the
  * decoded strings and forwards the original bytes, so what reaches the provider is what the
- * client sent (ADR 0101).
+ * client sent (ADR 0110).
  */
 export function buildApp(deps: GatewayDeps): FastifyInstance {
   const app = Fastify({

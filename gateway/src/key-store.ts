@@ -27,7 +27,7 @@ const keyRowSchema = z.object({
 type Entry = { result: KeyLookup; expiresAt: number; refreshing: Promise<KeyLookup> | null };
 
 /**
- * Virtual-key lookup by SHA-256 hash with a short-lived cache (ADR 0101). An entry is trusted
+ * Virtual-key lookup by SHA-256 hash with a short-lived cache (ADR 0110). An entry is trusted
  * for `ttlMs` (default 1 s) and refreshed in the background in its second half, so a hot key
  * never waits on the database and a revoked key stops working within ttlMs plus one query.
  * Unknown keys are cached too (bounded), so a flood of bad keys costs one query per key per TTL.

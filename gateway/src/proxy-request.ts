@@ -113,7 +113,7 @@ function decompressorFor(encoding: string | undefined): zlib.Gunzip | zlib.Infla
  * The request path (DESIGN §6), in its fixed order: auth → model lookup → secret scan → rate
  * limit → budget → forward → usage and cost → spend settled. The policies run in one ordered
  * function rather than fastify hooks because every one after auth needs the decoded body, and
- * the order is the product's contract (ADR 0101).
+ * the order is the product's contract (ADR 0110).
  */
 export function createProxy(deps: ProxyDeps) {
   const { snapshots, keys, recorder, rateLimiter, budgets, usage, metrics, outputEstimator, logger } = deps;
@@ -530,7 +530,7 @@ export function createProxy(deps: ProxyDeps) {
     headers['content-length'] = String(forwardBody.length);
 
     // undici's dispatch API with a handler: no response stream objects or async iteration on the
-    // hot path (ADR 0101); backpressure by pausing the upstream while the client socket drains.
+    // hot path (ADR 0110); backpressure by pausing the upstream while the client socket drains.
     let controller: Dispatcher.DispatchController | null = null;
     let clientGone = false;
     const onClose = () => {

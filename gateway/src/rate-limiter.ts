@@ -5,7 +5,7 @@ import { z } from 'zod';
 
 /**
  * Requests and tokens per minute, shared by all replicas through PostgreSQL (DESIGN §5.5,
- * ADR 0102). Fixed one-minute windows per (RateLimit, subject). For requests, a replica leases a
+ * ADR 0111). Fixed one-minute windows per (RateLimit, subject). For requests, a replica leases a
  * slice of the window's allowance with one atomic upsert (never more than is left), admits
  * locally while the slice lasts and gives back unused slots when the key goes idle: requests can
  * never exceed the limit; the cost is that slots held idle by one replica are briefly unavailable
