@@ -24,6 +24,8 @@ export type BuiltinDetector = {
   pattern: RegExp;
   /** `text` is the whole decoded string, `match` the regex match within it. */
   validate?: (match: RegExpExecArray, text: string) => boolean;
+  /** No literal start (or a backreference): expensive enough on long strings to cache results. */
+  costly?: boolean;
 };
 
 const boundary = '(?<![A-Za-z0-9_])';
@@ -91,6 +93,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     description: 'AWS secret access key next to a key id or an aws_secret_access_key keyword',
     keywords: ['aws_secret', 'AWS_SECRET', 'SecretAccessKey', 'secret_access_key', 'AKIA', 'ASIA'],
     pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])/g,
+    costly: true,
     validate: (m, text) => {
       const value = m[1]!;
       if (!/[0-9]/.test(value) || !/[a-z]/.test(value) || !/[A-Z]/.test(value)) return false;
@@ -176,6 +179,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     keywords: ['PRIVATE KEY-----'],
     // Bounded body ({1,20000} lines of text) keeps the match linear and a broken block cheap.
     pattern: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]{64,20000}?-----END \1-----/g,
+    costly: true,
     validate: (m) => isParsablePrivateKey(m[0]),
   },
   {

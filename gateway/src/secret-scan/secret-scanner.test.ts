@@ -123,9 +123,9 @@ describe('custom patterns and caching', () => {
 
   it('does not search again a long string it already found clean (resent conversation turns)', () => {
     const scanner = createSecretScanner(builtin);
-    const history = `ghp_ is a prefix; ${'lorem ipsum '.repeat(100)}`;
+    const history = `AKIA and aws_secret are keywords; ${'lorem ipsum '.repeat(100)}`;
     const turn1 = { messages: [{ role: 'user', content: history }] };
-    const turn2 = { messages: [{ role: 'user', content: history }, { role: 'user', content: 'more about ghp_' }] };
+    const turn2 = { messages: [{ role: 'user', content: history }, { role: 'user', content: 'more about AKIA' }] };
     const raw1 = Buffer.from(JSON.stringify(turn1));
     expect(scanner.scan(raw1, turn1).scannedStrings).toBe(1);
     const raw2 = Buffer.from(JSON.stringify(turn2));

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash as hashText } from 'node:crypto';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import RE2 from 're2';
@@ -29,6 +29,7 @@ type Check = {
   /** Built-in: JS RegExp with a validator. Custom: RE2 (linear time, safe for user patterns). */
   pattern: RegExp | RE2;
   validate: BuiltinDetector['validate'];
+  costly: boolean;
 };
 
 export type SecretScanner = {
@@ -42,8 +43,8 @@ export type SecretScanner = {
 
 export type CompileProblem = { secretRule: string; pattern: string; error: string };
 
-// Strings shorter than this are searched every time; longer ones are remembered once clean,
-// so a conversation resent turn after turn is searched once (DESIGN §6).
+// Strings shorter than this are searched every time; longer ones are remembered once clean when
+// their search is costly, so a conversation resent turn after turn is searched once (DESIGN §6).
 const cacheMinLength = 512;
 const cacheMaxEntries = 20_000;
 
@@ -63,6 +64,7 @@ export function createSecretScanner(
         keywords: detector.keywords,
         pattern: detector.pattern,
         validate: detector.validate,
+        costly: detector.costly === true,
       });
     }
     for (const pattern of rule.patterns) {
@@ -79,6 +81,7 @@ export function createSecretScanner(
         keywords: pattern.keywords,
         pattern: compiled,
         validate: undefined,
+        costly: true,
       };
       if (pattern.keywords.length > 0) checks.push(check);
       else alwaysChecks.push(check);
@@ -92,24 +95,30 @@ export function createSecretScanner(
       ? new RE2.Set(keywords.map((keyword) => (customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword))))
       : null;
   const cleanCache = new Map<string, true>();
-  // One pass per decoded string finds which keywords it holds (rather than one pass per rule).
-  const builtinKeywords = keywords.filter((keyword) => !customKeywords.has(keyword));
-  const builtinKeywordPattern = builtinKeywords.length > 0 ? new RegExp(builtinKeywords.map(escapeRegExp).join('|'), 'g') : null;
+  // Which keywords a decoded string holds, looking only for those the raw prefilter found: a
+  // few are searched with indexOf (memchr-fast), more with one combined pass per string.
   const customKeywordByLower = new Map([...customKeywords].map((keyword) => [keyword.toLowerCase(), keyword]));
-  const customKeywordPattern = customKeywords.size > 0 ? new RegExp([...customKeywords].map(escapeRegExp).join('|'), 'gi') : null;
-  const keywordsIn = (text: string): Set<string> => {
-    const found = new Set<string>();
-    if (builtinKeywordPattern) {
-      builtinKeywordPattern.lastIndex = 0;
-      for (let m = builtinKeywordPattern.exec(text); m !== null; m = builtinKeywordPattern.exec(text)) found.add(m[0]);
-    }
-    if (customKeywordPattern) {
-      customKeywordPattern.lastIndex = 0;
-      for (let m = customKeywordPattern.exec(text); m !== null; m = customKeywordPattern.exec(text)) {
-        found.add(customKeywordByLower.get(m[0].toLowerCase()) ?? m[0]);
+  const keywordFinder = (present: readonly string[]): ((text: string) => Set<string>) => {
+    const exact = present.filter((keyword) => !customKeywords.has(keyword));
+    const loose = present.filter((keyword) => customKeywords.has(keyword));
+    const exactPattern = exact.length > 4 ? new RegExp(exact.map(escapeRegExp).join('|'), 'g') : null;
+    const loosePattern = loose.length > 0 ? new RegExp(loose.map(escapeRegExp).join('|'), 'gi') : null;
+    return (text) => {
+      const found = new Set<string>();
+      if (exactPattern) {
+        exactPattern.lastIndex = 0;
+        for (let m = exactPattern.exec(text); m !== null; m = exactPattern.exec(text)) found.add(m[0]);
+      } else {
+        for (const keyword of exact) if (text.includes(keyword)) found.add(keyword);
       }
-    }
-    return found;
+      if (loosePattern) {
+        loosePattern.lastIndex = 0;
+        for (let m = loosePattern.exec(text); m !== null; m = loosePattern.exec(text)) {
+          found.add(customKeywordByLower.get(m[0].toLowerCase()) ?? m[0]);
+        }
+      }
+      return found;
+    };
   };
 
   function remember(hash: string): void {
@@ -136,14 +145,17 @@ export function createSecretScanner(
       }
       if (active.length === 0) return result;
       const path: (string | number)[] = [];
+      const keywordsIn = keywordFinder(activeKeywords);
 
       const scanString = (text: string): boolean => {
         const found = keywordsIn(text);
         const candidates = active.filter((check) => check.keywords.length === 0 || check.keywords.some((keyword) => found.has(keyword)));
         if (candidates.length === 0) return false;
         let hash: string | undefined;
-        if (text.length >= cacheMinLength) {
-          hash = createHash('sha1').update(text).digest('base64');
+        // Hashing reads the whole string too: worth it only when the search would cost more
+        // (several rules, a pattern without a literal start, or any custom RE2 pattern).
+        if (text.length >= cacheMinLength && (candidates.length > 2 || candidates.some((check) => check.costly))) {
+          hash = hashText('sha1', text, 'base64');
           if (cleanCache.has(hash)) {
             result.cachedStrings++;
             return false;
