@@ -3,6 +3,7 @@
 const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
   operator: () => import('./operator.ts'),
   gateway: () => import('./gateway.ts'),
+  console: () => import('./console.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -22,6 +22,8 @@ export const consoleConfigSchema = z.object({
   /** Folder of the built web app (console/web/dist); unset means the API runs without a UI. */
   CONSOLE_WEB_DIST: z.string().optional(),
   AUDIT_SEALER_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
+  /** Every replica may seal (an advisory lock picks one at a time); `false` leaves sealing to others. */
+  AUDIT_SEALER_ENABLED: z.enum(['true', 'false']).default('true'),
 });
 export type ConsoleConfig = z.infer<typeof consoleConfigSchema>;
 

@@ -21,7 +21,8 @@ if (config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL && config.CODEVECTOR_BOOTSTRAP_ADMIN
   logger.info({ email: config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, outcome }, 'bootstrap admin checked');
 }
 const app = await buildApp(deps);
-const stopSealer = startAuditSealer(deps.pool, logger, config.AUDIT_SEALER_INTERVAL_MS);
+const stopSealer =
+  config.AUDIT_SEALER_ENABLED === 'true' ? startAuditSealer(deps.pool, logger, config.AUDIT_SEALER_INTERVAL_MS) : async () => {};
 await app.listen({ port: config.PORT, host: config.HOST });
 
 let closing = false;
