@@ -17,11 +17,11 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
+import { createPool, sql } from '@codevector/core/create-pool';
 import { migrate } from '@codevector/core/migrate';
 import { createSecretBox } from '@codevector/core/secret-box';
-import { seedGatewayConfig, seedUserWithKey } from '@codevector/gateway/seed-config';
 import { createSecretScanner } from '@codevector/gateway/secret-scan/secret-scanner';
+import { seedGatewayConfig, seedUserWithKey } from '@codevector/gateway/seed-config';
 import { freePort } from '@codevector/testbed/free-port';
 import { runAdminStatements, startPostgres } from '@codevector/testbed/postgres';
 import autocannon from 'autocannon';
@@ -101,7 +101,16 @@ async function startPeer(): Promise<Proc> {
   return { child, port, stop: stopper(child) };
 }
 
-type Saturation = { rps: number; total: number; non2xx: number; errors: number; cpuMsPerRequest: number; rssMB: number; p50: number; p99: number };
+type Saturation = {
+  rps: number;
+  total: number;
+  non2xx: number;
+  errors: number;
+  cpuMsPerRequest: number;
+  rssMB: number;
+  p50: number;
+  p99: number;
+};
 
 async function saturate(
   label: string,
@@ -219,7 +228,10 @@ function chatBody(contextBytes: number, text: string, extra: Record<string, unkn
 }
 
 export async function run(_args: string[]): Promise<void> {
-  const results: Record<string, unknown> = { machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version }, quick };
+  const results: Record<string, unknown> = {
+    machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
+    quick,
+  };
   log('starting PostgreSQL');
   const postgres = await startPostgres({ durable: false });
   const database = `bench_gateway_${Date.now()}`;
@@ -240,20 +252,49 @@ export async function run(_args: string[]): Promise<void> {
         { name: 'anthropic', spec: { type: 'anthropic', baseURL: fakeUrl, timeoutSeconds: 60 }, apiKey: 'sk-ant-upstream' },
       ],
       models: [
-        { name: 'bench-model', spec: { name: 'bench-model', providerRef: { name: 'openai' }, upstreamModel: 'bench-model', pricing: price } },
-        { name: 'bench-claude', spec: { name: 'bench-claude', providerRef: { name: 'anthropic' }, upstreamModel: 'bench-claude', pricing: price } },
-        { name: 'bench-default', spec: { name: 'bench-default', providerRef: { name: 'openai' }, upstreamModel: 'bench-default', pricing: price } },
-        { name: 'bench-strict', spec: { name: 'bench-strict', providerRef: { name: 'openai' }, upstreamModel: 'bench-strict', pricing: price } },
-        { name: 'bench-flood', spec: { name: 'bench-flood', providerRef: { name: 'openai' }, upstreamModel: 'bench-flood', pricing: price } },
+        {
+          name: 'bench-model',
+          spec: { name: 'bench-model', providerRef: { name: 'openai' }, upstreamModel: 'bench-model', pricing: price },
+        },
+        {
+          name: 'bench-claude',
+          spec: { name: 'bench-claude', providerRef: { name: 'anthropic' }, upstreamModel: 'bench-claude', pricing: price },
+        },
+        {
+          name: 'bench-default',
+          spec: { name: 'bench-default', providerRef: { name: 'openai' }, upstreamModel: 'bench-default', pricing: price },
+        },
+        {
+          name: 'bench-strict',
+          spec: { name: 'bench-strict', providerRef: { name: 'openai' }, upstreamModel: 'bench-strict', pricing: price },
+        },
+        {
+          name: 'bench-flood',
+          spec: { name: 'bench-flood', providerRef: { name: 'openai' }, upstreamModel: 'bench-flood', pricing: price },
+        },
       ],
       rateLimits: [
-        { name: 'everyone', spec: { subject: { kind: 'eachUser' }, requestsPerMinute: 100_000_000, tokensPerMinute: 1_000_000_000_000, models: ['bench-model', 'bench-claude'] } },
+        {
+          name: 'everyone',
+          spec: {
+            subject: { kind: 'eachUser' },
+            requestsPerMinute: 100_000_000,
+            tokensPerMinute: 1_000_000_000_000,
+            models: ['bench-model', 'bench-claude'],
+          },
+        },
         { name: 'flood', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['bench-flood'] } },
       ],
       budgets: [
-        { name: 'everyone', spec: { subject: { kind: 'eachUser' }, amountUSD: 1_000_000_000, period: 'month', models: ['bench-model', 'bench-claude'] } },
+        {
+          name: 'everyone',
+          spec: { subject: { kind: 'eachUser' }, amountUSD: 1_000_000_000, period: 'month', models: ['bench-model', 'bench-claude'] },
+        },
         { name: 'default-mode', spec: { subject: { kind: 'global' }, amountUSD: 5, period: 'total', models: ['bench-default'] } },
-        { name: 'strict-mode', spec: { subject: { kind: 'global' }, amountUSD: 5, period: 'total', models: ['bench-strict'], strict: true } },
+        {
+          name: 'strict-mode',
+          spec: { subject: { kind: 'global' }, amountUSD: 5, period: 'total', models: ['bench-strict'], strict: true },
+        },
       ],
       secretRules: [
         {
@@ -281,8 +322,18 @@ export async function run(_args: string[]): Promise<void> {
     const codevector = await saturate('codevector', gateway, { path, headers: cvHeaders, body: body2k });
     if (process.argv.includes('--only-2k')) return;
     const peerRun = await saturate('peer', peer, { path, headers: peerHeaders, body: body2k });
-    const cv20k = await saturate('codevector 20KB', gateway, { path, headers: cvHeaders, body: chatBody(20_000, text), seconds: Math.ceil(saturationSeconds * 0.75) });
-    const cv200k = await saturate('codevector 200KB', gateway, { path, headers: cvHeaders, body: chatBody(200_000, text), seconds: Math.ceil(saturationSeconds * 0.75) });
+    const cv20k = await saturate('codevector 20KB', gateway, {
+      path,
+      headers: cvHeaders,
+      body: chatBody(20_000, text),
+      seconds: Math.ceil(saturationSeconds * 0.75),
+    });
+    const cv200k = await saturate('codevector 200KB', gateway, {
+      path,
+      headers: cvHeaders,
+      body: chatBody(200_000, text),
+      seconds: Math.ceil(saturationSeconds * 0.75),
+    });
     Object.assign(results, {
       rps_direct: direct.rps,
       rps_codevector: codevector.rps,
@@ -310,7 +361,12 @@ export async function run(_args: string[]): Promise<void> {
     const rate = 500;
     const directLoaded = await fixedRateLatency(fake.port, path, {}, body2k, rate, quick ? 3 : 6);
     const cvLoaded = await fixedRateLatency(gateway.port, path, cvHeaders, body2k, rate, quick ? 3 : 6);
-    const streamBody = JSON.stringify({ model: 'bench-claude', max_tokens: 256, stream: true, messages: [{ role: 'user', content: text.slice(0, 2000) }] });
+    const streamBody = JSON.stringify({
+      model: 'bench-claude',
+      max_tokens: 256,
+      stream: true,
+      messages: [{ role: 'user', content: text.slice(0, 2000) }],
+    });
     const ttfbHeaders = { 'x-fake-latency-ms': '20', 'anthropic-version': '2023-06-01' };
     const directTtfb = await sequentialLatency(fake.port, '/v1/messages', ttfbHeaders, streamBody, 200, true);
     const cvTtfb = await sequentialLatency(gateway.port, '/v1/messages', { ...ttfbHeaders, 'x-api-key': key }, streamBody, 200, true);
@@ -343,7 +399,14 @@ export async function run(_args: string[]): Promise<void> {
       let best = 0;
       let bestWithParse = 0;
       for (let i = 0; i < 3; i++) {
-        const scanner = createSecretScanner([{ namespace: 'b', name: 'all', detectors: ['all'], patterns: [{ name: 'internal-token', regex: 'itk_[a-f0-9]{32}', keywords: ['itk_'] }] }]);
+        const scanner = createSecretScanner([
+          {
+            namespace: 'b',
+            name: 'all',
+            detectors: ['all'],
+            patterns: [{ name: 'internal-token', regex: 'itk_[a-f0-9]{32}', keywords: ['itk_'] }],
+          },
+        ]);
         const t0 = performance.now();
         scanner.scan(raw, parsed);
         const t1 = performance.now();
@@ -434,8 +497,17 @@ async function budgetRun(replicas: Proc[], key: string, model: string) {
       const res = await pools[target]!.request({
         path: '/v1/chat/completions',
         method: 'POST',
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}`, 'x-fake-output-tokens': String(output), 'x-fake-latency-ms': '50' },
-        body: JSON.stringify({ model, max_tokens: 4000, messages: [{ role: 'user', content: `Request ${randomBytes(8).toString('hex')}: summarise the design.` }] }),
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${key}`,
+          'x-fake-output-tokens': String(output),
+          'x-fake-latency-ms': '50',
+        },
+        body: JSON.stringify({
+          model,
+          max_tokens: 4000,
+          messages: [{ role: 'user', content: `Request ${randomBytes(8).toString('hex')}: summarise the design.` }],
+        }),
       });
       await res.body.dump();
       if (res.statusCode === 200) counts.ok++;

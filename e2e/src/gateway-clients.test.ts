@@ -36,18 +36,43 @@ beforeAll(async () => {
     models: [
       {
         name: 'sonnet',
-        spec: { name: 'claude-sonnet-5', providerRef: { name: 'anthropic' }, upstreamModel: 'claude-sonnet-5', pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 } },
+        spec: {
+          name: 'claude-sonnet-5',
+          providerRef: { name: 'anthropic' },
+          upstreamModel: 'claude-sonnet-5',
+          pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+        },
       },
-      { name: 'gpt', spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1.25, output: 10 } } },
-      { name: 'gpt-limited', spec: { name: 'gpt-limited', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 1 } } },
-      { name: 'pricey', spec: { name: 'claude-pricey', providerRef: { name: 'anthropic' }, upstreamModel: 'claude-sonnet-5', pricing: { input: 1e6, output: 1e6 } } },
+      {
+        name: 'gpt',
+        spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1.25, output: 10 } },
+      },
+      {
+        name: 'gpt-limited',
+        spec: { name: 'gpt-limited', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 1 } },
+      },
+      {
+        name: 'pricey',
+        spec: {
+          name: 'claude-pricey',
+          providerRef: { name: 'anthropic' },
+          upstreamModel: 'claude-sonnet-5',
+          pricing: { input: 1e6, output: 1e6 },
+        },
+      },
     ],
     rateLimits: [{ name: 'limited', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['gpt-limited'] } }],
     budgets: [{ name: 'pricey', spec: { subject: { kind: 'global' }, amountUSD: 1, period: 'month', models: ['claude-pricey'] } }],
     secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
   });
   ({ key } = await seedUserWithKey(pool, { email: 'agent@example.com' }));
-  gateway = await startGateway({ DATABASE_URL: databaseUrl, CODEVECTOR_ENCRYPTION_KEY: encryptionKey, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent' });
+  gateway = await startGateway({
+    DATABASE_URL: databaseUrl,
+    CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
+    PORT: '0',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'silent',
+  });
   base = `http://127.0.0.1:${gateway.port}`;
 });
 
@@ -61,7 +86,11 @@ describe('@anthropic-ai/sdk', () => {
   const client = () => new Anthropic({ apiKey: key, baseURL: base, maxRetries: 2 });
 
   it('creates a message, streams one, and calls a tool', async () => {
-    const message = await client().messages.create({ model: 'claude-sonnet-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
+    const message = await client().messages.create({
+      model: 'claude-sonnet-5',
+      max_tokens: 100,
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     expect(message.content[0]).toMatchObject({ type: 'text', text: 'Hello from the fake provider.' });
 
     const stream = client().messages.stream({ model: 'claude-sonnet-5', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] });
@@ -71,7 +100,9 @@ describe('@anthropic-ai/sdk', () => {
     expect(deltas.join('')).toBe('Hello from the fake provider.');
     expect(final.usage.output_tokens).toBeGreaterThan(0);
 
-    const tools = [{ name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } }];
+    const tools = [
+      { name: 'get_weather', description: 'Weather', input_schema: { type: 'object' as const, properties: { city: { type: 'string' } } } },
+    ];
     const toolStream = client().messages.stream({
       model: 'claude-sonnet-5',
       max_tokens: 100,
@@ -95,9 +126,9 @@ describe('@anthropic-ai/sdk', () => {
   });
 
   it('gets refusals as typed errors, and does not retry a budget refusal', async () => {
-    await expect(client().messages.create({ model: 'nope', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })).rejects.toBeInstanceOf(
-      Anthropic.NotFoundError,
-    );
+    await expect(
+      client().messages.create({ model: 'nope', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+    ).rejects.toBeInstanceOf(Anthropic.NotFoundError);
     const blocked = client().messages.create({
       model: 'claude-sonnet-5',
       max_tokens: 10,
@@ -125,7 +156,11 @@ describe('openai', () => {
     expect(completion.choices[0]!.message.content).toBe('Hello from the fake provider.');
 
     const chunks = [];
-    for await (const chunk of await client().chat.completions.create({ model: 'gpt-5', stream: true, messages: [{ role: 'user', content: 'hi' }] })) {
+    for await (const chunk of await client().chat.completions.create({
+      model: 'gpt-5',
+      stream: true,
+      messages: [{ role: 'user', content: 'hi' }],
+    })) {
       chunks.push(chunk);
     }
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? '').join('')).toBe('Hello from the fake provider.');
@@ -147,7 +182,10 @@ describe('openai', () => {
       tools: [{ type: 'function', function: { name: 'lookup', parameters: { type: 'object', properties: { q: { type: 'string' } } } } }],
       messages: [{ role: 'user', content: 'CALL_TOOL:lookup:{"q":"gateway"}' }],
     });
-    expect(tool.choices[0]!.message.tool_calls?.[0]).toMatchObject({ type: 'function', function: { name: 'lookup', arguments: '{"q":"gateway"}' } });
+    expect(tool.choices[0]!.message.tool_calls?.[0]).toMatchObject({
+      type: 'function',
+      function: { name: 'lookup', arguments: '{"q":"gateway"}' },
+    });
   });
 
   it('streams a Responses API turn', async () => {
@@ -183,7 +221,16 @@ describe('Claude Code CLI', () => {
       const output = await new Promise<string>((resolve, reject) => {
         execFile(
           claude,
-          ['-p', `CALL_TOOL:Read:${JSON.stringify({ file_path: file })}`, '--output-format', 'json', '--model', 'claude-sonnet-5', '--allowedTools', 'Read'],
+          [
+            '-p',
+            `CALL_TOOL:Read:${JSON.stringify({ file_path: file })}`,
+            '--output-format',
+            'json',
+            '--model',
+            'claude-sonnet-5',
+            '--allowedTools',
+            'Read',
+          ],
           {
             cwd: work,
             timeout: 90_000,

@@ -40,16 +40,17 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   const log: Logger = deps.logger;
 
   const inflight = deps.inflight ?? { count: 0 };
-  const route = (endpoint: Endpoint) => (request: { raw: IncomingMessage; body: unknown }, reply: { hijack(): void; raw: ServerResponse }) => {
-    reply.hijack();
-    inflight.count++;
-    return proxy
-      .handle({ endpoint, req: request.raw, res: reply.raw, rawBody: request.body as Buffer | undefined })
-      .catch((error: unknown) => internalError(endpoint, reply.raw, error))
-      .finally(() => {
-        inflight.count--;
-      });
-  };
+  const route =
+    (endpoint: Endpoint) => (request: { raw: IncomingMessage; body: unknown }, reply: { hijack(): void; raw: ServerResponse }) => {
+      reply.hijack();
+      inflight.count++;
+      return proxy
+        .handle({ endpoint, req: request.raw, res: reply.raw, rawBody: request.body as Buffer | undefined })
+        .catch((error: unknown) => internalError(endpoint, reply.raw, error))
+        .finally(() => {
+          inflight.count--;
+        });
+    };
   const internalError = (endpoint: Endpoint, res: ServerResponse, error: unknown) => {
     log.error({ err: error, endpoint: endpoint.name }, 'request failed');
     if (res.headersSent) {
@@ -67,7 +68,9 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   app.post('/v1/responses', route(endpoints.responses));
   app.get('/v1/models', (request, reply) => {
     reply.hijack();
-    return proxy.listModels({ endpoint: endpoints.models, req: request.raw, res: reply.raw }).catch((error: unknown) => internalError(endpoints.models, reply.raw, error));
+    return proxy
+      .listModels({ endpoint: endpoints.models, req: request.raw, res: reply.raw })
+      .catch((error: unknown) => internalError(endpoints.models, reply.raw, error));
   });
 
   app.setNotFoundHandler((request, reply) => {

@@ -23,13 +23,13 @@ export function createGatewayMetrics(): GatewayMetrics {
   const gauges = new Map<string, number>();
   const latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
   const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
-  const escape = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 
   return {
-    request: (surface, status) => add(requests, `surface="${escape(surface)}",status="${status}"`, 1),
-    rejection: (reason) => add(rejections, `reason="${escape(reason)}"`, 1),
+    request: (surface, status) => add(requests, `surface="${escapeLabel(surface)}",status="${status}"`, 1),
+    rejection: (reason) => add(rejections, `reason="${escapeLabel(reason)}"`, 1),
     upstreamLatency(provider, seconds) {
-      const key = `provider="${escape(provider)}"`;
+      const key = `provider="${escapeLabel(provider)}"`;
       let h = latency.get(key);
       if (!h) {
         h = { buckets: latencyBuckets.map(() => 0), sum: 0, count: 0 };
@@ -40,10 +40,10 @@ export function createGatewayMetrics(): GatewayMetrics {
       h.count++;
     },
     tokens: (model, kind, count) => {
-      if (count > 0) add(tokens, `model="${escape(model)}",kind="${kind}"`, count);
+      if (count > 0) add(tokens, `model="${escapeLabel(model)}",kind="${kind}"`, count);
     },
     cost: (model, usd) => {
-      if (usd > 0) add(cost, `model="${escape(model)}"`, usd);
+      if (usd > 0) add(cost, `model="${escapeLabel(model)}"`, usd);
     },
     setGauge: (name, value) => gauges.set(name, value),
     render() {
@@ -59,7 +59,9 @@ export function createGatewayMetrics(): GatewayMetrics {
       lines.push('# HELP codevector_gateway_upstream_latency_seconds Time to upstream response headers.');
       lines.push('# TYPE codevector_gateway_upstream_latency_seconds histogram');
       for (const [labels, h] of latency) {
-        latencyBuckets.forEach((bound, i) => lines.push(`codevector_gateway_upstream_latency_seconds_bucket{${labels},le="${bound}"} ${h.buckets[i]}`));
+        for (const [i, bound] of latencyBuckets.entries()) {
+          lines.push(`codevector_gateway_upstream_latency_seconds_bucket{${labels},le="${bound}"} ${h.buckets[i]}`);
+        }
         lines.push(`codevector_gateway_upstream_latency_seconds_bucket{${labels},le="+Inf"} ${h.count}`);
         lines.push(`codevector_gateway_upstream_latency_seconds_sum{${labels}} ${h.sum}`);
         lines.push(`codevector_gateway_upstream_latency_seconds_count{${labels}} ${h.count}`);

@@ -13,7 +13,9 @@ import { createOutputEstimator } from './usage.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
 
 /** Starts a gateway from the environment; resolves to a function that shuts it down gracefully. */
-export async function startGateway(env: Record<string, string | undefined> = process.env): Promise<{ port: number; metricsPort: number; close(): Promise<void> }> {
+export async function startGateway(
+  env: Record<string, string | undefined> = process.env,
+): Promise<{ port: number; metricsPort: number; close(): Promise<void> }> {
   const config = loadGatewayConfig(env);
   const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL });
   const pool = await createPool(config.DATABASE_URL, { maxPoolSize: config.DATABASE_POOL_SIZE, applicationName: 'codevector-gateway' });

@@ -21,12 +21,21 @@ beforeAll(async () => {
     providers: [{ name: 'openai', spec: { type: 'openai', baseURL: `${fake.url}/v1` }, apiKey: 'sk-up' }],
     models: [
       { name: 'gpt', spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } } },
-      { name: 'flood', spec: { name: 'flood', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } } },
+      {
+        name: 'flood',
+        spec: { name: 'flood', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } },
+      },
     ],
     rateLimits: [{ name: 'flood', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['flood'] } }],
   });
   ({ key } = await seedUserWithKey(pool, { email: 'ops@example.com' }));
-  gateway = await startGateway({ DATABASE_URL: process.env['DATABASE_URL'], CODEVECTOR_ENCRYPTION_KEY: encryptionKey, PORT: '0', METRICS_PORT: '0', LOG_LEVEL: 'silent' });
+  gateway = await startGateway({
+    DATABASE_URL: process.env['DATABASE_URL'],
+    CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
+    PORT: '0',
+    METRICS_PORT: '0',
+    LOG_LEVEL: 'silent',
+  });
 });
 
 afterAll(async () => {
@@ -68,7 +77,12 @@ describe('rejection flood (short; the 30 s flood is in the benchmark)', () => {
     const until = Date.now() + 2000;
     const worker = async () => {
       while (Date.now() < until) {
-        const res = await client.request({ path: '/v1/chat/completions', method: 'POST', headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' }, body });
+        const res = await client.request({
+          path: '/v1/chat/completions',
+          method: 'POST',
+          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          body,
+        });
         await res.body.dump();
         if (res.statusCode === 429) refused++;
       }

@@ -57,8 +57,19 @@ type Context = {
 
 // Never forwarded upstream: hop-by-hop headers, the virtual key, and what undici sets itself.
 const droppedRequestHeaders = new Set([
-  'host', 'connection', 'keep-alive', 'proxy-connection', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding',
-  'upgrade', 'content-length', 'x-api-key', 'authorization', 'expect',
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'x-api-key',
+  'authorization',
+  'expect',
 ]);
 const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
@@ -151,7 +162,11 @@ export function createProxy(deps: ProxyDeps) {
   }
 
   /** Waits until the rejection event is durable (group commit); false when it could not be written. */
-  async function recordRejection(actor: string, requestId: string, event: Omit<AuditEntry, 'actor' | 'actorSource' | 'requestId'>): Promise<boolean> {
+  async function recordRejection(
+    actor: string,
+    requestId: string,
+    event: Omit<AuditEntry, 'actor' | 'actorSource' | 'requestId'>,
+  ): Promise<boolean> {
     try {
       await recorder.record({ ...event, actor, actorSource: 'gateway', requestId });
       return true;
@@ -211,7 +226,10 @@ export function createProxy(deps: ProxyDeps) {
       });
     }
     if (logger.isLevelEnabled('debug')) {
-      logger.debug({ requestId: entry.requestId, model: model.modelName, status: entry.status, outcome: entry.outcome, costUSD: cost }, 'request done');
+      logger.debug(
+        { requestId: entry.requestId, model: model.modelName, status: entry.status, outcome: entry.outcome, costUSD: cost },
+        'request done',
+      );
     }
   }
 
@@ -219,7 +237,9 @@ export function createProxy(deps: ProxyDeps) {
   function authenticate(ctx: Context, req: IncomingMessage): Principal | null | Promise<Principal | null> {
     const key = readKey(req);
     if (!key) {
-      return refuse(ctx, 'GW_UNAUTHENTICATED', 'A CodeVector API key is required in x-api-key or Authorization: Bearer.', null).then(() => null);
+      return refuse(ctx, 'GW_UNAUTHENTICATED', 'A CodeVector API key is required in x-api-key or Authorization: Bearer.', null).then(
+        () => null,
+      );
     }
     const found = keys.authenticate(key);
     if (found instanceof Promise) return found.then((lookup) => checked(ctx, lookup));
@@ -327,7 +347,13 @@ export function createProxy(deps: ProxyDeps) {
             action: 'gateway.secret_blocked',
             targetType: 'secret_rule',
             targetName: match.secretRule,
-            detail: { rule: match.rule, secretRule: match.secretRule, location: match.path, fingerprint: match.fingerprint, model: modelName },
+            detail: {
+              rule: match.rule,
+              secretRule: match.secretRule,
+              location: match.path,
+              fingerprint: match.fingerprint,
+              model: modelName,
+            },
           },
         );
       }
@@ -505,14 +531,15 @@ export function createProxy(deps: ProxyDeps) {
     }
     if (format === 'openai-chat' && body['stream'] === true) {
       const options = body['stream_options'] as Record<string, unknown> | undefined;
-      if (!options || options['include_usage'] !== true) {
+      if (options?.['include_usage'] !== true) {
         body['stream_options'] = { ...(options ?? {}), include_usage: true };
         modified = true;
         stripUsageChunk = true;
       }
     }
     if (modified) forwardBody = Buffer.from(JSON.stringify(body));
-    const upstreamPath = provider.basePath.endsWith('/v1') && path.startsWith('/v1') ? provider.basePath + path.slice(3) : provider.basePath + path;
+    const upstreamPath =
+      provider.basePath.endsWith('/v1') && path.startsWith('/v1') ? provider.basePath + path.slice(3) : provider.basePath + path;
 
     const headers: Record<string, string | string[]> = {};
     const rawHeaders = req.rawHeaders;

@@ -46,14 +46,30 @@ beforeAll(async () => {
     models: [
       {
         name: 'sonnet',
-        spec: { name: 'claude-sonnet-5', providerRef: { name: 'anthropic' }, upstreamModel: 'claude-sonnet-5', pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 } },
+        spec: {
+          name: 'claude-sonnet-5',
+          providerRef: { name: 'anthropic' },
+          upstreamModel: 'claude-sonnet-5',
+          pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+        },
       },
       {
         name: 'gpt',
-        spec: { name: 'gpt-5', aliases: ['gpt-latest'], providerRef: { name: 'openai' }, upstreamModel: 'gpt-5-2026', pricing: { input: 1.25, output: 10, cacheRead: 0.125 } },
+        spec: {
+          name: 'gpt-5',
+          aliases: ['gpt-latest'],
+          providerRef: { name: 'openai' },
+          upstreamModel: 'gpt-5-2026',
+          pricing: { input: 1.25, output: 10, cacheRead: 0.125 },
+        },
       },
     ],
-    secretRules: [{ name: 'builtin', spec: { detectors: ['all'], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] } }],
+    secretRules: [
+      {
+        name: 'builtin',
+        spec: { detectors: ['all'], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
+      },
+    ],
   });
   ({ key, keyId } = await seedUserWithKey(pool, { email: 'dev@example.com', groups: ['platform'] }));
   gateway = await startGateway({
@@ -112,10 +128,16 @@ describe('forwarding', () => {
     expect(seen.headers['x-api-key']).toBe('sk-ant-upstream-key');
     expect(seen.headers['anthropic-version']).toBe('2023-06-01');
     expect(seen.headers['anthropic-beta']).toBe('claude-code-20250219,interleaved-thinking-2025-05-14');
-    const row = await waitFor(() =>
-      pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'sess-1'`),
-    );
-    expect(row).toMatchObject({ model: 'claude-sonnet-5', provider: 'default/anthropic', status: 200, outcome: 'ok', cache_read_tokens: 100, cache_write_tokens: 50, api_key_id: keyId });
+    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'sess-1'`));
+    expect(row).toMatchObject({
+      model: 'claude-sonnet-5',
+      provider: 'default/anthropic',
+      status: 200,
+      outcome: 'ok',
+      cache_read_tokens: 100,
+      cache_write_tokens: 50,
+      api_key_id: keyId,
+    });
     expect(Number(row['cost_usd'])).toBeGreaterThan(0);
   });
 
@@ -139,7 +161,11 @@ describe('forwarding', () => {
 
   it('asks OpenAI for stream usage and strips it so the client sees the stream it asked for', async () => {
     fake.requests.length = 0;
-    const res = await post('/v1/chat/completions', { model: 'gpt-latest', stream: true, messages: [{ role: 'user', content: 'hi' }] }, { authorization: `Bearer ${key}`, 'x-api-key': '' });
+    const res = await post(
+      '/v1/chat/completions',
+      { model: 'gpt-latest', stream: true, messages: [{ role: 'user', content: 'hi' }] },
+      { authorization: `Bearer ${key}`, 'x-api-key': '' },
+    );
     const text = await res.text();
     expect(text).not.toContain('"usage"');
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
@@ -147,7 +173,9 @@ describe('forwarding', () => {
     expect(sent['stream_options']).toEqual({ include_usage: true });
     expect(sent['model']).toBe('gpt-5-2026');
     expect(fake.requests[0]!.headers.authorization).toBe('Bearer sk-openai-upstream-key');
-    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'chat.completions' and output_tokens > 0`));
+    const row = await waitFor(() =>
+      pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'chat.completions' and output_tokens > 0`),
+    );
     expect(row).toMatchObject({ model: 'gpt-5', status: 200 });
   });
 
@@ -205,7 +233,11 @@ describe('refusals', () => {
     expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'not_found_error' } });
     const requestId = res.headers.get('x-codevector-request-id');
     const rows = await auditRows('gateway.model_not_found');
-    expect(rows.find((r) => r['request_id'] === requestId)).toMatchObject({ actor: 'dev@example.com', actor_source: 'gateway', target_name: 'claude-nope' });
+    expect(rows.find((r) => r['request_id'] === requestId)).toMatchObject({
+      actor: 'dev@example.com',
+      actor_source: 'gateway',
+      target_name: 'claude-nope',
+    });
   });
 
   it('blocks a secret, names the rule and where, never the value', async () => {
@@ -214,7 +246,13 @@ describe('refusals', () => {
       messages: [
         { role: 'user', content: 'hi' },
         { role: 'assistant', content: 'hello' },
-        { role: 'user', content: [{ type: 'text', text: 'see' }, { type: 'tool_result', tool_use_id: 't1', content: `TOKEN=${secret}` }] },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'see' },
+            { type: 'tool_result', tool_use_id: 't1', content: `TOKEN=${secret}` },
+          ],
+        },
       ],
     });
     const res = await post('/v1/messages', body);
@@ -238,7 +276,11 @@ describe('refusals', () => {
     const statuses: number[] = [];
     let last: Response | undefined;
     for (let i = 0; i < 5; i++) {
-      last = await post('/v1/chat/completions', { model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] }, { 'x-api-key': limited.key });
+      last = await post(
+        '/v1/chat/completions',
+        { model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] },
+        { 'x-api-key': limited.key },
+      );
       statuses.push(last.status);
     }
     expect(statuses).toEqual([200, 200, 200, 429, 429]);
@@ -267,7 +309,10 @@ describe('refusals', () => {
     expect(json.error.type).toBe('billing_error');
     expect(json.error.message).toContain('default/interns-daily');
     expect(json.error.message).toMatch(/resets at \d{4}-\d\d-\d\dT00:00:00.000Z/);
-    expect((await auditRows('gateway.budget_exceeded')).at(-1)).toMatchObject({ actor: 'spender@example.com', target_name: 'default/interns-daily' });
+    expect((await auditRows('gateway.budget_exceeded')).at(-1)).toMatchObject({
+      actor: 'spender@example.com',
+      target_name: 'default/interns-daily',
+    });
     // Spend is visible for Budget status once replicas push it (every 100 ms).
     await new Promise((resolve) => setTimeout(resolve, 400));
     const spent = await pool.one(sql.type(anyRow)`select spent_usd from budget_windows where subject = 'group:interns'`);
@@ -279,14 +324,29 @@ describe('refusals', () => {
 describe('hot config and keys', () => {
   it('enforces a config change within a second and keeps the last good snapshot on a bad one', async () => {
     await seedGatewayConfig(pool, secretBox, {
-      models: [{ name: 'haiku', spec: { name: 'claude-haiku-5', providerRef: { name: 'anthropic' }, upstreamModel: 'claude-haiku-5', pricing: { input: 1, output: 5 } } }],
+      models: [
+        {
+          name: 'haiku',
+          spec: {
+            name: 'claude-haiku-5',
+            providerRef: { name: 'anthropic' },
+            upstreamModel: 'claude-haiku-5',
+            pricing: { input: 1, output: 5 },
+          },
+        },
+      ],
     });
     const started = Date.now();
     await waitFor(async () => (await post('/v1/messages', anthropicBody({ model: 'claude-haiku-5' }))).status === 200, 1000);
     expect(Date.now() - started).toBeLessThan(1000);
     // A bad snapshot (negative price) is refused; haiku keeps working.
     await seedGatewayConfig(pool, secretBox, {
-      models: [{ name: 'broken', spec: { name: 'broken', providerRef: { name: 'anthropic' }, upstreamModel: 'x', pricing: { input: -1, output: 1 } } }],
+      models: [
+        {
+          name: 'broken',
+          spec: { name: 'broken', providerRef: { name: 'anthropic' }, upstreamModel: 'x', pricing: { input: -1, output: 1 } },
+        },
+      ],
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await post('/v1/messages', anthropicBody({ model: 'claude-haiku-5' }))).status).toBe(200);
@@ -338,7 +398,9 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
     const warmEvents = await warm;
     const warmId = (warmEvents.at(-1)!['response'] as { id: string }).id;
     const turn = nextDone(socket);
-    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', previous_response_id: warmId, input: [{ role: 'user', content: 'hi' }] }));
+    socket.send(
+      JSON.stringify({ type: 'response.create', model: 'gpt-5', previous_response_id: warmId, input: [{ role: 'user', content: 'hi' }] }),
+    );
     const events = await turn;
     expect(events.map((e) => e['type'])).toContain('response.output_text.delta');
     expect(fake.websocketMessages).toHaveLength(2);
@@ -350,7 +412,9 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
     expect(error).toMatchObject({ type: 'error', status: 400, error: { code: 'secret_blocked' } });
     expect(fake.websocketMessages).toHaveLength(2);
     socket.close();
-    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'responses.websocket' and output_tokens > 0`));
+    const row = await waitFor(() =>
+      pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'responses.websocket' and output_tokens > 0`),
+    );
     expect(row).toMatchObject({ model: 'gpt-5', status: 200, outcome: 'ok' });
   });
 
@@ -358,4 +422,3 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
     await expect(openSocket('cvk_wrong')).rejects.toThrow(/401/);
   });
 });
-

@@ -28,7 +28,9 @@ export type RateLimitTicket = { states: WindowState[] };
 
 export type RateLimiter = {
   /** Admits the request or names the first limit it exceeds. Synchronous while leases last. */
-  admit(limits: readonly { limit: SnapshotRateLimit; subject: string }[]): RateLimitTicket | RateLimitRefusal | Promise<RateLimitTicket | RateLimitRefusal>;
+  admit(
+    limits: readonly { limit: SnapshotRateLimit; subject: string }[],
+  ): RateLimitTicket | RateLimitRefusal | Promise<RateLimitTicket | RateLimitRefusal>;
   /** Counts the tokens a request consumed against the limits that admitted it. */
   addTokens(ticket: RateLimitTicket, tokens: number): void;
   /** Returns unused leases and pushes pending token counts. */

@@ -5,20 +5,35 @@ import type { FastifyInstance } from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
 import { formatApiError } from './api-error.ts';
 import type { BudgetTicket } from './budget-ledger.ts';
-import type { createProxy, Endpoint, ProxyDeps } from './proxy-request.ts';
 import type { Principal } from './principal.ts';
+import type { createProxy, Endpoint, ProxyDeps } from './proxy-request.ts';
 import type { RateLimitTicket } from './rate-limiter.ts';
 import type { ProviderRuntime, RoutedModel } from './snapshot-store.ts';
 import { emptyUsage, mergeUsage } from './usage.ts';
 
 type Proxy = ReturnType<typeof createProxy>;
 
-const endpoint: Endpoint = { name: 'responses.websocket', surface: 'openai', providerTypes: ['openai', 'openai-compatible'], format: 'openai-responses', metered: true };
+const endpoint: Endpoint = {
+  name: 'responses.websocket',
+  surface: 'openai',
+  providerTypes: ['openai', 'openai-compatible'],
+  format: 'openai-responses',
+  metered: true,
+};
 
 // Client headers that describe the WebSocket itself or carry the virtual key stay behind.
 const droppedHeaders = new Set([
-  'host', 'connection', 'upgrade', 'authorization', 'x-api-key', 'sec-websocket-key', 'sec-websocket-version',
-  'sec-websocket-extensions', 'sec-websocket-protocol', 'content-length', 'transfer-encoding',
+  'host',
+  'connection',
+  'upgrade',
+  'authorization',
+  'x-api-key',
+  'sec-websocket-key',
+  'sec-websocket-version',
+  'sec-websocket-extensions',
+  'sec-websocket-protocol',
+  'content-length',
+  'transfer-encoding',
 ]);
 
 type Turn = {
@@ -180,8 +195,18 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         return;
       }
       const { routed } = admission;
-      const turn: Turn = { requestId, routed, rateTicket: admission.rateTicket, budgetTicket: admission.budgetTicket, started, ttfbMs: null };
-      if (!routed.provider.apiKey || (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref)) {
+      const turn: Turn = {
+        requestId,
+        routed,
+        rateTicket: admission.rateTicket,
+        budgetTicket: admission.budgetTicket,
+        started,
+        ttfbMs: null,
+      };
+      if (
+        !routed.provider.apiKey ||
+        (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref)
+      ) {
         settle(turn, null, 400, 'error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;

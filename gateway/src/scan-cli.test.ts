@@ -10,7 +10,11 @@ async function scan(body: string, args: string[]) {
   const stderr = new PassThrough();
   const out: Buffer[] = [];
   stdout.on('data', (chunk: Buffer) => out.push(chunk));
-  const code = await runScanCli(args, { stdin: Readable.from([Buffer.from(body)]) as never, stdout: stdout as never, stderr: stderr as never });
+  const code = await runScanCli(args, {
+    stdin: Readable.from([Buffer.from(body)]) as never,
+    stdout: stdout as never,
+    stderr: stderr as never,
+  });
   return { code, line: Buffer.concat(out).toString() };
 }
 

@@ -15,8 +15,12 @@ export async function readSecretRuleManifests(files: readonly string[]) {
   const rules = [];
   for (const file of files) {
     for (const document of parseAllDocuments(await readFile(file, 'utf8'))) {
-      const value = document.toJS() as { kind?: string; metadata?: { name?: string; namespace?: string }; spec?: Record<string, unknown> } | null;
-      if (!value || value.kind !== 'SecretRule') continue;
+      const value = document.toJS() as {
+        kind?: string;
+        metadata?: { name?: string; namespace?: string };
+        spec?: Record<string, unknown>;
+      } | null;
+      if (value?.kind !== 'SecretRule') continue;
       rules.push(
         snapshotSecretRuleSchema.parse({
           uid: `${file}#${value.metadata?.name ?? ''}`,
@@ -31,7 +35,10 @@ export async function readSecretRuleManifests(files: readonly string[]) {
 }
 
 /** `codevector scan`: returns the exit status. */
-export async function runScanCli(args: string[], io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function runScanCli(
+  args: string[],
+  io = { stdin: process.stdin, stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const files: string[] = [];
   let reveal = false;
   for (let i = 0; i < args.length; i++) {
@@ -49,16 +56,15 @@ export async function runScanCli(args: string[], io = { stdin: process.stdin, st
     }
   }
   const problems: string[] = [];
-  let rules;
+  let rules: Awaited<ReturnType<typeof readSecretRuleManifests>>;
   try {
     rules = await readSecretRuleManifests(files);
   } catch (error) {
     io.stderr.write(`could not read rules: ${(error as Error).message}\n`);
     return 2;
   }
-  const scanner = createSecretScanner(
-    [{ namespace: 'builtin', name: 'builtin', detectors: ['all'], patterns: [] }, ...rules],
-    (problem) => problems.push(`${problem.secretRule} pattern ${problem.pattern}: ${problem.error}`),
+  const scanner = createSecretScanner([{ namespace: 'builtin', name: 'builtin', detectors: ['all'], patterns: [] }, ...rules], (problem) =>
+    problems.push(`${problem.secretRule} pattern ${problem.pattern}: ${problem.error}`),
   );
   for (const problem of problems) io.stderr.write(`pattern does not compile: ${problem}\n`);
   const chunks: Buffer[] = [];
@@ -76,7 +82,13 @@ export async function runScanCli(args: string[], io = { stdin: process.stdin, st
   const order = new Map<string, number>();
   for (const m of result.matches) if (!order.has(m.path)) order.set(m.path, order.size);
   result.matches.sort((a, b) => order.get(a.path)! - order.get(b.path)! || a.start - b.start);
-  const matches = result.matches.map((m) => ({ rule: m.rule, path: m.path, start: m.start, end: m.end, ...(reveal ? { text: m.text } : {}) }));
+  const matches = result.matches.map((m) => ({
+    rule: m.rule,
+    path: m.path,
+    start: m.start,
+    end: m.end,
+    ...(reveal ? { text: m.text } : {}),
+  }));
   io.stdout.write(`${JSON.stringify({ blocked: result.blocked, rule: result.matches[0]?.rule ?? null, matches })}\n`);
   return result.blocked ? 1 : 0;
 }

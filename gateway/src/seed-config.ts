@@ -40,13 +40,18 @@ export async function seedGatewayConfig(pool: DatabasePool, secretBox: SecretBox
         values (${randomUUID()}, ${namespace}, ${resource.name}, 1, ${spec})
         on conflict (namespace, name) do update set spec = excluded.spec, generation = ${sql.identifier([table])}.generation + 1, updated_at = now()`);
     };
-    for (const provider of config.providers ?? []) await upsert('providers', provider, provider.apiKey ? secretBox.seal(provider.apiKey) : null);
+    for (const provider of config.providers ?? [])
+      await upsert('providers', provider, provider.apiKey ? secretBox.seal(provider.apiKey) : null);
     for (const model of config.models ?? []) await upsert('models', model);
     for (const budget of config.budgets ?? []) await upsert('budgets', budget);
     for (const limit of config.rateLimits ?? []) await upsert('rate_limits', limit);
     for (const rule of config.secretRules ?? []) await upsert('secret_rules', rule);
     for (const item of config.delete ?? []) {
-      await tx.query(sql.type(noRows)`delete from ${sql.identifier([item.table])} where namespace = ${item.namespace ?? 'default'} and name = ${item.name}`);
+      await tx.query(
+        sql.type(
+          noRows,
+        )`delete from ${sql.identifier([item.table])} where namespace = ${item.namespace ?? 'default'} and name = ${item.name}`,
+      );
     }
     const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`
       update config_state set version = version + 1, changed_at = now() returning version`);

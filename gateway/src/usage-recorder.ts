@@ -35,7 +35,12 @@ export type UsageRecorder = {
  * Usage is not a rejection event: a crash can lose the last interval's rows (at most
  * `intervalMs`), which the spend counters do not depend on.
  */
-export function createUsageRecorder(options: { pool: DatabasePool; logger: Logger; intervalMs?: number; maxBatch?: number }): UsageRecorder {
+export function createUsageRecorder(options: {
+  pool: DatabasePool;
+  logger: Logger;
+  intervalMs?: number;
+  maxBatch?: number;
+}): UsageRecorder {
   const { pool, logger } = options;
   const maxBatch = options.maxBatch ?? 2000;
   let queue: UsageRow[] = [];
@@ -46,9 +51,22 @@ export function createUsageRecorder(options: { pool: DatabasePool; logger: Logge
     // One JSON parameter for the whole batch: cheaper to build than sixteen typed arrays.
     const rows = JSON.stringify(
       batch.map((r) => ({
-        request_id: r.requestId, api_key_id: r.apiKeyId, user_id: r.userId, model: r.model, provider: r.provider, endpoint: r.endpoint,
-        input_tokens: r.inputTokens, output_tokens: r.outputTokens, cache_read_tokens: r.cacheReadTokens, cache_write_tokens: r.cacheWriteTokens,
-        cost_usd: r.costUSD, status: r.status, outcome: r.outcome, latency_ms: r.latencyMs, ttfb_ms: r.ttfbMs, session_id: r.sessionId,
+        request_id: r.requestId,
+        api_key_id: r.apiKeyId,
+        user_id: r.userId,
+        model: r.model,
+        provider: r.provider,
+        endpoint: r.endpoint,
+        input_tokens: r.inputTokens,
+        output_tokens: r.outputTokens,
+        cache_read_tokens: r.cacheReadTokens,
+        cache_write_tokens: r.cacheWriteTokens,
+        cost_usd: r.costUSD,
+        status: r.status,
+        outcome: r.outcome,
+        latency_ms: r.latencyMs,
+        ttfb_ms: r.ttfbMs,
+        session_id: r.sessionId,
       })),
     );
     try {

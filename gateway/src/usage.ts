@@ -9,7 +9,10 @@ export const emptyUsage = (): Usage => ({ input: 0, output: 0, cacheRead: 0, cac
 /** USD for a usage at a model's prices (per million tokens). */
 export function costOf(usage: Usage, pricing: SnapshotModel['pricing']): number {
   return (
-    (usage.input * pricing.input + usage.output * pricing.output + usage.cacheRead * pricing.cacheRead + usage.cacheWrite * pricing.cacheWrite) /
+    (usage.input * pricing.input +
+      usage.output * pricing.output +
+      usage.cacheRead * pricing.cacheRead +
+      usage.cacheWrite * pricing.cacheWrite) /
     1e6
   );
 }

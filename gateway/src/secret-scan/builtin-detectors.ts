@@ -195,7 +195,8 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'database-urls',
     description: 'Database connection URL with a real password',
     keywords: ['postgres://', 'postgresql://', 'mysql://', 'mongodb://', 'mongodb+srv://', 'redis://', 'rediss://', 'amqp://', 'amqps://'],
-    pattern: /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?):\/\/([^\s:@/"'`]{0,128}):([^\s@/"'`]{1,256})@([^\s/:?#"'`,]{1,253})/g,
+    pattern:
+      /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?):\/\/([^\s:@/"'`]{0,128}):([^\s@/"'`]{1,256})@([^\s/:?#"'`,]{1,253})/g,
     validate: (m) => isRealDatabasePassword(m[1]!, m[2]!, m[3]!),
   },
   {

@@ -1,10 +1,11 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
-import { describe, expect, it } from 'vitest';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
+import { describe, expect, it } from 'vitest';
 import { createSecretScanner } from './secret-scanner.ts';
 
 type Rules = Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'>[];
+
 import { toBase62 } from './validate-token.ts';
 
 const builtin: Rules = [{ namespace: 'default', name: 'builtin', detectors: ['all'], patterns: [] }];
@@ -34,7 +35,13 @@ const anthropicBody = (text: string) => ({
   messages: [
     { role: 'user', content: 'hello' },
     { role: 'assistant', content: [{ type: 'text', text: 'hi' }] },
-    { role: 'user', content: [{ type: 'text', text: 'look' }, { type: 'text', text }] },
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'look' },
+        { type: 'text', text },
+      ],
+    },
   ],
 });
 
@@ -54,7 +61,9 @@ describe('built-in detectors', () => {
   it('ignores AWS documentation examples but blocks a real-looking pair', () => {
     expect(scan(anthropicBody('AKIAIOSFODNN7EXAMPLE wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY')).blocked).toBe(false);
     expect(scan(anthropicBody('region ASIAPACIFICSOUTHEAST')).blocked).toBe(false);
-    const result = scan(anthropicBody('aws_access_key_id = AKIA2OGYBAH6QWERT7XZ\naws_secret_access_key = 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'));
+    const result = scan(
+      anthropicBody('aws_access_key_id = AKIA2OGYBAH6QWERT7XZ\naws_secret_access_key = 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'),
+    );
     expect(result.matches.map((m) => m.rule).sort()).toEqual(['aws-access-key-id', 'aws-secret-access-key']);
   });
 
@@ -68,18 +77,25 @@ describe('built-in detectors', () => {
         {
           role: 'assistant',
           content: null,
-          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'write_file', arguments: JSON.stringify({ path: 'k.pem', content: pem }) } }],
+          tool_calls: [
+            { id: 'c1', type: 'function', function: { name: 'write_file', arguments: JSON.stringify({ path: 'k.pem', content: pem }) } },
+          ],
         },
       ],
     };
     const result = scan(body);
     expect(result.matches[0]).toMatchObject({ rule: 'private-key', path: 'messages[1].tool_calls[0].function.arguments.content' });
     // A public key or a parser that names the header strings does not block.
-    expect(scan(anthropicBody('-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----')).blocked).toBe(false);
-    expect(scan(anthropicBody("if (line === '-----BEGIN RSA PRIVATE KEY-----') { parse(); } // -----END RSA PRIVATE KEY-----")).blocked).toBe(false);
+    expect(scan(anthropicBody('-----BEGIN PUBLIC KEY-----\nMFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE\n-----END PUBLIC KEY-----')).blocked).toBe(
+      false,
+    );
+    expect(
+      scan(anthropicBody("if (line === '-----BEGIN RSA PRIVATE KEY-----') { parse(); } // -----END RSA PRIVATE KEY-----")).blocked,
+    ).toBe(false);
   });
 
   it('handles Stripe, Slack, JWT, database URLs, LLM keys and our own keys, skipping placeholders', () => {
+    const placeholder = ['$', '{DB_PASSWORD}'].join('');
     const live = `sk_live_${randomBase62(40)}`;
     expect(scan(anthropicBody(`STRIPE=${live}`)).matches[0]?.rule).toBe('stripe-live-key');
     expect(scan(anthropicBody('STRIPE=sk_test_BQokikJOvBiI2HlWgH4olfQ2')).blocked).toBe(false);
@@ -91,7 +107,9 @@ describe('built-in detectors', () => {
     const jwtIo = `${jwtPart({ alg: 'HS256', typ: 'JWT' })}.${jwtPart({ sub: '1234567890', name: 'John Doe', iat: 1516239022 })}.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c`;
     expect(scan(anthropicBody(jwtIo)).blocked).toBe(false);
     expect(scan(anthropicBody('DATABASE_URL=postgres://app:Q7v!x9Lk2Pz4@db.prod.internal:5432/app')).matches[0]?.rule).toBe('database-url');
-    expect(scan(anthropicBody('postgres://postgres:postgres@localhost:5432/app postgres://user:${DB_PASSWORD}@db.prod/app')).blocked).toBe(false);
+    expect(scan(anthropicBody(`postgres://postgres:postgres@localhost:5432/app postgres://user:${placeholder}@db.prod/app`)).blocked).toBe(
+      false,
+    );
     expect(scan(anthropicBody(`key sk-ant-api03-${randomBase62(93)}AA`)).matches[0]?.rule).toBe('anthropic-api-key');
     expect(scan(anthropicBody(`key sk-proj-${randomBase62(74)}T3BlbkFJ${randomBase62(74)}`)).matches[0]?.rule).toBe('openai-api-key');
     expect(scan(anthropicBody('use sk-... or sk-proj-your-key-here')).blocked).toBe(false);
@@ -101,7 +119,12 @@ describe('built-in detectors', () => {
 
 describe('custom patterns and caching', () => {
   const custom: Rules = [
-    { namespace: 'team', name: 'internal', detectors: [], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
+    {
+      namespace: 'team',
+      name: 'internal',
+      detectors: [],
+      patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }],
+    },
   ];
 
   it('runs RE2 patterns only where their keyword occurs', () => {
@@ -125,7 +148,12 @@ describe('custom patterns and caching', () => {
     const scanner = createSecretScanner(builtin);
     const history = `AKIA and aws_secret are keywords; ${'lorem ipsum '.repeat(100)}`;
     const turn1 = { messages: [{ role: 'user', content: history }] };
-    const turn2 = { messages: [{ role: 'user', content: history }, { role: 'user', content: 'more about AKIA' }] };
+    const turn2 = {
+      messages: [
+        { role: 'user', content: history },
+        { role: 'user', content: 'more about AKIA' },
+      ],
+    };
     const raw1 = Buffer.from(JSON.stringify(turn1));
     expect(scanner.scan(raw1, turn1).scannedStrings).toBe(1);
     const raw2 = Buffer.from(JSON.stringify(turn2));

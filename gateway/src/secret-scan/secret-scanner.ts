@@ -1,6 +1,6 @@
 import { hash as hashText } from 'node:crypto';
-import { fingerprintSecret } from '@codevector/core/secret-box';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
+import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
 import { type BuiltinDetector, selectBuiltinDetectors } from './builtin-detectors.ts';
 

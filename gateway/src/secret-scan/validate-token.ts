@@ -45,7 +45,8 @@ export function shannonEntropy(value: string): number {
   return entropy;
 }
 
-const placeholderPattern = /example|sample|dummy|placeholder|your[_-]?|redacted|xxxxx|XXXXX|00000000|11111111|abcdefgh|ABCDEFGH|\*\*\*|\.\.\./i;
+const placeholderPattern =
+  /example|sample|dummy|placeholder|your[_-]?|redacted|xxxxx|XXXXX|00000000|11111111|abcdefgh|ABCDEFGH|\*\*\*|\.\.\./i;
 
 /** True for documentation examples and placeholders (`AKIAIOSFODNN7EXAMPLE`, `xoxb-000…`, `sk-...`). */
 export function looksLikePlaceholder(value: string): boolean {
@@ -133,8 +134,24 @@ export function isPypiMacaroon(token: string): boolean {
   return decoded[0] === 0x02 && (text.includes('pypi.org') || text.includes('test.pypi.org'));
 }
 
-const defaultPasswords = new Set(['password', 'passwd', 'pass', 'secret', 'changeme', 'postgres', 'root', 'admin', 'guest', 'mysql', 'redis', 'example', 'test', 'user']);
-const localHosts = /^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\]|0\.0\.0\.0|host|hostname|example\.(com|org|net)|.*\.example(\.com)?|db|database|your[-_].*)$/i;
+const defaultPasswords = new Set([
+  'password',
+  'passwd',
+  'pass',
+  'secret',
+  'changeme',
+  'postgres',
+  'root',
+  'admin',
+  'guest',
+  'mysql',
+  'redis',
+  'example',
+  'test',
+  'user',
+]);
+const localHosts =
+  /^(localhost|127\.\d+\.\d+\.\d+|::1|\[::1\]|0\.0\.0\.0|host|hostname|example\.(com|org|net)|.*\.example(\.com)?|db|database|your[-_].*)$/i;
 
 /** A database URL whose password looks real: not a placeholder, default or local-only credential. */
 export function isRealDatabasePassword(user: string, password: string, host: string): boolean {
