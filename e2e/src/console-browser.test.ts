@@ -270,14 +270,10 @@ describe('console in Chromium', () => {
     for (const path of ['/admin/audit-log', '/admin/users', '/admin/groups', '/keys', '/connect', '/admin/resources', '/dashboard']) {
       await page.goto(`${baseUrl}${path}`);
       await page.locator('main h1').waitFor();
-      const unlabelled = await page.evaluate(() =>
-        [...document.querySelectorAll('input, select, button, a[href]')]
-          .filter((el) => {
-            const named = (el as HTMLInputElement).labels?.length || el.getAttribute('aria-label') || (el.textContent ?? '').trim();
-            return !named;
-          })
-          .map((el) => el.outerHTML.slice(0, 80)),
-      );
+      // Runs in the page (a string: this file is type-checked without DOM types).
+      const unlabelled = await page.evaluate(`[...document.querySelectorAll('input, select, button, a[href]')]
+        .filter((el) => !(el.labels?.length || el.getAttribute('aria-label') || (el.textContent ?? '').trim()))
+        .map((el) => el.outerHTML.slice(0, 80))`);
       expect(unlabelled, path).toEqual([]);
     }
   });
