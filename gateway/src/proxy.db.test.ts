@@ -211,10 +211,44 @@ describe('forwarding', () => {
     expect(row['outcome']).toBe('client_aborted');
   });
 
+  it('forwards count_tokens without metering it', async () => {
+    const res = await post('/v1/messages/count_tokens', {
+      model: 'claude-sonnet-5',
+      messages: [{ role: 'user', content: 'count me please' }],
+    });
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { input_tokens: number }).input_tokens).toBeGreaterThan(0);
+  });
+
+  it('answers 504 in the caller shape when the provider exceeds its timeout', async () => {
+    await seedGatewayConfig(pool, secretBox, {
+      providers: [{ name: 'slow', spec: { type: 'anthropic', baseURL: fake.url, timeoutSeconds: 0.3 }, apiKey: 'sk-slow' }],
+      models: [
+        {
+          name: 'slow',
+          spec: { name: 'claude-slow', providerRef: { name: 'slow' }, upstreamModel: 'claude-slow', pricing: { input: 1, output: 1 } },
+        },
+      ],
+    });
+    await waitFor(async () => (await post('/v1/messages', anthropicBody({ model: 'claude-slow' }))).status === 200);
+    const started = Date.now();
+    const res = await post('/v1/messages', anthropicBody({ model: 'claude-slow' }), { 'x-fake-latency-ms': '2000' });
+    expect(res.status).toBe(504);
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(await res.json()).toMatchObject({ type: 'error', error: { type: 'api_error' } });
+  });
+
+  it('lists configured models in the Anthropic shape for Anthropic clients', async () => {
+    const res = await fetch(`${base}/v1/models`, { headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' } });
+    const json = (await res.json()) as { data: { type: string; id: string }[]; has_more: boolean };
+    expect(json.has_more).toBe(false);
+    expect(json.data[0]).toMatchObject({ type: 'model' });
+  });
+
   it('lists configured models in the OpenAI shape', async () => {
     const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
     const json = (await res.json()) as { data: { id: string }[] };
-    expect(json.data.map((m) => m.id)).toEqual(['claude-sonnet-5', 'gpt-5', 'gpt-latest']);
+    expect(json.data.map((m) => m.id)).toEqual(expect.arrayContaining(['claude-sonnet-5', 'gpt-5', 'gpt-latest']));
   });
 });
 
@@ -291,6 +325,20 @@ describe('refusals', () => {
     expect((await post('/v1/chat/completions', { model: 'gpt-5', messages: [{ role: 'user', content: 'x' }] })).status).toBe(200);
     expect((await post('/v1/messages', anthropicBody(), { 'x-api-key': limited.key })).status).toBe(200);
     expect((await auditRows('gateway.rate_limit_exceeded')).length).toBe(2);
+  });
+
+  it('limits tokens per minute on what was consumed, across the window', async () => {
+    const heavy = await seedUserWithKey(pool, { email: 'heavy@example.com', keyName: 'heavy' });
+    await seedGatewayConfig(pool, secretBox, {
+      rateLimits: [{ name: 'tpm', spec: { subject: { kind: 'apiKey', name: 'heavy' }, tokensPerMinute: 500 } }],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const first = await post('/v1/messages', anthropicBody(), { 'x-api-key': heavy.key, 'x-fake-output-tokens': '600' });
+    expect(first.status).toBe(200);
+    const second = await post('/v1/messages', anthropicBody(), { 'x-api-key': heavy.key });
+    expect(second.status).toBe(429);
+    expect(second.headers.get('x-ratelimit-limit-tokens')).toBe('500');
+    expect(((await second.json()) as { error: { type: string } }).error.type).toBe('rate_limit_error');
   });
 
   it('refuses a request once a budget is spent, with 402, which budget and when it resets', async () => {
