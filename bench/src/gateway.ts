@@ -443,7 +443,7 @@ export async function run(_args: string[]): Promise<void> {
       const spent = await pool.oneFirst(sql.type(z.object({ spent: z.number() }))`
         select coalesce(sum(spent_usd), 0)::float8 as spent from budget_windows b join budgets d on d.uid = b.budget_uid where d.name = ${`${mode}-mode`}`);
       const overspend = Math.max(0, spent - 5);
-      results[`budget_${mode}`] = { limit_usd: 5, spent_usd: Number(spent.toFixed(6)), ...outcome };
+      results[`budget_${mode}`] = { limit_usd: 5, spent_usd: Number(spent.toFixed(6)), utilization_pct: Number(((spent / 5) * 100).toFixed(2)), ...outcome };
       if (mode === 'strict') results['budget_overspend_strict_usd'] = Number(overspend.toFixed(6));
       else results['budget_overspend_default_pct'] = Number(((overspend / 5) * 100).toFixed(4));
       log('budget', mode, results[`budget_${mode}`]);
@@ -488,11 +488,14 @@ export async function run(_args: string[]): Promise<void> {
 async function budgetRun(replicas: Proc[], key: string, model: string) {
   const pools = replicas.map((r) => new Pool(`http://127.0.0.1:${r.port}`, { connections: 10 }));
   const counts = { ok: 0, refused: 0, other: 0 };
-  const refusedBy = replicas.map(() => 0);
-  const deadline = Date.now() + 30_000;
+  // Run until the budget is exhausted: refusals seen and nothing admitted for 2 s (refusals
+  // while in-flight reservations hold the rest are transient, so they alone do not stop it).
+  let lastAdmitAt = Date.now();
+  const deadline = Date.now() + 40_000;
+  const exhausted = () => counts.refused >= 30 && Date.now() - lastAdmitAt > 2000;
   const worker = async (i: number) => {
     const target = i % pools.length;
-    while (Date.now() < deadline && refusedBy.some((n) => n < 20)) {
+    while (Date.now() < deadline && !exhausted()) {
       const output = 100 + Math.floor(Math.random() * 2900);
       const res = await pools[target]!.request({
         path: '/v1/chat/completions',
@@ -503,18 +506,15 @@ async function budgetRun(replicas: Proc[], key: string, model: string) {
           'x-fake-output-tokens': String(output),
           'x-fake-latency-ms': '50',
         },
-        body: JSON.stringify({
-          model,
-          max_tokens: 4000,
-          messages: [{ role: 'user', content: `Request ${randomBytes(8).toString('hex')}: summarise the design.` }],
-        }),
+        body: JSON.stringify({ model, max_tokens: 4000, messages: [{ role: 'user', content: `Request ${randomBytes(8).toString('hex')}: summarise the design.` }] }),
       });
       await res.body.dump();
-      if (res.statusCode === 200) counts.ok++;
-      else if (res.statusCode === 402) {
+      if (res.statusCode === 200) {
+        counts.ok++;
+        lastAdmitAt = Date.now();
+      } else if (res.statusCode === 402) {
         counts.refused++;
-        refusedBy[target]!++;
-        await new Promise((resolve) => setTimeout(resolve, 20));
+        await new Promise((resolve) => setTimeout(resolve, 50));
       } else counts.other++;
     }
   };

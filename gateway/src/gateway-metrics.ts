@@ -23,7 +23,16 @@ export function createGatewayMetrics(): GatewayMetrics {
   const gauges = new Map<string, number>();
   const latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
   const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
-  const escapeLabel = (value: string) => value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+  const escaped = new Map<string, string>();
+  // Label values repeat (a handful of models, providers, surfaces): escape each once.
+  const escapeLabel = (value: string) => {
+    let out = escaped.get(value);
+    if (out === undefined) {
+      out = value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+      if (escaped.size < 10_000) escaped.set(value, out);
+    }
+    return out;
+  };
 
   return {
     request: (surface, status) => add(requests, `surface="${escapeLabel(surface)}",status="${status}"`, 1),

@@ -127,18 +127,22 @@ export function createOutputEstimator(options: { window?: number; percentile?: n
   const size = options.window ?? 256;
   const percentile = options.percentile ?? 0.95;
   const fallback = options.fallback ?? 4096;
-  const recent = new Map<string, { values: number[]; next: number; cached: number | null }>();
+  // The percentile is recomputed every 32 answers (a sort of 256 numbers), not per request.
+  const recent = new Map<string, { values: number[]; next: number; cached: number | null; sinceSort: number }>();
   return {
     observe(model: string, outputTokens: number) {
       let entry = recent.get(model);
       if (!entry) {
-        entry = { values: [], next: 0, cached: null };
+        entry = { values: [], next: 0, cached: null, sinceSort: 0 };
         recent.set(model, entry);
       }
       if (entry.values.length < size) entry.values.push(outputTokens);
       else entry.values[entry.next] = outputTokens;
       entry.next = (entry.next + 1) % size;
-      entry.cached = null;
+      if (++entry.sinceSort >= 32 || entry.values.length < 64) {
+        entry.sinceSort = 0;
+        entry.cached = null;
+      }
     },
     estimate(model: string): number {
       const entry = recent.get(model);
