@@ -69,6 +69,38 @@ describe('operations port', () => {
   });
 });
 
+describe('config listener', () => {
+  it('reconnects after losing its connection and catches up on changes made meanwhile', async () => {
+    await pool.query(sql.type(z.object({}))`
+      select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'codevector-gateway-listen'`);
+    await seedGatewayConfig(pool, createSecretBox(encryptionKey), {
+      models: [
+        {
+          name: 'late',
+          spec: { name: 'late-model', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 1 } },
+        },
+      ],
+    });
+    const until = Date.now() + 5000;
+    let status = 0;
+    while (Date.now() < until) {
+      const res = await fetch(`http://127.0.0.1:${gateway!.port}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ model: 'late-model', messages: [{ role: 'user', content: 'hi' }] }),
+      });
+      status = res.status;
+      await res.arrayBuffer();
+      if (status === 200) break;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(status).toBe(200);
+    const listeners = await pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+      select count(*)::int as n from pg_stat_activity where application_name = 'codevector-gateway-listen'`);
+    expect(listeners).toBe(1);
+  });
+});
+
 describe('rejection flood (short; the 30 s flood is in the benchmark)', () => {
   it('finds every refusal a client saw in audit_log, including those in flight at shutdown', async () => {
     const client = new Pool(`http://127.0.0.1:${gateway!.port}`, { connections: 50 });
