@@ -72,7 +72,7 @@ describe('operations port', () => {
 describe('config listener', () => {
   it('reconnects after losing its connection and catches up on changes made meanwhile', async () => {
     await pool.query(sql.type(z.object({}))`
-      select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'codevector-gateway-listen'`);
+      select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'codevector-gateway-listen' and datname = current_database()`);
     await seedGatewayConfig(pool, createSecretBox(encryptionKey), {
       models: [
         {
@@ -96,7 +96,7 @@ describe('config listener', () => {
     }
     expect(status).toBe(200);
     const listeners = await pool.oneFirst(sql.type(z.object({ n: z.number() }))`
-      select count(*)::int as n from pg_stat_activity where application_name = 'codevector-gateway-listen'`);
+      select count(*)::int as n from pg_stat_activity where application_name = 'codevector-gateway-listen' and datname = current_database()`);
     expect(listeners).toBe(1);
   });
 });
