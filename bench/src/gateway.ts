@@ -443,7 +443,12 @@ export async function run(_args: string[]): Promise<void> {
       const spent = await pool.oneFirst(sql.type(z.object({ spent: z.number() }))`
         select coalesce(sum(spent_usd), 0)::float8 as spent from budget_windows b join budgets d on d.uid = b.budget_uid where d.name = ${`${mode}-mode`}`);
       const overspend = Math.max(0, spent - 5);
-      results[`budget_${mode}`] = { limit_usd: 5, spent_usd: Number(spent.toFixed(6)), utilization_pct: Number(((spent / 5) * 100).toFixed(2)), ...outcome };
+      results[`budget_${mode}`] = {
+        limit_usd: 5,
+        spent_usd: Number(spent.toFixed(6)),
+        utilization_pct: Number(((spent / 5) * 100).toFixed(2)),
+        ...outcome,
+      };
       if (mode === 'strict') results['budget_overspend_strict_usd'] = Number(overspend.toFixed(6));
       else results['budget_overspend_default_pct'] = Number(((overspend / 5) * 100).toFixed(4));
       log('budget', mode, results[`budget_${mode}`]);
@@ -506,7 +511,11 @@ async function budgetRun(replicas: Proc[], key: string, model: string) {
           'x-fake-output-tokens': String(output),
           'x-fake-latency-ms': '50',
         },
-        body: JSON.stringify({ model, max_tokens: 4000, messages: [{ role: 'user', content: `Request ${randomBytes(8).toString('hex')}: summarise the design.` }] }),
+        body: JSON.stringify({
+          model,
+          max_tokens: 4000,
+          messages: [{ role: 'user', content: `Request ${randomBytes(8).toString('hex')}: summarise the design.` }],
+        }),
       });
       await res.body.dump();
       if (res.statusCode === 200) {

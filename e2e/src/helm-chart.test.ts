@@ -15,7 +15,12 @@ const namespace = `helm-${Date.now().toString(36)}`;
 let bin: string;
 
 const tool = async (name: 'helm' | 'kubectl', args: string[]) =>
-  (await run(path.join(bin, name), args, { env: { ...process.env, HELM_CACHE_HOME: '/tmp/cv-helm-cache', HELM_CONFIG_HOME: '/tmp/cv-helm-config' }, maxBuffer: 32 << 20 })).stdout;
+  (
+    await run(path.join(bin, name), args, {
+      env: { ...process.env, HELM_CACHE_HOME: '/tmp/cv-helm-cache', HELM_CONFIG_HOME: '/tmp/cv-helm-config' },
+      maxBuffer: 32 << 20,
+    })
+  ).stdout;
 
 beforeAll(async () => {
   bin = process.env['KUBEBUILDER_ASSETS'] ?? (await run('bash', [path.join(root, 'scripts/control-plane-binaries.sh')])).stdout.trim();
@@ -59,7 +64,9 @@ describe('helm chart', () => {
     const args = ['--namespace', namespace, '--set', 'database.url=postgres://cv@db/cv', '--no-hooks'];
     await tool('helm', ['install', 'cv', chart, ...args]);
     const key = async () =>
-      (await tool('kubectl', ['get', 'secret', '-n', namespace, 'cv-codevector-encryption', '-o', 'jsonpath={.data.encryption-key}'])).trim();
+      (
+        await tool('kubectl', ['get', 'secret', '-n', namespace, 'cv-codevector-encryption', '-o', 'jsonpath={.data.encryption-key}'])
+      ).trim();
     const first = await key();
     expect(Buffer.from(Buffer.from(first, 'base64').toString('utf8'), 'base64')).toHaveLength(32);
     await tool('helm', ['upgrade', 'cv', chart, ...args, '--set', 'gateway.autoscaling.maxReplicas=20']);
