@@ -1,14 +1,17 @@
 // `npm start`: the whole product on one machine, no cluster needed. Embedded PostgreSQL keeps
 // its data in .codevector/postgres; the operator reconciles examples/ through its file source;
 // gateway and console listen on 127.0.0.1. URLs and credentials go to .codevector/dev.json.
+// `npm start -- --demo` also runs the fake provider and points the example Providers at it, so
+// agents can talk to the gateway without real provider keys or network access.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
 import { startPostgres } from '@codevector/testbed/postgres';
+import { parseAllDocuments, stringify } from 'yaml';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const stateDir = path.join(root, '.codevector');
@@ -18,10 +21,12 @@ const ports = {
   gatewayMetrics: Number(env['CODEVECTOR_GATEWAY_METRICS_PORT'] ?? 9464),
   console: Number(env['CODEVECTOR_CONSOLE_PORT'] ?? 3000),
   postgres: Number(env['CODEVECTOR_POSTGRES_PORT'] ?? 54329),
+  fakeProvider: Number(env['CODEVECTOR_FAKE_PROVIDER_PORT'] ?? 8089),
 };
-const manifests = env['CODEVECTOR_MANIFESTS'] ?? path.join(root, 'examples');
+const demo = process.argv.includes('--demo');
+const exampleManifests = env['CODEVECTOR_MANIFESTS'] ?? path.join(root, 'examples');
 
-type Secrets = { encryptionKey: string; sessionSecret: string; adminEmail: string; adminPassword: string };
+type Secrets = { encryptionKey: string; sessionSecret: string; adminEmail: string; adminPassword: string; demoApiKey?: string };
 
 async function loadSecrets(): Promise<Secrets> {
   const file = path.join(stateDir, 'secrets.json');
@@ -32,8 +37,59 @@ async function loadSecrets(): Promise<Secrets> {
     adminEmail: 'admin@codevector.local',
     adminPassword: randomBytes(12).toString('base64url'),
   };
-  await writeFile(file, JSON.stringify(secrets, null, 2), { mode: 0o600 });
+  await saveSecrets(secrets);
   return secrets;
+}
+
+async function saveSecrets(secrets: Secrets): Promise<void> {
+  await writeFile(path.join(stateDir, 'secrets.json'), JSON.stringify(secrets, null, 2), { mode: 0o600 });
+}
+
+/** A copy of the manifests whose Providers call the fake provider instead of the real APIs. */
+async function writeDemoManifests(source: string, fakeUrl: string): Promise<string> {
+  const target = path.join(stateDir, 'demo-manifests');
+  await rm(target, { recursive: true, force: true });
+  await mkdir(target, { recursive: true });
+  for (const file of (await readdir(source)).filter((name) => /\.ya?ml$/.test(name))) {
+    const docs = parseAllDocuments(await readFile(path.join(source, file), 'utf8')).map(
+      (doc) => doc.toJSON() as Record<string, unknown> | null,
+    );
+    const rewritten = docs
+      .filter((doc) => doc !== null)
+      .map((doc) => {
+        const spec = doc['spec'] as Record<string, unknown> | undefined;
+        if (doc['kind'] === 'Provider' && spec) spec['baseURL'] = fakeUrl;
+        return stringify(doc);
+      });
+    await writeFile(path.join(target, file), rewritten.join('---\n'));
+  }
+  return target;
+}
+
+/**
+ * Creates the admin's demo API key through the console's own API on first start, so the key and
+ * its audit row come from the one writer of keys; later starts reuse it.
+ */
+async function ensureDemoKey(consoleUrl: string, secrets: Secrets): Promise<string | undefined> {
+  if (secrets.demoApiKey) return secrets.demoApiKey;
+  const login = await fetch(`${consoleUrl}/api/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: secrets.adminEmail, password: secrets.adminPassword }),
+  });
+  if (!login.ok) return undefined;
+  const { csrfToken } = (await login.json()) as { csrfToken: string };
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0] ?? '';
+  const created = await fetch(`${consoleUrl}/api/api-keys`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', cookie, 'x-csrf-token': csrfToken },
+    body: JSON.stringify({ name: 'demo (npm start)' }),
+  });
+  if (!created.ok) return undefined;
+  const { key } = (await created.json()) as { key: string };
+  secrets.demoApiKey = key;
+  await saveSecrets(secrets);
+  return key;
 }
 
 async function waitForHttp(url: string, timeoutMs: number): Promise<boolean> {
@@ -104,6 +160,12 @@ async function main(): Promise<void> {
   const shared = { DATABASE_URL: databaseUrl, CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const consoleUrl = `http://127.0.0.1:${ports.console}`;
+  let manifests = exampleManifests;
+  if (demo) {
+    const fakeUrl = `http://127.0.0.1:${ports.fakeProvider}`;
+    startService('fake provider', 'testbed/src/fake-provider-main.ts', [], { FAKE_PROVIDER_PORT: String(ports.fakeProvider) });
+    manifests = await writeDemoManifests(exampleManifests, fakeUrl);
+  }
   startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], shared);
   startService('gateway', 'gateway/src/main.ts', [], {
     ...shared,
@@ -125,8 +187,11 @@ async function main(): Promise<void> {
     waitForHttp(`http://127.0.0.1:${ports.gatewayMetrics}/healthz`, 30_000),
     waitForHttp(`${consoleUrl}/`, 30_000),
   ]);
+  const demoApiKey = consoleUp ? await ensureDemoKey(consoleUrl, secrets) : undefined;
   const dev = {
     gatewayUrl,
+    demoApiKey,
+    demoUpstream: demo ? `http://127.0.0.1:${ports.fakeProvider}` : null,
     gatewayMetricsUrl: `http://127.0.0.1:${ports.gatewayMetrics}/metrics`,
     consoleUrl,
     databaseUrl,
@@ -143,6 +208,13 @@ async function main(): Promise<void> {
       `  console   ${consoleUrl}${consoleUp ? '' : '  (not ready)'}   sign in as ${secrets.adminEmail} / ${secrets.adminPassword}`,
       `  database  ${databaseUrl}`,
       `  manifests ${manifests} (edit them; the operator applies changes)`,
+      demo
+        ? `  upstream  fake provider on 127.0.0.1:${ports.fakeProvider} (--demo)`
+        : '  upstream  the Providers in the manifests (add real keys to their Secrets, or use --demo)',
+      demoApiKey ? `  API key   ${demoApiKey}` : '',
+      demoApiKey
+        ? `  try it    ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_API_KEY=${demoApiKey} CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude -p "hello"`
+        : '',
       `  details   ${path.join(stateDir, 'dev.json')}`,
       'Ctrl-C stops everything.',
       '',
