@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SnapshotBudget } from '@codevector/core/config-snapshot';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
@@ -14,6 +15,13 @@ import { z } from 'zod';
  * the fleet overspends by at most Σ max(0, actual − reserved) over requests in flight. In
  * `strict` mode the reservation is the worst case (every byte a token at the dearest input
  * price, plus max_tokens of output), so actual ≤ reserved and overspend is zero.
+ *
+ * Leases expire (migration 0201): each is a row in gateway_leases that the replica renews on its
+ * periodic push; the next grant on the window by any replica returns expired leases to the pool
+ * in the same statement, so a crashed replica strands its slice for at most `leaseTtlMs`. A
+ * replica admits from its lease only until its own deadline (sent-at + 90 % of the TTL, measured
+ * before the database stamps the expiry), so a lease that may have been reclaimed is never spent
+ * again without leasing anew; the database's answer is the truth about what the lease holds.
  */
 export type BudgetRefusal = { budget: SnapshotBudget; subject: string; spentUSD: number; resetAt: Date | null };
 
@@ -48,12 +56,15 @@ type BudgetState = {
   pendingSpent: number;
   pendingRelease: number;
   globalSpent: number;
+  /** The lease or push in flight for this window; at most one at a time. */
   acquiring: Promise<void> | null;
   retryLeaseAt: number;
   lastUsedAt: number;
+  /** Local deadline of the lease: admit from `held` only before it. */
+  validUntil: number;
 };
 
-const leaseRow = z.object({ last_grant: z.number(), spent_usd: z.number(), leased_usd: z.number() });
+const syncRow = z.object({ granted: z.number(), spent_usd: z.number(), leased_usd: z.number(), lease_usd: z.number() });
 
 /** The UTC calendar window of a period containing `now`. */
 export function budgetWindow(period: SnapshotBudget['period'], now: number): { start: Date; end: Date | null } {
@@ -84,12 +95,18 @@ export function createBudgetLedger(options: {
   idleReturnMs?: number;
   /** Fraction of the limit leased at a time (at least the request's reservation). */
   sliceFraction?: number;
+  /** How long a lease outlives its replica's last push; renewed when half of it is left. */
+  leaseTtlMs?: number;
+  /** Identifies this replica's leases; a new one per process. */
+  replicaId?: string;
 }): BudgetLedger {
   const { pool, logger } = options;
   const clock = options.clock ?? Date.now;
   const syncMs = options.syncMs ?? 100;
   const idleReturnMs = options.idleReturnMs ?? 1000;
   const sliceFraction = options.sliceFraction ?? 0.01;
+  const leaseTtlMs = options.leaseTtlMs ?? 10_000;
+  const replicaId = options.replicaId ?? randomUUID();
   const states = new Map<string, BudgetState>();
 
   function stateFor(budget: SnapshotBudget, subject: string, now: number): BudgetState {
@@ -115,6 +132,7 @@ export function createBudgetLedger(options: {
         acquiring: null,
         retryLeaseAt: 0,
         lastUsedAt: now,
+        validUntil: 0,
       };
       states.set(key, state);
     }
@@ -127,55 +145,46 @@ export function createBudgetLedger(options: {
     retired.add(state);
   }
 
-  async function lease(state: BudgetState, want: number): Promise<void> {
-    const limit = state.budget.amountUSD;
-    try {
-      const row = await pool.one(sql.type(leaseRow)`
-        insert into budget_windows (budget_uid, subject, window_start, window_end, limit_usd, leased_usd, last_grant)
-        values (${state.budget.uid}, ${state.subject}, ${state.windowStart.toISOString()},
-                ${state.windowEnd?.toISOString() ?? null}, ${limit}, least(${want}::numeric, ${limit}::numeric),
-                least(${want}::numeric, ${limit}::numeric))
-        on conflict (budget_uid, subject, window_start) do update set
-          limit_usd = excluded.limit_usd,
-          leased_usd = budget_windows.leased_usd
-            + least(${want}::numeric, greatest(0, ${limit}::numeric - budget_windows.spent_usd - budget_windows.leased_usd)),
-          last_grant = least(${want}::numeric, greatest(0, ${limit}::numeric - budget_windows.spent_usd - budget_windows.leased_usd)),
-          updated_at = now()
-        returning last_grant, spent_usd, leased_usd`);
-      state.held += row.last_grant;
-      state.globalSpent = row.spent_usd;
-      if (row.last_grant < want) state.retryLeaseAt = clock() + 100;
-    } catch (error) {
-      state.retryLeaseAt = clock() + 200;
-      logger.error({ err: error }, 'budget lease failed');
-    }
-  }
-
-  async function push(state: BudgetState): Promise<void> {
+  /**
+   * One round trip that settles pending spend and releases, reclaims expired leases of other
+   * replicas, grants up to `want` and renews this replica's lease (gateway_budget_sync).
+   */
+  async function exchange(state: BudgetState, want: number): Promise<void> {
     const spent = state.pendingSpent;
     const release = state.pendingRelease;
-    if (spent === 0 && release === 0) return;
     state.pendingSpent = 0;
     state.pendingRelease = 0;
+    const sentAt = clock();
     try {
-      const row = await pool.maybeOne(sql.type(z.object({ spent_usd: z.number() }))`
-        update budget_windows set spent_usd = spent_usd + ${spent}, leased_usd = greatest(0, leased_usd - ${release}), updated_at = now()
-        where budget_uid = ${state.budget.uid} and subject = ${state.subject} and window_start = ${state.windowStart.toISOString()}
-        returning spent_usd`);
-      if (row) state.globalSpent = row.spent_usd;
-      else {
-        // Observe-mode budgets never lease, so their row may not exist yet.
-        await pool.query(sql.type(z.object({}))`
-          insert into budget_windows (budget_uid, subject, window_start, window_end, limit_usd, spent_usd)
-          values (${state.budget.uid}, ${state.subject}, ${state.windowStart.toISOString()},
-                  ${state.windowEnd?.toISOString() ?? null}, ${state.budget.amountUSD}, ${spent})
-          on conflict (budget_uid, subject, window_start) do update set spent_usd = budget_windows.spent_usd + ${spent}`);
-      }
+      const row = await pool.one(sql.type(syncRow)`
+        select granted, spent_usd, leased_usd, lease_usd from gateway_budget_sync(
+          ${state.budget.uid}, ${state.subject}, ${state.windowStart.toISOString()}, ${state.windowEnd?.toISOString() ?? null},
+          ${state.budget.amountUSD}, ${replicaId}, ${want}, ${spent}, ${release}, ${leaseTtlMs})`);
+      // Releases settled while the statement ran are not in the database's answer yet.
+      state.held = Math.max(0, row.lease_usd - state.pendingRelease);
+      state.globalSpent = row.spent_usd;
+      state.validUntil = row.lease_usd > 0 ? sentAt + leaseTtlMs * 0.9 : 0;
+      if (row.granted < want) state.retryLeaseAt = clock() + 100;
     } catch (error) {
       state.pendingSpent += spent;
       state.pendingRelease += release;
-      logger.error({ err: error }, 'budget spend sync failed');
+      state.retryLeaseAt = clock() + 200;
+      logger.error({ err: error }, want > 0 ? 'budget lease failed' : 'budget spend sync failed');
     }
+  }
+
+  function run(state: BudgetState, want: number): Promise<void> {
+    const acquiring = exchange(state, want).finally(() => {
+      state.acquiring = null;
+    });
+    state.acquiring = acquiring;
+    return acquiring;
+  }
+
+  function needsPush(state: BudgetState, now: number): boolean {
+    if (state.pendingSpent !== 0 || state.pendingRelease !== 0) return true;
+    // Renew a lease while half of its time is left, so it never lapses on a live replica.
+    return state.held > 0 && state.validUntil - now < leaseTtlMs * 0.45;
   }
 
   function returnFree(state: BudgetState): void {
@@ -188,14 +197,12 @@ export function createBudgetLedger(options: {
   async function sync(final: boolean): Promise<void> {
     const now = clock();
     const work: Promise<void>[] = [];
-    for (const state of states.values()) {
-      if (!state.acquiring && (final || now - state.lastUsedAt > idleReturnMs)) returnFree(state);
-      work.push(push(state));
-    }
-    for (const state of retired) {
-      returnFree(state);
-      work.push(push(state));
-      if (state.reserved === 0 && state.pendingSpent === 0 && state.pendingRelease === 0) retired.delete(state);
+    for (const state of [...states.values(), ...retired]) {
+      if (final && state.acquiring) await state.acquiring;
+      if (state.acquiring) continue;
+      if (final || retired.has(state) || now - state.lastUsedAt > idleReturnMs) returnFree(state);
+      if (needsPush(state, now)) work.push(run(state, 0));
+      else if (retired.has(state) && state.reserved === 0) retired.delete(state);
     }
     await Promise.all(work);
   }
@@ -221,17 +228,13 @@ export function createBudgetLedger(options: {
       const amount = budget.strict ? estimate.worstUSD : estimate.expectedUSD;
       holds.push({ state, amount });
       if (budget.mode === 'observe') continue;
-      if (state.held - state.reserved >= amount) continue;
+      if (now < state.validUntil && state.held - state.reserved >= amount) continue;
       if (state.acquiring) return { wait: state.acquiring };
       if (!allowLease || now < state.retryLeaseAt) {
         return { budget, subject, spentUSD: state.globalSpent + state.pendingSpent, resetAt: state.windowEnd };
       }
       const want = Math.max(amount - (state.held - state.reserved), budget.amountUSD * sliceFraction);
-      const acquiring = lease(state, want).finally(() => {
-        state.acquiring = null;
-      });
-      state.acquiring = acquiring;
-      return { wait: acquiring };
+      return { wait: run(state, want) };
     }
     for (const hold of holds) {
       hold.state.reserved += hold.amount;
