@@ -1,7 +1,7 @@
 // `npm run bench -- gateway [--quick]`: the gateway against the fake provider and a peer gateway,
 // everything on this machine (DESIGN §7), written to bench/results/gateway.json.
-//  1. Saturation throughput (autocannon, 50 connections, ~2 KB non-streaming chat body): the fake
-//     provider direct, CodeVector with every policy on (key auth, rate limit, budget, secret scan
+//  1. Saturation throughput (wrk with one thread, or autocannon when wrk is not installed or with
+//     --autocannon; 50 connections, ~2 KB non-streaming chat body): the fake provider direct, CodeVector with every policy on (key auth, rate limit, budget, secret scan
 //     with all built-in packs and a custom pattern), the peer (@portkey-ai/gateway 1.15.2), and
 //     CodeVector on 20 KB and 200 KB bodies. CPU per request from the server process's own
 //     utime+stime (/proc), RSS likewise.
@@ -13,9 +13,9 @@
 //     refusal the clients saw must be in audit_log (lost_events).
 import { type ChildProcess, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createPool, sql } from '@codevector/core/create-pool';
 import { migrate } from '@codevector/core/migrate';
@@ -112,34 +112,113 @@ type Saturation = {
   p99: number;
 };
 
+/**
+ * The load generator for the saturation runs: wrk (C, one thread) when it is installed, else
+ * autocannon in this process. Every target gets the same generator, connections, body and
+ * duration. wrk matters on the 2-core bench machine: autocannon spends about as much CPU per
+ * request as the fake provider, CPU the servers under test then cannot use.
+ */
+const wrkPath = (() => {
+  if (process.argv.includes('--autocannon')) return null;
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    try {
+      accessSync(`${dir}/wrk`, constants.X_OK);
+      return `${dir}/wrk`;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+})();
+const loadGenerator = wrkPath ? 'wrk' : 'autocannon';
+
+type LoadResult = { rps: number; total: number; non2xx: number; errors: number; p50: number; p99: number };
+
+async function runWrk(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number) {
+  const dir = await mkdtemp(`${tmpdir()}/bench-wrk-`);
+  try {
+    await writeFile(`${dir}/body`, body);
+    // Headers and the body file name go in as Lua strings: JSON string escapes are valid Lua.
+    const lua = [
+      'wrk.method = "POST"',
+      `local f = io.open(${JSON.stringify(`${dir}/body`)}, "rb")`,
+      'wrk.body = f:read("*a")',
+      'f:close()',
+      ...Object.entries(headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`),
+      'done = function(summary, latency, requests)',
+      '  local e = summary.errors',
+      '  io.write(string.format("\\nWRK_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"non2xx\\":%d,\\"errors\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d}\\n",',
+      '    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))',
+      'end',
+    ].join('\n');
+    await writeFile(`${dir}/post.lua`, lua);
+    const output = await new Promise<string>((resolve, reject) => {
+      const child = spawn(wrkPath!, ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', `${dir}/post.lua`, url], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        out += chunk.toString('utf8');
+      });
+      child.once('error', reject);
+      child.once('exit', (code) => (code === 0 ? resolve(out) : reject(new Error(`wrk exited with ${code}: ${out}`))));
+    });
+    const line = /WRK_JSON (\{.*\})/.exec(output)?.[1];
+    if (!line) throw new Error(`no summary from wrk: ${output}`);
+    const r = JSON.parse(line) as { requests: number; duration_us: number; non2xx: number; errors: number; p50_us: number; p99_us: number };
+    return {
+      rps: r.requests / (r.duration_us / 1e6),
+      total: r.requests,
+      non2xx: r.non2xx,
+      errors: r.errors,
+      p50: Number((r.p50_us / 1000).toFixed(2)),
+      p99: Number((r.p99_us / 1000).toFixed(2)),
+    };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function load(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number): Promise<LoadResult> {
+  if (wrkPath) return runWrk(url, headers, body, connections, seconds);
+  const result = await autocannon({ url, method: 'POST', headers, body, connections, duration: seconds });
+  return {
+    rps: result.requests.average,
+    total: result.requests.total,
+    non2xx: result.non2xx,
+    errors: result.errors,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+  };
+}
+
 async function saturate(
   label: string,
   target: Proc,
   options: { path: string; headers: Record<string, string>; body: string; connections?: number; seconds?: number },
 ): Promise<Saturation> {
   const run = (duration: number) =>
-    autocannon({
-      url: `http://127.0.0.1:${target.port}${options.path}`,
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...options.headers },
-      body: options.body,
-      connections: options.connections ?? 50,
+    load(
+      `http://127.0.0.1:${target.port}${options.path}`,
+      { 'content-type': 'application/json', ...options.headers },
+      options.body,
+      options.connections ?? 50,
       duration,
-    });
+    );
   await run(1); // warm up (JIT, connection pools, leases)
   const before = procStat(target.child.pid!);
   const result = await run(options.seconds ?? saturationSeconds);
   const after = procStat(target.child.pid!);
-  const total = result.requests.total;
+  const total = result.total;
   const out = {
-    rps: Math.round(result.requests.average),
+    rps: Math.round(result.rps),
     total,
     non2xx: result.non2xx,
     errors: result.errors,
     cpuMsPerRequest: Number(((after.cpuMs - before.cpuMs) / Math.max(1, total)).toFixed(4)),
     rssMB: Math.round(after.rssBytes / 1e6),
-    p50: result.latency.p50,
-    p99: result.latency.p99,
+    p50: result.p50,
+    p99: result.p99,
   };
   log(label, out);
   return out;
@@ -231,6 +310,8 @@ export async function run(_args: string[]): Promise<void> {
   const results: Record<string, unknown> = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
     quick,
+    load_generator: loadGenerator,
+    saturation_connections: 50,
   };
   log('starting PostgreSQL');
   const postgres = await startPostgres({ durable: false });
