@@ -19,6 +19,8 @@ export type ControlPlane = {
   caPem: string;
   /** Folder with etcd, kube-apiserver, kubectl and helm. */
   binDir: string;
+  /** etcd's client URL (`http://127.0.0.1:<port>`), e.g. for its gRPC-gateway maintenance API. */
+  etcdUrl: string;
   /** Writes a kubeconfig whose client certificate says CN=user, O=each group. */
   kubeconfigFor(user: string, groups?: string[]): Promise<string>;
   /** Stops kube-apiserver, then etcd, and removes temporary files. Safe to call twice. */
@@ -32,6 +34,8 @@ export type ControlPlaneOptions = {
   dataDir?: string;
   /** Progress lines of the test bed itself (not the control plane's output). */
   log?: (line: string) => void;
+  /** Extra kube-apiserver flags, appended after the defaults (for a scalar flag, the last value wins). */
+  apiserverArgs?: string[];
 };
 
 type Child = { name: string; process: ChildProcess; exited: Promise<void>; output: string[] };
@@ -195,6 +199,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
       // No controller-manager runs, so nothing would create the ServiceAccounts this plugin demands.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
+      ...(options.apiserverArgs ?? []),
     ]);
     children.push(apiserver);
     if (apiserver.process.pid) watchdog.stdin?.write(`${apiserver.process.pid}\n`);
@@ -218,7 +223,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
   }
   log(`control plane ready in ${since()}`);
 
-  return { server, kubeconfigPath, caPem: servingCa.certPem, binDir, kubeconfigFor, stop };
+  return { server, kubeconfigPath, caPem: servingCa.certPem, binDir, etcdUrl, kubeconfigFor, stop };
 }
 
 /** Runs scripts/control-plane-binaries.sh, which finds, caches or builds the binaries (DESIGN §7). */
