@@ -153,3 +153,28 @@ describe('budget leases across replica crashes', () => {
     expect(await windowOf(b2)).toEqual({ spent_usd: 0, leased_usd: 0.2 });
   });
 });
+
+describe('observe-mode budgets', () => {
+  it('never refuse and never lease, but record every dollar spent, past the amount too', async () => {
+    const watched = budget('observed', { mode: 'observe', amountUSD: 0.05, strict: true });
+    const enforced = budget('enforced-beside', { amountUSD: 10 });
+    const items = [
+      { budget: watched, subject: 'global' },
+      { budget: enforced, subject: 'global' },
+    ];
+    const ledger = replica();
+    for (let i = 0; i < 10; i++) {
+      const ticket = await ledger.reserve(items, { expectedUSD: 0.02, worstUSD: 0.04 });
+      expect(isTicket(ticket)).toBe(true);
+      ledger.settle(ticket as BudgetTicket, 0.02);
+    }
+    await sleep(150);
+    const row = await windowOf(watched);
+    expect(row.spent_usd).toBeCloseTo(0.2, 9);
+    expect(row.leased_usd).toBe(0);
+    expect(await leasesOf(watched)).toEqual([]);
+    // The enforced budget beside it is charged the same spend through its lease.
+    expect((await windowOf(enforced)).spent_usd).toBeCloseTo(0.2, 9);
+    expect(ledger.spendOf(watched.uid, 'global')).toBeCloseTo(0.2, 9);
+  });
+});

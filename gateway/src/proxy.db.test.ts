@@ -369,6 +369,42 @@ describe('refusals', () => {
   });
 });
 
+describe('observe-mode budgets', () => {
+  it('admits past the amount, records the spend, and writes no budget_exceeded event', async () => {
+    const watched = await seedUserWithKey(pool, { email: 'watched@example.com', keyName: 'watched', groups: ['contractors'] });
+    await seedGatewayConfig(pool, secretBox, {
+      budgets: [
+        {
+          name: 'contractors-watch',
+          spec: { subject: { kind: 'group', name: 'contractors' }, amountUSD: 0.05, period: 'month', mode: 'observe' },
+        },
+      ],
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const before = (await auditRows('gateway.budget_exceeded')).length;
+    // Each answer costs ~$0.015 (max_tokens 1024 of output at $15/M): eight are ~2.5× the amount.
+    for (let i = 0; i < 8; i++) {
+      const res = await post('/v1/messages', anthropicBody(), { 'x-api-key': watched.key, 'x-fake-output-tokens': '2000' });
+      expect(res.status).toBe(200);
+    }
+    const charged = await waitFor(async () => {
+      const total = await pool.oneFirst(sql.type(z.object({ total: z.number() }))`
+        select coalesce(sum(cost_usd), 0)::float8 as total from usage where api_key_id = ${watched.keyId}`);
+      return total > 0.1 ? total : null;
+    });
+    // The window records every dollar, past the amount, and holds no lease (observe never leases).
+    const spent = await waitFor(async () => {
+      const row = await pool.maybeOne(
+        sql.type(anyRow)`select spent_usd, leased_usd from budget_windows where subject = 'group:contractors'`,
+      );
+      return row && Math.abs(Number(row['spent_usd']) - charged) < 1e-9 ? row : null;
+    });
+    expect(Number(spent['leased_usd'])).toBe(0);
+    // Observing is not refusing: the audit log's budget_exceeded rows stay refusals only.
+    expect((await auditRows('gateway.budget_exceeded')).length).toBe(before);
+  });
+});
+
 describe('hot config and keys', () => {
   it('enforces a config change within a second and keeps the last good snapshot on a bad one', async () => {
     await seedGatewayConfig(pool, secretBox, {
