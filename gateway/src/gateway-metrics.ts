@@ -21,7 +21,7 @@ export function createGatewayMetrics(): GatewayMetrics {
   const tokens = new Map<string, number>();
   const cost = new Map<string, number>();
   const gauges = new Map<string, number>();
-  const latency = new Map<string, { buckets: number[]; sum: number; count: number }>();
+  const latency = new Map<string, { labels: string; buckets: number[]; sum: number; count: number }>();
   const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
   const escaped = new Map<string, string>();
   // Label values repeat (a handful of models, providers, surfaces): escape each once.
@@ -34,25 +34,61 @@ export function createGatewayMetrics(): GatewayMetrics {
     return out;
   };
 
+  // Series keys are built once per label combination, so a request only looks up and adds.
+  const requestKeys = new Map<string, Map<number, string>>();
+  const tokenKeys = new Map<string, Record<'input' | 'output' | 'cache_read' | 'cache_write', string>>();
+  const costKeys = new Map<string, string>();
+  const tokenKeysFor = (model: string) => {
+    let keys = tokenKeys.get(model);
+    if (!keys) {
+      const label = escapeLabel(model);
+      keys = {
+        input: `model="${label}",kind="input"`,
+        output: `model="${label}",kind="output"`,
+        cache_read: `model="${label}",kind="cache_read"`,
+        cache_write: `model="${label}",kind="cache_write"`,
+      };
+      if (tokenKeys.size < 10_000) tokenKeys.set(model, keys);
+    }
+    return keys;
+  };
+
   return {
-    request: (surface, status) => add(requests, `surface="${escapeLabel(surface)}",status="${status}"`, 1),
+    request(surface, status) {
+      let byStatus = requestKeys.get(surface);
+      if (!byStatus) {
+        byStatus = new Map();
+        if (requestKeys.size < 1000) requestKeys.set(surface, byStatus);
+      }
+      let key = byStatus.get(status);
+      if (key === undefined) {
+        key = `surface="${escapeLabel(surface)}",status="${status}"`;
+        byStatus.set(status, key);
+      }
+      add(requests, key, 1);
+    },
     rejection: (reason) => add(rejections, `reason="${escapeLabel(reason)}"`, 1),
     upstreamLatency(provider, seconds) {
-      const key = `provider="${escapeLabel(provider)}"`;
-      let h = latency.get(key);
+      let h = latency.get(provider);
       if (!h) {
-        h = { buckets: latencyBuckets.map(() => 0), sum: 0, count: 0 };
-        latency.set(key, h);
+        h = { labels: `provider="${escapeLabel(provider)}"`, buckets: latencyBuckets.map(() => 0), sum: 0, count: 0 };
+        latency.set(provider, h);
       }
       for (let i = 0; i < latencyBuckets.length; i++) if (seconds <= latencyBuckets[i]!) h.buckets[i]!++;
       h.sum += seconds;
       h.count++;
     },
     tokens: (model, kind, count) => {
-      if (count > 0) add(tokens, `model="${escapeLabel(model)}",kind="${kind}"`, count);
+      if (count > 0) add(tokens, tokenKeysFor(model)[kind], count);
     },
     cost: (model, usd) => {
-      if (usd > 0) add(cost, `model="${escapeLabel(model)}"`, usd);
+      if (usd <= 0) return;
+      let key = costKeys.get(model);
+      if (key === undefined) {
+        key = `model="${escapeLabel(model)}"`;
+        if (costKeys.size < 10_000) costKeys.set(model, key);
+      }
+      add(cost, key, usd);
     },
     setGauge: (name, value) => gauges.set(name, value),
     render() {
@@ -67,7 +103,7 @@ export function createGatewayMetrics(): GatewayMetrics {
       counter('codevector_gateway_cost_usd_total', 'Cost in USD at model prices, by model.', cost);
       lines.push('# HELP codevector_gateway_upstream_latency_seconds Time to upstream response headers.');
       lines.push('# TYPE codevector_gateway_upstream_latency_seconds histogram');
-      for (const [labels, h] of latency) {
+      for (const { labels, ...h } of latency.values()) {
         for (const [i, bound] of latencyBuckets.entries()) {
           lines.push(`codevector_gateway_upstream_latency_seconds_bucket{${labels},le="${bound}"} ${h.buckets[i]}`);
         }

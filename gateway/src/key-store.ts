@@ -1,4 +1,4 @@
-import { hashApiKey } from '@codevector/core/api-key';
+import { hash as digest } from 'node:crypto';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
@@ -96,21 +96,24 @@ export function createKeyStore(options: {
 
   return {
     authenticate(key) {
-      const hash = hashApiKey(key);
-      const cacheKey = hash.toString('base64');
+      // One-shot SHA-256 straight to the cache key (core's hashApiKey, without the Hash object
+      // and Buffer); the bytes are rebuilt only when the database is asked.
+      const cacheKey = digest('sha256', key, 'base64');
       const now = clock();
       const entry = cache.get(cacheKey);
       if (entry && now < entry.expiresAt) {
         // Refresh in the second half of the TTL so hot keys never wait on the database.
         if (!entry.refreshing && now > entry.expiresAt - ttlMs / 2) {
-          fetchInto(cacheKey, hash).catch((error: unknown) => logger.warn({ err: error }, 'api key refresh failed'));
+          fetchInto(cacheKey, Buffer.from(cacheKey, 'base64')).catch((error: unknown) =>
+            logger.warn({ err: error }, 'api key refresh failed'),
+          );
         }
         if (entry.result.ok) usedKeyIds.add(entry.result.principal.keyId);
         return entry.result;
       }
       let pending = inflight.get(cacheKey);
       if (!pending) {
-        pending = fetchInto(cacheKey, hash).finally(() => inflight.delete(cacheKey));
+        pending = fetchInto(cacheKey, Buffer.from(cacheKey, 'base64')).finally(() => inflight.delete(cacheKey));
         inflight.set(cacheKey, pending);
       }
       return pending.then((result) => {

@@ -73,6 +73,19 @@ const droppedRequestHeaders = new Set([
 ]);
 const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
+/** A Provider's extra headers, lower-cased once per config snapshot (they replace the client's). */
+const providerHeaderCache = new WeakMap<Record<string, string>, { names: Set<string>; list: string[] }>();
+function providerHeaders(configured: Record<string, string>): { names: Set<string>; list: string[] } {
+  let cached = providerHeaderCache.get(configured);
+  if (!cached) {
+    const byName = new Map<string, string>();
+    for (const [name, value] of Object.entries(configured)) byName.set(name.toLowerCase(), value);
+    cached = { names: new Set(byName.keys()), list: [...byName].flat() };
+    providerHeaderCache.set(configured, cached);
+  }
+  return cached;
+}
+
 /** Default worst-case output when a request sets no max_tokens (strict budgets only). */
 const defaultWorstOutputTokens = 128_000;
 
@@ -541,20 +554,23 @@ export function createProxy(deps: ProxyDeps) {
     const upstreamPath =
       provider.basePath.endsWith('/v1') && path.startsWith('/v1') ? provider.basePath + path.slice(3) : provider.basePath + path;
 
-    const headers: Record<string, string | string[]> = {};
+    // A flat [name, value, ...] list in the client's order: repeated headers stay repeated, and
+    // neither side builds a header object per request.
+    const extra = providerHeaders(provider.provider.headers);
+    const headers: string[] = [];
     const rawHeaders = req.rawHeaders;
     for (let i = 0; i < rawHeaders.length; i += 2) {
       const name = rawHeaders[i]!.toLowerCase();
       if (droppedRequestHeaders.has(name)) continue;
       if (modified && name === 'content-encoding') continue;
       if (stripUsageChunk && name === 'accept-encoding') continue;
-      const existing = headers[name];
-      headers[name] = existing === undefined ? rawHeaders[i + 1]! : ([] as string[]).concat(existing, rawHeaders[i + 1]!);
+      if (extra.names.has(name)) continue;
+      headers.push(name, rawHeaders[i + 1]!);
     }
-    if (provider.provider.type === 'anthropic') headers['x-api-key'] = provider.apiKey;
-    else headers['authorization'] = `Bearer ${provider.apiKey}`;
-    for (const [name, value] of Object.entries(provider.provider.headers)) headers[name.toLowerCase()] = value;
-    headers['content-length'] = String(forwardBody.length);
+    if (provider.provider.type === 'anthropic') headers.push('x-api-key', provider.apiKey);
+    else headers.push('authorization', `Bearer ${provider.apiKey}`);
+    for (let i = 0; i < extra.list.length; i++) headers.push(extra.list[i]!);
+    headers.push('content-length', String(forwardBody.length));
 
     // undici's dispatch API with a handler: no response stream objects or async iteration on the
     // hot path (ADR 0110); backpressure by pausing the upstream while the client socket drains.
@@ -588,11 +604,15 @@ export function createProxy(deps: ProxyDeps) {
           ttfbMs = Math.round(performance.now() - started);
           metrics.upstreamLatency(provider.ref, (performance.now() - sentAt) / 1000);
           if (status >= 400) outcome = 'upstream_error';
-          const responseHeaders: Record<string, string | string[]> = {};
+          // Flat list for writeHead: Node stores it without building a header object.
+          const responseHeaders: string[] = [];
           for (const name in upstreamHeaders) {
-            if (!droppedResponseHeaders.has(name)) responseHeaders[name] = upstreamHeaders[name] as string | string[];
+            if (droppedResponseHeaders.has(name)) continue;
+            const value = upstreamHeaders[name]!;
+            if (typeof value === 'string') responseHeaders.push(name, value);
+            else for (const each of value) responseHeaders.push(name, each);
           }
-          responseHeaders['x-codevector-request-id'] = ctx.requestId;
+          responseHeaders.push('x-codevector-request-id', ctx.requestId);
           encoding = upstreamHeaders['content-encoding'] as string | undefined;
           streaming = String(upstreamHeaders['content-type'] ?? '').startsWith('text/event-stream');
           if (streaming) {
@@ -638,7 +658,7 @@ export function createProxy(deps: ProxyDeps) {
                 known = null;
               }
             }
-            pendingHeaders!['content-length'] = String(payload.length);
+            pendingHeaders!.push('content-length', String(payload.length));
             res.writeHead(status, pendingHeaders!);
             res.end(payload);
             finish(known);
@@ -671,7 +691,7 @@ export function createProxy(deps: ProxyDeps) {
           resolve(null);
         },
       };
-      let pendingHeaders: Record<string, string | string[]> | null = null;
+      let pendingHeaders: string[] | null = null;
       provider.upstream.dispatch({ path: upstreamPath, method: 'POST', headers, body: forwardBody }, handler);
     });
     res.off('close', onClose);

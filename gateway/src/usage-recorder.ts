@@ -21,6 +21,9 @@ export type UsageRow = {
   sessionId: string | null;
 };
 
+// Built once: a zod object schema costs more to create than the rows it would describe.
+const noRows = z.object({});
+
 export type UsageRecorder = {
   record(row: UsageRow): void;
   /** Writes what is queued. */
@@ -48,36 +51,19 @@ export function createUsageRecorder(options: {
   let writing: Promise<void> | null = null;
 
   async function write(batch: UsageRow[]): Promise<void> {
-    // One JSON parameter for the whole batch: cheaper to build than sixteen typed arrays.
-    const rows = JSON.stringify(
-      batch.map((r) => ({
-        request_id: r.requestId,
-        api_key_id: r.apiKeyId,
-        user_id: r.userId,
-        model: r.model,
-        provider: r.provider,
-        endpoint: r.endpoint,
-        input_tokens: r.inputTokens,
-        output_tokens: r.outputTokens,
-        cache_read_tokens: r.cacheReadTokens,
-        cache_write_tokens: r.cacheWriteTokens,
-        cost_usd: r.costUSD,
-        status: r.status,
-        outcome: r.outcome,
-        latency_ms: r.latencyMs,
-        ttfb_ms: r.ttfbMs,
-        session_id: r.sessionId,
-      })),
-    );
+    // One JSON parameter for the whole batch, the rows serialized as they are (their camelCase
+    // keys are the record's column names below): no per-row copy, cheaper than sixteen arrays.
+    const rows = JSON.stringify(batch);
     try {
-      await pool.query(sql.type(z.object({}))`
+      await pool.query(sql.type(noRows)`
         insert into usage (request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
           cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id)
-        select request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
-          cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id
-        from jsonb_to_recordset(${rows}::jsonb) as r(request_id text, api_key_id uuid, user_id uuid, model text, provider text,
-          endpoint text, input_tokens bigint, output_tokens bigint, cache_read_tokens bigint, cache_write_tokens bigint,
-          cost_usd numeric, status int, outcome text, latency_ms int, ttfb_ms int, session_id text)`);
+        select "requestId", "apiKeyId", "userId", model, provider, endpoint, "inputTokens", "outputTokens",
+          "cacheReadTokens", "cacheWriteTokens", "costUSD", status, outcome, "latencyMs", "ttfbMs", "sessionId"
+        from jsonb_to_recordset(${rows}::jsonb) as r("requestId" text, "apiKeyId" uuid, "userId" uuid, model text,
+          provider text, endpoint text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
+          "cacheWriteTokens" bigint, "costUSD" numeric, status int, outcome text, "latencyMs" int, "ttfbMs" int,
+          "sessionId" text)`);
       stats.written += batch.length;
     } catch (error) {
       stats.failed += batch.length;
@@ -88,8 +74,12 @@ export function createUsageRecorder(options: {
   async function flush(): Promise<void> {
     while (writing) await writing;
     while (queue.length > 0) {
-      const batch = queue.slice(0, maxBatch);
-      queue = queue.slice(batch.length);
+      let batch = queue;
+      queue = [];
+      if (batch.length > maxBatch) {
+        queue = batch.slice(maxBatch);
+        batch = batch.slice(0, maxBatch);
+      }
       stats.queued = queue.length;
       writing = write(batch);
       await writing;
