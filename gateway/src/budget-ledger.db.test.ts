@@ -154,6 +154,41 @@ describe('budget leases across replica crashes', () => {
   });
 });
 
+describe('budget leases under concurrency', () => {
+  it('lets concurrent replicas spend a strict budget to the cent around a crashed one, without deadlocks', async () => {
+    const b = budget('concurrent-strict', { strict: true, amountUSD: 2 });
+    const items = [{ budget: b, subject: 'global' }];
+    const crashed = replica({ crashes: true, sliceFraction: 0.2 });
+    expect(isTicket(await crashed.reserve(items, { expectedUSD: 0.01, worstUSD: 0.05 }))).toBe(true);
+    const live = [replica({ sliceFraction: 0.05 }), replica({ sliceFraction: 0.05 }), replica({ sliceFraction: 0.05 })];
+    let admitted = 0;
+    const drain = () =>
+      Promise.all(
+        live.flatMap((ledger) =>
+          Array.from({ length: 8 }, async () => {
+            for (;;) {
+              const ticket = await ledger.reserve(items, { expectedUSD: 0.001, worstUSD: 0.01 });
+              if (!isTicket(ticket)) return;
+              admitted++;
+              await sleep(1);
+              ledger.settle(ticket, 0.01);
+            }
+          }),
+        ),
+      );
+    await drain();
+    // The crashed replica's 0.40 is still leased; after its TTL the next grants take it back.
+    expect(admitted).toBeLessThanOrEqual(160);
+    await sleep(ttl + 150);
+    await drain();
+    expect(admitted).toBe(200);
+    await sleep(100);
+    const row = await windowOf(b);
+    expect(row.spent_usd).toBe(2);
+    expect(row.spent_usd + row.leased_usd).toBeLessThanOrEqual(2);
+  });
+});
+
 describe('observe-mode budgets', () => {
   it('never refuse and never lease, but record every dollar spent, past the amount too', async () => {
     const watched = budget('observed', { mode: 'observe', amountUSD: 0.05, strict: true });
