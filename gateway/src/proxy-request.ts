@@ -653,7 +653,7 @@ export function createProxy(deps: ProxyDeps) {
             let known: Usage | null = null;
             if (status < 400 && format) {
               try {
-                known = usageFromJson(format, decodeBody(payload, encoding).toString('utf8'));
+                known = usageFromJson(format, decodeBody(payload, encoding));
               } catch {
                 known = null;
               }

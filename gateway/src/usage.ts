@@ -63,6 +63,51 @@ export function findUsageObject(text: string): RawUsage | null {
   return null;
 }
 
+const usageKey = Buffer.from('"usage":');
+
+/**
+ * `findUsageObject` on the bytes of a JSON response, so a large answer is never turned into one
+ * string: the search and the brace matching run on UTF-8 bytes (every multi-byte sequence is
+ * ≥ 0x80, so it can never be mistaken for a quote, backslash or brace), and only the usage
+ * object itself is decoded and parsed.
+ */
+export function findUsageObjectInBytes(bytes: Buffer): RawUsage | null {
+  let at = bytes.lastIndexOf(usageKey);
+  while (at >= 0) {
+    let i = at + usageKey.length;
+    while (bytes[i] === 32) i++;
+    if (bytes[i] === 123) {
+      const endAt = matchingByteBrace(bytes, i);
+      if (endAt > 0) {
+        try {
+          return JSON.parse(bytes.toString('utf8', i, endAt + 1)) as RawUsage;
+        } catch {
+          return null;
+        }
+      }
+      return null;
+    }
+    at = at === 0 ? -1 : bytes.lastIndexOf(usageKey, at - 1);
+  }
+  return null;
+}
+
+/** `matchingBrace` over bytes (kept apart so each loop stays monomorphic). */
+function matchingByteBrace(bytes: Buffer, open: number): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = open; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (inString) {
+      if (c === 92) i++;
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 123) depth++;
+    else if (c === 125 && --depth === 0) return i;
+  }
+  return -1;
+}
+
 function matchingBrace(text: string, open: number): number {
   let depth = 0;
   let inString = false;
@@ -78,9 +123,9 @@ function matchingBrace(text: string, open: number): number {
   return -1;
 }
 
-/** Usage of a non-streaming response body. */
-export function usageFromJson(format: UsageFormat, text: string): Usage | null {
-  const raw = findUsageObject(text);
+/** Usage of a non-streaming response body (its text, or its decoded bytes). */
+export function usageFromJson(format: UsageFormat, body: string | Buffer): Usage | null {
+  const raw = typeof body === 'string' ? findUsageObject(body) : findUsageObjectInBytes(body);
   if (!raw) return null;
   const usage = emptyUsage();
   mergeUsage(format, raw, usage);
