@@ -472,8 +472,8 @@ export function createProxy(deps: ProxyDeps) {
     if (!admission.ok) return refuse(ctx, admission.code, admission.message, admission.event, admission.headers);
     const { routed, rateTicket, budgetTicket } = admission;
 
-    // 6. forward
-    await forward(ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket });
+    // 6. forward (returned, not awaited: this frame and its locals are done once it starts)
+    return forward(ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket });
   }
 
   type ForwardArgs = {
@@ -490,7 +490,9 @@ export function createProxy(deps: ProxyDeps) {
   };
 
   async function forward(ctx: Context, args: ForwardArgs): Promise<void> {
-    const { routed, req, res, body, started } = args;
+    // Closures below capture only what they use: holding `args` would keep the parsed body alive
+    // for the whole upstream round trip, and every young-generation GC would copy it again.
+    const { routed, req, res, body, started, rateTicket, budgetTicket } = args;
     const { provider, model } = routed;
     const endpoint = ctx.endpoint;
     const settled = { done: false };
@@ -516,8 +518,8 @@ export function createProxy(deps: ProxyDeps) {
         started,
         ttfbMs,
         sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
-        rateTicket: args.rateTicket,
-        budgetTicket: args.budgetTicket,
+        rateTicket,
+        budgetTicket,
       });
     };
 
@@ -585,7 +587,9 @@ export function createProxy(deps: ProxyDeps) {
     };
     res.on('close', onClose);
     const sentAt = performance.now();
-    const failure = await new Promise<Error | null>((resolve) => {
+    // Not awaited: this frame (and the parsed body it holds) is released once the request is
+    // dispatched; the continuation below captures only what it uses.
+    const dispatched = new Promise<Error | null>((resolve) => {
       let streaming = false;
       let chunks: Buffer[] = [];
       let encoding: string | undefined;
@@ -694,24 +698,26 @@ export function createProxy(deps: ProxyDeps) {
       let pendingHeaders: string[] | null = null;
       provider.upstream.dispatch({ path: upstreamPath, method: 'POST', headers, body: forwardBody }, handler);
     });
-    res.off('close', onClose);
-    if (!failure) return;
-    if (clientGone) {
+    return dispatched.then((failure) => {
+      res.off('close', onClose);
+      if (!failure) return;
+      if (clientGone) {
+        finish(null);
+        return;
+      }
+      const code = (failure as { code?: string }).code;
+      const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+      outcome = timeout ? 'upstream_timeout' : 'upstream_error';
+      status = timeout ? 504 : 502;
       finish(null);
-      return;
-    }
-    const code = (failure as { code?: string }).code;
-    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
-    outcome = timeout ? 'upstream_timeout' : 'upstream_error';
-    status = timeout ? 504 : 502;
-    finish(null);
-    logger.warn({ requestId: ctx.requestId, err: failure, provider: provider.ref }, 'upstream request failed');
-    return refuse(
-      ctx,
-      timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE',
-      timeout ? `The provider ${provider.ref} did not answer in time.` : `The provider ${provider.ref} could not be reached.`,
-      null,
-    );
+      logger.warn({ requestId: ctx.requestId, err: failure, provider: provider.ref }, 'upstream request failed');
+      return refuse(
+        ctx,
+        timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE',
+        timeout ? `The provider ${provider.ref} did not answer in time.` : `The provider ${provider.ref} could not be reached.`,
+        null,
+      );
+    });
   }
 
   return { handle, listModels, admit, recordRejection, account };
