@@ -26,6 +26,19 @@ export type BuiltinDetector = {
   validate?: (match: RegExpExecArray, text: string) => boolean;
   /** No literal start (or a backreference): expensive enough on long strings to cache results. */
   costly?: boolean;
+  /**
+   * Where a match starts relative to a keyword hit: `match.index = hit - offset`. Keywords not
+   * listed start the match (offset 0). Every match holds one of its keywords at such an offset, so
+   * the pattern is tried (sticky) only there instead of over the whole string.
+   */
+  keywordOffsets?: Record<string, number[]>;
+  /**
+   * For a pattern without a literal start: every match the validator can accept starts within
+   * `window` characters of a keyword hit (or of a `contextKeywords` hit, case-insensitive), so the
+   * pattern is run only over those windows.
+   */
+  window?: number;
+  contextKeywords?: string[];
 };
 
 const boundary = '(?<![A-Za-z0-9_])';
@@ -94,6 +107,10 @@ export const builtinDetectors: BuiltinDetector[] = [
     keywords: ['aws_secret', 'AWS_SECRET', 'SecretAccessKey', 'secret_access_key', 'AKIA', 'ASIA'],
     pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])/g,
     costly: true,
+    // The validator wants a keyword within 200 characters before (case-insensitive) or a key id
+    // within [-532, +512] of the match start: 600 either side of a hit covers both.
+    window: 600,
+    contextKeywords: ['aws_secret', 'secret_access_key', 'secretaccesskey'],
     validate: (m, text) => {
       const value = m[1]!;
       if (!/[0-9]/.test(value) || !/[a-z]/.test(value) || !/[A-Z]/.test(value)) return false;
@@ -135,6 +152,8 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'llm-providers',
     description: 'OpenAI API key (project, service account, admin or legacy)',
     keywords: ['sk-proj-', 'sk-svcacct-', 'sk-admin-', 'sk-None-', 'T3BlbkFJ'],
+    // Legacy keys: `sk-` and 20 characters before the marker.
+    keywordOffsets: { T3BlbkFJ: [23] },
     pattern:
       /(?<![A-Za-z0-9_-])(sk-(?:(?:proj|svcacct|admin|None)-[A-Za-z0-9_-]{40,200}|[A-Za-z0-9]{20}T3BlbkFJ[A-Za-z0-9]{20}))(?![A-Za-z0-9_-])/g,
     validate: (m) => entropyAtLeast(m[1]!.slice(3), 4),
@@ -161,6 +180,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'messaging',
     description: 'Slack incoming webhook URL',
     keywords: ['hooks.slack.com'],
+    keywordOffsets: { 'hooks.slack.com': [8] },
     pattern: /(https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]{8,12}\/B[A-Z0-9]{8,12}\/[A-Za-z0-9]{24})(?![A-Za-z0-9])/g,
     validate: (m) => entropyAtLeast(m[1]!.slice(-24), 3.5),
   },
@@ -177,6 +197,8 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'private-keys',
     description: 'PEM private key (RSA, EC, DSA, PKCS#8, encrypted or OpenSSH) that parses',
     keywords: ['PRIVATE KEY-----'],
+    // `-----BEGIN ` (11) plus '', 'EC ', 'RSA '/'DSA ', 'OPENSSH ' or 'ENCRYPTED '.
+    keywordOffsets: { 'PRIVATE KEY-----': [11, 14, 15, 19, 21] },
     // Bounded body ({1,20000} lines of text) keeps the match linear and a broken block cheap.
     pattern: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]{64,20000}?-----END \1-----/g,
     costly: true,

@@ -161,3 +161,76 @@ describe('custom patterns and caching', () => {
     expect(second).toMatchObject({ blocked: false, cachedStrings: 1, scannedStrings: 1 });
   });
 });
+
+describe('keyword-placed search', () => {
+  const keyId = 'AKIA2OGYBAH6QWERT7XZ';
+  const secret = '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';
+  const filler = (length: number) => ' -'.repeat(Math.ceil(length / 2)).slice(0, length);
+  // Long strings find keywords with RE2 over a one-byte copy; short ones with a V8 RegExp.
+  const sizes = [['short', 0] as const, ['long', 40_000] as const];
+
+  for (const [size, padding] of sizes) {
+    it(`finds a token far from other keywords, at the right offset after non-ASCII text (${size})`, () => {
+      const token = fakeGithubToken();
+      const text = `AKIA ghp_ sk-ant- → ≥ 😀 ${filler(padding + 2_000)} é token=${token}`;
+      const result = scan(anthropicBody(text));
+      expect(result.matches.map((m) => [m.rule, m.start, m.text])).toEqual([['github-token', text.indexOf(token), token]]);
+    });
+
+    it(`pairs an AWS secret with a key id right at the 512-character edge, not past it (${size})`, () => {
+      const at = (gap: number) => `${filler(padding)} ${keyId}${filler(gap - keyId.length - 1)} ${secret} ${filler(padding)}`;
+      // The key id starts exactly 512 characters before the secret: paired.
+      const paired = scan(anthropicBody(at(512)));
+      expect(paired.matches.map((m) => m.rule).sort()).toEqual(['aws-access-key-id', 'aws-secret-access-key']);
+      expect(paired.matches.find((m) => m.rule === 'aws-secret-access-key')?.text).toBe(secret);
+      // One more character: the validator does not pair them (the key id alone still blocks).
+      expect(scan(anthropicBody(at(513))).matches.map((m) => m.rule)).toEqual(['aws-access-key-id']);
+      // A key id after the secret, within 552 characters of its start.
+      const after = `${filler(padding)} ${secret} ${filler(480)} ${keyId} ${filler(padding)}`;
+      expect(
+        scan(anthropicBody(after))
+          .matches.map((m) => m.rule)
+          .sort(),
+      ).toEqual(['aws-access-key-id', 'aws-secret-access-key']);
+    });
+
+    it(`ignores keywords that non-ASCII code units fake in the one-byte copy (${size})`, () => {
+      // Ł ŋ ŉ Ł have the low bytes of A K I A.
+      const text = `\u0141\u014b\u0149\u0141${keyId} ${filler(padding)}`;
+      expect(scan(anthropicBody(text)).matches.map((m) => [m.rule, m.start])).toEqual([['aws-access-key-id', 4]]);
+      expect(scan(anthropicBody(`\u0141\u014b\u0149\u01412OGYBAH6QWERT7XZ ${filler(padding)}`)).blocked).toBe(false);
+    });
+
+    it(`places AWS secret windows on context keywords in any case, far from the keyword that enabled the rule (${size})`, () => {
+      const text = `region ASIA ${filler(padding + 3_000)} Aws_Secret_Access_Key = ${secret}`;
+      expect(scan(anthropicBody(text)).matches.map((m) => m.rule)).toEqual(['aws-secret-access-key']);
+    });
+
+    it(`finds detectors whose keyword is not at the match start (${size})`, () => {
+      const legacy = `sk-${randomBase62(20)}T3BlbkFJ${randomBase62(20)}`;
+      expect(scan(anthropicBody(`${filler(padding)} key ${legacy}`)).matches.map((m) => m.text)).toEqual([legacy]);
+      const webhook = `https://hooks.slack.com/services/T12345678/B12345678/${randomBase62(24)}`;
+      expect(scan(anthropicBody(`${filler(padding)} post ${webhook}`)).matches.map((m) => m.text)).toEqual([webhook]);
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+      const sec1 = privateKey.export({ type: 'sec1', format: 'pem' }).toString();
+      const pkcs8 = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+      const result = scan(anthropicBody(`${filler(padding)}\n${sec1}\n${filler(padding)}\n${pkcs8}`));
+      expect(result.matches.map((m) => [m.rule, m.text.trim()])).toEqual([
+        ['private-key', sec1.trim()],
+        ['private-key', pkcs8.trim()],
+      ]);
+    });
+
+    it(`reports custom pattern offsets in characters after non-ASCII text (${size})`, () => {
+      const token = `acme_${randomBytes(16).toString('hex')}`;
+      const text = `ünïcödé 😀 ${filler(padding)} ${token}`;
+      const rules: Rules = [
+        { namespace: 't', name: 'c', detectors: ['all'], patterns: [{ name: 'acme', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
+      ];
+      const result = scan(anthropicBody(text), rules);
+      expect(result.matches.map((m) => [m.rule, m.start, m.end, m.text])).toEqual([
+        ['acme', text.indexOf(token), text.indexOf(token) + token.length, token],
+      ]);
+    });
+  }
+});
