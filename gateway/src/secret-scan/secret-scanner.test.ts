@@ -234,3 +234,23 @@ describe('keyword-placed search', () => {
     });
   }
 });
+
+describe('large bodies', () => {
+  const filler = (length: number) => 'lorem ipsum '.repeat(Math.ceil(length / 12)).slice(0, length);
+
+  it('finds secrets in a large body of long strings without the raw prefilter, and nothing in a clean one', () => {
+    const token = fakeGithubToken();
+    const text = `${filler(1_200_000)} ${token} ${filler(1000)}`;
+    const result = scan(anthropicBody(text));
+    expect(result.matches.map((m) => [m.rule, m.start])).toEqual([['github-token', text.indexOf(token)]]);
+    const clean = scan(anthropicBody(filler(1_200_000)));
+    expect(clean).toMatchObject({ blocked: false, scannedStrings: 0 });
+  });
+
+  it('finds secrets in a large body of small strings (raw prefilter)', () => {
+    const token = `sk_live_${randomBase62(40)}`;
+    const messages = Array.from({ length: 800 }, (_, i) => ({ role: 'user', content: i === 700 ? `key ${token}` : filler(2000) }));
+    const result = scan({ model: 'm', messages });
+    expect(result.matches.map((m) => [m.rule, m.path])).toEqual([['stripe-live-key', 'messages[700].content']]);
+  });
+});

@@ -61,7 +61,27 @@ export type CompileProblem = { secretRule: string; pattern: string; error: strin
 const cacheMinLength = 512;
 const cacheMaxEntries = 20_000;
 // Strings this long find their keywords with RE2 over a one-byte copy rather than a V8 RegExp.
-const re2MinLength = 16_384;
+const re2MinLength = 1024;
+// Bodies this large, mostly long strings, skip the raw prefilter (see `scan`).
+const directMinBytes = 1_000_000;
+const longStringMin = 65_536;
+
+/** Characters in strings of `longStringMin`+ characters, counted until `enough`. */
+function longStringBytes(body: unknown, enough: number): number {
+  let total = 0;
+  const stack: unknown[] = [body];
+  while (stack.length > 0 && total < enough) {
+    const value = stack.pop();
+    if (typeof value === 'string') {
+      if (value.length >= longStringMin) total += value.length;
+    } else if (Array.isArray(value)) {
+      for (const item of value) stack.push(item);
+    } else if (value !== null && typeof value === 'object') {
+      for (const key in value as Record<string, unknown>) stack.push((value as Record<string, unknown>)[key]);
+    }
+  }
+  return total;
+}
 
 /** Compiles SecretRules into a scanner; patterns that do not compile are reported and skipped. */
 export function createSecretScanner(
@@ -195,7 +215,13 @@ export function createSecretScanner(
       const result: ScanResult = { blocked: false, matches: [], scannedStrings: 0, cachedStrings: 0 };
       let active: Check[] = alwaysChecks;
       let activeKeywords: string[] = [];
-      if (keywordSet) {
+      if (keywordSet && raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) {
+        // A large body that is mostly long strings: the keyword search in those strings, which
+        // has to run anyway when a keyword occurs (and costs ~0.7x of the prefilter's speed when
+        // none does), is the filter; one pass over the bytes instead of two.
+        active = [...alwaysChecks, ...checks];
+        activeKeywords = keywords;
+      } else if (keywordSet) {
         const present = keywordSet.match(raw);
         if (present.length > 0) {
           activeKeywords = present.map((i) => keywords[i]!);
