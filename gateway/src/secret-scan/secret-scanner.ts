@@ -66,11 +66,11 @@ const re2MinLength = 1024;
 const directMinBytes = 1_000_000;
 const longStringMin = 65_536;
 
-// Keyword alternations shared by scanners: a new snapshot compiles the same keyword sets again,
-// and RE2 keeps the DFA states it has built (~2 ms per cold MB). Scans are synchronous and a
-// finder runs to the end before anything else uses its pattern, so sharing `lastIndex` is safe.
-const sharedPatterns = new Map<string, RegExp | RE2>();
-function shared<T extends RegExp | RE2>(key: string, build: () => T): T {
+// Keyword sets and alternations shared by scanners: a new snapshot compiles the same keywords
+// again, and RE2 keeps the DFA states it has built (~2 ms per cold MB). Scans are synchronous and
+// a finder runs to the end before anything else uses its pattern, so sharing `lastIndex` is safe.
+const sharedPatterns = new Map<string, object>();
+function shared<T extends object>(key: string, build: () => T): T {
   let pattern = sharedPatterns.get(key) as T | undefined;
   if (pattern === undefined) {
     if (sharedPatterns.size >= 256) sharedPatterns.clear();
@@ -145,7 +145,12 @@ export function createSecretScanner(
   const customKeywords = new Set(checks.filter((check) => check.validate === undefined).flatMap((check) => check.keywords));
   const keywordSet =
     keywords.length > 0
-      ? new RE2.Set(keywords.map((keyword) => (customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword))))
+      ? (() => {
+          const patterns = keywords.map((keyword) =>
+            customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword),
+          );
+          return shared(`set:${patterns.join('\u0000')}`, () => new RE2.Set(patterns));
+        })()
       : null;
   const cleanCache = new Map<string, true>();
   // A built-in that shares a keyword with a custom pattern sees it case-insensitively, without
