@@ -217,6 +217,7 @@ export function createSecretScanner(
       }
       return hits;
     };
+    if (finders.size >= 64) finders.clear();
     finders.set(key, finder);
     return finder;
   };
