@@ -492,13 +492,17 @@ export async function run(_args: string[]): Promise<void> {
     await peer.stop();
     stops.shift();
 
-    // 3. Secret scan throughput, cold: a fresh scanner per body, so nothing is cached.
+    // 3. Secret scan throughput, cold: a fresh scanner per body, so nothing is cached. The corpus
+    // holds credential-like text, so a scan that stops at its first match would read only a prefix:
+    // the headline scans the whole body (`all`), as a clean body is scanned; first-match is extra.
     const scanRates: Record<string, number> = {};
+    const scanFirstMatch: Record<string, number> = {};
     const scanWithParse: Record<string, number> = {};
     for (const mb of [1, 5, 10]) {
       const raw = Buffer.from(chatBody(mb * 1_000_000, await corpus(mb * 1_000_000)));
       const parsed: unknown = JSON.parse(raw.toString('utf8'));
       let best = 0;
+      let bestFirstMatch = 0;
       let bestWithParse = 0;
       for (let i = 0; i < 3; i++) {
         const scanner = createSecretScanner([
@@ -510,23 +514,26 @@ export async function run(_args: string[]): Promise<void> {
           },
         ]);
         const t0 = performance.now();
-        scanner.scan(raw, parsed);
+        scanner.scan(raw, parsed, { all: true });
         const t1 = performance.now();
-        scanner.scan(raw, JSON.parse(raw.toString('utf8')));
-        const t2 = performance.now();
         best = Math.max(best, raw.length / 1e6 / ((t1 - t0) / 1000));
-        void t2;
+        const firstMatchScanner = createSecretScanner([{ namespace: 'b', name: 'all', detectors: ['all'], patterns: [] }]);
+        const t2 = performance.now();
+        firstMatchScanner.scan(raw, parsed);
+        bestFirstMatch = Math.max(bestFirstMatch, raw.length / 1e6 / ((performance.now() - t2) / 1000));
         const scanner2 = createSecretScanner([{ namespace: 'b', name: 'all', detectors: ['all'], patterns: [] }]);
         const t3 = performance.now();
-        scanner2.scan(raw, JSON.parse(raw.toString('utf8')));
+        scanner2.scan(raw, JSON.parse(raw.toString('utf8')), { all: true });
         bestWithParse = Math.max(bestWithParse, raw.length / 1e6 / ((performance.now() - t3) / 1000));
       }
       scanRates[`${mb}mb`] = Math.round(best);
+      scanFirstMatch[`${mb}mb`] = Math.round(bestFirstMatch);
       scanWithParse[`${mb}mb`] = Math.round(bestWithParse);
     }
     Object.assign(results, {
       scan_mb_per_s: Math.min(...Object.values(scanRates)),
       scan_mb_per_s_by_size: scanRates,
+      scan_first_match_mb_per_s_by_size: scanFirstMatch,
       scan_with_json_parse_mb_per_s_by_size: scanWithParse,
     });
     log('scan', scanRates, 'with parse', scanWithParse);
