@@ -3,6 +3,7 @@ import type { SnapshotBudget } from '@codevector/core/config-snapshot';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
+import { startPeriodicPush } from './periodic-push.ts';
 
 /**
  * Budgets that hold across replicas (DESIGN §5.5, ADR 0111). Each (Budget, subject, calendar
@@ -207,14 +208,7 @@ export function createBudgetLedger(options: {
     await Promise.all(work);
   }
 
-  let syncing: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (syncing) return;
-    syncing = sync(false).finally(() => {
-      syncing = null;
-    });
-  }, syncMs);
-  timer.unref();
+  const periodicSync = startPeriodicPush(() => sync(false), syncMs);
 
   function tryReserve(
     items: readonly { budget: SnapshotBudget; subject: string }[],
@@ -277,8 +271,7 @@ export function createBudgetLedger(options: {
       return state ? state.globalSpent + state.pendingSpent : null;
     },
     async close() {
-      clearInterval(timer);
-      await syncing;
+      await periodicSync.stop();
       await sync(true);
     },
   };

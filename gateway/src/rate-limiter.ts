@@ -2,6 +2,7 @@ import type { SnapshotRateLimit } from '@codevector/core/config-snapshot';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
+import { startPeriodicPush } from './periodic-push.ts';
 
 /**
  * Requests and tokens per minute, shared by all replicas through PostgreSQL (DESIGN §5.5,
@@ -176,14 +177,7 @@ export function createRateLimiter(options: {
     await Promise.all(work);
   }
 
-  let syncing: Promise<void> | null = null;
-  const timer = setInterval(() => {
-    if (syncing) return;
-    syncing = sync(false).finally(() => {
-      syncing = null;
-    });
-  }, syncMs);
-  timer.unref();
+  const periodicSync = startPeriodicPush(() => sync(false), syncMs);
 
   function refusal(
     limit: SnapshotRateLimit,
@@ -259,8 +253,7 @@ export function createRateLimiter(options: {
       for (const state of ticket.states) state.pendingTokens += tokens;
     },
     async close() {
-      clearInterval(timer);
-      await syncing;
+      await periodicSync.stop();
       await sync(true);
     },
   };
