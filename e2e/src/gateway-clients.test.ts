@@ -1,89 +1,63 @@
 import { execFile } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
-import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
-import { createSecretBox } from '@codevector/core/secret-box';
-import { startGateway } from '@codevector/gateway/main';
-import { seedGatewayConfig, seedUserWithKey } from '@codevector/gateway/seed-config';
-import { type FakeProvider, startFakeProvider } from '@codevector/testbed/fake-provider';
+import { sql } from '@codevector/core/create-pool';
+import {
+  fakeProviders,
+  type GatewayFixture,
+  sonnetModel,
+  startGatewayFixture,
+  upstreamKeys,
+} from '@codevector/gateway/testing/gateway-fixture';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 
 // Real clients (the official SDKs and the Claude Code CLI) → the gateway → the fake provider,
 // with real PostgreSQL under the gateway (DESIGN §7).
-const encryptionKey = randomBytes(32).toString('base64');
-const secretBox = createSecretBox(encryptionKey);
-let pool: DatabasePool;
-let fake: FakeProvider;
-let gateway: Awaited<ReturnType<typeof startGateway>>;
-let base: string;
-let key: string;
+let fx: GatewayFixture;
 
 beforeAll(async () => {
-  const databaseUrl = process.env['DATABASE_URL']!;
-  pool = await createPool(databaseUrl, { maxPoolSize: 4 });
-  fake = await startFakeProvider();
-  await seedGatewayConfig(pool, secretBox, {
-    providers: [
-      { name: 'anthropic', spec: { type: 'anthropic', baseURL: fake.url, timeoutSeconds: 10 }, apiKey: 'sk-ant-upstream' },
-      { name: 'openai', spec: { type: 'openai', baseURL: `${fake.url}/v1`, timeoutSeconds: 10 }, apiKey: 'sk-openai-upstream' },
-    ],
-    models: [
-      {
-        name: 'sonnet',
-        spec: {
-          name: 'claude-sonnet-5',
-          providerRef: { name: 'anthropic' },
-          upstreamModel: 'claude-sonnet-5',
-          pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+  fx = await startGatewayFixture({
+    config: (fake) => ({
+      providers: fakeProviders(fake, { timeoutSeconds: 10 }),
+      models: [
+        sonnetModel,
+        {
+          name: 'gpt',
+          spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1.25, output: 10 } },
         },
-      },
-      {
-        name: 'gpt',
-        spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1.25, output: 10 } },
-      },
-      {
-        name: 'gpt-limited',
-        spec: { name: 'gpt-limited', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 1 } },
-      },
-      {
-        name: 'pricey',
-        spec: {
-          name: 'claude-pricey',
-          providerRef: { name: 'anthropic' },
-          upstreamModel: 'claude-sonnet-5',
-          pricing: { input: 1e6, output: 1e6 },
+        {
+          name: 'gpt-limited',
+          spec: { name: 'gpt-limited', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 1 } },
         },
-      },
-    ],
-    rateLimits: [{ name: 'limited', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['gpt-limited'] } }],
-    budgets: [{ name: 'pricey', spec: { subject: { kind: 'global' }, amountUSD: 1, period: 'month', models: ['claude-pricey'] } }],
-    secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
+        {
+          name: 'pricey',
+          spec: {
+            name: 'claude-pricey',
+            providerRef: { name: 'anthropic' },
+            upstreamModel: 'claude-sonnet-5',
+            pricing: { input: 1e6, output: 1e6 },
+          },
+        },
+      ],
+      rateLimits: [{ name: 'limited', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['gpt-limited'] } }],
+      budgets: [{ name: 'pricey', spec: { subject: { kind: 'global' }, amountUSD: 1, period: 'month', models: ['claude-pricey'] } }],
+      secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
+    }),
+    user: { email: 'agent@example.com' },
   });
-  ({ key } = await seedUserWithKey(pool, { email: 'agent@example.com' }));
-  gateway = await startGateway({
-    DATABASE_URL: databaseUrl,
-    CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
-    PORT: '0',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'silent',
-  });
-  base = `http://127.0.0.1:${gateway.port}`;
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await fake?.close();
-  await pool?.end();
+  await fx?.close();
 });
 
 describe('@anthropic-ai/sdk', () => {
-  const client = () => new Anthropic({ apiKey: key, baseURL: base, maxRetries: 2 });
+  const client = () => new Anthropic({ apiKey: fx.key, baseURL: fx.base, maxRetries: 2 });
 
   it('creates a message, streams one, and calls a tool', async () => {
     const message = await client().messages.create({
@@ -136,12 +110,12 @@ describe('@anthropic-ai/sdk', () => {
     });
     await expect(blocked).rejects.toBeInstanceOf(Anthropic.BadRequestError);
     await expect(blocked).rejects.toThrow(/database-url/);
-    const before = fake.requests.length;
+    const before = fx.fake.requests.length;
     const refused = client().messages.create({ model: 'claude-pricey', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
     await expect(refused).rejects.toMatchObject({ status: 402 });
     await expect(refused).rejects.toThrow(/default\/pricey/);
-    expect(fake.requests.length).toBe(before);
-    const events = await pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+    expect(fx.fake.requests.length).toBe(before);
+    const events = await fx.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
       select count(*)::int as n from audit_log where action = 'gateway.budget_exceeded'`);
     // One refusal, one event: the SDK did not retry.
     expect(events).toBe(1);
@@ -149,7 +123,7 @@ describe('@anthropic-ai/sdk', () => {
 });
 
 describe('openai', () => {
-  const client = (maxRetries = 2) => new OpenAI({ apiKey: key, baseURL: `${base}/v1`, maxRetries });
+  const client = (maxRetries = 2) => new OpenAI({ apiKey: fx.key, baseURL: `${fx.base}/v1`, maxRetries });
 
   it('completes a chat, streams one without an unasked usage chunk, and calls a tool', async () => {
     const completion = await client().chat.completions.create({ model: 'gpt-5', messages: [{ role: 'user', content: 'hi' }] });
@@ -216,7 +190,7 @@ describe('Claude Code CLI', () => {
     const work = await mkdtemp(path.join(tmpdir(), 'cv-claude-'));
     const file = path.join(work, 'note.txt');
     await writeFile(file, 'the answer is 42\n');
-    fake.requests.length = 0;
+    fx.fake.requests.length = 0;
     try {
       const output = await new Promise<string>((resolve, reject) => {
         execFile(
@@ -237,8 +211,8 @@ describe('Claude Code CLI', () => {
             env: {
               PATH: process.env['PATH'],
               HOME: work,
-              ANTHROPIC_BASE_URL: base,
-              ANTHROPIC_API_KEY: key,
+              ANTHROPIC_BASE_URL: fx.base,
+              ANTHROPIC_API_KEY: fx.key,
               ANTHROPIC_SMALL_FAST_MODEL: 'claude-sonnet-5',
               ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-sonnet-5',
               CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
@@ -252,10 +226,10 @@ describe('Claude Code CLI', () => {
       const result = JSON.parse(output) as { result: string; is_error: boolean };
       expect(result.is_error).toBe(false);
       expect(result.result).toContain('the answer is 42');
-      const turns = fake.requests.filter((r) => r.url.startsWith('/v1/messages'));
+      const turns = fx.fake.requests.filter((r) => r.url.startsWith('/v1/messages'));
       expect(turns.length).toBeGreaterThanOrEqual(2);
       expect(turns.every((r) => r.url.includes('beta=true'))).toBe(true);
-      expect(turns.every((r) => r.headers['x-api-key'] === 'sk-ant-upstream')).toBe(true);
+      expect(turns.every((r) => r.headers['x-api-key'] === upstreamKeys.anthropic)).toBe(true);
       expect(JSON.stringify(turns.at(-1)!.json)).toContain('tool_result');
     } finally {
       await rm(work, { recursive: true, force: true });

@@ -1,92 +1,51 @@
 import { randomBytes } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
-import { createSecretBox } from '@codevector/core/secret-box';
-import { type FakeProvider, startFakeProvider } from '@codevector/testbed/fake-provider';
+import { sql } from '@codevector/core/create-pool';
+import { waitFor } from '@codevector/testbed/wait-for';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
-import { startGateway } from './main.ts';
-import { seedGatewayConfig, seedUserWithKey } from './seed-config.ts';
+import { fakeProviders, type GatewayFixture, sonnetModel, startGatewayFixture, upstreamKeys } from './testing/gateway-fixture.ts';
 
-const encryptionKey = randomBytes(32).toString('base64');
-const secretBox = createSecretBox(encryptionKey);
-let pool: DatabasePool;
-let fake: FakeProvider;
-let gateway: Awaited<ReturnType<typeof startGateway>>;
-let base: string;
-let key: string;
-let keyId: string;
+let fx: GatewayFixture;
 
 const anyRow = z.record(z.string(), z.unknown());
 
-async function waitFor<T>(probe: () => Promise<T | null | undefined | false>, timeoutMs = 5000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value) return value;
-    if (Date.now() > until) throw new Error('timed out waiting');
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
-
 async function auditRows(action: string) {
-  return pool.any(sql.type(anyRow)`select * from audit_log where action = ${action} order by id`);
+  return fx.pool.any(sql.type(anyRow)`select * from audit_log where action = ${action} order by id`);
 }
 
 beforeAll(async () => {
-  const databaseUrl = process.env['DATABASE_URL']!;
-  pool = await createPool(databaseUrl, { maxPoolSize: 4 });
-  fake = await startFakeProvider();
-  await seedGatewayConfig(pool, secretBox, {
-    providers: [
-      { name: 'anthropic', spec: { type: 'anthropic', baseURL: fake.url, timeoutSeconds: 5 }, apiKey: 'sk-ant-upstream-key' },
-      { name: 'openai', spec: { type: 'openai', baseURL: `${fake.url}/v1`, timeoutSeconds: 5 }, apiKey: 'sk-openai-upstream-key' },
-    ],
-    models: [
-      {
-        name: 'sonnet',
-        spec: {
-          name: 'claude-sonnet-5',
-          providerRef: { name: 'anthropic' },
-          upstreamModel: 'claude-sonnet-5',
-          pricing: { input: 3, output: 15, cacheRead: 0.3, cacheWrite: 3.75 },
+  fx = await startGatewayFixture({
+    config: (fake) => ({
+      providers: fakeProviders(fake, { timeoutSeconds: 5 }),
+      models: [
+        sonnetModel,
+        {
+          name: 'gpt',
+          spec: {
+            name: 'gpt-5',
+            aliases: ['gpt-latest'],
+            providerRef: { name: 'openai' },
+            upstreamModel: 'gpt-5-2026',
+            pricing: { input: 1.25, output: 10, cacheRead: 0.125 },
+          },
         },
-      },
-      {
-        name: 'gpt',
-        spec: {
-          name: 'gpt-5',
-          aliases: ['gpt-latest'],
-          providerRef: { name: 'openai' },
-          upstreamModel: 'gpt-5-2026',
-          pricing: { input: 1.25, output: 10, cacheRead: 0.125 },
+      ],
+      secretRules: [
+        {
+          name: 'builtin',
+          spec: { detectors: ['all'], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
         },
-      },
-    ],
-    secretRules: [
-      {
-        name: 'builtin',
-        spec: { detectors: ['all'], patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
-      },
-    ],
+      ],
+    }),
+    user: { email: 'dev@example.com', groups: ['platform'] },
+    env: { KEY_CACHE_TTL_MS: '500' },
   });
-  ({ key, keyId } = await seedUserWithKey(pool, { email: 'dev@example.com', groups: ['platform'] }));
-  gateway = await startGateway({
-    DATABASE_URL: databaseUrl,
-    CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
-    PORT: '0',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'silent',
-    KEY_CACHE_TTL_MS: '500',
-  });
-  base = `http://127.0.0.1:${gateway.port}`;
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await fake?.close();
-  await pool?.end();
+  await fx?.close();
 });
 
 const anthropicBody = (extra: Record<string, unknown> = {}) => ({
@@ -101,16 +60,16 @@ const anthropicBody = (extra: Record<string, unknown> = {}) => ({
 });
 
 function post(path: string, body: unknown, headers: Record<string, string> = {}) {
-  return fetch(`${base}${path}`, {
+  return fetch(`${fx.base}${path}`, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', 'x-api-key': key, ...headers },
+    headers: { 'content-type': 'application/json', 'x-api-key': fx.key, ...headers },
     body: typeof body === 'string' || Buffer.isBuffer(body) ? body : JSON.stringify(body),
   });
 }
 
 describe('forwarding', () => {
   it('forwards an Anthropic request byte for byte, swapping only the key, and records usage', async () => {
-    fake.requests.length = 0;
+    fx.fake.requests.length = 0;
     const text = JSON.stringify(anthropicBody());
     const res = await post('/v1/messages?beta=true', text, {
       'anthropic-version': '2023-06-01',
@@ -122,13 +81,13 @@ describe('forwarding', () => {
     expect(res.status).toBe(200);
     const json = (await res.json()) as { content: { text: string }[] };
     expect(json.content[0]!.text).toBe('Hello from the fake provider.');
-    const seen = fake.requests[0]!;
+    const seen = fx.fake.requests[0]!;
     expect(seen.url).toBe('/v1/messages?beta=true');
     expect(seen.body.toString()).toBe(text);
-    expect(seen.headers['x-api-key']).toBe('sk-ant-upstream-key');
+    expect(seen.headers['x-api-key']).toBe(upstreamKeys.anthropic);
     expect(seen.headers['anthropic-version']).toBe('2023-06-01');
     expect(seen.headers['anthropic-beta']).toBe('claude-code-20250219,interleaved-thinking-2025-05-14');
-    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'sess-1'`));
+    const row = await waitFor(() => fx.pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'sess-1'`));
     expect(row).toMatchObject({
       model: 'claude-sonnet-5',
       provider: 'default/anthropic',
@@ -136,7 +95,7 @@ describe('forwarding', () => {
       outcome: 'ok',
       cache_read_tokens: 100,
       cache_write_tokens: 50,
-      api_key_id: keyId,
+      api_key_id: fx.keyId,
     });
     expect(Number(row['cost_usd'])).toBeGreaterThan(0);
   });
@@ -151,39 +110,39 @@ describe('forwarding', () => {
   });
 
   it('decodes gzip bodies for policies and forwards them as sent', async () => {
-    fake.requests.length = 0;
+    fx.fake.requests.length = 0;
     const gz = gzipSync(JSON.stringify(anthropicBody()));
     const res = await post('/v1/messages', gz, { 'content-encoding': 'gzip' });
     expect(res.status).toBe(200);
-    expect(fake.requests[0]!.headers['content-encoding']).toBe('gzip');
-    expect(Buffer.compare(fake.requests[0]!.body, gz)).toBe(0);
+    expect(fx.fake.requests[0]!.headers['content-encoding']).toBe('gzip');
+    expect(Buffer.compare(fx.fake.requests[0]!.body, gz)).toBe(0);
   });
 
   it('asks OpenAI for stream usage and strips it so the client sees the stream it asked for', async () => {
-    fake.requests.length = 0;
+    fx.fake.requests.length = 0;
     const res = await post(
       '/v1/chat/completions',
       { model: 'gpt-latest', stream: true, messages: [{ role: 'user', content: 'hi' }] },
-      { authorization: `Bearer ${key}`, 'x-api-key': '' },
+      { authorization: `Bearer ${fx.key}`, 'x-api-key': '' },
     );
     const text = await res.text();
     expect(text).not.toContain('"usage"');
     expect(text.endsWith('data: [DONE]\n\n')).toBe(true);
-    const sent = fake.requests[0]!.json as Record<string, unknown>;
+    const sent = fx.fake.requests[0]!.json as Record<string, unknown>;
     expect(sent['stream_options']).toEqual({ include_usage: true });
     expect(sent['model']).toBe('gpt-5-2026');
-    expect(fake.requests[0]!.headers.authorization).toBe('Bearer sk-openai-upstream-key');
+    expect(fx.fake.requests[0]!.headers.authorization).toBe(`Bearer ${upstreamKeys.openai}`);
     const row = await waitFor(() =>
-      pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'chat.completions' and output_tokens > 0`),
+      fx.pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'chat.completions' and output_tokens > 0`),
     );
     expect(row).toMatchObject({ model: 'gpt-5', status: 200 });
   });
 
   it('routes Responses-style input on /v1/chat/completions to the upstream Responses API', async () => {
-    fake.requests.length = 0;
+    fx.fake.requests.length = 0;
     const res = await post('/v1/chat/completions', { model: 'gpt-5', input: [{ role: 'user', content: 'hi' }] });
     expect(res.status).toBe(200);
-    expect(fake.requests[0]!.url).toBe('/v1/responses');
+    expect(fx.fake.requests[0]!.url).toBe('/v1/responses');
     expect(((await res.json()) as { object: string }).object).toBe('response');
   });
 
@@ -198,16 +157,21 @@ describe('forwarding', () => {
     const controller = new AbortController();
     const pending = post('/v1/messages', anthropicBody({ stream: true }), { 'x-fake-latency-ms': '2000' });
     void pending;
-    const res = fetch(`${base}/v1/messages`, {
+    const res = fetch(`${fx.base}/v1/messages`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', 'x-api-key': key, 'x-fake-latency-ms': '3000', 'x-claude-code-session-id': 'abort-1' },
+      headers: {
+        'content-type': 'application/json',
+        'x-api-key': fx.key,
+        'x-fake-latency-ms': '3000',
+        'x-claude-code-session-id': 'abort-1',
+      },
       body: JSON.stringify(anthropicBody()),
       signal: controller.signal,
     });
     await new Promise((resolve) => setTimeout(resolve, 200));
     controller.abort();
     await expect(res).rejects.toThrow();
-    const row = await waitFor(() => pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'abort-1'`));
+    const row = await waitFor(() => fx.pool.maybeOne(sql.type(anyRow)`select * from usage where session_id = 'abort-1'`));
     expect(row['outcome']).toBe('client_aborted');
   });
 
@@ -221,8 +185,8 @@ describe('forwarding', () => {
   });
 
   it('answers 504 in the caller shape when the provider exceeds its timeout', async () => {
-    await seedGatewayConfig(pool, secretBox, {
-      providers: [{ name: 'slow', spec: { type: 'anthropic', baseURL: fake.url, timeoutSeconds: 0.3 }, apiKey: 'sk-slow' }],
+    await fx.seedConfig({
+      providers: [{ name: 'slow', spec: { type: 'anthropic', baseURL: fx.fake.url, timeoutSeconds: 0.3 }, apiKey: 'sk-slow' }],
       models: [
         {
           name: 'slow',
@@ -239,14 +203,14 @@ describe('forwarding', () => {
   });
 
   it('lists configured models in the Anthropic shape for Anthropic clients', async () => {
-    const res = await fetch(`${base}/v1/models`, { headers: { 'x-api-key': key, 'anthropic-version': '2023-06-01' } });
+    const res = await fetch(`${fx.base}/v1/models`, { headers: { 'x-api-key': fx.key, 'anthropic-version': '2023-06-01' } });
     const json = (await res.json()) as { data: { type: string; id: string }[]; has_more: boolean };
     expect(json.has_more).toBe(false);
     expect(json.data[0]).toMatchObject({ type: 'model' });
   });
 
   it('lists configured models in the OpenAI shape', async () => {
-    const res = await fetch(`${base}/v1/models`, { headers: { authorization: `Bearer ${key}` } });
+    const res = await fetch(`${fx.base}/v1/models`, { headers: { authorization: `Bearer ${fx.key}` } });
     const json = (await res.json()) as { data: { id: string }[] };
     expect(json.data.map((m) => m.id)).toEqual(expect.arrayContaining(['claude-sonnet-5', 'gpt-5', 'gpt-latest']));
   });
@@ -254,7 +218,7 @@ describe('forwarding', () => {
 
 describe('refusals', () => {
   it('refuses a missing or unknown key in the caller shape', async () => {
-    const res = await fetch(`${base}/v1/messages`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
+    const res = await fetch(`${fx.base}/v1/messages`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json' } });
     expect(res.status).toBe(401);
     expect(((await res.json()) as { error: { type: string } }).error.type).toBe('authentication_error');
     const openai = await post('/v1/chat/completions', {}, { 'x-api-key': 'cvk_nope' });
@@ -302,10 +266,10 @@ describe('refusals', () => {
   });
 
   it('rate limits per user with 429, retry-after and x-ratelimit headers', async () => {
-    await seedGatewayConfig(pool, secretBox, {
+    await fx.seedConfig({
       rateLimits: [{ name: 'rpm', spec: { subject: { kind: 'eachUser' }, requestsPerMinute: 3, models: ['gpt-5'] } }],
     });
-    const limited = await seedUserWithKey(pool, { email: 'busy@example.com', keyName: 'busy' });
+    const limited = await fx.seedUser({ email: 'busy@example.com', keyName: 'busy' });
     await new Promise((resolve) => setTimeout(resolve, 300));
     const statuses: number[] = [];
     let last: Response | undefined;
@@ -328,8 +292,8 @@ describe('refusals', () => {
   });
 
   it('limits tokens per minute on what was consumed, across the window', async () => {
-    const heavy = await seedUserWithKey(pool, { email: 'heavy@example.com', keyName: 'heavy' });
-    await seedGatewayConfig(pool, secretBox, {
+    const heavy = await fx.seedUser({ email: 'heavy@example.com', keyName: 'heavy' });
+    await fx.seedConfig({
       rateLimits: [{ name: 'tpm', spec: { subject: { kind: 'apiKey', name: 'heavy' }, tokensPerMinute: 500 } }],
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -342,8 +306,8 @@ describe('refusals', () => {
   });
 
   it('refuses a request once a budget is spent, with 402, which budget and when it resets', async () => {
-    const spender = await seedUserWithKey(pool, { email: 'spender@example.com', keyName: 'spender', groups: ['interns'] });
-    await seedGatewayConfig(pool, secretBox, {
+    const spender = await fx.seedUser({ email: 'spender@example.com', keyName: 'spender', groups: ['interns'] });
+    await fx.seedConfig({
       budgets: [{ name: 'interns-daily', spec: { subject: { kind: 'group', name: 'interns' }, amountUSD: 0.2, period: 'day' } }],
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
@@ -363,7 +327,7 @@ describe('refusals', () => {
     });
     // Spend is visible for Budget status once replicas push it (every 100 ms).
     await new Promise((resolve) => setTimeout(resolve, 400));
-    const spent = await pool.one(sql.type(anyRow)`select spent_usd from budget_windows where subject = 'group:interns'`);
+    const spent = await fx.pool.one(sql.type(anyRow)`select spent_usd from budget_windows where subject = 'group:interns'`);
     expect(Number(spent['spent_usd'])).toBeGreaterThan(0.1);
     expect(Number(spent['spent_usd'])).toBeLessThanOrEqual(0.2);
   });
@@ -371,8 +335,8 @@ describe('refusals', () => {
 
 describe('observe-mode budgets', () => {
   it('admits past the amount, records the spend, and writes no budget_exceeded event', async () => {
-    const watched = await seedUserWithKey(pool, { email: 'watched@example.com', keyName: 'watched', groups: ['contractors'] });
-    await seedGatewayConfig(pool, secretBox, {
+    const watched = await fx.seedUser({ email: 'watched@example.com', keyName: 'watched', groups: ['contractors'] });
+    await fx.seedConfig({
       budgets: [
         {
           name: 'contractors-watch',
@@ -388,13 +352,13 @@ describe('observe-mode budgets', () => {
       expect(res.status).toBe(200);
     }
     const charged = await waitFor(async () => {
-      const total = await pool.oneFirst(sql.type(z.object({ total: z.number() }))`
+      const total = await fx.pool.oneFirst(sql.type(z.object({ total: z.number() }))`
         select coalesce(sum(cost_usd), 0)::float8 as total from usage where api_key_id = ${watched.keyId}`);
       return total > 0.1 ? total : null;
     });
     // The window records every dollar, past the amount, and holds no lease (observe never leases).
     const spent = await waitFor(async () => {
-      const row = await pool.maybeOne(
+      const row = await fx.pool.maybeOne(
         sql.type(anyRow)`select spent_usd, leased_usd from budget_windows where subject = 'group:contractors'`,
       );
       return row && Math.abs(Number(row['spent_usd']) - charged) < 1e-9 ? row : null;
@@ -407,7 +371,7 @@ describe('observe-mode budgets', () => {
 
 describe('hot config and keys', () => {
   it('enforces a config change within a second and keeps the last good snapshot on a bad one', async () => {
-    await seedGatewayConfig(pool, secretBox, {
+    await fx.seedConfig({
       models: [
         {
           name: 'haiku',
@@ -424,7 +388,7 @@ describe('hot config and keys', () => {
     await waitFor(async () => (await post('/v1/messages', anthropicBody({ model: 'claude-haiku-5' }))).status === 200, 1000);
     expect(Date.now() - started).toBeLessThan(1000);
     // A bad snapshot (negative price) is refused; haiku keeps working.
-    await seedGatewayConfig(pool, secretBox, {
+    await fx.seedConfig({
       models: [
         {
           name: 'broken',
@@ -435,13 +399,13 @@ describe('hot config and keys', () => {
     await new Promise((resolve) => setTimeout(resolve, 300));
     expect((await post('/v1/messages', anthropicBody({ model: 'claude-haiku-5' }))).status).toBe(200);
     expect((await post('/v1/messages', anthropicBody({ model: 'broken' }))).status).toBe(404);
-    await seedGatewayConfig(pool, secretBox, { delete: [{ table: 'models', name: 'broken' }] });
+    await fx.seedConfig({ delete: [{ table: 'models', name: 'broken' }] });
   });
 
   it('stops accepting a revoked key within about a second', async () => {
-    const victim = await seedUserWithKey(pool, { email: 'leaver@example.com', keyName: 'leaver' });
+    const victim = await fx.seedUser({ email: 'leaver@example.com', keyName: 'leaver' });
     expect((await post('/v1/messages', anthropicBody(), { 'x-api-key': victim.key })).status).toBe(200);
-    await pool.query(sql.type(z.object({}))`update api_keys set revoked_at = now() where id = ${victim.keyId}`);
+    await fx.pool.query(sql.type(z.object({}))`update api_keys set revoked_at = now() where id = ${victim.keyId}`);
     const revokedAt = Date.now();
     await waitFor(async () => (await post('/v1/messages', anthropicBody(), { 'x-api-key': victim.key })).status === 401, 2000);
     expect(Date.now() - revokedAt).toBeLessThan(1200);
@@ -450,7 +414,7 @@ describe('hot config and keys', () => {
 
 describe('Responses WebSocket mode (what Codex tries first)', () => {
   function openSocket(token: string): Promise<WebSocket> {
-    const socket = new WebSocket(`ws://127.0.0.1:${gateway.port}/v1/responses`, {
+    const socket = new WebSocket(`ws://127.0.0.1:${fx.gateway.port}/v1/responses`, {
       headers: { authorization: `Bearer ${token}`, 'openai-beta': 'responses_websockets=2026-02-04' },
     });
     return new Promise((resolve, reject) => {
@@ -475,8 +439,8 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
   }
 
   it('relays a warm-up and a turn through policies to the provider WebSocket', async () => {
-    fake.websocketMessages.length = 0;
-    const socket = await openSocket(key);
+    fx.fake.websocketMessages.length = 0;
+    const socket = await openSocket(fx.key);
     const warm = nextDone(socket);
     socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', generate: false, input: [], store: false }));
     const warmEvents = await warm;
@@ -487,17 +451,17 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
     );
     const events = await turn;
     expect(events.map((e) => e['type'])).toContain('response.output_text.delta');
-    expect(fake.websocketMessages).toHaveLength(2);
-    expect((fake.websocketMessages[1] as Record<string, unknown>)['model']).toBe('gpt-5-2026');
+    expect(fx.fake.websocketMessages).toHaveLength(2);
+    expect((fx.fake.websocketMessages[1] as Record<string, unknown>)['model']).toBe('gpt-5-2026');
     // A secret in a later turn is refused on the open socket and never reaches the provider.
     const refused = nextDone(socket);
     socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', input: [{ role: 'user', content: `acme_${'ab'.repeat(16)}` }] }));
     const error = (await refused).at(-1)!;
     expect(error).toMatchObject({ type: 'error', status: 400, error: { code: 'secret_blocked' } });
-    expect(fake.websocketMessages).toHaveLength(2);
+    expect(fx.fake.websocketMessages).toHaveLength(2);
     socket.close();
     const row = await waitFor(() =>
-      pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'responses.websocket' and output_tokens > 0`),
+      fx.pool.maybeOne(sql.type(anyRow)`select * from usage where endpoint = 'responses.websocket' and output_tokens > 0`),
     );
     expect(row).toMatchObject({ model: 'gpt-5', status: 200, outcome: 'ok' });
   });
