@@ -16,6 +16,7 @@ import { z } from 'zod';
 let fx: GatewayFixture;
 let home: string;
 
+type Json = Record<string, unknown>;
 const anyRow = z.record(z.string(), z.unknown());
 
 function codexBinary(): string {
@@ -61,6 +62,10 @@ async function runCodex({ prompt, config, env, files = {} }: CodexOptions): Prom
     'feedback.enabled=false',
     '-c',
     'otel.exporter="none"',
+    // Never ask before running a command: `codex exec` has nobody to ask. The read-only sandbox
+    // still keeps commands from writing.
+    '-c',
+    'approval_policy="never"',
     ...config.flatMap((entry) => ['-c', entry]),
     prompt,
   ];
@@ -102,10 +107,10 @@ async function runCodex({ prompt, config, env, files = {} }: CodexOptions): Prom
 }
 
 /** The built-in provider pointed at the gateway: WebSocket first (`CODEX_API_KEY` is its key). */
-const builtInProvider = () => ({ config: [`openai_base_url="${fx.base}/v1"`, 'model="gpt-5"'], env: { CODEX_API_KEY: fx.key } });
+const builtInProvider = (key = fx.key) => ({ config: [`openai_base_url="${fx.base}/v1"`, 'model="gpt-5"'], env: { CODEX_API_KEY: key } });
 
 /** A custom provider with `wire_api = "responses"`: POST /v1/responses over SSE. */
-const customProvider = () => ({
+const customProvider = (key = fx.key) => ({
   config: [
     'model_provider="codevector"',
     'model="gpt-5"',
@@ -114,7 +119,7 @@ const customProvider = () => ({
     'model_providers.codevector.env_key="CODEVECTOR_API_KEY"',
     'model_providers.codevector.wire_api="responses"',
   ],
-  env: { CODEVECTOR_API_KEY: fx.key },
+  env: { CODEVECTOR_API_KEY: key },
 });
 
 beforeAll(async () => {
@@ -145,11 +150,11 @@ beforeEach(() => {
   fx.fake.websocketMessages.length = 0;
 });
 
-/** The usage rows of this key's answered turns on `endpoint`; they are written in the background. */
-function usageRows(endpoint: string, atLeast = 1) {
+/** The usage rows of a key's answered turns on `endpoint`; they are written in the background. */
+function usageRows(endpoint: string, { keyId = fx.keyId, atLeast = 1 } = {}) {
   return waitFor(async () => {
     const rows = await fx.pool.any(
-      sql.type(anyRow)`select * from usage where endpoint = ${endpoint} and api_key_id = ${fx.keyId} and output_tokens > 0`,
+      sql.type(anyRow)`select * from usage where endpoint = ${endpoint} and api_key_id = ${keyId} and output_tokens > 0`,
     );
     return rows.length >= atLeast ? rows : null;
   });
@@ -187,5 +192,85 @@ describe('Codex CLI', () => {
     const rows = await usageRows('responses');
     expect(rows.length).toBeGreaterThanOrEqual(1);
     expect(rows.at(-1)).toMatchObject({ model: 'gpt-5', status: 200, outcome: 'ok' });
+  });
+});
+
+// A tool round trip: the fake provider answers the prompt `CALL_TOOL:exec_command:{…}` with a
+// Responses `function_call` for Codex's shell tool (`exec_command`, whose argument is `cmd`),
+// Codex runs the command, sends a `function_call_output` in its next request, and the fake
+// provider answers "The tool said: <output>". The command reads a file only Codex's working
+// folder holds, so its content can reach the provider only as the tool's output.
+describe('Codex CLI tool round trip', () => {
+  const note = 'the codex tool saw 42 apples';
+  const prompt = `CALL_TOOL:exec_command:${JSON.stringify({ cmd: 'cat note.txt' })}`;
+  const callId = /^call_[0-9a-f]{24}$/;
+
+  /** Codex ran the command once, and printed the model's answer quoting its output. */
+  function expectCommandAndAnswer(run: CodexRun) {
+    const items = run.events.filter((event) => event['type'] === 'item.completed').map((event) => event['item'] as Json);
+    const commands = items.filter((item) => item['type'] === 'command_execution');
+    expect(commands).toHaveLength(1);
+    expect(commands[0]).toMatchObject({
+      command: expect.stringContaining('cat note.txt'),
+      aggregated_output: `${note}\n`,
+      exit_code: 0,
+      status: 'completed',
+    });
+    const answer = items.filter((item) => item['type'] === 'agent_message').at(-1);
+    expect(answer?.['text']).toMatch(/^The tool said: /);
+    expect(answer?.['text']).toContain(note);
+    expect(run.lastMessage).toContain(note);
+    expect(run.events.at(-1)).toMatchObject({ type: 'turn.completed' });
+  }
+
+  it('runs a shell command for the model over the Responses WebSocket and sends its output back', async () => {
+    const user = await fx.seedUser({ email: 'codex-tool-ws@example.com', keyName: 'codex-tool-ws' });
+    const run = await runCodex({ prompt, ...builtInProvider(user.key), files: { 'note.txt': `${note}\n` } });
+    expectCommandAndAnswer(run);
+    // Through the gateway: the provider's key on the upgrade, the upstream model on every turn.
+    const upgrade = fx.fake.requests.find((r) => r.method === 'GET' && r.url.startsWith('/v1/responses'));
+    expect(upgrade?.headers['authorization']).toBe(`Bearer ${upstreamKeys.openai}`);
+    expect(fx.fake.requests.some((r) => r.method === 'POST')).toBe(false);
+    // The warm-up, the turn the model answered with the function_call, then the command's
+    // output alone, chained to that answer with previous_response_id.
+    const turns = fx.fake.websocketMessages as Json[];
+    expect(turns).toHaveLength(3);
+    expect(turns.every((turn) => turn['model'] === 'gpt-5-2026')).toBe(true);
+    expect((turns[1]!['input'] as Json[]).at(-1)).toMatchObject({ role: 'user', content: [{ type: 'input_text', text: prompt }] });
+    expect(turns[2]).toMatchObject({ type: 'response.create', previous_response_id: expect.stringMatching(/^resp_/) });
+    expect(turns[2]!['input']).toEqual([
+      expect.objectContaining({
+        type: 'function_call_output',
+        call_id: expect.stringMatching(callId),
+        output: expect.stringContaining(note),
+      }),
+    ]);
+    // Both turns that produced output were metered.
+    const rows = await usageRows('responses.websocket', { keyId: user.keyId, atLeast: 2 });
+    expect(rows.every((row) => row['status'] === 200 && row['outcome'] === 'ok')).toBe(true);
+  });
+
+  it('runs a shell command for the model over SSE with a custom provider and sends its output back', async () => {
+    const user = await fx.seedUser({ email: 'codex-tool-sse@example.com', keyName: 'codex-tool-sse' });
+    const run = await runCodex({ prompt, ...customProvider(user.key), files: { 'note.txt': `${note}\n` } });
+    expectCommandAndAnswer(run);
+    const forwarded = fx.fake.requests.filter((r) => r.method === 'POST' && r.url === '/v1/responses');
+    expect(forwarded).toHaveLength(2);
+    expect(forwarded.every((r) => r.headers['authorization'] === `Bearer ${upstreamKeys.openai}`)).toBe(true);
+    // Without server-side state (store: false) the second request resends the whole history:
+    // the prompt, the model's function_call as the provider sent it, and the command's output
+    // under the same call_id.
+    const second = forwarded[1]!.json as Json;
+    expect(second).toMatchObject({ model: 'gpt-5-2026', stream: true, store: false });
+    const input = second['input'] as Json[];
+    const call = input.find((item) => item['type'] === 'function_call');
+    expect(call).toMatchObject({
+      name: 'exec_command',
+      arguments: JSON.stringify({ cmd: 'cat note.txt' }),
+      call_id: expect.stringMatching(callId),
+    });
+    expect(input.at(-1)).toMatchObject({ type: 'function_call_output', call_id: call!['call_id'], output: expect.stringContaining(note) });
+    const rows = await usageRows('responses', { keyId: user.keyId, atLeast: 2 });
+    expect(rows.every((row) => row['model'] === 'gpt-5' && row['status'] === 200)).toBe(true);
   });
 });

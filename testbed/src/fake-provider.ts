@@ -14,7 +14,9 @@ import { WebSocketServer } from 'ws';
  * - headers `x-fake-status` (error status), `x-fake-latency-ms`, `x-fake-output-tokens`,
  *   `x-fake-cache-read-tokens`, `x-fake-cache-write-tokens`;
  * - a user message containing `CALL_TOOL:<name>:<json input>` makes the model call that tool
- *   (when the request offers it); a final `tool_result` makes it answer with what the tool said.
+ *   (a `tool_use` block, a chat `tool_calls` entry, or a Responses `function_call` item); a final
+ *   `tool_result`, `role: "tool"` message or `function_call_output` item makes it answer with
+ *   what the tool said.
  */
 export type RecordedRequest = {
   method: string;
@@ -91,8 +93,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         }
         websocketMessages.push(message);
         if (message['type'] !== 'response.create') return;
-        const generate = message['generate'] !== false;
-        const events = responsesEvents(message, generate ? (options.text ?? defaultText) : '', req.headers);
+        // Codex's warm-up (`generate: false`) gets a completed response with no output.
+        const events = responsesEvents(message, options.text ?? defaultText, req.headers, message['generate'] !== false);
         for (const event of events) ws.send(JSON.stringify(event));
       });
     });
@@ -185,9 +187,7 @@ type ToolCall = { name: string; input: unknown };
 
 /** The tool the last user turn asks for, if the request offers it and has not answered it yet. */
 function requestedToolCall(body: Json): ToolCall | null {
-  const messages = (body['messages'] ?? body['input']) as Json[] | string | undefined;
-  if (!Array.isArray(messages) || messages.length === 0) return null;
-  const last = lastTurn(messages);
+  const last = lastTurn(body);
   if (!last) return null;
   const content = last['content'];
   const blocks = Array.isArray(content) ? (content as Json[]) : [{ type: 'text', text: content }];
@@ -208,17 +208,33 @@ function requestedToolCall(body: Json): ToolCall | null {
   return null;
 }
 
-/** The last message that is not a mid-conversation `role: "system"` note (Claude Code sends those). */
-function lastTurn(messages: Json[]): Json | undefined {
-  for (let i = messages.length - 1; i >= 0; i--) if (messages[i]!['role'] !== 'system') return messages[i];
+/**
+ * The last turn of `messages` (Anthropic, chat) or `input` (Responses): a message or a tool
+ * result, passing over mid-conversation `role: "system"` notes (Claude Code sends those) and
+ * Responses items that are neither (the model's own `function_call` and `reasoning` items,
+ * Codex's non-standard ones).
+ */
+function lastTurn(body: Json): Json | undefined {
+  const messages = body['messages'] ?? body['input'];
+  if (!Array.isArray(messages)) return undefined;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const item = messages[i] as Json;
+    const type = item['type'];
+    if (item['role'] === 'system') continue;
+    if (type === undefined || type === 'message' || type === 'function_call_output') return item;
+  }
   return undefined;
 }
 
 function toolResultText(body: Json): string | null {
-  const messages = body['messages'] as Json[] | undefined;
-  const last = messages ? lastTurn(messages) : undefined;
+  const last = lastTurn(body);
   if (!last) return null;
   if (last['role'] === 'tool') return String(last['content']);
+  if (last['type'] === 'function_call_output') {
+    const output = last['output'];
+    // A Responses tool output is a string or a list of content parts.
+    return Array.isArray(output) ? (output as Json[]).map((part) => String(part['text'] ?? '')).join('') : String(output ?? '');
+  }
   const content = last['content'];
   if (!Array.isArray(content)) return null;
   const result = (content as Json[]).find((block) => block['type'] === 'tool_result');
@@ -229,13 +245,18 @@ function toolResultText(body: Json): string | null {
   return '';
 }
 
+/** What the model says: what the tool said when the last turn is a tool result, else `text`. */
+function replyFor(body: Json, text: string): string {
+  const toolResult = toolResultText(body);
+  return toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+}
+
 function id(prefix: string): string {
   return `${prefix}${randomBytes(12).toString('hex')}`;
 }
 
 function anthropicMessages(req: IncomingMessage, res: ServerResponse, body: Json, text: string, latency: number): void {
-  const toolResult = toolResultText(body);
-  const replyText = toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+  const replyText = replyFor(body, text);
   const call = requestedToolCall(body);
   const usage = usageNumbers(req.headers, body, replyText);
   const messageId = id('msg_');
@@ -308,8 +329,7 @@ function anthropicMessages(req: IncomingMessage, res: ServerResponse, body: Json
 }
 
 function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, text: string, latency: number): void {
-  const toolResult = toolResultText(body);
-  const replyText = toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+  const replyText = replyFor(body, text);
   const call = requestedToolCall(body);
   const usage = usageNumbers(req.headers, body, replyText);
   const completionId = id('chatcmpl-');
@@ -382,11 +402,17 @@ function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, 
   writeSse(res, events, latency);
 }
 
-/** The Responses API event sequence for one turn; the last event is `response.completed`. */
-function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders): Json[] {
-  const usage = usageNumbers(headers, body, text);
+/**
+ * The Responses API event sequence for one turn; the last event is `response.completed`. The
+ * output is one item: a `message` with the reply text, or a `function_call` when the last turn
+ * asks for a tool, or none when `generate` is false (Codex's warm-up).
+ */
+function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders, generate = true): Json[] {
+  const call = generate ? requestedToolCall(body) : null;
+  const replyText = generate && !call ? replyFor(body, text) : '';
+  const callArguments = call ? JSON.stringify(call.input) : '';
+  const usage = usageNumbers(headers, body, call ? callArguments : replyText);
   const responseId = id('resp_');
-  const itemId = id('msg_');
   const createdAt = Math.floor(Date.now() / 1000);
   const base = {
     id: responseId,
@@ -399,31 +425,51 @@ function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders)
     tools: body['tools'] ?? [],
     usage: null,
   };
-  const outputItem = {
-    id: itemId,
-    type: 'message',
-    status: 'completed',
-    role: 'assistant',
-    content: [{ type: 'output_text', text, annotations: [], logprobs: [] }],
-  };
-  const done = {
-    ...base,
-    status: 'completed',
-    output: text ? [outputItem] : [],
-    usage: {
-      input_tokens: usage.input + usage.cacheRead,
-      input_tokens_details: { cached_tokens: usage.cacheRead },
-      output_tokens: text ? usage.output : 0,
-      output_tokens_details: { reasoning_tokens: 0 },
-      total_tokens: usage.input + usage.cacheRead + (text ? usage.output : 0),
-    },
-  };
   let sequence = 0;
   const events: Json[] = [
     { type: 'response.created', sequence_number: sequence++, response: { ...base, status: 'in_progress', output: [] } },
     { type: 'response.in_progress', sequence_number: sequence++, response: { ...base, status: 'in_progress', output: [] } },
   ];
-  if (text) {
+  let outputItem: Json | null = null;
+  if (call) {
+    const itemId = id('fc_');
+    outputItem = {
+      id: itemId,
+      type: 'function_call',
+      status: 'completed',
+      arguments: callArguments,
+      call_id: id('call_'),
+      name: call.name,
+    };
+    events.push({
+      type: 'response.output_item.added',
+      sequence_number: sequence++,
+      output_index: 0,
+      item: { ...outputItem, status: 'in_progress', arguments: '' },
+    });
+    for (const piece of callArguments.match(/.{1,16}/gs) ?? []) {
+      events.push({
+        type: 'response.function_call_arguments.delta',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        delta: piece,
+      });
+    }
+    events.push(
+      {
+        type: 'response.function_call_arguments.done',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        arguments: callArguments,
+      },
+      { type: 'response.output_item.done', sequence_number: sequence++, output_index: 0, item: outputItem },
+    );
+  } else if (replyText) {
+    const itemId = id('msg_');
+    const part = { type: 'output_text', text: replyText, annotations: [], logprobs: [] };
+    outputItem = { id: itemId, type: 'message', status: 'completed', role: 'assistant', content: [part] };
     events.push(
       {
         type: 'response.output_item.added',
@@ -437,10 +483,10 @@ function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders)
         item_id: itemId,
         output_index: 0,
         content_index: 0,
-        part: { type: 'output_text', text: '', annotations: [], logprobs: [] },
+        part: { ...part, text: '' },
       },
     );
-    for (const piece of text.match(/.{1,12}/gs) ?? []) {
+    for (const piece of replyText.match(/.{1,12}/gs) ?? []) {
       events.push({
         type: 'response.output_text.delta',
         sequence_number: sequence++,
@@ -458,20 +504,26 @@ function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders)
         item_id: itemId,
         output_index: 0,
         content_index: 0,
-        text,
+        text: replyText,
         logprobs: [],
       },
-      {
-        type: 'response.content_part.done',
-        sequence_number: sequence++,
-        item_id: itemId,
-        output_index: 0,
-        content_index: 0,
-        part: outputItem.content[0],
-      },
+      { type: 'response.content_part.done', sequence_number: sequence++, item_id: itemId, output_index: 0, content_index: 0, part },
       { type: 'response.output_item.done', sequence_number: sequence++, output_index: 0, item: outputItem },
     );
   }
+  const output = outputItem ? usage.output : 0;
+  const done = {
+    ...base,
+    status: 'completed',
+    output: outputItem ? [outputItem] : [],
+    usage: {
+      input_tokens: usage.input + usage.cacheRead,
+      input_tokens_details: { cached_tokens: usage.cacheRead },
+      output_tokens: output,
+      output_tokens_details: { reasoning_tokens: 0 },
+      total_tokens: usage.input + usage.cacheRead + output,
+    },
+  };
   events.push({ type: 'response.completed', sequence_number: sequence++, response: done });
   return events;
 }
