@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { SnapshotRateLimit } from '@codevector/core/config-snapshot';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
@@ -6,14 +7,21 @@ import { startPeriodicPush } from './periodic-push.ts';
 
 /**
  * Requests and tokens per minute, shared by all replicas through PostgreSQL (DESIGN §5.5,
- * ADR 0111). Fixed one-minute windows per (RateLimit, subject). For requests, a replica leases a
- * slice of the window's allowance with one atomic upsert (never more than is left), admits
- * locally while the slice lasts and gives back unused slots when the key goes idle: requests can
- * never exceed the limit; the cost is that slots held idle by one replica are briefly unavailable
- * to the others. Tokens are known only after a response, so they are enforced on what was
- * consumed (as the providers do): replicas push their counts every `syncMs`, and a request is
- * refused once the window's tokens reached the limit; the error is what other replicas consumed
- * in the last `syncMs` plus the requests already in flight.
+ * ADR 0111), over a sliding minute: counts go into `bucketMs` buckets, and a limit is checked
+ * against the current bucket and every bucket that can still hold a request of the last minute
+ * (61 one-second buckets), so no rolling minute admits more than the limit — no 2× burst across a
+ * boundary. The price is that the oldest bucket counts in full: a client sending steadily at
+ * exactly the limit gets at most windowMs / (windowMs + bucketMs) of it (98.4 %).
+ *
+ * Requests: a replica leases a slice of slots with one call to gateway_rate_sync (migration
+ * 0202), never more than the window has left, and admits locally while the slice lasts. A slice
+ * is good only inside the bucket it was granted in, so a used slot is always counted in the
+ * bucket of its request. Every lease is a row that the replica settles on its next push (used
+ * slots reported, the rest released); a row left unsettled past its bucket's end plus
+ * `leaseGraceMs` belongs to a replica that died, and the next call on that key by any replica
+ * returns its unused slots. Tokens are known only after a response, so they are enforced on
+ * consumption (as the providers do): replicas push their counts every `syncMs`, and a request is
+ * refused once the window's tokens reached the limit.
  */
 export type RateLimitRefusal = {
   limit: SnapshotRateLimit;
@@ -25,7 +33,7 @@ export type RateLimitRefusal = {
   resetAt: Date;
 };
 
-export type RateLimitTicket = { states: WindowState[] };
+export type RateLimitTicket = { states: KeyState[] };
 
 export type RateLimiter = {
   /** Admits the request or names the first limit it exceeds. Synchronous while leases last. */
@@ -38,21 +46,41 @@ export type RateLimiter = {
   close(): Promise<void>;
 };
 
-type WindowState = {
-  limitUid: string;
+/** This replica's view of one (RateLimit, subject). */
+type KeyState = {
+  key: string;
+  limit: SnapshotRateLimit;
   subject: string;
-  windowStart: number;
-  granted: number;
-  used: number;
-  globalTokens: number;
+  /** Bucket of this replica's lease; slots are admitted from it only inside that bucket. -1: none. */
+  leaseBucket: number;
+  /** Slots of the lease not yet admitted. */
+  free: number;
+  /** Slots of `leaseBucket` admitted but not reported (after a crash, unreported means unused). */
+  pendingUsed: number;
   pendingTokens: number;
+  /** Give the unused rest of the lease back on the next exchange. */
+  releasing: boolean;
+  /** Window totals as of the last exchange. */
+  windowTokens: number;
+  /** When the window has room again, as of the last exchange (0: it had room). */
+  requestsFreeAt: number;
+  tokensFreeAt: number;
+  /** The exchange in flight for this key; at most one at a time. */
   acquiring: Promise<void> | null;
-  retryLeaseAt: number;
+  /** No new lease or refresh before this time (after a refusal or a failed call). */
+  retryAt: number;
   lastUsedAt: number;
 };
 
 const windowMs = 60_000;
-const leaseRow = z.object({ last_grant: z.number(), requests: z.number(), tokens: z.number() });
+const syncRow = z.object({
+  granted: z.number(),
+  lease: z.number(),
+  requests: z.number(),
+  tokens: z.number(),
+  requests_free_at: z.date().nullable(),
+  tokens_free_at: z.date().nullable(),
+});
 
 export function createRateLimiter(options: {
   pool: DatabasePool;
@@ -60,119 +88,135 @@ export function createRateLimiter(options: {
   clock?: () => number;
   syncMs?: number;
   idleReturnMs?: number;
+  /** Bucket length; the window counts windowMs / bucketMs + 1 buckets. Must divide 60 s. */
+  bucketMs?: number;
+  /** Fraction of the per-minute limit leased at a time (at least one slot). */
+  sliceFraction?: number;
+  /** How long after its bucket's end an unsettled lease is taken as abandoned. */
+  leaseGraceMs?: number;
+  /** How long a refused key waits before asking the database again. */
+  retryMs?: number;
+  /** Identifies this replica's leases; a new one per process. */
+  replicaId?: string;
 }): RateLimiter {
   const { pool, logger } = options;
   const clock = options.clock ?? Date.now;
   const syncMs = options.syncMs ?? 250;
   const idleReturnMs = options.idleReturnMs ?? 1000;
-  const states = new Map<string, WindowState>();
+  const bucketMs = options.bucketMs ?? 1000;
+  const sliceFraction = options.sliceFraction ?? 1 / 240;
+  const leaseGraceMs = options.leaseGraceMs ?? 2000;
+  const retryMs = options.retryMs ?? 200;
+  const replicaId = options.replicaId ?? randomUUID();
+  if (windowMs % bucketMs !== 0) throw new Error(`bucketMs must divide ${windowMs}`);
+  const states = new Map<string, KeyState>();
 
-  function stateFor(limit: SnapshotRateLimit, subject: string, now: number): WindowState {
+  function stateFor(limit: SnapshotRateLimit, subject: string, now: number): KeyState {
     const key = `${limit.uid}\u0000${subject}`;
-    const windowStart = now - (now % windowMs);
     let state = states.get(key);
-    if (!state || state.windowStart !== windowStart) {
-      // A new window: slots leased in the old one expire with it; pending tokens are pushed by sync.
-      if (state && state.pendingTokens > 0) pushTokens(state.limitUid, state.subject, state.windowStart, state.pendingTokens);
+    if (!state) {
       state = {
-        limitUid: limit.uid,
+        key,
+        limit,
         subject,
-        windowStart,
-        granted: 0,
-        used: 0,
-        globalTokens: 0,
+        leaseBucket: -1,
+        free: 0,
+        pendingUsed: 0,
         pendingTokens: 0,
+        releasing: false,
+        windowTokens: 0,
+        requestsFreeAt: 0,
+        tokensFreeAt: 0,
         acquiring: null,
-        retryLeaseAt: 0,
+        retryAt: 0,
         lastUsedAt: now,
       };
       states.set(key, state);
+    } else {
+      state.limit = limit; // a config change keeps the counters
     }
     return state;
   }
 
-  function sliceFor(max: number): number {
-    // ~50 leases per window at most per replica; small limits lease one slot at a time.
-    return Math.max(1, Math.floor(max / 50));
-  }
-
-  async function lease(state: WindowState, max: number, want: number): Promise<void> {
-    const pending = state.pendingTokens;
+  /**
+   * One round trip: reports used slots and tokens, releases the lease when asked or when its
+   * bucket is over, takes back abandoned leases, and leases up to `want` slots in the current
+   * bucket (gateway_rate_sync).
+   */
+  async function exchange(state: KeyState, want: number): Promise<void> {
+    const sentAt = clock();
+    const bucket = sentAt - (sentAt % bucketMs);
+    const leaseBucket = state.leaseBucket;
+    const used = state.pendingUsed;
+    const tokens = state.pendingTokens;
+    const release = state.releasing;
+    state.pendingUsed = 0;
     state.pendingTokens = 0;
+    // A lease of an earlier bucket is over whatever the answer; the database releases it.
+    if (leaseBucket !== bucket) state.free = 0;
+    const { requestsPerMinute: rpm = null, tokensPerMinute: tpm = null } = state.limit;
     try {
-      const row = await pool.one(sql.type(leaseRow)`
-        insert into gateway_rate_windows (limit_uid, subject, window_start, requests, tokens, last_grant)
-        values (${state.limitUid}, ${state.subject}, ${new Date(state.windowStart).toISOString()},
-                least(${want}::bigint, ${max}::bigint), ${pending}, least(${want}::bigint, ${max}::bigint))
-        on conflict (limit_uid, subject, window_start) do update set
-          requests = gateway_rate_windows.requests + least(${want}::bigint, greatest(0, ${max}::bigint - gateway_rate_windows.requests)),
-          last_grant = least(${want}::bigint, greatest(0, ${max}::bigint - gateway_rate_windows.requests)),
-          tokens = gateway_rate_windows.tokens + ${pending}
-        returning last_grant, requests, tokens`);
-      state.granted += row.last_grant;
-      state.globalTokens = row.tokens;
-      if (row.last_grant === 0) state.retryLeaseAt = clock() + 200;
+      const row = await pool.one(sql.type(syncRow)`
+        select granted, lease, requests, tokens, requests_free_at, tokens_free_at from gateway_rate_sync(
+          ${state.limit.uid}, ${state.subject}, ${replicaId},
+          ${new Date(bucket).toISOString()}::timestamptz, ${new Date(bucket - windowMs).toISOString()}::timestamptz, ${bucketMs},
+          ${leaseBucket === -1 ? null : new Date(leaseBucket).toISOString()}::timestamptz, ${used}, ${release},
+          ${tokens}, ${rpm}::bigint, ${tpm}::bigint, ${rpm === null ? 0 : want},
+          ${bucket + bucketMs - sentAt}, ${leaseGraceMs})`);
+      if (release) state.releasing = false;
+      // Slots admitted while the statement ran came from this same lease (admission waits
+      // for an exchange that moves the lease to a new bucket).
+      if (row.lease > 0 || state.pendingUsed > 0) {
+        state.leaseBucket = bucket;
+        state.free = Math.max(0, row.lease - state.pendingUsed);
+      } else {
+        state.leaseBucket = -1;
+        state.free = 0;
+      }
+      state.windowTokens = row.tokens;
+      state.requestsFreeAt = row.requests_free_at?.getTime() ?? 0;
+      state.tokensFreeAt = row.tokens_free_at?.getTime() ?? 0;
+      // Refused: ask again after retryMs, or as soon as the window has room if that is sooner,
+      // so a client that waits exactly its retry-after is served.
+      const retryAt = clock() + retryMs;
+      if (want > 0 && row.granted === 0) state.retryAt = Math.min(retryAt, state.requestsFreeAt || retryAt);
+      if (tpm !== null && row.tokens >= tpm) state.retryAt = Math.min(retryAt, state.tokensFreeAt || retryAt);
     } catch (error) {
-      state.pendingTokens += pending;
-      state.retryLeaseAt = clock() + 200;
-      logger.error({ err: error }, 'rate limit lease failed');
-      throw error;
+      state.pendingUsed += used;
+      state.pendingTokens += tokens;
+      state.retryAt = clock() + retryMs;
+      logger.error({ err: error }, want > 0 ? 'rate limit lease failed' : 'rate limit sync failed');
     }
   }
 
-  function pushTokens(limitUid: string, subject: string, windowStart: number, tokens: number): Promise<number | null> {
-    return pool
-      .one(sql.type(z.object({ tokens: z.number() }))`
-        insert into gateway_rate_windows (limit_uid, subject, window_start, tokens)
-        values (${limitUid}, ${subject}, ${new Date(windowStart).toISOString()}, ${tokens})
-        on conflict (limit_uid, subject, window_start) do update set tokens = gateway_rate_windows.tokens + ${tokens}
-        returning tokens`)
-      .then(
-        (row) => row.tokens,
-        (error: unknown) => {
-          logger.error({ err: error }, 'rate limit token sync failed');
-          return null;
-        },
-      );
-  }
-
-  function returnUnused(state: WindowState): Promise<void> {
-    const unused = state.granted - state.used;
-    if (unused <= 0) return Promise.resolve();
-    state.granted = state.used;
-    return pool
-      .query(sql.type(z.object({}))`
-        update gateway_rate_windows set requests = greatest(0, requests - ${unused})
-        where limit_uid = ${state.limitUid} and subject = ${state.subject} and window_start = ${new Date(state.windowStart).toISOString()}`)
-      .then(
-        () => {},
-        (error: unknown) => logger.error({ err: error }, 'rate limit lease return failed'),
-      );
+  function run(state: KeyState, want: number): Promise<void> {
+    const acquiring = exchange(state, want).finally(() => {
+      state.acquiring = null;
+    });
+    state.acquiring = acquiring;
+    return acquiring;
   }
 
   async function sync(final: boolean): Promise<void> {
     const now = clock();
-    const work: Promise<unknown>[] = [];
+    const bucket = now - (now % bucketMs);
+    const work: Promise<void>[] = [];
     for (const [key, state] of states) {
-      const current = now - (now % windowMs) === state.windowStart;
-      if (state.pendingTokens > 0) {
-        const tokens = state.pendingTokens;
-        state.pendingTokens = 0;
-        work.push(
-          pushTokens(state.limitUid, state.subject, state.windowStart, tokens).then((total) => {
-            if (total !== null) state.globalTokens = Math.max(state.globalTokens, total);
-            else state.pendingTokens += tokens;
-          }),
-        );
-      } else if (current && state.globalTokens > 0 && now - state.lastUsedAt < idleReturnMs * 10) {
-        work.push(
-          pushTokens(state.limitUid, state.subject, state.windowStart, 0).then((total) => {
-            if (total !== null) state.globalTokens = total;
-          }),
-        );
+      if (final && state.acquiring) await state.acquiring;
+      if (state.acquiring) continue;
+      const idleMs = now - state.lastUsedAt;
+      if (state.free > 0 && (final || idleMs > idleReturnMs)) {
+        state.free = 0;
+        state.releasing = true;
       }
-      if (current && !state.acquiring && (final || now - state.lastUsedAt > idleReturnMs)) work.push(returnUnused(state));
-      if (!current && state.pendingTokens === 0) states.delete(key);
+      const leaseOver = state.leaseBucket !== -1 && state.leaseBucket !== bucket;
+      // The window slides: a key in recent use re-reads its token total as buckets leave it.
+      const refresh = !final && state.limit.tokensPerMinute !== undefined && state.windowTokens > 0 && idleMs < idleReturnMs * 10;
+      if (state.pendingUsed > 0 || state.pendingTokens > 0 || state.releasing || leaseOver || refresh) {
+        work.push(run(state, 0));
+      } else if (state.leaseBucket === -1 && idleMs > windowMs + bucketMs) {
+        states.delete(key);
+      }
     }
     await Promise.all(work);
   }
@@ -181,12 +225,14 @@ export function createRateLimiter(options: {
 
   function refusal(
     limit: SnapshotRateLimit,
-    state: WindowState,
+    state: KeyState,
     dimension: 'requests' | 'tokens',
     max: number,
     now: number,
   ): RateLimitRefusal {
-    const resetAt = state.windowStart + windowMs;
+    const freeAt = dimension === 'requests' ? state.requestsFreeAt : state.tokensFreeAt;
+    // Unknown (another replica holds the unused slots, or the answer is stale): try again soon.
+    const resetAt = freeAt > now ? freeAt : now + 1000;
     return {
       limit,
       subject: state.subject,
@@ -201,29 +247,34 @@ export function createRateLimiter(options: {
   function tryAdmit(
     items: readonly { limit: SnapshotRateLimit; subject: string }[],
     now: number,
+    allowExchange: boolean,
   ): RateLimitTicket | RateLimitRefusal | { wait: Promise<void> } {
-    const picked: WindowState[] = [];
+    const bucket = now - (now % bucketMs);
+    const picked: KeyState[] = [];
     for (const { limit, subject } of items) {
       const state = stateFor(limit, subject, now);
       picked.push(state);
       const tpm = limit.tokensPerMinute;
-      if (tpm !== undefined && state.globalTokens + state.pendingTokens >= tpm) return refusal(limit, state, 'tokens', tpm, now);
+      if (tpm !== undefined && state.windowTokens + state.pendingTokens >= tpm) {
+        // Past the time the window was to have room (or never told): read it again first.
+        if (allowExchange && now >= state.tokensFreeAt && now >= state.retryAt) return { wait: state.acquiring ?? run(state, 0) };
+        return refusal(limit, state, 'tokens', tpm, now);
+      }
       const rpm = limit.requestsPerMinute;
-      if (rpm !== undefined && state.used >= state.granted) {
+      if (rpm !== undefined && (state.free <= 0 || state.leaseBucket !== bucket)) {
+        if (!allowExchange || now < state.retryAt) return refusal(limit, state, 'requests', rpm, now);
         if (state.acquiring) return { wait: state.acquiring };
-        if (now < state.retryLeaseAt) return refusal(limit, state, 'requests', rpm, now);
-        const acquiring = lease(state, rpm, sliceFor(rpm)).finally(() => {
-          state.acquiring = null;
-        });
-        state.acquiring = acquiring;
-        return { wait: acquiring };
+        return { wait: run(state, Math.max(1, Math.floor(rpm * sliceFraction))) };
       }
     }
     // Every limit has room: take one slot from each.
     for (let i = 0; i < items.length; i++) {
       const state = picked[i]!;
       state.lastUsedAt = now;
-      if (items[i]!.limit.requestsPerMinute !== undefined) state.used++;
+      if (items[i]!.limit.requestsPerMinute !== undefined) {
+        state.free--;
+        state.pendingUsed++;
+      }
     }
     return { states: picked };
   }
@@ -231,26 +282,26 @@ export function createRateLimiter(options: {
   return {
     admit(items) {
       if (items.length === 0) return { states: [] };
-      const first = tryAdmit(items, clock());
+      const first = tryAdmit(items, clock(), true);
       if (!('wait' in first)) return first;
       return (async () => {
         let outcome: ReturnType<typeof tryAdmit> = first;
-        for (let attempt = 0; attempt < 5 && 'wait' in outcome; attempt++) {
-          // A failed lease refuses through retryLeaseAt on the next try.
-          await outcome.wait.catch(() => {});
-          outcome = tryAdmit(items, clock());
-        }
-        if ('wait' in outcome) {
-          const { limit } = items[0]!;
-          const now = clock();
-          return refusal(limit, stateFor(limit, items[0]!.subject, now), 'requests', limit.requestsPerMinute ?? 0, now);
+        // A failed exchange refuses through retryAt on the next try; the last try never waits.
+        for (let attempt = 1; 'wait' in outcome; attempt++) {
+          await outcome.wait;
+          outcome = tryAdmit(items, clock(), attempt < 5);
         }
         return outcome;
       })();
     },
     addTokens(ticket, tokens) {
       if (tokens <= 0) return;
-      for (const state of ticket.states) state.pendingTokens += tokens;
+      for (const state of ticket.states) {
+        // A stream can outlast the idle key's state; its tokens still count.
+        const current = states.get(state.key);
+        if (current === undefined) states.set(state.key, state);
+        (current ?? state).pendingTokens += tokens;
+      }
     },
     async close() {
       await periodicSync.stop();
