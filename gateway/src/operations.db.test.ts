@@ -1,60 +1,47 @@
-import { randomBytes } from 'node:crypto';
-import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
-import { createSecretBox } from '@codevector/core/secret-box';
-import { type FakeProvider, startFakeProvider } from '@codevector/testbed/fake-provider';
+import { sql } from '@codevector/core/create-pool';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { startGateway } from './main.ts';
-import { seedGatewayConfig, seedUserWithKey } from './seed-config.ts';
+import { type GatewayFixture, startGatewayFixture } from './testing/gateway-fixture.ts';
 
-const encryptionKey = randomBytes(32).toString('base64');
-let pool: DatabasePool;
-let fake: FakeProvider;
-let gateway: Awaited<ReturnType<typeof startGateway>> | null = null;
-let key: string;
+let fx: GatewayFixture;
 
 beforeAll(async () => {
-  pool = await createPool(process.env['DATABASE_URL']!, { maxPoolSize: 4 });
-  fake = await startFakeProvider({ record: false });
-  await seedGatewayConfig(pool, createSecretBox(encryptionKey), {
-    providers: [{ name: 'openai', spec: { type: 'openai', baseURL: `${fake.url}/v1` }, apiKey: 'sk-up' }],
-    models: [
-      { name: 'gpt', spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } } },
-      {
-        name: 'flood',
-        spec: { name: 'flood', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } },
-      },
-    ],
-    rateLimits: [{ name: 'flood', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['flood'] } }],
-  });
-  ({ key } = await seedUserWithKey(pool, { email: 'ops@example.com' }));
-  gateway = await startGateway({
-    DATABASE_URL: process.env['DATABASE_URL'],
-    CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
-    PORT: '0',
-    METRICS_PORT: '0',
-    LOG_LEVEL: 'silent',
+  fx = await startGatewayFixture({
+    fakeProvider: { record: false },
+    user: { email: 'ops@example.com' },
+    config: (fake) => ({
+      providers: [{ name: 'openai', spec: { type: 'openai', baseURL: `${fake.url}/v1` }, apiKey: 'sk-up' }],
+      models: [
+        {
+          name: 'gpt',
+          spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } },
+        },
+        {
+          name: 'flood',
+          spec: { name: 'flood', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5', pricing: { input: 1, output: 10 } },
+        },
+      ],
+      rateLimits: [{ name: 'flood', spec: { subject: { kind: 'global' }, requestsPerMinute: 1, models: ['flood'] } }],
+    }),
   });
 });
 
 afterAll(async () => {
-  await gateway?.close();
-  await fake?.close();
-  await pool?.end();
+  await fx?.close();
 });
 
 describe('operations port', () => {
   it('serves health, readiness and Prometheus metrics apart from client traffic', async () => {
-    const ops = `http://127.0.0.1:${gateway!.metricsPort}`;
-    await fetch(`http://127.0.0.1:${gateway!.port}/v1/chat/completions`, {
+    const ops = `http://127.0.0.1:${fx.gateway.metricsPort}`;
+    await fetch(`${fx.base}/v1/chat/completions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${fx.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'gpt-5', messages: [{ role: 'user', content: 'hi' }] }),
     });
-    await fetch(`http://127.0.0.1:${gateway!.port}/v1/chat/completions`, {
+    await fetch(`${fx.base}/v1/chat/completions`, {
       method: 'POST',
-      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      headers: { authorization: `Bearer ${fx.key}`, 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'nope', messages: [] }),
     });
     expect((await fetch(`${ops}/healthz`)).status).toBe(200);
@@ -65,15 +52,15 @@ describe('operations port', () => {
     expect(text).toMatch(/codevector_gateway_tokens_total\{model="gpt-5",kind="output"\} \d+/);
     expect(text).toMatch(/codevector_gateway_upstream_latency_seconds_count\{provider="default\/openai"\} 1/);
     expect(text).toContain('codevector_gateway_cost_usd_total{model="gpt-5"}');
-    expect((await fetch(`http://127.0.0.1:${gateway!.port}/metrics`)).status).toBe(404);
+    expect((await fetch(`${fx.base}/metrics`)).status).toBe(404);
   });
 });
 
 describe('config listener', () => {
   it('reconnects after losing its connection and catches up on changes made meanwhile', async () => {
-    await pool.query(sql.type(z.object({}))`
+    await fx.pool.query(sql.type(z.object({}))`
       select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'codevector-gateway-listen' and datname = current_database()`);
-    await seedGatewayConfig(pool, createSecretBox(encryptionKey), {
+    await fx.seedConfig({
       models: [
         {
           name: 'late',
@@ -84,9 +71,9 @@ describe('config listener', () => {
     const until = Date.now() + 5000;
     let status = 0;
     while (Date.now() < until) {
-      const res = await fetch(`http://127.0.0.1:${gateway!.port}/v1/chat/completions`, {
+      const res = await fetch(`${fx.base}/v1/chat/completions`, {
         method: 'POST',
-        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        headers: { authorization: `Bearer ${fx.key}`, 'content-type': 'application/json' },
         body: JSON.stringify({ model: 'late-model', messages: [{ role: 'user', content: 'hi' }] }),
       });
       status = res.status;
@@ -95,7 +82,7 @@ describe('config listener', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(status).toBe(200);
-    const listeners = await pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+    const listeners = await fx.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
       select count(*)::int as n from pg_stat_activity where application_name = 'codevector-gateway-listen' and datname = current_database()`);
     expect(listeners).toBe(1);
   });
@@ -103,7 +90,7 @@ describe('config listener', () => {
 
 describe('rejection flood (short; the 30 s flood is in the benchmark)', () => {
   it('finds every refusal a client saw in audit_log, including those in flight at shutdown', async () => {
-    const client = new Pool(`http://127.0.0.1:${gateway!.port}`, { connections: 50 });
+    const client = new Pool(fx.base, { connections: 50 });
     const body = JSON.stringify({ model: 'flood', max_tokens: 1, messages: [{ role: 'user', content: 'x' }] });
     let refused = 0;
     const until = Date.now() + 2000;
@@ -112,7 +99,7 @@ describe('rejection flood (short; the 30 s flood is in the benchmark)', () => {
         const res = await client.request({
           path: '/v1/chat/completions',
           method: 'POST',
-          headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+          headers: { authorization: `Bearer ${fx.key}`, 'content-type': 'application/json' },
           body,
         });
         await res.body.dump();
@@ -121,9 +108,8 @@ describe('rejection flood (short; the 30 s flood is in the benchmark)', () => {
     };
     await Promise.all(Array.from({ length: 50 }, worker));
     await client.close();
-    await gateway!.close();
-    gateway = null;
-    const rows = await pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+    await fx.gateway.close();
+    const rows = await fx.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
       select count(*)::int as n from audit_log where action = 'gateway.rate_limit_exceeded'`);
     expect(refused).toBeGreaterThan(1000);
     expect(rows).toBe(refused);
