@@ -111,6 +111,31 @@ describe('sliding minute', () => {
     expect(admitted.length).toBeGreaterThan(4 * rpm * 0.85);
   });
 
+  it('counts a lease’s slots until they leave the window however late in the lease they were used', async () => {
+    // Counted in the bucket where it was granted, a lease used late would leave the window
+    // too early; it is counted in the bucket of its deadline until its holder says otherwise.
+    const limit = rateLimit('late-use', { requestsPerMinute: 10 });
+    const items = [{ limit, subject: 'global' }];
+    const t0 = Date.UTC(2031, 0, 4);
+    const time = fakeClock(t0);
+    const options = { clock: time.read, syncMs: hour, sliceFraction: 1, leaseMs: minute, leaseGraceMs: hour };
+    const holder = replica(options);
+    expect(isTicket(await holder.admit(items))).toBe(true);
+    time.now = t0 + 50_000;
+    for (let i = 0; i < 9; i++) expect(isTicket(await holder.admit(items))).toBe(true);
+
+    // The rolling minute ending now holds the nine used at t0 + 50 s: at most one more fits.
+    time.now = t0 + 61_000;
+    const other = replica(options);
+    let admitted = 0;
+    while (isTicket(await other.admit(items))) admitted++;
+    expect(admitted).toBe(0); // the holder has not said when it used its slots
+    await holder.close(); // now it has: one at t0 (gone from the window), nine at t0 + 50 s
+    time.now = t0 + 61_500;
+    while (isTicket(await other.admit(items))) admitted++;
+    expect(admitted).toBe(1);
+  });
+
   it('counts tokens over a sliding minute and says when they leave it', async () => {
     const limit = rateLimit('tokens', { tokensPerMinute: 1000 });
     const items = [{ limit, subject: 'global' }];
@@ -142,62 +167,67 @@ describe('sliding minute', () => {
 });
 
 describe('request leases across replica crashes', () => {
-  it('gives a dead replica’s unused slots to another replica within its bucket plus the grace, keeping its used ones counted', async () => {
-    const limit = rateLimit('crash', { requestsPerMinute: 10 });
+  it('gives a dead replica’s unused slots to another replica after its lease plus the grace, keeping its used ones counted', async () => {
+    // Tokens too, so the replica pushes (and reports its used slots) every syncMs.
+    const limit = rateLimit('crash', { requestsPerMinute: 10, tokensPerMinute: 1_000_000 });
     const items = [{ limit, subject: 'global' }];
+    const leaseMs = 500;
     const grace = 300;
-    await sleep(1010 - (Date.now() % 1000)); // start early in a one-second bucket
     // The doomed replica has its own connections: ending them is its death (no further writes).
     const doomedPool = await createPool(process.env['DATABASE_URL']!, { maxPoolSize: 2 });
-    const doomed = replica({ pool: doomedPool, syncMs: 20, sliceFraction: 0.5, leaseGraceMs: grace, replicaId: 'doomed' });
-    for (let i = 0; i < 3; i++) expect(isTicket(await doomed.admit(items))).toBe(true);
+    const doomed = replica({ pool: doomedPool, syncMs: 20, sliceFraction: 0.5, leaseMs, leaseGraceMs: grace, replicaId: 'doomed' });
+    for (let i = 0; i < 3; i++) {
+      const ticket = await doomed.admit(items);
+      expect(isTicket(ticket)).toBe(true);
+      doomed.addTokens(ticket as RateLimitTicket, 10);
+    }
     // Its push reports the three used slots; two of its five stay leased.
     await sleep(100);
     expect(await leasesOf(limit)).toEqual([{ replica_id: 'doomed', amount: 2 }]);
     await doomedPool.end();
     const diedAt = Date.now();
 
-    const survivor = replica({ syncMs: 20, sliceFraction: 1, leaseGraceMs: grace, replicaId: 'survivor' });
+    const survivor = replica({ syncMs: 20, sliceFraction: 1, leaseMs, leaseGraceMs: grace, replicaId: 'survivor' });
     let admitted = 0;
     while (isTicket(await survivor.admit(items))) admitted++;
     expect(admitted).toBe(5);
     let recoveredAfterMs = -1;
     while (Date.now() - diedAt < 5000) {
-      const outcome = await survivor.admit(items);
-      if (isTicket(outcome)) {
-        admitted++;
-        if (admitted === 7) recoveredAfterMs = Date.now() - diedAt;
+      if (isTicket(await survivor.admit(items))) admitted++;
+      if (admitted === 7) {
+        recoveredAfterMs = Date.now() - diedAt;
+        break;
       }
-      if (admitted === 7) break;
       await sleep(20);
     }
-    // The lease ended with its one-second bucket; the grace and one retry later it was back.
+    // Back once the dead lease's deadline and grace passed, at the survivor's next retry.
     expect(admitted).toBe(7);
-    expect(recoveredAfterMs).toBeLessThan(1000 + grace + 500);
+    expect(recoveredAfterMs).toBeLessThan(leaseMs + grace + 500);
     // The three the dead replica used still count: the window is full, not over.
     expect(isTicket(await survivor.admit(items))).toBe(false);
     expect(await countedOf(limit)).toBe(10);
     expect((await leasesOf(limit)).map((row) => row.replica_id)).not.toContain('doomed');
   });
 
-  it('lets through again at most what a dead replica admitted since its last push', async () => {
+  it('lets through again at most what a dead replica admitted since its last report', async () => {
     const limit = rateLimit('crash-unreported', { requestsPerMinute: 10 });
     const items = [{ limit, subject: 'global' }];
+    const leaseMs = 500;
     const grace = 200;
-    // Never pushes: its three admissions are unknown to the database when it dies.
+    // Requests only: the doomed replica reports its use when the lease ends, which it never sees.
     const doomedPool = await createPool(process.env['DATABASE_URL']!, { maxPoolSize: 2 });
-    const doomed = replica({ pool: doomedPool, syncMs: hour, sliceFraction: 0.5, leaseGraceMs: grace, replicaId: 'doomed' });
+    const doomed = replica({ pool: doomedPool, syncMs: 20, sliceFraction: 0.5, leaseMs, leaseGraceMs: grace, replicaId: 'doomed' });
     for (let i = 0; i < 3; i++) expect(isTicket(await doomed.admit(items))).toBe(true);
     await doomedPool.end();
 
-    const survivor = replica({ syncMs: 20, sliceFraction: 1, leaseGraceMs: grace, replicaId: 'survivor' });
+    const survivor = replica({ syncMs: 20, sliceFraction: 1, leaseMs, leaseGraceMs: grace, replicaId: 'survivor' });
     let admitted = 0;
-    const until = Date.now() + 1000 + grace + 1000;
+    const until = Date.now() + leaseMs + grace + 1000;
     while (Date.now() < until) {
       if (isTicket(await survivor.admit(items))) admitted++;
       else await sleep(20);
     }
-    // 3 + 10 = the limit plus the unreported three: the documented bound, not more.
+    // 3 + 10: the limit plus the three unreported ones (the documented bound: at most a slice).
     expect(admitted).toBe(10);
   });
 

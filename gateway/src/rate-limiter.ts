@@ -14,14 +14,16 @@ import { startPeriodicPush } from './periodic-push.ts';
  * exactly the limit gets at most windowMs / (windowMs + bucketMs) of it (98.4 %).
  *
  * Requests: a replica leases a slice of slots with one call to gateway_rate_sync (migration
- * 0202), never more than the window has left, and admits locally while the slice lasts. A slice
- * is good only inside the bucket it was granted in, so a used slot is always counted in the
- * bucket of its request. Every lease is a row that the replica settles on its next push (used
- * slots reported, the rest released); a row left unsettled past its bucket's end plus
- * `leaseGraceMs` belongs to a replica that died, and the next call on that key by any replica
- * returns its unused slots. Tokens are known only after a response, so they are enforced on
- * consumption (as the providers do): replicas push their counts every `syncMs`, and a request is
- * refused once the window's tokens reached the limit.
+ * 0202), never more than the window has left, and admits locally while the slice lasts, for at
+ * most `leaseMs`. While out, the slice is counted in the bucket of its deadline (no slot of it
+ * can be used later); the replica remembers in which bucket it used each slot and reports that
+ * when the lease ends (or with a token push), so used slots end up counted where they were used
+ * and the rest goes back. A lease row unsettled past its deadline plus `leaseGraceMs` belongs to
+ * a replica that died: the next call on that key by any replica takes its slots back. What a
+ * replica admitted but had not reported when it died is taken back with them (at most its
+ * slice). Tokens are known only after a response, so they are enforced on consumption (as the
+ * providers do): replicas push their counts every `syncMs`, and a request is refused once the
+ * window's tokens reached the limit.
  */
 export type RateLimitRefusal = {
   limit: SnapshotRateLimit;
@@ -51,16 +53,19 @@ type KeyState = {
   key: string;
   limit: SnapshotRateLimit;
   subject: string;
-  /** Bucket of this replica's lease; slots are admitted from it only inside that bucket. -1: none. */
+  /** Bucket the lease is counted in (that of its deadline); -1: no lease. */
   leaseBucket: number;
+  /** Local deadline of the lease: no slot of it is admitted from then on. */
+  leaseUntil: number;
   /** Slots of the lease not yet admitted. */
   free: number;
-  /** Slots of `leaseBucket` admitted but not reported (after a crash, unreported means unused). */
-  pendingUsed: number;
+  /** Slots admitted and not yet reported, by bucket of admission (parallel arrays, oldest first). */
+  usedBuckets: number[];
+  usedCounts: number[];
   pendingTokens: number;
-  /** Give the unused rest of the lease back on the next exchange. */
+  /** End the lease (its unused rest goes back) on the next exchange. */
   releasing: boolean;
-  /** Window totals as of the last exchange. */
+  /** Window token total as of the last exchange. */
   windowTokens: number;
   /** When the window has room again, as of the last exchange (0: it had room). */
   requestsFreeAt: number;
@@ -73,6 +78,7 @@ type KeyState = {
 };
 
 const windowMs = 60_000;
+const iso = (ms: number) => new Date(ms).toISOString();
 const syncRow = z.object({
   granted: z.number(),
   lease: z.number(),
@@ -92,7 +98,9 @@ export function createRateLimiter(options: {
   bucketMs?: number;
   /** Fraction of the per-minute limit leased at a time (at least one slot). */
   sliceFraction?: number;
-  /** How long after its bucket's end an unsettled lease is taken as abandoned. */
+  /** How long a lease may be admitted from. */
+  leaseMs?: number;
+  /** How long after its deadline an unsettled lease is taken as abandoned. */
   leaseGraceMs?: number;
   /** How long a refused key waits before asking the database again. */
   retryMs?: number;
@@ -104,7 +112,8 @@ export function createRateLimiter(options: {
   const syncMs = options.syncMs ?? 250;
   const idleReturnMs = options.idleReturnMs ?? 1000;
   const bucketMs = options.bucketMs ?? 1000;
-  const sliceFraction = options.sliceFraction ?? 1 / 240;
+  const sliceFraction = options.sliceFraction ?? 1 / 50;
+  const leaseMs = options.leaseMs ?? 5000;
   const leaseGraceMs = options.leaseGraceMs ?? 2000;
   const retryMs = options.retryMs ?? 200;
   const replicaId = options.replicaId ?? randomUUID();
@@ -120,8 +129,10 @@ export function createRateLimiter(options: {
         limit,
         subject,
         leaseBucket: -1,
+        leaseUntil: 0,
         free: 0,
-        pendingUsed: 0,
+        usedBuckets: [],
+        usedCounts: [],
         pendingTokens: 0,
         releasing: false,
         windowTokens: 0,
@@ -139,39 +150,51 @@ export function createRateLimiter(options: {
   }
 
   /**
-   * One round trip: reports used slots and tokens, releases the lease when asked or when its
-   * bucket is over, takes back abandoned leases, and leases up to `want` slots in the current
-   * bucket (gateway_rate_sync).
+   * One round trip: reports used slots and tokens, ends the lease when it is over, idle or to be
+   * replaced, takes back abandoned leases, and leases up to `want` slots (gateway_rate_sync).
    */
   async function exchange(state: KeyState, want: number): Promise<void> {
     const sentAt = clock();
     const bucket = sentAt - (sentAt % bucketMs);
     const leaseBucket = state.leaseBucket;
-    const used = state.pendingUsed;
+    const usedBuckets = state.usedBuckets;
+    const usedCounts = state.usedCounts;
     const tokens = state.pendingTokens;
-    const release = state.releasing;
-    state.pendingUsed = 0;
+    const release = state.releasing || want > 0 || sentAt >= state.leaseUntil;
+    state.usedBuckets = [];
+    state.usedCounts = [];
     state.pendingTokens = 0;
-    // A lease of an earlier bucket is over whatever the answer; the database releases it.
-    if (leaseBucket !== bucket) state.free = 0;
+    if (release) state.free = 0; // nothing more is admitted from this lease
+    const deadline = sentAt + leaseMs;
+    const grantBucket = deadline - (deadline % bucketMs);
     const { requestsPerMinute: rpm = null, tokensPerMinute: tpm = null } = state.limit;
     try {
       const row = await pool.one(sql.type(syncRow)`
         select granted, lease, requests, tokens, requests_free_at, tokens_free_at from gateway_rate_sync(
           ${state.limit.uid}, ${state.subject}, ${replicaId},
-          ${new Date(bucket).toISOString()}::timestamptz, ${new Date(bucket - windowMs).toISOString()}::timestamptz, ${bucketMs},
-          ${leaseBucket === -1 ? null : new Date(leaseBucket).toISOString()}::timestamptz, ${used}, ${release},
-          ${tokens}, ${rpm}::bigint, ${tpm}::bigint, ${rpm === null ? 0 : want},
-          ${bucket + bucketMs - sentAt}, ${leaseGraceMs})`);
-      if (release) state.releasing = false;
-      // Slots admitted while the statement ran came from this same lease (admission waits
-      // for an exchange that moves the lease to a new bucket).
-      if (row.lease > 0 || state.pendingUsed > 0) {
-        state.leaseBucket = bucket;
-        state.free = Math.max(0, row.lease - state.pendingUsed);
-      } else {
+          ${iso(bucket)}::timestamptz, ${iso(bucket - windowMs)}::timestamptz, ${bucketMs},
+          ${leaseBucket === -1 ? null : iso(leaseBucket)}::timestamptz,
+          ${sql.array(usedBuckets.map(iso), 'timestamptz')}, ${sql.array(usedCounts, 'int8')}, ${release},
+          ${tokens}, ${rpm}::bigint, ${tpm}::bigint,
+          ${rpm === null ? 0 : want}, ${iso(grantBucket)}::timestamptz, ${leaseMs}, ${leaseGraceMs})`);
+      if (release) {
+        state.releasing = false;
         state.leaseBucket = -1;
-        state.free = 0;
+        state.leaseUntil = 0;
+      }
+      if (row.granted > 0) {
+        state.leaseBucket = grantBucket;
+        state.leaseUntil = deadline;
+        state.free = row.lease;
+      } else if (!release) {
+        // Slots admitted while the statement ran came from this same lease.
+        let since = 0;
+        for (const n of state.usedCounts) since += n;
+        state.free = Math.max(0, row.lease - since);
+        if (row.lease === 0 && since === 0) {
+          state.leaseBucket = -1;
+          state.leaseUntil = 0;
+        }
       }
       state.windowTokens = row.tokens;
       state.requestsFreeAt = row.requests_free_at?.getTime() ?? 0;
@@ -182,7 +205,8 @@ export function createRateLimiter(options: {
       if (want > 0 && row.granted === 0) state.retryAt = Math.min(retryAt, state.requestsFreeAt || retryAt);
       if (tpm !== null && row.tokens >= tpm) state.retryAt = Math.min(retryAt, state.tokensFreeAt || retryAt);
     } catch (error) {
-      state.pendingUsed += used;
+      state.usedBuckets = usedBuckets.concat(state.usedBuckets);
+      state.usedCounts = usedCounts.concat(state.usedCounts);
       state.pendingTokens += tokens;
       state.retryAt = clock() + retryMs;
       logger.error({ err: error }, want > 0 ? 'rate limit lease failed' : 'rate limit sync failed');
@@ -199,7 +223,6 @@ export function createRateLimiter(options: {
 
   async function sync(final: boolean): Promise<void> {
     const now = clock();
-    const bucket = now - (now % bucketMs);
     const work: Promise<void>[] = [];
     for (const [key, state] of states) {
       if (final && state.acquiring) await state.acquiring;
@@ -209,12 +232,13 @@ export function createRateLimiter(options: {
         state.free = 0;
         state.releasing = true;
       }
-      const leaseOver = state.leaseBucket !== -1 && state.leaseBucket !== bucket;
+      const leaseOver = state.leaseBucket !== -1 && now >= state.leaseUntil;
       // The window slides: a key in recent use re-reads its token total as buckets leave it.
       const refresh = !final && state.limit.tokensPerMinute !== undefined && state.windowTokens > 0 && idleMs < idleReturnMs * 10;
-      if (state.pendingUsed > 0 || state.pendingTokens > 0 || state.releasing || leaseOver || refresh) {
+      const unreported = state.usedCounts.length > 0;
+      if (state.pendingTokens > 0 || state.releasing || leaseOver || refresh || (final && unreported)) {
         work.push(run(state, 0));
-      } else if (state.leaseBucket === -1 && idleMs > windowMs + bucketMs) {
+      } else if (state.leaseBucket === -1 && !unreported && idleMs > windowMs + bucketMs) {
         states.delete(key);
       }
     }
@@ -261,7 +285,7 @@ export function createRateLimiter(options: {
         return refusal(limit, state, 'tokens', tpm, now);
       }
       const rpm = limit.requestsPerMinute;
-      if (rpm !== undefined && (state.free <= 0 || state.leaseBucket !== bucket)) {
+      if (rpm !== undefined && (state.free <= 0 || now >= state.leaseUntil)) {
         if (!allowExchange || now < state.retryAt) return refusal(limit, state, 'requests', rpm, now);
         if (state.acquiring) return { wait: state.acquiring };
         return { wait: run(state, Math.max(1, Math.floor(rpm * sliceFraction))) };
@@ -273,7 +297,12 @@ export function createRateLimiter(options: {
       state.lastUsedAt = now;
       if (items[i]!.limit.requestsPerMinute !== undefined) {
         state.free--;
-        state.pendingUsed++;
+        const last = state.usedBuckets.length - 1;
+        if (last >= 0 && state.usedBuckets[last] === bucket) state.usedCounts[last]!++;
+        else {
+          state.usedBuckets.push(bucket);
+          state.usedCounts.push(1);
+        }
       }
     }
     return { states: picked };
