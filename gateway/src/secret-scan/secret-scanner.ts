@@ -3,6 +3,7 @@ import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
 import { type BuiltinDetector, selectBuiltinDetectors } from './builtin-detectors.ts';
+import { createKeywordFinder, type FinderKeyword, isFindable } from './keyword-finder.ts';
 
 export type SecretMatch = {
   /** Detector id (built-in) or pattern name (custom). */
@@ -42,8 +43,9 @@ type Check = {
   context?: string[];
 };
 
-/** Keyword positions in one decoded string. */
-type Hits = { at: Map<string, number[]>; context: number[]; loose: Set<string> };
+/** Keyword positions in one decoded string, ascending. */
+type Hits = { at: Map<string, Int32Array>; context: number[]; loose: Set<string> };
+const noHits: Hits = { at: new Map(), context: [], loose: new Set() };
 
 export type SecretScanner = {
   readonly ruleCount: number;
@@ -161,9 +163,10 @@ export function createSecretScanner(
       check.window = undefined;
     }
   }
-  // Where the keywords the raw prefilter found occur in a decoded string: one pass of one
-  // alternation (exact built-in keywords, case-insensitive context keywords), restarting one
-  // character after each hit so overlapping keywords are all seen. Compiled once per keyword set.
+  // Where the keywords the raw prefilter found occur in a decoded string: one pass of a keyword
+  // finder (keyword-finder.ts) over all of them, exact built-in keywords, case-insensitive context
+  // keywords and case-insensitive custom keywords alike, every occurrence (overlapping ones too).
+  // Compiled once per keyword set and shared by scanners.
   const customKeywordByLower = new Map([...customKeywords].map((keyword) => [keyword.toLowerCase(), keyword]));
   const finders = new Map<string, (text: string) => Hits>();
   const keywordFinder = (present: readonly string[], context: readonly string[]): ((text: string) => Hits) => {
@@ -171,47 +174,42 @@ export function createSecretScanner(
     const cached = finders.get(key);
     if (cached) return cached;
     const exact = present.filter((keyword) => !customKeywords.has(keyword));
-    const loose = present.filter((keyword) => customKeywords.has(keyword));
-    const exactSet = new Set(exact);
-    const contextSet = new Set(context);
-    const alternatives = [...exact.map(escapeRegExp), ...context.map(caseInsensitive)];
-    const exactPattern =
-      alternatives.length > 0 ? shared(`js:${alternatives.join('|')}`, () => new RegExp(alternatives.join('|'), 'g')) : null;
-    // The same alternation in RE2 for long strings, run over a one-byte copy: ~3x faster than
-    // V8's backtracking over the string.
-    const re2Source = [...exact.map(escapeRegExp), ...context.map((word) => `(?i:${escapeRegExp(word)})`)].join('|');
-    const exactRe2 = alternatives.length > 0 ? shared(`re2:${re2Source}`, () => new RE2(re2Source, 'g')) : null;
-    const loosePattern = loose.length > 0 ? new RegExp(loose.map(escapeRegExp).join('|'), 'gi') : null;
-    const add = (hits: Hits, word: string, index: number): void => {
-      if (exactSet.has(word)) {
-        const at = hits.at.get(word);
-        if (at) at.push(index);
-        else hits.at.set(word, [index]);
-      }
-      if (contextSet.size > 0 && contextSet.has(word.toLowerCase())) hits.context.push(index);
-    };
+    const loose = present.filter((keyword) => customKeywords.has(keyword) && isFindable(keyword));
+    // Custom keywords with non-ASCII letters fold case as a V8 RegExp does (`i`, no `u`).
+    const otherLoose = present.filter((keyword) => customKeywords.has(keyword) && !isFindable(keyword));
+    const specs: FinderKeyword[] = [
+      ...exact.map((text) => ({ text, ignoreCase: false })),
+      ...context.map((text) => ({ text, ignoreCase: true })),
+      ...loose.map((text) => ({ text, ignoreCase: true })),
+    ];
+    const core =
+      specs.length > 0
+        ? shared(`finder:${specs.map((spec) => `${spec.ignoreCase ? 'i' : 'e'}${spec.text}`).join('\u0000')}`, () =>
+            createKeywordFinder(specs),
+          )
+        : null;
+    const otherPattern = otherLoose.length > 0 ? new RegExp(otherLoose.map(escapeRegExp).join('|'), 'gi') : null;
+    const contextFrom = exact.length;
+    const looseFrom = exact.length + context.length;
     const finder = (text: string): Hits => {
-      const hits: Hits = { at: new Map(), context: [], loose: new Set() };
-      if (exactRe2 && text.length >= re2MinLength) {
-        // One byte per UTF-16 code unit (its low byte): offsets stay those of the string, every
-        // ASCII keyword is still there, and a hit that non-ASCII units fake is not a keyword in
-        // the string itself, so `add` drops it.
-        const bytes = Buffer.from(text, 'latin1');
-        exactRe2.lastIndex = 0;
-        for (let m = exactRe2.exec(bytes); m !== null; m = exactRe2.exec(bytes)) {
-          add(hits, text.slice(m.index, m.index + m[0].length), m.index);
-          exactRe2.lastIndex = m.index + 1;
+      const found = core ? core.find(text) : null;
+      let hits = noHits;
+      if (found && found.total > 0) {
+        hits = { at: new Map(), context: [], loose: new Set() };
+        const { start, positions } = found;
+        for (let k = 0; k < exact.length; k++) {
+          if (start[k + 1]! > start[k]!) hits.at.set(exact[k]!, positions.subarray(start[k]!, start[k + 1]!));
         }
-      } else if (exactPattern) {
-        exactPattern.lastIndex = 0;
-        for (let m = exactPattern.exec(text); m !== null; m = exactPattern.exec(text)) {
-          add(hits, m[0], m.index);
-          exactPattern.lastIndex = m.index + 1;
-        }
+        const contextHits: number[] = [];
+        for (let k = contextFrom; k < looseFrom; k++) for (let i = start[k]!; i < start[k + 1]!; i++) contextHits.push(positions[i]!);
+        if (context.length > 1) contextHits.sort((a, b) => a - b);
+        hits.context = contextHits;
+        for (let k = looseFrom; k < specs.length; k++) if (start[k + 1]! > start[k]!) hits.loose.add(loose[k - looseFrom]!);
       }
-      if (loosePattern) {
-        loosePattern.lastIndex = 0;
-        for (let m = loosePattern.exec(text); m !== null; m = loosePattern.exec(text)) {
+      if (otherPattern) {
+        otherPattern.lastIndex = 0;
+        for (let m = otherPattern.exec(text); m !== null; m = otherPattern.exec(text)) {
+          if (hits === noHits) hits = { at: new Map(), context: [], loose: new Set() };
           hits.loose.add(customKeywordByLower.get(m[0].toLowerCase()) ?? m[0]);
         }
       }
@@ -470,10 +468,6 @@ function formatPath(path: readonly (string | number)[]): string {
     else out += `[${JSON.stringify(part)}]`;
   }
   return out;
-}
-
-function caseInsensitive(value: string): string {
-  return escapeRegExp(value).replace(/[a-z]/gi, (c) => `[${c.toLowerCase()}${c.toUpperCase()}]`);
 }
 
 function escapeRegExp(value: string): string {

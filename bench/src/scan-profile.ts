@@ -1,0 +1,142 @@
+// Secret-scan throughput and results, outside the full bench: the same measurement as section 3
+// of bench/src/gateway.ts (chat bodies of 1, 5 and 10 MB of this repository's sources, all
+// built-in packs plus one custom RE2 pattern, a fresh scanner per run, `{ all: true }`, best of 3),
+// optionally side by side with the scanner at an earlier commit in the same process, and a check
+// that both return the same matches.
+//
+//   node bench/src/scan-profile.ts [--baseline <rev>] [--rounds N] [--sizes 1,5,10]
+//                                  [--corpus <file>] [--save-corpus <file>] [--check] [--only]
+//
+// --baseline  also load gateway/src/secret-scan at <rev> (copied to a temp dir) and alternate runs
+// --corpus    read the corpus text from a file (a frozen corpus: the sources, this scanner among
+//             them, change as people work); --save-corpus writes the one built from the sources
+// --check     compare every match (rule, path, offsets, text) on the largest body, old vs new
+// --only      the `{ all: true }` scan alone (no first-match scan in between), for --cpu-prof
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { createSecretScanner, type SecretMatch } from '@codevector/gateway/secret-scan/secret-scanner';
+
+type CreateScanner = typeof createSecretScanner;
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const { values: args } = parseArgs({
+  options: {
+    baseline: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
+    sizes: { type: 'string', default: '1,5,10' },
+    corpus: { type: 'string' },
+    'save-corpus': { type: 'string' },
+    check: { type: 'boolean', default: false },
+    only: { type: 'boolean', default: false },
+  },
+});
+
+/** The bench's corpus builder (bench/src/gateway.ts `corpus`), synchronous. */
+function corpus(bytes: number): string {
+  const files: string[] = [];
+  for (const dir of ['core/src', 'gateway/src', 'gateway/src/secret-scan', 'crds/src', 'operator/src']) {
+    try {
+      for (const name of readdirSync(`${root}${dir}`)) if (name.endsWith('.ts')) files.push(`${root}${dir}/${name}`);
+    } catch {
+      // a folder another service has not created yet
+    }
+  }
+  let text = '';
+  const parts = files.map((file) => readFileSync(file, 'utf8'));
+  for (let i = 0; text.length < bytes; i++) text += parts[i % parts.length] ?? 'lorem ipsum ';
+  return text.slice(0, bytes);
+}
+
+function chatBody(contextBytes: number, text: string): string {
+  return JSON.stringify({
+    model: 'bench-model',
+    max_tokens: 1024,
+    messages: [
+      { role: 'system', content: 'You are a coding agent.' },
+      { role: 'user', content: text.slice(0, contextBytes) },
+      { role: 'user', content: 'What does this code do?' },
+    ],
+  });
+}
+
+/** The scanner at `rev`, copied out of git with its imports pointed back at this workspace. */
+async function loadBaseline(rev: string): Promise<CreateScanner> {
+  const dir = mkdtempSync(join(tmpdir(), 'scan-baseline-'));
+  const listing = execFileSync('git', ['-C', root, 'ls-tree', '--name-only', `${rev}:gateway/src/secret-scan`], { encoding: 'utf8' });
+  const resolve = (specifier: string) => import.meta.resolve(specifier, pathToFileURL(`${root}gateway/src/secret-scan/x.ts`));
+  for (const name of listing.split('\n')) {
+    if (!name.endsWith('.ts') || name.endsWith('.test.ts')) continue;
+    let source = execFileSync('git', ['-C', root, 'show', `${rev}:gateway/src/secret-scan/${name}`], { encoding: 'utf8' });
+    source = source.replace(/from '((?:re2|@codevector\/[^']+))'/g, (_, specifier: string) => `from '${resolve(specifier)}'`);
+    writeFileSync(join(dir, name), source);
+  }
+  const module = (await import(pathToFileURL(join(dir, 'secret-scanner.ts')).href)) as { createSecretScanner: CreateScanner };
+  return module.createSecretScanner;
+}
+
+const rules = [
+  {
+    namespace: 'b',
+    name: 'all',
+    detectors: ['all'],
+    patterns: [{ name: 'internal-token', regex: 'itk_[a-f0-9]{32}', keywords: ['itk_'] }],
+  },
+];
+
+const largest = Math.max(...args.sizes.split(',').map(Number)) * 1_000_000;
+const text = args.corpus ? readFileSync(args.corpus, 'utf8') : corpus(largest);
+if (args['save-corpus']) writeFileSync(args['save-corpus'], text);
+const scanners: [string, CreateScanner][] = [['new', createSecretScanner]];
+if (args.baseline) scanners.unshift([`old ${args.baseline}`, await loadBaseline(args.baseline)]);
+
+const key = (m: SecretMatch) => `${m.rule}\t${m.secretRule}\t${m.path}\t${m.start}\t${m.end}\t${m.text}\t${m.fingerprint}`;
+
+if (args.check) {
+  const raw = Buffer.from(chatBody(largest, text));
+  const parsed: unknown = JSON.parse(raw.toString('utf8'));
+  const results = scanners.map(([name, create]) => [name, create(rules).scan(raw, parsed, { all: true }).matches.map(key)] as const);
+  for (const [name, matches] of results) console.log(`${name}: ${matches.length} matches`);
+  if (results.length === 2) {
+    const [a, b] = [results[0]![1], results[1]![1]];
+    const same = a.length === b.length && a.every((m, i) => m === b[i]);
+    const sameSet = new Set(a).size === new Set(b).size && a.every((m) => b.includes(m));
+    console.log(`identical (same order): ${same}; identical as sets: ${sameSet}`);
+    if (!sameSet) {
+      for (const m of a) if (!b.includes(m)) console.log(`only old: ${m.replace(/\t[^\t]*\tsha256/, '\t<text>\tsha256')}`);
+      for (const m of b) if (!a.includes(m)) console.log(`only new: ${m.replace(/\t[^\t]*\tsha256/, '\t<text>\tsha256')}`);
+      process.exitCode = 1;
+    }
+  }
+  const counts = new Map<string, number>();
+  for (const m of results.at(-1)![1]) counts.set(m.split('\t')[0]!, (counts.get(m.split('\t')[0]!) ?? 0) + 1);
+  console.log(Object.fromEntries(counts));
+}
+
+const rounds = Number(args.rounds);
+const best = new Map<string, Record<string, number>>();
+for (const mb of args.sizes.split(',').map(Number)) {
+  const raw = Buffer.from(chatBody(mb * 1_000_000, text.slice(0, mb * 1_000_000)));
+  const parsed: unknown = JSON.parse(raw.toString('utf8'));
+  for (let i = 0; i < rounds; i++) {
+    // Alternate which scanner goes first, so drift on a shared machine hits both alike.
+    const order = i % 2 === 0 ? scanners : [...scanners].reverse();
+    for (const [name, create] of order) {
+      const scanner = create(rules);
+      const t0 = performance.now();
+      scanner.scan(raw, parsed, { all: true });
+      const rate = raw.length / 1e6 / ((performance.now() - t0) / 1000);
+      const row = best.get(name) ?? {};
+      row[`${mb}mb`] = Math.max(row[`${mb}mb`] ?? 0, Math.round(rate));
+      best.set(name, row);
+      if (!args.only) {
+        // As the bench does: a first-match scan between the whole-body ones.
+        create([{ namespace: 'b', name: 'all', detectors: ['all'], patterns: [] }]).scan(raw, parsed);
+      }
+    }
+  }
+}
+for (const [name, row] of best) console.log(`${name}: ${JSON.stringify(row)} min ${Math.min(...Object.values(row))} MB/s`);
