@@ -235,6 +235,24 @@ describe('keyword-placed search', () => {
   }
 });
 
+describe('long strings with custom patterns', () => {
+  const rules: Rules = [
+    { namespace: 't', name: 'c', detectors: [], patterns: [{ name: 'acme', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }] },
+  ];
+  const token = () => `acme_${randomBytes(16).toString('hex')}`;
+
+  it('reports every match at its character offset in a string encoded through UTF-16 (emoji, arrows, a lone surrogate)', () => {
+    for (const odd of ['', '\ud800']) {
+      const tokens = [token(), token(), token()];
+      const text = `😀 ${tokens[0]} ${'→ lorem '.repeat(10_000)}${odd} ${tokens[1]} é ${'ipsum 😀 '.repeat(5_000)} ${tokens[2]}`;
+      const result = scan(anthropicBody(text), rules);
+      expect(result.matches.map((m) => [m.start, m.end, m.text])).toEqual(
+        tokens.map((t) => [text.indexOf(t), text.indexOf(t) + t.length, t]),
+      );
+    }
+  });
+});
+
 describe('large bodies', () => {
   const filler = (length: number) => 'lorem ipsum '.repeat(Math.ceil(length / 12)).slice(0, length);
 

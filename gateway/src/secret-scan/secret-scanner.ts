@@ -1,3 +1,4 @@
+import { transcode } from 'node:buffer';
 import { hash as hashText } from 'node:crypto';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
@@ -355,7 +356,7 @@ export function createSecretScanner(
         // the hash of the string.
         let bytes: Buffer | undefined;
         const utf8 = (): Buffer => {
-          bytes ??= Buffer.from(text, 'utf8');
+          bytes ??= encodeUtf8(text);
           return bytes;
         };
         const long = text.length >= re2MinLength;
@@ -408,14 +409,18 @@ export function createSecretScanner(
           pattern.lastIndex = 0;
           if (long && pattern instanceof RE2) {
             const input = utf8();
+            // Byte offsets back to string offsets, counted on from the previous match.
+            let byteAt = 0;
+            let charAt = 0;
             for (let m = pattern.exec(input); m !== null; m = pattern.exec(input)) {
               const matched = m[0] as unknown as Buffer;
               if (matched.length === 0) {
                 pattern.lastIndex++;
                 continue;
               }
-              // Byte offsets back to string offsets (only for a match, which is rare).
-              const found = Object.assign([matched.toString('utf8')] as [string], { index: input.toString('utf8', 0, m.index).length });
+              charAt += input.toString('utf8', byteAt, m.index).length;
+              byteAt = m.index;
+              const found = Object.assign([matched.toString('utf8')] as [string], { index: charAt });
               if (report(check, found, text)) return true;
             }
             continue;
@@ -458,6 +463,23 @@ export function createSecretScanner(
       return result;
     },
   };
+}
+
+// Strings this long are encoded through UTF-16 (a copy, then `transcode`): ~4x faster than
+// `Buffer.from(text, 'utf8')` on strings V8 stores two bytes per character, which agent
+// transcripts are as soon as they hold one arrow or emoji.
+const transcodeMinLength = 65_536;
+
+/** The UTF-8 bytes of `text`, as `Buffer.from(text, 'utf8')` gives them. */
+function encodeUtf8(text: string): Buffer {
+  if (text.length >= transcodeMinLength) {
+    try {
+      return transcode(Buffer.from(text, 'utf16le'), 'utf16le', 'utf8');
+    } catch {
+      // a lone surrogate (transcode refuses it; Buffer.from writes U+FFFD), or Node without ICU
+    }
+  }
+  return Buffer.from(text, 'utf8');
 }
 
 function formatPath(path: readonly (string | number)[]): string {
