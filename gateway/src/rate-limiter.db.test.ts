@@ -231,6 +231,22 @@ describe('request leases across replica crashes', () => {
     expect(admitted).toBe(10);
   });
 
+  it('counts again the used slots of a lease reclaimed while its replica was stalled, once it reports', async () => {
+    const limit = rateLimit('stalled', { requestsPerMinute: 10 });
+    const items = [{ limit, subject: 'global' }];
+    // No periodic pushes: stalled until close() reports.
+    const stalled = replica({ syncMs: hour, sliceFraction: 0.5, leaseMs: 200, leaseGraceMs: 100 });
+    for (let i = 0; i < 3; i++) expect(isTicket(await stalled.admit(items))).toBe(true);
+    await sleep(400);
+    const other = replica({ syncMs: hour, sliceFraction: 1 });
+    let admitted = 0;
+    while (isTicket(await other.admit(items))) admitted++;
+    expect(admitted).toBe(10); // the stalled lease (three used, unknown to the database) was reclaimed
+    await stalled.close();
+    await other.close();
+    expect(await countedOf(limit)).toBe(13); // the three are counted again: the window stays full longer
+  });
+
   it('keeps a live replica’s lease through a bucket and returns it when the key goes idle', async () => {
     const limit = rateLimit('idle', { requestsPerMinute: 100 });
     const items = [{ limit, subject: 'global' }];
