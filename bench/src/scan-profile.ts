@@ -4,10 +4,10 @@
 // optionally side by side with the scanner at an earlier commit in the same process, and a check
 // that both return the same matches.
 //
-//   node bench/src/scan-profile.ts [--baseline <rev>] [--rounds N] [--sizes 1,5,10]
+//   node bench/src/scan-profile.ts [--baseline <rev>[,<rev>…]] [--rounds N] [--sizes 1,5,10]
 //                                  [--corpus <file>] [--save-corpus <file>] [--check] [--only]
 //
-// --baseline  also load gateway/src/secret-scan at <rev> (copied to a temp dir) and alternate runs
+// --baseline  also load gateway/src/secret-scan at each <rev> (copied to a temp dir), alternate runs
 // --corpus    read the corpus text from a file (a frozen corpus: the sources, this scanner among
 //             them, change as people work); --save-corpus writes the one built from the sources
 // --check     compare every match (rule, path, offsets, text) on the largest body, old vs new
@@ -91,7 +91,7 @@ const largest = Math.max(...args.sizes.split(',').map(Number)) * 1_000_000;
 const text = args.corpus ? readFileSync(args.corpus, 'utf8') : corpus(largest);
 if (args['save-corpus']) writeFileSync(args['save-corpus'], text);
 const scanners: [string, CreateScanner][] = [['new', createSecretScanner]];
-if (args.baseline) scanners.unshift([`old ${args.baseline}`, await loadBaseline(args.baseline)]);
+for (const rev of args.baseline?.split(',').reverse() ?? []) scanners.unshift([`old ${rev}`, await loadBaseline(rev)]);
 
 const key = (m: SecretMatch) => `${m.rule}\t${m.secretRule}\t${m.path}\t${m.start}\t${m.end}\t${m.text}\t${m.fingerprint}`;
 
@@ -100,8 +100,9 @@ if (args.check) {
   const parsed: unknown = JSON.parse(raw.toString('utf8'));
   const results = scanners.map(([name, create]) => [name, create(rules).scan(raw, parsed, { all: true }).matches.map(key)] as const);
   for (const [name, matches] of results) console.log(`${name}: ${matches.length} matches`);
-  if (results.length === 2) {
-    const [a, b] = [results[0]![1], results[1]![1]];
+  for (const [name, a] of results.slice(0, -1)) {
+    const b = results.at(-1)![1];
+    console.log(`${name} vs new:`);
     const same = a.length === b.length && a.every((m, i) => m === b[i]);
     const sameSet = new Set(a).size === new Set(b).size && a.every((m) => b.includes(m));
     console.log(`identical (same order): ${same}; identical as sets: ${sameSet}`);

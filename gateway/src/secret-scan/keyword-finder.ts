@@ -58,7 +58,7 @@ export function isFindable(keyword: string): boolean {
 const allBytes = Array.from({ length: 256 }, (_, i) => i);
 
 // Scratch space shared by all finders (a scan is synchronous and `find` calls nothing that could
-// call it again): the copy of strings up to 1 MB, candidate word indexes, and raw hits.
+// call it again): the copy of 1 MB of a string at a time, candidate word indexes, and raw hits.
 const scratchBytes = 1 << 20;
 const scratch = Buffer.allocUnsafeSlow(scratchBytes + 4);
 const scratchWords = new Uint32Array(scratch.buffer, scratch.byteOffset, (scratchBytes + 4) >> 2);
@@ -87,6 +87,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
   const codes: number[] = [];
   const folds = new Uint8Array(count);
   let minLength = Number.POSITIVE_INFINITY;
+  let maxLength = 0;
   // Bigram (little-endian: first byte low) -> entries (keyword, offset of the bigram in it).
   const entries = new Map<number, { keyword: number; offset: number }[]>();
   const add = (first: number[], second: number[], keyword: number, offset: number): void => {
@@ -106,6 +107,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
     for (const code of chars) codes.push(ignoreCase && isLetter(code) ? code | 32 : code);
     folds[keyword] = ignoreCase ? 1 : 0;
     minLength = Math.min(minLength, chars.length);
+    maxLength = Math.max(maxLength, chars.length);
     const at = (i: number) => variants(chars[i]!, ignoreCase);
     if (chars.length >= 3) {
       // Bigrams j and j + 1: whichever of them starts at an even offset is sampled.
@@ -147,21 +149,24 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
     group[bigram] = groupStart.length - 1;
     maxGroup = Math.max(maxGroup, list.length);
   }
-  if (groupStart.length > 65536) throw new Error('keyword finder: too many keywords');
+  if (groupStart.length > 65536 || maxLength > scratchBytes / 2) throw new Error('keyword finder: too many keywords or too long');
   const groupStarts = Int32Array.from(groupStart);
   const groupKeywords = Int32Array.from(groupKeyword);
   const groupOffsets = Int32Array.from(groupOffset);
   const emptyStart = new Int32Array(count + 1);
   const empty: KeywordHits = { total: 0, start: emptyStart, positions: new Int32Array(0) };
 
-  /** Compares the keywords of group `g` placed by the bigram at `q`; appends hits from `found`. */
-  const verify = (bytes: Uint8Array, length: number, q: number, g: number, found: number): number => {
+  /**
+   * Compares the keywords of group `g` placed by the bigram at `q` of a chunk of `length` bytes;
+   * appends those starting before `limit` (later ones are found in the next chunk), at `base + p`.
+   */
+  const verify = (bytes: Uint8Array, length: number, limit: number, base: number, q: number, g: number, found: number): number => {
     for (let e = groupStarts[g - 1]!, end = groupStarts[g]!; e < end; e++) {
       const keyword = groupKeywords[e]!;
       const p = q - groupOffsets[e]!;
       const from = codeStart[keyword]!;
       const size = codeStart[keyword + 1]! - from;
-      if (p < 0 || p + size > length) continue;
+      if (p < 0 || p >= limit || p + size > length) continue;
       const fold = folds[keyword] === 1;
       let j = 0;
       for (; j < size; j++) {
@@ -170,7 +175,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
         if (byte !== keywordCodes[from + j]) break;
       }
       if (j === size) {
-        hitPositions[found] = p;
+        hitPositions[found] = base + p;
         hitKeywords[found] = keyword;
         found++;
       }
@@ -179,35 +184,38 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
   };
 
   const find = (text: string): KeywordHits => {
-    const length = text.length;
-    if (length < minLength) return empty;
-    const small = length <= scratchBytes;
-    const bytes = small ? scratch : Buffer.allocUnsafeSlow(length + 4);
-    bytes.write(text, 0, length, 'latin1');
-    // Zero padding: the last word may reach past the string, and a zero byte is never a keyword's.
-    bytes.writeUInt32LE(0, length);
-    const words = small ? scratchWords : new Uint32Array(bytes.buffer, bytes.byteOffset, (length + 4) >> 2);
-    const end = (length + 3) >> 2;
+    const total = text.length;
+    if (total < minLength) return empty;
     let found = 0;
-    for (let from = 0; from < end; ) {
-      const n = collectCandidates(words, from, end, sample, candidates);
-      from = n === candidates.length ? candidates[n - 1]! + 1 : end;
-      for (let i = 0; i < n; i++) {
-        if (found + 2 * maxGroup > hitPositions.length) {
-          const grown = new Int32Array(hitPositions.length * 2);
-          grown.set(hitPositions);
-          hitPositions = grown;
-          const grownKeywords = new Int32Array(hitKeywords.length * 2);
-          grownKeywords.set(hitKeywords);
-          hitKeywords = grownKeywords;
+    // Chunks of the scratch space, overlapping by a keyword's length less one: no large copy.
+    for (let base = 0; base < total; ) {
+      const length = Math.min(scratchBytes, total - base);
+      const next = base + length >= total ? total : base + length - (maxLength - 1);
+      scratch.write(base === 0 && length === total ? text : text.slice(base, base + length), 0, length, 'latin1');
+      // Zero padding: the last word may reach past the chunk, and a zero byte is never a keyword's.
+      scratch.writeUInt32LE(0, length);
+      const end = (length + 3) >> 2;
+      for (let from = 0; from < end; ) {
+        const n = collectCandidates(scratchWords, from, end, sample, candidates);
+        from = n === candidates.length ? candidates[n - 1]! + 1 : end;
+        for (let i = 0; i < n; i++) {
+          if (found + 2 * maxGroup > hitPositions.length) {
+            const grown = new Int32Array(hitPositions.length * 2);
+            grown.set(hitPositions);
+            hitPositions = grown;
+            const grownKeywords = new Int32Array(hitKeywords.length * 2);
+            grownKeywords.set(hitKeywords);
+            hitKeywords = grownKeywords;
+          }
+          const k = candidates[i]!;
+          const word = scratchWords[k]!;
+          const low = group[word & 0xffff]!;
+          if (low !== 0) found = verify(scratch, length, next - base, base, 4 * k, low, found);
+          const high = group[word >>> 16]!;
+          if (high !== 0) found = verify(scratch, length, next - base, base, 4 * k + 2, high, found);
         }
-        const k = candidates[i]!;
-        const word = words[k]!;
-        const low = group[word & 0xffff]!;
-        if (low !== 0) found = verify(bytes, length, 4 * k, low, found);
-        const high = group[word >>> 16]!;
-        if (high !== 0) found = verify(bytes, length, 4 * k + 2, high, found);
       }
+      base = next;
     }
     if (found === 0) return empty;
     // Drop hits that non-ASCII units faked, then group by keyword (positions ascending).
