@@ -88,13 +88,17 @@ const syncRow = z.object({
   tokens_free_at: z.date().nullable(),
 });
 
+/**
+ * Creates one replica's rate limiter; every replica must use the same `bucketMs`.
+ * @throws Error when `bucketMs` does not divide a minute.
+ */
 export function createRateLimiter(options: {
   pool: DatabasePool;
   logger: Logger;
   clock?: () => number;
   syncMs?: number;
   idleReturnMs?: number;
-  /** Bucket length; the window counts windowMs / bucketMs + 1 buckets. Must divide 60 s. */
+  /** Bucket length; a limit counts 60 s / bucketMs + 1 buckets. */
   bucketMs?: number;
   /** Fraction of the per-minute limit leased at a time (at least one slot). */
   sliceFraction?: number;
