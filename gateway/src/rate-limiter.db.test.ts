@@ -182,7 +182,7 @@ describe('request leases across replica crashes', () => {
       doomed.addTokens(ticket as RateLimitTicket, 10);
     }
     // Its push reports the three used slots; two of its five stay leased.
-    await sleep(100);
+    for (let waited = 0; (await leasesOf(limit))[0]?.amount !== 2 && waited < 2000; waited += 10) await sleep(10);
     expect(await leasesOf(limit)).toEqual([{ replica_id: 'doomed', amount: 2 }]);
     await doomedPool.end();
     const diedAt = Date.now();
@@ -202,7 +202,8 @@ describe('request leases across replica crashes', () => {
     }
     // Back once the dead lease's deadline and grace passed, at the survivor's next retry.
     expect(admitted).toBe(7);
-    expect(recoveredAfterMs).toBeLessThan(leaseMs + grace + 500);
+    expect(recoveredAfterMs).toBeGreaterThan(0);
+    expect(recoveredAfterMs).toBeLessThan(leaseMs + grace + 700);
     // The three the dead replica used still count: the window is full, not over.
     expect(isTicket(await survivor.admit(items))).toBe(false);
     expect(await countedOf(limit)).toBe(10);
