@@ -52,5 +52,10 @@ export async function createPool(
     // A retried transaction would re-run its audit write; callers decide about retries.
     transactionRetryLimit: 0,
     queryRetryLimit: 0,
+    // slonik's default sends DISCARD ALL after every query: an extra round trip, and PL/pgSQL
+    // functions (the gateway's lease syncs) re-plan every statement on the next call. Nothing
+    // here leaves session state behind: settings are `set local` or transaction-level, advisory
+    // locks are transaction-scoped, LISTEN and the migration lock use their own clients.
+    resetConnection: async () => {},
   });
 }
