@@ -1,9 +1,9 @@
-import { transcode } from 'node:buffer';
 import { hash as hashText } from 'node:crypto';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
 import { type BuiltinDetector, selectBuiltinDetectors } from './builtin-detectors.ts';
+import { encodeUtf8 } from './encode-utf8.ts';
 import { createKeywordFinder, type FinderKeyword, isFindable } from './keyword-finder.ts';
 
 export type SecretMatch = {
@@ -353,7 +353,8 @@ export function createSecretScanner(
         const placed = candidates.filter((check) => check.sticky);
         // A long string that custom RE2 patterns search is encoded to UTF-8 once: RE2 reads the
         // bytes (node-re2 would encode the string for every pattern) and the hash of the bytes is
-        // the hash of the string.
+        // the hash of the string. The bytes may live in encodeUtf8's shared space, so they are not
+        // used after `walk` (JSON inside this string) could have encoded another string.
         let bytes: Buffer | undefined;
         const utf8 = (): Buffer => {
           bytes ??= encodeUtf8(text);
@@ -463,23 +464,6 @@ export function createSecretScanner(
       return result;
     },
   };
-}
-
-// Strings this long are encoded through UTF-16 (a copy, then `transcode`): ~4x faster than
-// `Buffer.from(text, 'utf8')` on strings V8 stores two bytes per character, which agent
-// transcripts are as soon as they hold one arrow or emoji.
-const transcodeMinLength = 65_536;
-
-/** The UTF-8 bytes of `text`, as `Buffer.from(text, 'utf8')` gives them. */
-function encodeUtf8(text: string): Buffer {
-  if (text.length >= transcodeMinLength) {
-    try {
-      return transcode(Buffer.from(text, 'utf16le'), 'utf16le', 'utf8');
-    } catch {
-      // a lone surrogate (transcode refuses it; Buffer.from writes U+FFFD), or Node without ICU
-    }
-  }
-  return Buffer.from(text, 'utf8');
 }
 
 function formatPath(path: readonly (string | number)[]): string {
