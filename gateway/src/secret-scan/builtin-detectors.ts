@@ -33,18 +33,24 @@ export type BuiltinDetector = {
    */
   keywordOffsets?: Record<string, number[]>;
   /**
-   * For a pattern without a literal start: every match the validator can accept starts within
-   * `window` characters of a keyword hit (or of a `contextKeywords` hit, case-insensitive), so the
-   * pattern is run only over those windows.
+   * For a pattern without a literal start: every match the validator can accept is at most
+   * `maxLength` long and starts within `[hit + from, hit + to]` of a hit of `context` (matched
+   * case-insensitively) or of one of `keywords` (a hit that `accept` rejects places nothing), so
+   * the pattern is run only over those ranges.
    */
-  window?: number;
-  contextKeywords?: string[];
+  window?: {
+    maxLength: number;
+    context: { keywords: string[]; from: number; to: number };
+    keywords: Record<string, [from: number, to: number]>;
+    accept?: (text: string, hit: number) => boolean;
+  };
 };
 
 const boundary = '(?<![A-Za-z0-9_])';
 const end = '(?![A-Za-z0-9_])';
 const now = () => Math.floor(Date.now() / 1000);
 const entropyAtLeast = (value: string, bits: number) => shannonEntropy(value) >= bits && !looksLikePlaceholder(value);
+const awsKeyIdAt = /(?:AKIA|ASIA)[A-Z2-7]{16}/y;
 
 export const builtinDetectors: BuiltinDetector[] = [
   {
@@ -107,10 +113,19 @@ export const builtinDetectors: BuiltinDetector[] = [
     keywords: ['aws_secret', 'AWS_SECRET', 'SecretAccessKey', 'secret_access_key', 'AKIA', 'ASIA'],
     pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{40})(?![A-Za-z0-9+/=])/g,
     costly: true,
-    // The validator wants a keyword within 200 characters before (case-insensitive) or a key id
-    // within [-532, +512] of the match start: 600 either side of a hit covers both.
-    window: 600,
-    contextKeywords: ['aws_secret', 'secret_access_key', 'secretaccesskey'],
+    // The validator wants a keyword within the 200 characters before the match (the keyword
+    // starts at most 200 before it), or the first key id within [-512, +552) of its start to be
+    // plausible: such an id starts at most 532 before and 512 after the match start.
+    window: {
+      maxLength: 40,
+      context: { keywords: ['aws_secret', 'secret_access_key', 'secretaccesskey'], from: 0, to: 200 },
+      keywords: { AKIA: [-532, 512], ASIA: [-532, 512] },
+      accept: (text, hit) => {
+        awsKeyIdAt.lastIndex = hit;
+        const id = awsKeyIdAt.exec(text);
+        return id !== null && isPlausibleAwsKeyId(id[0]);
+      },
+    },
     validate: (m, text) => {
       const value = m[1]!;
       if (!/[0-9]/.test(value) || !/[a-z]/.test(value) || !/[A-Z]/.test(value)) return false;

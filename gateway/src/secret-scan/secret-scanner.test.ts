@@ -206,6 +206,22 @@ describe('keyword-placed search', () => {
       expect(scan(anthropicBody(text)).matches.map((m) => m.rule)).toEqual(['aws-secret-access-key']);
     });
 
+    it(`pairs an AWS secret with a keyword starting 200 characters before it, and a key id starting 512 after, not further (${size})`, () => {
+      const rules = (text: string) =>
+        scan(anthropicBody(text))
+          .matches.map((m) => m.rule)
+          .sort();
+      const keyword = (gap: number) => `${filler(padding)} secret_access_key${filler(gap - 17)}${secret} ${filler(padding)}`;
+      expect(rules(keyword(200))).toEqual(['aws-secret-access-key']);
+      expect(rules(keyword(201))).toEqual([]);
+      const after = (gap: number) => `${filler(padding)} ${secret}${filler(gap - 40)}${keyId} ${filler(padding)}`;
+      expect(rules(after(512))).toEqual(['aws-access-key-id', 'aws-secret-access-key']);
+      expect(rules(after(533))).toEqual(['aws-access-key-id']);
+      // The first key id near the secret decides: an implausible one before a plausible one.
+      const implausible = `${filler(padding)} ASIAPACIFICSOUTHEAST ${secret} ${keyId} ${filler(padding)}`;
+      expect(rules(implausible)).toEqual(['aws-access-key-id']);
+    });
+
     it(`finds detectors whose keyword is not at the match start (${size})`, () => {
       const legacy = `sk-${randomBase62(20)}T3BlbkFJ${randomBase62(20)}`;
       expect(scan(anthropicBody(`${filler(padding)} key ${legacy}`)).matches.map((m) => m.text)).toEqual([legacy]);

@@ -34,12 +34,12 @@ type Check = {
   costly: boolean;
   /**
    * Built-in patterns are not run over whole strings: `sticky` is tried only where a keyword hit
-   * puts a match start (`offsets`), or, with `window`, `pattern` runs over the windows around hits.
+   * puts a match start (`offsets`), or, with `window`, `pattern` runs over the ranges hits place.
    * Unset for custom patterns, which search whole strings.
    */
   sticky?: RegExp;
   offsets?: Map<string, number[]>;
-  window?: number;
+  window?: BuiltinDetector['window'];
   /** Lowercase, matched case-insensitively, only to place windows. */
   context?: string[];
 };
@@ -120,7 +120,7 @@ export function createSecretScanner(
         sticky: new RegExp(detector.pattern.source, `${detector.pattern.flags.replace('g', '')}y`),
         offsets: new Map(detector.keywords.map((keyword) => [keyword, detector.keywordOffsets?.[keyword] ?? [0]])),
         window: detector.window,
-        context: detector.contextKeywords?.map((keyword) => keyword.toLowerCase()),
+        context: detector.window?.context.keywords.map((keyword) => keyword.toLowerCase()),
       });
     }
     for (const pattern of rule.patterns) {
@@ -297,20 +297,28 @@ export function createSecretScanner(
         return false;
       };
 
-      // Runs the pattern over the windows around hits (match starts within `window` of a hit,
-      // matches no longer than `window`), each match confirmed in the whole string.
-      const searchWindows = (check: Check, sticky: RegExp, window: number, hits: Hits, text: string): boolean => {
-        const positions: number[] = [...hits.context];
-        for (const keyword of check.keywords) for (const position of hits.at.get(keyword) ?? []) positions.push(position);
-        positions.sort((a, b) => a - b);
+      // Runs the pattern over the ranges of match starts that hits place (context hits, and hits of
+      // the window's keywords that `accept` takes), each match confirmed in the whole string.
+      const searchWindows = (check: Check, sticky: RegExp, window: NonNullable<Check['window']>, hits: Hits, text: string): boolean => {
+        const ranges: [number, number][] = [];
+        for (const position of hits.context) ranges.push([position + window.context.from, position + window.context.to]);
+        for (const keyword in window.keywords) {
+          const [from, to] = window.keywords[keyword]!;
+          for (const position of hits.at.get(keyword) ?? []) {
+            if (!window.accept || window.accept(text, position)) ranges.push([position + from, position + to]);
+          }
+        }
+        ranges.sort((a, b) => a[0] - b[0]);
         const pattern = check.pattern;
         let lastEnd = 0;
-        for (let i = 0; i < positions.length; ) {
-          const from = Math.max(0, positions[i]! - window);
-          let to = positions[i]! + window;
-          for (i++; i < positions.length && positions[i]! - window <= to + 1; i++) to = positions[i]! + window;
+        for (let i = 0; i < ranges.length; ) {
+          const from = Math.max(0, ranges[i]![0]);
+          let to = ranges[i]![1];
+          for (i++; i < ranges.length && ranges[i]![0] <= to + 1; i++) to = Math.max(to, ranges[i]![1]);
+          if (to < from) continue;
+          // One character before (the pattern looks behind) and after (it looks ahead) the matches.
           const sliceStart = Math.max(0, from - 1);
-          const slice = text.slice(sliceStart, Math.min(text.length, to + window + 1));
+          const slice = text.slice(sliceStart, Math.min(text.length, to + window.maxLength + 1));
           pattern.lastIndex = from - sliceStart;
           for (let m = pattern.exec(slice); m !== null; m = pattern.exec(slice)) {
             const start = sliceStart + m.index;
@@ -338,7 +346,7 @@ export function createSecretScanner(
           if (!check.sticky) continue;
           let count = check.window ? hits.context.length : 0;
           for (const keyword of check.keywords) count += hits.at.get(keyword)?.length ?? 0;
-          cost += count * (check.window ? 3 * check.window : check.costly ? 20_000 : 64);
+          cost += count * (check.window ? 1100 : check.costly ? 20_000 : 64);
         }
         return cost;
       };
