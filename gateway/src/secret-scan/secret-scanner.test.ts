@@ -269,6 +269,55 @@ describe('long strings with custom patterns', () => {
   });
 });
 
+describe('keywords written as JSON escapes', () => {
+  const keyId = 'AKIA2OGYBAH6QWERT7XZ';
+  // The raw body as an agent or SDK could write it, with `\uXXXX` or `\/` instead of characters.
+  const scanRaw = (raw: string, rules: Rules = builtin) =>
+    createSecretScanner(rules).scan(Buffer.from(raw), JSON.parse(raw), { all: true });
+
+  it('finds keys whose keyword is \\u-escaped, which the raw prefilter would miss', () => {
+    const escaped = `\\u0041${keyId.slice(1)}`;
+    expect(scanRaw(`{"messages":[{"role":"user","content":"key ${escaped}"}]}`).matches.map((m) => [m.rule, m.text])).toEqual([
+      ['aws-access-key-id', keyId],
+    ]);
+    const token = fakeGithubToken();
+    const github = scanRaw(`{"input":"${token.slice(0, 3)}\\u005f${token.slice(4)}"}`);
+    expect(github.matches.map((m) => [m.rule, m.text])).toEqual([['github-token', token]]);
+  });
+
+  it('finds an escaped keyword in JSON inside a string (tool-call arguments)', () => {
+    const args = JSON.stringify({ path: 'x', content: `id ${keyId}` }).replace('AKIA', '\\u0041KIA');
+    const body = {
+      messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'w', arguments: args } }] }],
+    };
+    expect(scan(body).matches.map((m) => [m.rule, m.path])).toEqual([
+      ['aws-access-key-id', 'messages[0].tool_calls[0].function.arguments.content'],
+    ]);
+  });
+
+  it('finds a database URL written with escaped slashes', () => {
+    const result = scanRaw('{"input":"DATABASE_URL=postgres:\\/\\/app:Q7v!x9Lk2Pz4@db.prod.internal:5432\\/app"}');
+    expect(result.matches.map((m) => m.rule)).toEqual(['database-url']);
+  });
+
+  it('keeps the prefilter for bodies that escape only characters beyond ASCII', () => {
+    expect(scanRaw('{"input":"caf\\u00e9 \\u2192 ok"}')).toMatchObject({ blocked: false, scannedStrings: 0 });
+  });
+
+  it('searches for custom keywords that JSON always escapes (quotes)', () => {
+    const rules: Rules = [
+      {
+        namespace: 't',
+        name: 'c',
+        detectors: [],
+        patterns: [{ name: 'json-token', regex: '"token": "[a-f0-9]{32}"', keywords: ['"token"'] }],
+      },
+    ];
+    const text = JSON.stringify({ token: randomBytes(16).toString('hex') }, null, 1).replace('\n', '');
+    expect(scan({ input: `config ${text}` }, rules).matches.map((m) => m.rule)).toEqual(['json-token']);
+  });
+});
+
 describe('large bodies', () => {
   const filler = (length: number) => 'lorem ipsum '.repeat(Math.ceil(length / 12)).slice(0, length);
 

@@ -155,6 +155,21 @@ export function createSecretScanner(
           return shared(`set:${patterns.join('\u0000')}`, () => new RE2.Set(patterns));
         })()
       : null;
+  // The raw prefilter is sound only for keywords that JSON writes as they are. JSON always escapes
+  // quotes, backslashes and control characters, so a keyword holding one is never ruled out; and
+  // a body that escapes a character some keyword holds (`\u0041KIA`, `ghp\u005f`, `:\/\/`, any
+  // `\u` for keywords beyond ASCII) has every string searched, decoded. Backslashes before the
+  // escape are not counted: JSON inside a string has its escapes escaped once more.
+  const unfilterable = keywords.filter((keyword) => [...keyword].some((char) => char === '"' || char === '\\' || char < ' '));
+  const nonAsciiKeyword = keywords.some((keyword) => !isFindable(keyword));
+  const slashKeyword = keywords.some((keyword) => keyword.includes('/'));
+  const hidesKeyword = (source: Buffer | string): boolean => {
+    for (let at = source.indexOf('\\u00'); at !== -1; at = source.indexOf('\\u00', at + 4)) {
+      const digit = typeof source === 'string' ? source.charCodeAt(at + 4) : source[at + 4];
+      if (digit !== undefined && digit >= 0x30 && digit <= 0x37) return true;
+    }
+    return (nonAsciiKeyword && source.includes('\\u')) || (slashKeyword && source.includes('\\/'));
+  };
   const cleanCache = new Map<string, true>();
   // A built-in that shares a keyword with a custom pattern sees it case-insensitively, without
   // positions: it searches the whole string, as custom patterns do.
@@ -235,16 +250,17 @@ export function createSecretScanner(
       const result: ScanResult = { blocked: false, matches: [], scannedStrings: 0, cachedStrings: 0 };
       let active: Check[] = alwaysChecks;
       let activeKeywords: string[] = [];
-      if (keywordSet && raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) {
+      if (keywordSet && ((raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) || hidesKeyword(raw))) {
         // A large body that is mostly long strings: the keyword search in those strings, which
-        // has to run anyway when a keyword occurs (and costs ~0.7x of the prefilter's speed when
-        // none does), is the filter; one pass over the bytes instead of two.
+        // has to run anyway when a keyword occurs (and costs about what the prefilter does when
+        // none does), is the filter; one pass over the bytes instead of two. Or a body that
+        // escapes a keyword's character: the raw bytes cannot rule keywords out.
         active = [...alwaysChecks, ...checks];
         activeKeywords = keywords;
       } else if (keywordSet) {
-        const present = keywordSet.match(raw);
+        const present = [...new Set([...keywordSet.match(raw).map((i) => keywords[i]!), ...unfilterable])];
         if (present.length > 0) {
-          activeKeywords = present.map((i) => keywords[i]!);
+          activeKeywords = present;
           const presentSet = new Set(activeKeywords);
           active = [...alwaysChecks, ...checks.filter((check) => check.keywords.some((keyword) => presentSet.has(keyword)))];
         }
@@ -356,7 +372,24 @@ export function createSecretScanner(
         const candidates = active.filter(
           (check) => check.keywords.length === 0 || check.keywords.some((keyword) => hits.at.has(keyword) || hits.loose.has(keyword)),
         );
-        if (candidates.length === 0) return false;
+        const first = text.charCodeAt(0);
+        const maybeJson = (first === 123 || first === 91) && text.length > 2;
+        if (candidates.length === 0) {
+          // JSON inside a string that escapes a keyword's character: its decoded strings may hold
+          // what this one does not.
+          if (maybeJson && hidesKeyword(text)) {
+            result.scannedStrings++;
+            const before = result.matches.length;
+            try {
+              const inner: unknown = JSON.parse(text);
+              if (inner !== null && typeof inner === 'object') walk(inner);
+            } catch {
+              // not JSON
+            }
+            return result.matches.length > before && !options.all;
+          }
+          return false;
+        }
         const whole = candidates.filter((check) => !check.sticky);
         const placed = candidates.filter((check) => check.sticky);
         // A long string that custom RE2 patterns search is encoded to UTF-8 once: RE2 reads the
@@ -369,8 +402,6 @@ export function createSecretScanner(
           return bytes;
         };
         const long = text.length >= re2MinLength;
-        const first = text.charCodeAt(0);
-        const maybeJson = (first === 123 || first === 91) && text.length > 2;
         // Hashing (to skip a string found clean before) pays only when it reads less than the
         // search would. The keyword-placed built-ins usually read far less, so they run first and
         // the string is hashed just before the whole-string patterns; it is hashed up front when
