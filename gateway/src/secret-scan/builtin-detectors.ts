@@ -1,6 +1,7 @@
 import {
   hasValidCrc32Base62,
   hasValidGitlabRoutableCrc,
+  isBase64PrivateKey,
   isLiveJwt,
   isParsablePrivateKey,
   isPlausibleAwsKeyId,
@@ -218,6 +219,16 @@ export const builtinDetectors: BuiltinDetector[] = [
     pattern: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]{64,20000}?-----END \1-----/g,
     costly: true,
     validate: (m) => isParsablePrivateKey(m[0]),
+  },
+  {
+    id: 'private-key-base64',
+    pack: 'private-keys',
+    description: 'Base64 of a PEM private key that parses (Kubernetes Secret data, `base64 key.pem`, wrapped or not)',
+    // `-----BEGIN` in base64, when the PEM starts the encoded data (as it does in those).
+    keywords: ['LS0tLS1CRUdJTi'],
+    pattern: /(?<![A-Za-z0-9+/])(LS0tLS1CRUdJTi(?:[A-Za-z0-9+/]|\r?\n){60,40000}={0,2})/g,
+    costly: true,
+    validate: (m) => isBase64PrivateKey(m[1]!),
   },
   {
     id: 'jwt',

@@ -94,6 +94,18 @@ describe('built-in detectors', () => {
     ).toBe(false);
   });
 
+  it('finds a base64 PEM private key (Kubernetes Secret data, wrapped base64), not a base64 public key', () => {
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
+    const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    const encoded = Buffer.from(pem).toString('base64');
+    const secret = `apiVersion: v1\nkind: Secret\ndata:\n  tls.key: ${encoded}\n  tls.crt: x\n`;
+    expect(scan(anthropicBody(secret)).matches.map((m) => [m.rule, m.text])).toEqual([['private-key-base64', encoded]]);
+    const wrapped = encoded.replace(/.{76}/g, '$&\n');
+    expect(scan(anthropicBody(`$ base64 key.pem\n${wrapped}\n$ `)).matches.map((m) => m.rule)).toEqual(['private-key-base64']);
+    const publicPem = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect(scan(anthropicBody(`tls.crt: ${Buffer.from(publicPem).toString('base64')}`)).blocked).toBe(false);
+  });
+
   it('handles Stripe, Slack, JWT, database URLs, LLM keys and our own keys, skipping placeholders', () => {
     const placeholder = ['$', '{DB_PASSWORD}'].join('');
     const live = `sk_live_${randomBase62(40)}`;

@@ -116,6 +116,12 @@ export function isParsablePrivateKey(block: string): boolean {
   }
 }
 
+/** Base64 (line breaks allowed) of a PEM private key block that `isParsablePrivateKey` accepts. */
+export function isBase64PrivateKey(encoded: string): boolean {
+  const text = Buffer.from(encoded.replace(/\s+/g, ''), 'base64').toString('latin1');
+  return text.startsWith('-----BEGIN ') && text.includes('PRIVATE KEY-----') && isParsablePrivateKey(text);
+}
+
 function isDerSequence(der: Buffer): boolean {
   if (der[0] !== 0x30 || der.length < 4) return false;
   const first = der[1]!;
