@@ -146,6 +146,16 @@ describe('custom patterns and caching', () => {
     expect(scan({ model: 'm', input: 'nothing here' }, custom).scannedStrings).toBe(0);
   });
 
+  it('runs a pattern without keywords on every string', () => {
+    const token = `acme_${randomBytes(16).toString('hex')}`;
+    const rules: Rules = [
+      { namespace: 't', name: 'k', detectors: [], patterns: [{ name: 'any', regex: 'acme_[a-f0-9]{32}', keywords: [] }] },
+    ];
+    expect(scan({ model: 'm', input: [{ role: 'user', content: `plain ${token}` }] }, rules).matches.map((m) => m.path)).toEqual([
+      'input[0].content',
+    ]);
+  });
+
   it('reports a pattern that does not compile and keeps the others', () => {
     const problems: string[] = [];
     const scanner = createSecretScanner(
@@ -314,6 +324,10 @@ describe('keywords written as JSON escapes', () => {
 
   it('keeps the prefilter for bodies that escape only characters beyond ASCII', () => {
     expect(scanRaw('{"input":"caf\\u00e9 \\u2192 ok"}')).toMatchObject({ blocked: false, scannedStrings: 0 });
+  });
+
+  it('keeps the prefilter for escaped control characters (terminal colours) and characters no keyword holds', () => {
+    expect(scanRaw('{"input":"\\u001b[31mred\\u001b[0m \\u003cb\\u003e \\u0026"}')).toMatchObject({ blocked: false, scannedStrings: 0 });
   });
 
   it('searches for custom keywords that JSON always escapes (quotes)', () => {

@@ -157,18 +157,23 @@ export function createSecretScanner(
       : null;
   // The raw prefilter is sound only for keywords that JSON writes as they are. JSON always escapes
   // quotes, backslashes and control characters, so a keyword holding one is never ruled out; and
-  // a body that escapes a character some keyword holds (`\u0041KIA`, `ghp\u005f`, `:\/\/`, any
-  // `\u` for keywords beyond ASCII) has every string searched, decoded. Backslashes before the
-  // escape are not counted: JSON inside a string has its escapes escaped once more.
+  // a body that escapes a character some keyword holds (`\u0041KIA`, `ghp\u005f`, `:\/\/`; any
+  // `\u` when a keyword goes beyond ASCII) has every string searched, decoded. Escaped control
+  // characters (`\u001b` of terminal colours, `\u0000`) do not count. Backslashes before the
+  // escape are not counted either: JSON inside a string has its escapes escaped once more.
   const unfilterable = keywords.filter((keyword) => [...keyword].some((char) => char === '"' || char === '\\' || char < ' '));
   const nonAsciiKeyword = keywords.some((keyword) => !isFindable(keyword));
-  const slashKeyword = keywords.some((keyword) => keyword.includes('/'));
+  const keywordChars = new Set<number>();
+  for (const keyword of [...keywords, ...checks.flatMap((check) => check.context ?? [])]) {
+    for (const char of keyword)
+      for (const variant of [char, char.toLowerCase(), char.toUpperCase()]) keywordChars.add(variant.charCodeAt(0));
+  }
   const hidesKeyword = (source: Buffer | string): boolean => {
     for (let at = source.indexOf('\\u00'); at !== -1; at = source.indexOf('\\u00', at + 4)) {
-      const digit = typeof source === 'string' ? source.charCodeAt(at + 4) : source[at + 4];
-      if (digit !== undefined && digit >= 0x30 && digit <= 0x37) return true;
+      const hex = typeof source === 'string' ? source.slice(at + 4, at + 6) : source.toString('latin1', at + 4, at + 6);
+      if (/^[0-7][0-9a-fA-F]$/.test(hex) && keywordChars.has(Number.parseInt(hex, 16))) return true;
     }
-    return (nonAsciiKeyword && source.includes('\\u')) || (slashKeyword && source.includes('\\/'));
+    return (nonAsciiKeyword && source.includes('\\u')) || (keywordChars.has(47) && source.includes('\\/'));
   };
   const cleanCache = new Map<string, true>();
   // A built-in that shares a keyword with a custom pattern sees it case-insensitively, without
@@ -267,6 +272,7 @@ export function createSecretScanner(
       }
       if (active.length === 0) return result;
       const path: (string | number)[] = [];
+      const keywordless = active.filter((check) => check.keywords.length === 0);
       const keywordsIn = keywordFinder(activeKeywords, [
         ...new Set(active.flatMap((check) => (check.window ? (check.context ?? []) : []))),
       ]);
@@ -369,9 +375,12 @@ export function createSecretScanner(
 
       const scanString = (text: string): boolean => {
         const hits = keywordsIn(text);
-        const candidates = active.filter(
-          (check) => check.keywords.length === 0 || check.keywords.some((keyword) => hits.at.has(keyword) || hits.loose.has(keyword)),
-        );
+        const candidates =
+          hits === noHits
+            ? keywordless
+            : active.filter(
+                (check) => check.keywords.length === 0 || check.keywords.some((keyword) => hits.at.has(keyword) || hits.loose.has(keyword)),
+              );
         const first = text.charCodeAt(0);
         const maybeJson = (first === 123 || first === 91) && text.length > 2;
         if (candidates.length === 0) {
