@@ -33,6 +33,8 @@ export type BuiltinDetector = {
    * the pattern is tried (sticky) only there instead of over the whole string.
    */
   keywordOffsets?: Record<string, number[]>;
+  /** A cheap necessary condition for a match at `start`, tried before the pattern. */
+  mayMatchAt?: (text: string, start: number) => boolean;
   /**
    * For a pattern without a literal start: every match the validator can accept is at most
    * `maxLength` long and starts within `[hit + from, hit + to]` of a hit of `context` (matched
@@ -218,6 +220,9 @@ export const builtinDetectors: BuiltinDetector[] = [
     // Bounded body ({1,20000} lines of text) keeps the match linear and a broken block cheap.
     pattern: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]{64,20000}?-----END \1-----/g,
     costly: true,
+    // Source code names the header without a key after it: the lazy body would read 20,000
+    // characters looking for the END line.
+    mayMatchAt: (text, start) => text.startsWith('-----BEGIN ', start) && text.slice(start, start + 20_100).includes('-----END '),
     validate: (m) => isParsablePrivateKey(m[0]),
   },
   {

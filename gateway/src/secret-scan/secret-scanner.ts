@@ -31,6 +31,7 @@ type Check = {
   /** Built-in: JS RegExp with a validator. Custom: RE2 (linear time, safe for user patterns). */
   pattern: RegExp | RE2;
   validate: BuiltinDetector['validate'];
+  mayMatchAt?: BuiltinDetector['mayMatchAt'];
   costly: boolean;
   /**
    * Built-in patterns are not run over whole strings: `sticky` is tried only where a keyword hit
@@ -116,6 +117,7 @@ export function createSecretScanner(
         keywords: detector.keywords,
         pattern: detector.pattern,
         validate: detector.validate,
+        mayMatchAt: detector.mayMatchAt,
         costly: detector.costly === true,
         sticky: new RegExp(detector.pattern.source, `${detector.pattern.flags.replace('g', '')}y`),
         offsets: new Map(detector.keywords.map((keyword) => [keyword, detector.keywordOffsets?.[keyword] ?? [0]])),
@@ -310,6 +312,7 @@ export function createSecretScanner(
         for (const start of starts) {
           if (start < lastEnd || start === previous) continue;
           previous = start;
+          if (check.mayMatchAt && !check.mayMatchAt(text, start)) continue;
           sticky.lastIndex = start;
           const m = sticky.exec(text);
           if (m === null || m[0].length === 0) continue;
