@@ -257,6 +257,11 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
     const positions = new Int32Array(kept);
     const next = start.slice(0, count);
     for (let h = 0; h < kept; h++) positions[next[hitKeywords[h]!]!++] = hitPositions[h]!;
+    if (hitPositions.length > 1 << 16) {
+      // A body dense with keywords grew the hit space: not kept for the life of the process.
+      hitPositions = new Int32Array(1024);
+      hitKeywords = new Int32Array(1024);
+    }
     for (let k = 0; k < count; k++) {
       // Hits of one keyword come in candidate order, which is position order except when two of
       // its bigrams are equal and both hit at one candidate.
