@@ -114,6 +114,10 @@ if (args.check) {
       process.exitCode = 1;
     }
   }
+  // The first-match scan (built-in packs only, as the bench runs it) must stop at the same match.
+  const firsts = scanners.map(([, create]) => create(builtinOnly).scan(raw, parsed).matches.map(key).join('\n'));
+  console.log(`first match identical: ${firsts.every((first) => first === firsts.at(-1))}`);
+  if (!firsts.every((first) => first === firsts.at(-1))) process.exitCode = 1;
   const counts = new Map<string, number>();
   for (const m of results.at(-1)![1]) counts.set(m.split('\t')[0]!, (counts.get(m.split('\t')[0]!) ?? 0) + 1);
   console.log(Object.fromEntries(counts));
