@@ -5,13 +5,15 @@
 // that both return the same matches.
 //
 //   node bench/src/scan-profile.ts [--baseline <rev>[,<rev>…]] [--rounds N] [--sizes 1,5,10]
-//                                  [--corpus <file>] [--save-corpus <file>] [--check] [--only]
+//                                  [--corpus <file>] [--save-corpus <file>] [--check] [--only] [--shapes]
 //
 // --baseline  also load gateway/src/secret-scan at each <rev> (copied to a temp dir), alternate runs
 // --corpus    read the corpus text from a file (a frozen corpus: the sources, this scanner among
 //             them, change as people work); --save-corpus writes the one built from the sources
 // --check     compare every match (rule, path, offsets, text) on the largest body, old vs new
 // --only      the `{ all: true }` scan alone (without the bench's other two scans in between), for --cpu-prof
+// --shapes    instead, bodies of other shapes: many small strings (the raw prefilter's case), escapes,
+//             and keyword-dense worst cases
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,6 +34,7 @@ const { values: args } = parseArgs({
     'save-corpus': { type: 'string' },
     check: { type: 'boolean', default: false },
     only: { type: 'boolean', default: false },
+    shapes: { type: 'boolean', default: false },
   },
 });
 
@@ -131,6 +134,49 @@ const record = (name: string, size: string, bytes: number, ms: number): void => 
   row[size] = Math.max(row[size] ?? 0, Math.round(bytes / 1e3 / ms));
   best.set(name, row);
 };
+if (args.shapes) {
+  const clean = 'The quick brown fox jumps over the lazy dog while the agent reads files and writes code. ';
+  const small = Array.from({ length: 5000 }, (_, i) => ({
+    role: 'user',
+    content: [{ type: 'text', text: clean.slice(0, 20 + (i % 60)) }],
+  }));
+  const bodies: Record<string, string> = {
+    'conversation, 300 x 1.5 KB of sources': JSON.stringify({
+      messages: Array.from({ length: 300 }, (_, i) => ({
+        role: i % 2 ? 'assistant' : 'user',
+        content: text.slice(i * 1500, i * 1500 + 1500),
+      })),
+    }),
+    '200 tool results of 4 KB sources': JSON.stringify({
+      messages: Array.from({ length: 200 }, (_, i) => ({
+        role: 'user',
+        content: [{ type: 'tool_result', content: text.slice(i * 4000, i * 4000 + 4000) }],
+      })),
+    }),
+    '5,000 small clean strings': JSON.stringify({ messages: small }),
+    '5,000 small strings, one \\u0000': JSON.stringify({ messages: small }).replace('The', '\\u0000The'),
+    '5,000 small strings, one \\u0054': JSON.stringify({ messages: small }).replace('The', '\\u0054he'),
+    '500 KB prose, no keyword': JSON.stringify({ messages: [{ role: 'user', content: clean.repeat(5500) }] }),
+    'eyJ x 625 K': JSON.stringify({ messages: [{ role: 'user', content: 'eyJ '.repeat(625_000) }] }),
+    'PEM headers without keys': JSON.stringify({
+      messages: [{ role: 'user', content: '-----BEGIN PRIVATE KEY-----\n'.repeat(36_000) }],
+    }),
+  };
+  for (const [shape, json] of Object.entries(bodies)) {
+    const raw = Buffer.from(json);
+    const parsed: unknown = JSON.parse(json);
+    for (let i = 0; i < rounds; i++) {
+      for (const [name, create] of i % 2 === 0 ? scanners : [...scanners].reverse()) {
+        const scanner = create(rules);
+        const t0 = performance.now();
+        scanner.scan(raw, parsed, { all: true });
+        record(name, `${shape} (${Math.round(raw.length / 1e3)} KB)`, raw.length, performance.now() - t0);
+      }
+    }
+  }
+  for (const [name, row] of best) console.log(`${name}: MB/s`, row);
+  process.exit();
+}
 for (const mb of args.sizes.split(',').map(Number)) {
   const raw = Buffer.from(chatBody(mb * 1_000_000, text.slice(0, mb * 1_000_000)));
   const parsed: unknown = JSON.parse(raw.toString('utf8'));
