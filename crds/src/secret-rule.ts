@@ -20,7 +20,7 @@ export const secretDetectorPacks = {
   messaging:
     'Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxe, xapp-) and incoming webhook URLs, SendGrid keys (SG.), Twilio API key SIDs next to a secret.',
   'private-keys':
-    'PEM private keys (RSA, EC, DSA, PKCS#8, encrypted) and OpenSSH private keys, also when JSON-escaped. Public keys and certificates are ignored.',
+    'PEM private keys (RSA, EC, DSA, PKCS#8, encrypted) and OpenSSH private keys, also when JSON-escaped, and the same keys base64-encoded (as in Kubernetes Secret data). Public keys and certificates are ignored.',
   jwt: 'JSON Web Tokens whose header decodes. Tokens with alg none and expired tokens are ignored.',
   'database-urls':
     'Connection URLs with an inline password (postgres, mysql, mongodb, redis, amqp), except placeholders, localhost and well-known default credentials.',
