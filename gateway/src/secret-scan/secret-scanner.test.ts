@@ -1,7 +1,7 @@
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { crc32 } from 'node:zlib';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createSecretScanner } from './secret-scanner.ts';
 
 type Rules = Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'>[];
@@ -23,9 +23,16 @@ export function fakeGithubToken(prefix = 'ghp_'): string {
   return `${prefix}${random}${toBase62(crc32(random), 6)}`;
 }
 
+// Bodies under 64 KB skip the raw prefilter; the describes that matter run with it forced on too.
+let prefilterMinBytes: number | undefined;
+const prefilterModes = [
+  { mode: 'decoded search only (small body)', minBytes: undefined },
+  { mode: 'raw prefilter first', minBytes: 0 },
+];
+
 function scan(body: unknown, rules: Rules = builtin) {
   const raw = Buffer.from(JSON.stringify(body));
-  return createSecretScanner(rules).scan(raw, JSON.parse(raw.toString()), { all: true });
+  return createSecretScanner(rules, undefined, { prefilterMinBytes }).scan(raw, JSON.parse(raw.toString()), { all: true });
 }
 
 const anthropicBody = (text: string) => ({
@@ -45,7 +52,14 @@ const anthropicBody = (text: string) => ({
   ],
 });
 
-describe('built-in detectors', () => {
+describe.each(prefilterModes)('built-in detectors, $mode', ({ minBytes }) => {
+  beforeEach(() => {
+    prefilterMinBytes = minBytes;
+  });
+  afterEach(() => {
+    prefilterMinBytes = undefined;
+  });
+
   it('blocks a checksummed GitHub token and names where it is', () => {
     const token = fakeGithubToken();
     const result = scan(anthropicBody(`export GITHUB_TOKEN=${token}\n`));
@@ -291,11 +305,17 @@ describe('long strings with custom patterns', () => {
   });
 });
 
-describe('keywords written as JSON escapes', () => {
+describe.each(prefilterModes)('keywords written as JSON escapes, $mode', ({ minBytes }) => {
+  beforeEach(() => {
+    prefilterMinBytes = minBytes;
+  });
+  afterEach(() => {
+    prefilterMinBytes = undefined;
+  });
   const keyId = 'AKIA2OGYBAH6QWERT7XZ';
   // The raw body as an agent or SDK could write it, with `\uXXXX` or `\/` instead of characters.
   const scanRaw = (raw: string, rules: Rules = builtin) =>
-    createSecretScanner(rules).scan(Buffer.from(raw), JSON.parse(raw), { all: true });
+    createSecretScanner(rules, undefined, { prefilterMinBytes }).scan(Buffer.from(raw), JSON.parse(raw), { all: true });
 
   it('finds keys whose keyword is \\u-escaped, which the raw prefilter would miss', () => {
     const escaped = `\\u0041${keyId.slice(1)}`;

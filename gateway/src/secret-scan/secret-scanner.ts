@@ -67,6 +67,8 @@ const cacheMaxEntries = 20_000;
 // Strings this long find their keywords with RE2 over a one-byte copy rather than a V8 RegExp.
 const re2MinLength = 1024;
 // Bodies this large, mostly long strings, skip the raw prefilter (see `scan`).
+// Bodies smaller than this skip the raw prefilter (see `scan`); tests lower it to cover both paths.
+const defaultPrefilterMinBytes = 65_536;
 const directMinBytes = 1_000_000;
 const longStringMin = 65_536;
 
@@ -105,7 +107,9 @@ function longStringBytes(body: unknown, enough: number): number {
 export function createSecretScanner(
   rules: readonly Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'>[],
   onProblem: (problem: CompileProblem) => void = () => {},
+  tuning: { prefilterMinBytes?: number } = {},
 ): SecretScanner {
+  const prefilterMinBytes = tuning.prefilterMinBytes ?? defaultPrefilterMinBytes;
   const checks: Check[] = [];
   const alwaysChecks: Check[] = [];
   for (const rule of rules) {
@@ -243,6 +247,27 @@ export function createSecretScanner(
     return finder;
   };
 
+  // What a scan searches for, given the keywords present: the checks, the keyword finder. Built
+  // once per keyword combination (a handful in practice), not on every request.
+  type Plan = { active: Check[]; keywordless: Check[]; keywordsIn: (text: string) => Hits };
+  const plans = new Map<string, Plan>();
+  const planFor = (key: string, presentKeywords: () => string[]): Plan => {
+    let plan = plans.get(key);
+    if (plan === undefined) {
+      const present = presentKeywords();
+      const presentSet = new Set(present);
+      const active = [...alwaysChecks, ...checks.filter((check) => check.keywords.some((keyword) => presentSet.has(keyword)))];
+      plan = {
+        active,
+        keywordless: active.filter((check) => check.keywords.length === 0),
+        keywordsIn: keywordFinder(present, [...new Set(active.flatMap((check) => (check.window ? (check.context ?? []) : [])))]),
+      };
+      if (plans.size >= 256) plans.clear();
+      plans.set(key, plan);
+    }
+    return plan;
+  };
+
   function remember(hash: string): void {
     if (cleanCache.size >= cacheMaxEntries) {
       const oldest = cleanCache.keys().next().value;
@@ -255,29 +280,29 @@ export function createSecretScanner(
     ruleCount: checks.length + alwaysChecks.length,
     scan(raw, body, options = {}) {
       const result: ScanResult = { blocked: false, matches: [], scannedStrings: 0, cachedStrings: 0 };
-      let active: Check[] = alwaysChecks;
-      let activeKeywords: string[] = [];
-      if (keywordSet && ((raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) || hidesKeyword(raw))) {
-        // A large body that is mostly long strings: the keyword search in those strings, which
-        // has to run anyway when a keyword occurs (and costs about what the prefilter does when
-        // none does), is the filter; one pass over the bytes instead of two. Or a body that
-        // escapes a keyword's character: the raw bytes cannot rule keywords out.
-        active = [...alwaysChecks, ...checks];
-        activeKeywords = keywords;
-      } else if (keywordSet) {
-        const present = [...new Set([...keywordSet.match(raw).map((i) => keywords[i]!), ...unfilterable])];
-        if (present.length > 0) {
-          activeKeywords = present;
-          const presentSet = new Set(activeKeywords);
-          active = [...alwaysChecks, ...checks.filter((check) => check.keywords.some((keyword) => presentSet.has(keyword)))];
-        }
+      let plan: Plan;
+      if (
+        keywordSet &&
+        (raw.length < prefilterMinBytes ||
+          (raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) ||
+          hidesKeyword(raw))
+      ) {
+        // The keyword search in the decoded strings is the filter: it has to run anyway when a
+        // keyword occurs, and costs about what the raw prefilter does when none does. So it is
+        // used alone for small bodies (the prefilter's fixed cost is most of a 2 KB scan), for a
+        // large body that is mostly long strings (one pass over the bytes instead of two), and
+        // for a body that escapes a keyword's character (the raw bytes cannot rule keywords out).
+        plan = planFor('all', () => keywords);
+      } else {
+        const present = keywordSet ? keywordSet.match(raw) : [];
+        plan =
+          present.length > 0 || unfilterable.length > 0
+            ? planFor(present.join(','), () => [...new Set([...present.map((i) => keywords[i]!), ...unfilterable])])
+            : planFor('none', () => []);
       }
+      const { active, keywordless, keywordsIn } = plan;
       if (active.length === 0) return result;
       const path: (string | number)[] = [];
-      const keywordless = active.filter((check) => check.keywords.length === 0);
-      const keywordsIn = keywordFinder(activeKeywords, [
-        ...new Set(active.flatMap((check) => (check.window ? (check.context ?? []) : []))),
-      ]);
 
       const report = (check: Check, m: RegExpExecArray | RegExpMatchArray | ([string] & { index: number }), text: string): boolean => {
         const found = m[0];
