@@ -12,9 +12,9 @@
 //  4. Budgets across three replicas sharing one PostgreSQL, default and strict: overspend.
 //  5. Rejection flood: rate-limit refusals as fast as three replicas take them for 30 s; every
 //     refusal the clients saw must be in audit_log (lost_events).
-import { type ChildProcess, fork, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { accessSync, constants, readFileSync } from 'node:fs';
+import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
@@ -48,6 +48,74 @@ function procStat(pid: number): { cpuMs: number; rssBytes: number } {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
   return { cpuMs: ticks * 10, rssBytes: rss };
+}
+
+function findOnPath(command: string): string | null {
+  for (const dir of (process.env['PATH'] ?? '').split(':')) {
+    try {
+      accessSync(`${dir}/${command}`, constants.X_OK);
+      return `${dir}/${command}`;
+    } catch {
+      // not in this directory
+    }
+  }
+  return null;
+}
+
+/** Every process below `root` (by parent pid), found through /proc. */
+function descendants(root: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const list = children.get(parent) ?? [];
+      list.push(Number(name));
+      children.set(parent, list);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    for (const child of children.get(stack.pop()!) ?? []) {
+      out.push(child);
+      stack.push(child);
+    }
+  }
+  return out;
+}
+
+const tasksetPath = findOnPath('taskset');
+
+/**
+ * CPU pinning for the saturation and latency runs (ADR 0110): the gateway under test (all its
+ * threads, GC and libuv included) gets CPU 0 to itself, and everything else in this bench (this
+ * process, wrk, the fake provider, PostgreSQL) shares CPU 1, so each gateway is measured on one
+ * whole core, as in a one-CPU pod, with no neighbour on it. `null` when the machine has fewer
+ * than two CPUs or no taskset.
+ */
+function pinning(underTest: readonly Proc[]): { pin(): void; unpin(): void } | null {
+  if (!tasksetPath || cpus().length < 2) return null;
+  const set = (pid: number, list: string) => {
+    try {
+      execFileSync(tasksetPath, ['-a', '-p', '-c', list, String(pid)], { stdio: 'ignore' });
+    } catch {
+      // exited meanwhile
+    }
+  };
+  const gatewayPids = () => new Set(underTest.flatMap((proc) => [proc.child.pid!, ...descendants(proc.child.pid!)]));
+  return {
+    pin() {
+      const gateways = gatewayPids();
+      for (const pid of [process.pid, ...descendants(process.pid)]) set(pid, gateways.has(pid) ? '0' : '1');
+    },
+    unpin() {
+      for (const pid of [process.pid, ...descendants(process.pid)]) set(pid, `0-${cpus().length - 1}`);
+    },
+  };
 }
 
 async function waitForPort(port: number, timeoutMs = 20_000): Promise<void> {
@@ -108,6 +176,7 @@ type Saturation = {
   non2xx: number;
   errors: number;
   cpuMsPerRequest: number;
+  cores: number;
   rssMB: number;
   p50: number;
   p99: number;
@@ -119,18 +188,7 @@ type Saturation = {
  * duration. wrk matters on the 2-core bench machine: autocannon spends about as much CPU per
  * request as the fake provider, CPU the servers under test then cannot use.
  */
-const wrkPath = (() => {
-  if (process.argv.includes('--autocannon')) return null;
-  for (const dir of (process.env['PATH'] ?? '').split(':')) {
-    try {
-      accessSync(`${dir}/wrk`, constants.X_OK);
-      return `${dir}/wrk`;
-    } catch {
-      // not in this directory
-    }
-  }
-  return null;
-})();
+const wrkPath = process.argv.includes('--autocannon') ? null : findOnPath('wrk');
 const loadGenerator = wrkPath ? 'wrk' : 'autocannon';
 
 type LoadResult = { rps: number; total: number; non2xx: number; errors: number; p50: number; p99: number };
@@ -207,8 +265,9 @@ async function saturate(
       duration,
     );
   await run(options.warmupSeconds ?? 1); // warm up (JIT, connection pools, leases)
+  const seconds = options.seconds ?? saturationSeconds;
   const before = procStat(target.child.pid!);
-  const result = await run(options.seconds ?? saturationSeconds);
+  const result = await run(seconds);
   const after = procStat(target.child.pid!);
   const total = result.total;
   const out = {
@@ -217,6 +276,8 @@ async function saturate(
     non2xx: result.non2xx,
     errors: result.errors,
     cpuMsPerRequest: Number(((after.cpuMs - before.cpuMs) / Math.max(1, total)).toFixed(4)),
+    // Cores the server used while loaded: about 1 when its own CPU was the limit.
+    cores: Number(((after.cpuMs - before.cpuMs) / (seconds * 1000)).toFixed(2)),
     rssMB: Math.round(after.rssBytes / 1e6),
     p50: result.p50,
     p99: result.p99,
@@ -407,25 +468,41 @@ export async function run(_args: string[]): Promise<void> {
     // Before its first round each target runs 5 s unmeasured: both gateways kept getting faster
     // through the first 10-20 s of load (JIT tiers, heap sizing), and a gateway serves for days,
     // so the steady state is what is compared. Five rounds make the median less of a draw.
+    // The headline runs pinned (see `pinning`): each gateway on a core of its own. The same rounds
+    // unpinned, where the gateways share both cores with wrk, the fake provider and PostgreSQL,
+    // are reported beside it (`saturation_unpinned`).
     const onlyTwoK = process.argv.includes('--only-2k');
     const rounds = quick ? 1 : 5;
-    const runs: Record<'direct' | 'codevector' | 'peer', Saturation[]> = { direct: [], codevector: [], peer: [] };
-    for (let round = 1; round <= rounds; round++) {
-      const warmupSeconds = round === 1 ? (quick ? 2 : 5) : 1;
-      runs.direct.push(await saturate(`direct, round ${round}`, fake, { path, headers: {}, body: body2k, warmupSeconds }));
-      runs.codevector.push(
-        await saturate(`codevector, round ${round}`, gateway, { path, headers: cvHeaders, body: body2k, warmupSeconds }),
-      );
-      if (!onlyTwoK) {
-        runs.peer.push(await saturate(`peer, round ${round}`, peer, { path, headers: peerHeaders, body: body2k, warmupSeconds }));
-      }
-    }
     const median = (all: Saturation[]) => [...all].sort((a, b) => a.rps - b.rps)[Math.floor(all.length / 2)]!;
-    const direct = median(runs.direct);
-    const codevector = median(runs.codevector);
-    log('median', { direct: direct.rps, codevector: codevector.rps });
+    const saturationRounds = async (tag: string) => {
+      const runs: Record<'direct' | 'codevector' | 'peer', Saturation[]> = { direct: [], codevector: [], peer: [] };
+      for (let round = 1; round <= rounds; round++) {
+        const warmupSeconds = round === 1 ? (quick ? 2 : 5) : 1;
+        const label = (target: string) => `${target}, ${tag}, round ${round}`;
+        runs.direct.push(await saturate(label('direct'), fake, { path, headers: {}, body: body2k, warmupSeconds }));
+        runs.codevector.push(await saturate(label('codevector'), gateway, { path, headers: cvHeaders, body: body2k, warmupSeconds }));
+        if (!onlyTwoK) runs.peer.push(await saturate(label('peer'), peer, { path, headers: peerHeaders, body: body2k, warmupSeconds }));
+      }
+      const out = {
+        direct: median(runs.direct),
+        codevector: median(runs.codevector),
+        peer: runs.peer.length > 0 ? median(runs.peer) : null,
+        byRound: {
+          direct: runs.direct.map((r) => r.rps),
+          codevector: runs.codevector.map((r) => r.rps),
+          peer: runs.peer.map((r) => r.rps),
+        },
+      };
+      log('median', tag, { direct: out.direct.rps, codevector: out.codevector.rps, peer: out.peer?.rps });
+      return out;
+    };
+    const pins = pinning([gateway, peer]);
+    const unpinned = pins ? await saturationRounds('unpinned') : null;
+    pins?.pin();
+    const headline = await saturationRounds(pins ? 'pinned' : 'unpinned');
     if (onlyTwoK) return;
-    const peerRun = median(runs.peer);
+    const { direct, codevector } = headline;
+    const peerRun = headline.peer!;
     const cv20k = await saturate('codevector 20KB', gateway, {
       path,
       headers: cvHeaders,
@@ -454,12 +531,18 @@ export async function run(_args: string[]): Promise<void> {
       cpu_ms_per_request_200kb: cv200k.cpuMsPerRequest,
       non2xx_codevector: codevector.non2xx + cv20k.non2xx + cv200k.non2xx,
       saturation_rounds: rounds,
-      saturation_rps_by_round: {
-        direct: runs.direct.map((r) => r.rps),
-        codevector: runs.codevector.map((r) => r.rps),
-        peer: runs.peer.map((r) => r.rps),
-      },
+      saturation_pinned: pins !== null,
+      saturation_rps_by_round: headline.byRound,
       saturation: { direct, codevector, peer: peerRun, codevector_20kb: cv20k, codevector_200kb: cv200k },
+      saturation_unpinned: unpinned && {
+        rps_direct: unpinned.direct.rps,
+        rps_codevector: unpinned.codevector.rps,
+        rps_peer: unpinned.peer?.rps,
+        ratio_vs_peer: Number((unpinned.codevector.rps / Math.max(1, unpinned.peer?.rps ?? 0)).toFixed(2)),
+        cpu_ms_per_request: unpinned.codevector.cpuMsPerRequest,
+        cpu_ms_per_request_peer: unpinned.peer?.cpuMsPerRequest,
+        rps_by_round: unpinned.byRound,
+      },
     });
 
     if (onlySaturation) return;
@@ -497,6 +580,7 @@ export async function run(_args: string[]): Promise<void> {
       },
     });
     log('latency', results['latency_ms']);
+    pins?.unpin();
     await peer.stop();
     stops.shift();
 
