@@ -13,11 +13,11 @@ export const rateLimitSpecSchema = withCelRules(
       subject: subjectSchema.describe('Who the rate limit applies to.'),
       requestsPerMinute: perMinute
         .optional()
-        .describe('Requests allowed per minute. Requests over the limit get HTTP 429 with a retry-after header.'),
+        .describe('Requests allowed in any rolling 60 seconds (a sliding minute, not calendar minutes). Requests over the limit get HTTP 429 with a retry-after header.'),
       tokensPerMinute: perMinute
         .optional()
         .describe(
-          'Tokens allowed per minute: input plus output, as the provider reports them. A request is admitted while tokens remain and is charged its real usage when it finishes; requests over the limit get HTTP 429 with a retry-after header.',
+          'Tokens allowed in any rolling 60 seconds: input plus output, as the provider reports them. A request is admitted while tokens remain and is charged its real usage when it finishes; requests over the limit get HTTP 429 with a retry-after header.',
         ),
       models: z
         .array(modelNameSchema)
