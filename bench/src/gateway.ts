@@ -15,7 +15,7 @@
 import { type ChildProcess, execFileSync, fork, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { accessSync, constants, readdirSync, readFileSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { cpus, tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { createPool, sql } from '@codevector/core/create-pool';
@@ -28,6 +28,7 @@ import { runAdminStatements, startPostgres } from '@codevector/testbed/postgres'
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { z } from 'zod';
+import { chatBody, corpus } from './agent-corpus.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -338,38 +339,6 @@ async function fixedRateLatency(port: number, path: string, headers: Record<stri
   return times;
 }
 
-/** Agent-like text: this repository's own sources (code, comments, docs examples of secret formats). */
-async function corpus(bytes: number): Promise<string> {
-  const files: string[] = [];
-  for (const dir of ['core/src', 'gateway/src', 'gateway/src/secret-scan', 'crds/src', 'operator/src']) {
-    try {
-      for (const name of await readdir(`${root}${dir}`)) if (name.endsWith('.ts')) files.push(`${root}${dir}/${name}`);
-    } catch {
-      // a folder another service has not created yet
-    }
-  }
-  let text = '';
-  const parts: string[] = [];
-  for (const file of files) parts.push(await readFile(file, 'utf8'));
-  // Every file in turn. (Picking by `text.length % parts.length` cycled among the few files whose
-  // lengths happened to line up, so the corpus, and the scan rate, changed whenever a file did.)
-  for (let i = 0; text.length < bytes; i++) text += parts[i % parts.length] ?? 'lorem ipsum ';
-  return text.slice(0, bytes);
-}
-
-function chatBody(contextBytes: number, text: string, extra: Record<string, unknown> = {}): string {
-  return JSON.stringify({
-    model: 'bench-model',
-    max_tokens: 1024,
-    messages: [
-      { role: 'system', content: 'You are a coding agent.' },
-      { role: 'user', content: text.slice(0, contextBytes) },
-      { role: 'user', content: 'What does this code do?' },
-    ],
-    ...extra,
-  });
-}
-
 export async function run(_args: string[]): Promise<void> {
   const results: Record<string, unknown> = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
@@ -455,7 +424,7 @@ export async function run(_args: string[]): Promise<void> {
     const peer = await startPeer();
     stops.unshift(peer.stop);
 
-    const text = await corpus(400_000);
+    const text = corpus(400_000);
     const body2k = chatBody(1800, text);
     const cvHeaders = { authorization: `Bearer ${key}` };
     const peerHeaders = { authorization: 'Bearer sk-upstream', 'x-portkey-provider': 'openai', 'x-portkey-custom-host': `${fakeUrl}/v1` };
@@ -593,7 +562,7 @@ export async function run(_args: string[]): Promise<void> {
     const scanFirstMatch: Record<string, number> = {};
     const scanWithParse: Record<string, number> = {};
     for (const mb of [1, 5, 10]) {
-      const raw = Buffer.from(chatBody(mb * 1_000_000, await corpus(mb * 1_000_000)));
+      const raw = Buffer.from(chatBody(mb * 1_000_000, corpus(mb * 1_000_000)));
       const parsed: unknown = JSON.parse(raw.toString('utf8'));
       let best = 0;
       let bestFirstMatch = 0;

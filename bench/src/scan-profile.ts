@@ -15,12 +15,13 @@
 // --shapes    instead, bodies of other shapes: many small strings (the raw prefilter's case), escapes,
 //             and keyword-dense worst cases
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { createSecretScanner, type SecretMatch } from '@codevector/gateway/secret-scan/secret-scanner';
+import { chatBody, corpus } from './agent-corpus.ts';
 
 type CreateScanner = typeof createSecretScanner;
 
@@ -37,34 +38,6 @@ const { values: args } = parseArgs({
     shapes: { type: 'boolean', default: false },
   },
 });
-
-/** The bench's corpus builder (bench/src/gateway.ts `corpus`), synchronous. */
-function corpus(bytes: number): string {
-  const files: string[] = [];
-  for (const dir of ['core/src', 'gateway/src', 'gateway/src/secret-scan', 'crds/src', 'operator/src']) {
-    try {
-      for (const name of readdirSync(`${root}${dir}`)) if (name.endsWith('.ts')) files.push(`${root}${dir}/${name}`);
-    } catch {
-      // a folder another service has not created yet
-    }
-  }
-  let text = '';
-  const parts = files.map((file) => readFileSync(file, 'utf8'));
-  for (let i = 0; text.length < bytes; i++) text += parts[i % parts.length] ?? 'lorem ipsum ';
-  return text.slice(0, bytes);
-}
-
-function chatBody(contextBytes: number, text: string): string {
-  return JSON.stringify({
-    model: 'bench-model',
-    max_tokens: 1024,
-    messages: [
-      { role: 'system', content: 'You are a coding agent.' },
-      { role: 'user', content: text.slice(0, contextBytes) },
-      { role: 'user', content: 'What does this code do?' },
-    ],
-  });
-}
 
 /** The scanner at `rev`, copied out of git with its imports pointed back at this workspace. */
 async function loadBaseline(rev: string): Promise<CreateScanner> {
