@@ -166,6 +166,36 @@ describe('sliding minute', () => {
   });
 });
 
+describe('token limits across replicas', () => {
+  it('makes a replica that has not read the window yet read it before admitting (a token-only limit)', async () => {
+    const limit = rateLimit('tokens-fresh-replica', { tokensPerMinute: 1000 });
+    const items = [{ limit, subject: 'global' }];
+    const first = replica({ syncMs: 20 });
+    const ticket = await first.admit(items);
+    expect(isTicket(ticket)).toBe(true);
+    first.addTokens(ticket as RateLimitTicket, 5000);
+    await sleep(150); // pushed
+    // A replica that just started (or whose state for the key was dropped when idle) knows
+    // nothing of those tokens until it asks: it must ask before admitting.
+    const fresh = replica({ syncMs: 20 });
+    expect(await fresh.admit(items)).toMatchObject({ dimension: 'tokens', max: 1000, remaining: 0 });
+  });
+
+  it('reads the window again before admitting once its total has gone stale (the key sat idle)', async () => {
+    const limit = rateLimit('tokens-stale', { tokensPerMinute: 1000 });
+    const items = [{ limit, subject: 'global' }];
+    const time = fakeClock(Date.UTC(2031, 0, 4, 0, 0, 10));
+    const a = replica({ clock: time.read, syncMs: 20 });
+    const b = replica({ clock: time.read, syncMs: 20 });
+    expect(isTicket(await b.admit(items))).toBe(true); // b reads the total: 0
+    const ticket = await a.admit(items);
+    a.addTokens(ticket as RateLimitTicket, 5000);
+    await sleep(150);
+    time.now += 15_000; // b's key idled past its periodic re-read; its total (0) is stale
+    expect(await b.admit(items)).toMatchObject({ dimension: 'tokens', remaining: 0 });
+  });
+});
+
 describe('request leases across replica crashes', () => {
   it('gives a dead replica’s unused slots to another replica after its lease plus the grace, keeping its used ones counted', async () => {
     // Tokens too, so the replica pushes (and reports its used slots) every syncMs.

@@ -67,6 +67,8 @@ type KeyState = {
   releasing: boolean;
   /** Window token total as of the last exchange. */
   windowTokens: number;
+  /** When that total was read (0: never); an older one is read again before admitting. */
+  tokensReadAt: number;
   /** When the window has room again, as of the last exchange (0: it had room). */
   requestsFreeAt: number;
   tokensFreeAt: number;
@@ -120,6 +122,7 @@ export function createRateLimiter(options: {
   const leaseMs = options.leaseMs ?? 5000;
   const leaseGraceMs = options.leaseGraceMs ?? 2000;
   const retryMs = options.retryMs ?? 200;
+  const tokensStaleMs = 4 * syncMs;
   const replicaId = options.replicaId ?? randomUUID();
   if (windowMs % bucketMs !== 0) throw new Error(`bucketMs must divide ${windowMs}`);
   const states = new Map<string, KeyState>();
@@ -140,6 +143,7 @@ export function createRateLimiter(options: {
         pendingTokens: 0,
         releasing: false,
         windowTokens: 0,
+        tokensReadAt: 0,
         requestsFreeAt: 0,
         tokensFreeAt: 0,
         acquiring: null,
@@ -201,6 +205,7 @@ export function createRateLimiter(options: {
         }
       }
       state.windowTokens = row.tokens;
+      state.tokensReadAt = sentAt;
       state.requestsFreeAt = row.requests_free_at?.getTime() ?? 0;
       state.tokensFreeAt = row.tokens_free_at?.getTime() ?? 0;
       // Refused: ask again after retryMs, or as soon as the window has room if that is sooner,
@@ -238,7 +243,7 @@ export function createRateLimiter(options: {
       }
       const leaseOver = state.leaseBucket !== -1 && now >= state.leaseUntil;
       // The window slides: a key in recent use re-reads its token total as buckets leave it.
-      const refresh = !final && state.limit.tokensPerMinute !== undefined && state.windowTokens > 0 && idleMs < idleReturnMs * 10;
+      const refresh = !final && state.limit.tokensPerMinute !== undefined && idleMs < idleReturnMs * 10;
       const unreported = state.usedCounts.length > 0;
       if (state.pendingTokens > 0 || state.releasing || leaseOver || refresh || (final && unreported)) {
         work.push(run(state, 0));
@@ -283,6 +288,13 @@ export function createRateLimiter(options: {
       const state = stateFor(limit, subject, now);
       picked.push(state);
       const tpm = limit.tokensPerMinute;
+      // Other replicas' tokens are known only from the database: a total never read (a new key,
+      // or one whose state was dropped when idle) or gone stale (the key idled past its periodic
+      // re-read) is read before admitting; while a key is in use the re-read keeps it fresh.
+      if (tpm !== undefined && now - state.tokensReadAt > tokensStaleMs) {
+        if (allowExchange && now >= state.retryAt) return { wait: state.acquiring ?? run(state, 0) };
+        if (state.tokensReadAt === 0) return refusal(limit, state, 'tokens', tpm, now);
+      }
       if (tpm !== undefined && state.windowTokens + state.pendingTokens >= tpm) {
         // Past the time the window was to have room (or never told): read it again first.
         if (allowExchange && now >= state.tokensFreeAt && now >= state.retryAt) return { wait: state.acquiring ?? run(state, 0) };
