@@ -33,8 +33,12 @@ export type BuiltinDetector = {
    * the pattern is tried (sticky) only there instead of over the whole string.
    */
   keywordOffsets?: Record<string, number[]>;
-  /** A cheap necessary condition for a match at `start`, tried before the pattern. */
-  mayMatchAt?: (text: string, start: number) => boolean;
+  /**
+   * A cheap necessary condition for a match at `start`, tried before the pattern. Starts come in
+   * ascending order for one string; `memo` lives for that string, so a check can remember how far
+   * it has looked and stay linear over many starts.
+   */
+  mayMatchAt?: (text: string, start: number, memo: Map<string, number>) => boolean;
   /**
    * For a pattern without a literal start: every match the validator can accept is at most
    * `maxLength` long and starts within `[hit + from, hit + to]` of a hit of `context` (matched
@@ -220,9 +224,9 @@ export const builtinDetectors: BuiltinDetector[] = [
     // Bounded body ({1,20000} lines of text) keeps the match linear and a broken block cheap.
     pattern: /-----BEGIN ((?:RSA |EC |DSA |OPENSSH |ENCRYPTED )?PRIVATE KEY)-----[\s\S]{64,20000}?-----END \1-----/g,
     costly: true,
-    // Source code names the header without a key after it: the lazy body would read 20,000
-    // characters looking for the END line.
-    mayMatchAt: (text, start) => text.startsWith('-----BEGIN ', start) && text.slice(start, start + 20_100).includes('-----END '),
+    // Source code names the header without a key after it, and a crafted body can repeat it:
+    // each would have the lazy body read 20,000 characters for an END line that is not there.
+    mayMatchAt: pemEndFollows,
     validate: (m) => isParsablePrivateKey(m[0]),
   },
   {
@@ -272,4 +276,22 @@ export function selectBuiltinDetectors(names: readonly string[]): BuiltinDetecto
   const wanted = new Set(names);
   if (wanted.has('all')) return builtinDetectors;
   return builtinDetectors.filter((detector) => wanted.has(detector.pack) || wanted.has(detector.id));
+}
+
+/**
+ * True when `-----END <label>-----` for the header at `start` follows within the private-key
+ * pattern's bound. The next END of each label is remembered in `memo` (starts ascend), so many
+ * headers cost one forward pass per label rather than one 20,000-character read each.
+ */
+function pemEndFollows(text: string, start: number, memo: Map<string, number>): boolean {
+  if (!text.startsWith('-----BEGIN ', start)) return false;
+  const close = text.indexOf('-----', start + 11);
+  if (close < 0 || close - start > 40) return false;
+  const label = text.slice(start + 11, close);
+  let end = memo.get(label);
+  if (end === undefined || (end >= 0 && end < start)) {
+    end = text.indexOf(`-----END ${label}-----`, start);
+    memo.set(label, end);
+  }
+  return end >= 0 && end - start <= 20_100;
 }

@@ -108,6 +108,19 @@ describe.each(prefilterModes)('built-in detectors, $mode', ({ minBytes }) => {
     ).toBe(false);
   });
 
+  it('finds keys after many bare PEM headers and END lines of other labels', () => {
+    const ec = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+    const rsa = generateKeyPairSync('rsa', { modulusLength: 1024 }).privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
+    // Headers named without a key (a parser's source, or a crafted body), with END lines of other
+    // labels among them: none may start a match, and the keys after them are still found.
+    const noise = `${'-----BEGIN DSA PRIVATE KEY-----\n'.repeat(50)}-----END RSA PRIVATE KEY-----\n${'-----BEGIN ENCRYPTED PRIVATE KEY-----\n'.repeat(50)}-----END X-----\n`;
+    const result = scan(anthropicBody(`${noise}${rsa}\n${noise}${ec}`));
+    expect(result.matches.map((m) => [m.rule, m.text])).toEqual([
+      ['private-key', rsa.trim()],
+      ['private-key', ec.trim()],
+    ]);
+  });
+
   it('finds a base64 PEM private key (Kubernetes Secret data, wrapped base64), not a base64 public key', () => {
     const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = privateKey.export({ type: 'pkcs1', format: 'pem' }).toString();
@@ -361,6 +374,14 @@ describe.each(prefilterModes)('keywords written as JSON escapes, $mode', ({ minB
     ];
     const text = JSON.stringify({ token: randomBytes(16).toString('hex') }, null, 1).replace('\n', '');
     expect(scan({ input: `config ${text}` }, rules).matches.map((m) => m.rule)).toEqual(['json-token']);
+    // Inside JSON in a string (tool-call arguments) the keyword's quotes are escaped once more.
+    const args = JSON.stringify({ path: 'config.json', content: `config ${text}` });
+    const body = {
+      messages: [{ role: 'assistant', tool_calls: [{ id: 'c', type: 'function', function: { name: 'w', arguments: args } }] }],
+    };
+    expect(scan(body, rules).matches.map((m) => [m.rule, m.path])).toEqual([
+      ['json-token', 'messages[0].tool_calls[0].function.arguments.content'],
+    ]);
   });
 });
 

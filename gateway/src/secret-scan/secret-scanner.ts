@@ -64,11 +64,12 @@ export type CompileProblem = { secretRule: string; pattern: string; error: strin
 // their search is costly, so a conversation resent turn after turn is searched once (DESIGN §6).
 const cacheMinLength = 512;
 const cacheMaxEntries = 20_000;
-// Strings this long find their keywords with RE2 over a one-byte copy rather than a V8 RegExp.
+// Strings this long are searched by custom RE2 patterns as UTF-8 bytes encoded once (RE2 would
+// encode the string again for every pattern), and hashed from those bytes.
 const re2MinLength = 1024;
-// Bodies this large, mostly long strings, skip the raw prefilter (see `scan`).
 // Bodies smaller than this skip the raw prefilter (see `scan`); tests lower it to cover both paths.
 const defaultPrefilterMinBytes = 65_536;
+// Bodies this large that are mostly strings of `longStringMin`+ characters skip it too.
 const directMinBytes = 1_000_000;
 const longStringMin = 65_536;
 
@@ -193,13 +194,9 @@ export function createSecretScanner(
   // Where the keywords the raw prefilter found occur in a decoded string: one pass of a keyword
   // finder (keyword-finder.ts) over all of them, exact built-in keywords, case-insensitive context
   // keywords and case-insensitive custom keywords alike, every occurrence (overlapping ones too).
-  // Compiled once per keyword set and shared by scanners.
+  // Built once per scan plan (below); the compiled finder is shared by scanners.
   const customKeywordByLower = new Map([...customKeywords].map((keyword) => [keyword.toLowerCase(), keyword]));
-  const finders = new Map<string, (text: string) => Hits>();
   const keywordFinder = (present: readonly string[], context: readonly string[]): ((text: string) => Hits) => {
-    const key = `${present.join('\u0000')}\u0001${context.join('\u0000')}`;
-    const cached = finders.get(key);
-    if (cached) return cached;
     const exact = present.filter((keyword) => !customKeywords.has(keyword));
     const loose = present.filter((keyword) => customKeywords.has(keyword) && isFindable(keyword));
     // Custom keywords with non-ASCII letters fold case as a V8 RegExp does (`i`, no `u`).
@@ -242,8 +239,6 @@ export function createSecretScanner(
       }
       return hits;
     };
-    if (finders.size >= 64) finders.clear();
-    finders.set(key, finder);
     return finder;
   };
 
@@ -334,10 +329,11 @@ export function createSecretScanner(
         starts.sort((a, b) => a - b);
         let lastEnd = 0;
         let previous = -1;
+        let memo: Map<string, number> | undefined;
         for (const start of starts) {
           if (start < lastEnd || start === previous) continue;
           previous = start;
-          if (check.mayMatchAt && !check.mayMatchAt(text, start)) continue;
+          if (check.mayMatchAt && !check.mayMatchAt(text, start, (memo ??= new Map()))) continue;
           sticky.lastIndex = start;
           const m = sticky.exec(text);
           if (m === null || m[0].length === 0) continue;
@@ -412,9 +408,9 @@ export function createSecretScanner(
         const first = text.charCodeAt(0);
         const maybeJson = (first === 123 || first === 91) && text.length > 2;
         if (candidates.length === 0) {
-          // JSON inside a string that escapes a keyword's character: its decoded strings may hold
-          // what this one does not.
-          if (maybeJson && hidesKeyword(text)) {
+          // JSON inside a string that escapes a keyword's character (a keyword with a quote is
+          // always escaped there): its decoded strings may hold what this one does not.
+          if (maybeJson && (hidesKeyword(text) || (unfilterable.length > 0 && text.includes('\\')))) {
             result.scannedStrings++;
             const before = result.matches.length;
             try {
