@@ -13,7 +13,9 @@ export const rateLimitSpecSchema = withCelRules(
       subject: subjectSchema.describe('Who the rate limit applies to.'),
       requestsPerMinute: perMinute
         .optional()
-        .describe('Requests allowed in any rolling 60 seconds (a sliding minute, not calendar minutes). Requests over the limit get HTTP 429 with a retry-after header.'),
+        .describe(
+          'Requests allowed in any rolling 60 seconds (a sliding minute, not calendar minutes). Requests over the limit get HTTP 429 with a retry-after header.',
+        ),
       tokensPerMinute: perMinute
         .optional()
         .describe(

@@ -329,11 +329,11 @@ export function createSecretScanner(
         starts.sort((a, b) => a - b);
         let lastEnd = 0;
         let previous = -1;
-        let memo: Map<string, number> | undefined;
+        const memo = check.mayMatchAt ? new Map<string, number>() : null;
         for (const start of starts) {
           if (start < lastEnd || start === previous) continue;
           previous = start;
-          if (check.mayMatchAt && !check.mayMatchAt(text, start, (memo ??= new Map()))) continue;
+          if (memo && !check.mayMatchAt!(text, start, memo)) continue;
           sticky.lastIndex = start;
           const m = sticky.exec(text);
           if (m === null || m[0].length === 0) continue;
