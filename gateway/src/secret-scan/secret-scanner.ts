@@ -413,12 +413,7 @@ export function createSecretScanner(
           if (maybeJson && (hidesKeyword(text) || (unfilterable.length > 0 && text.includes('\\')))) {
             result.scannedStrings++;
             const before = result.matches.length;
-            try {
-              const inner: unknown = JSON.parse(text);
-              if (inner !== null && typeof inner === 'object') walk(inner);
-            } catch {
-              // not JSON
-            }
+            walkJson(text);
             return result.matches.length > before && !options.all;
           }
           return false;
@@ -453,17 +448,9 @@ export function createSecretScanner(
         result.scannedStrings++;
         const before = result.matches.length;
         // JSON inside a string (tool-call arguments, file contents): search its decoded strings.
-        if (maybeJson) {
-          try {
-            const inner: unknown = JSON.parse(text);
-            if (inner !== null && typeof inner === 'object') {
-              walk(inner);
-              if (result.matches.length === before && hash) remember(hash);
-              return result.matches.length > before && !options.all;
-            }
-          } catch {
-            // not JSON: search the text itself
-          }
+        if (maybeJson && walkJson(text)) {
+          if (result.matches.length === before && hash) remember(hash);
+          return result.matches.length > before && !options.all;
         }
         for (const check of placed) {
           if (
@@ -508,6 +495,19 @@ export function createSecretScanner(
         }
         if (result.matches.length === before && hash) remember(hash);
         return false;
+      };
+
+      /** Walks the JSON object or array a string holds; false when it holds none (search the text). */
+      const walkJson = (text: string): boolean => {
+        let inner: unknown;
+        try {
+          inner = JSON.parse(text);
+        } catch {
+          return false;
+        }
+        if (inner === null || typeof inner !== 'object') return false;
+        walk(inner);
+        return true;
       };
 
       const walk = (value: unknown): boolean => {
