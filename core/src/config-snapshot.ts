@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { type CommonQueryMethods, sql } from './create-pool.ts';
+import { type CommonQueryMethods, sql, statement } from './create-pool.ts';
 
 /**
  * The contract between operator and gateway (STYLE, after Envoy AI Gateway's filterapi): a
@@ -96,7 +96,7 @@ const rowSchema = z.object({ uid: z.string(), namespace: z.string(), name: z.str
  */
 export async function loadConfigSnapshot(db: Pick<CommonQueryMethods, 'transaction'>): Promise<ConfigSnapshot> {
   return db.transaction(async (tx) => {
-    await tx.query(sql.type(z.object({}))`set transaction isolation level repeatable read read only`);
+    await tx.query(statement`set transaction isolation level repeatable read read only`);
     const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`select version from config_state`);
     const providerRows = await tx.any(sql.type(rowSchema.extend({ api_key_ciphertext: z.instanceof(Buffer).nullable() }))`
       select uid, namespace, name, spec, api_key_ciphertext from providers order by namespace, name`);

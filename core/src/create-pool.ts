@@ -6,10 +6,17 @@ import {
   SchemaValidationError,
   sql,
 } from 'slonik';
+import { z } from 'zod';
 
 export type { CommonQueryMethods, DatabaseTransactionConnection } from 'slonik';
 export type { DatabasePool };
 export { sql };
+
+/**
+ * A statement whose result rows nobody reads (DDL, `set`, deletes, locks): the one place that
+ * spells slonik's typed-tag for "no columns", so call sites say what they mean.
+ */
+export const statement = sql.type(z.object({}));
 
 // Slonik passes `sql.type(schema)` to interceptors but does not validate rows itself; without
 // this interceptor a typed query would silently trust whatever the database returned.

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createPool, type DatabasePool, sql } from './create-pool.ts';
+import { createPool, type DatabasePool, sql, statement } from './create-pool.ts';
 import { createRejectionRecorder } from './rejection-recorder.ts';
 
 let pool: DatabasePool;
@@ -36,16 +36,14 @@ describe('createRejectionRecorder', () => {
   });
 
   it('rejects the callers of a batch that could not be written', async () => {
-    await pool.query(sql.type(z.object({}))`
+    await pool.query(statement`
       create function fail_audit2() returns trigger language plpgsql as $$ begin raise exception 'audit offline'; end $$`);
-    await pool.query(
-      sql.type(z.object({}))`create trigger fail_audit2 before insert on audit_log for each row execute function fail_audit2()`,
-    );
+    await pool.query(statement`create trigger fail_audit2 before insert on audit_log for each row execute function fail_audit2()`);
     const recorder = createRejectionRecorder(pool);
     const results = await Promise.allSettled([recorder.record(event(1)), recorder.record(event(2))]);
     expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
     expect(recorder.stats.failed).toBe(2);
-    await pool.query(sql.type(z.object({}))`drop trigger fail_audit2 on audit_log`);
+    await pool.query(statement`drop trigger fail_audit2 on audit_log`);
     await recorder.close();
   });
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { createPool, type DatabasePool, sql } from './create-pool.ts';
+import { createPool, type DatabasePool, sql, statement } from './create-pool.ts';
 import { CodeVectorError } from './errors.ts';
 import { writeAuditEntry } from './write-audit-entry.ts';
 
@@ -17,7 +17,7 @@ const countRows = () => pool.oneFirst(sql.type(z.object({ n: z.number() }))`sele
 describe('writeAuditEntry', () => {
   it('commits the change and its audit row together', async () => {
     await pool.transaction(async (tx) => {
-      await tx.query(sql.type(z.object({}))`insert into groups (name) values ('platform')`);
+      await tx.query(statement`insert into groups (name) values ('platform')`);
       await writeAuditEntry(tx, {
         action: 'group.created',
         targetType: 'group',
@@ -34,19 +34,17 @@ describe('writeAuditEntry', () => {
 
   it('rolls the change back when the audit insert fails', async () => {
     // A trigger that raises stands in for any audit write failure (disk, permissions, constraint).
-    await pool.query(sql.type(z.object({}))`
+    await pool.query(statement`
       create function fail_audit() returns trigger language plpgsql as $$ begin raise exception 'audit offline'; end $$`);
-    await pool.query(
-      sql.type(z.object({}))`create trigger fail_audit before insert on audit_log for each row execute function fail_audit()`,
-    );
+    await pool.query(statement`create trigger fail_audit before insert on audit_log for each row execute function fail_audit()`);
     const before = await countRows();
     await expect(
       pool.transaction(async (tx) => {
-        await tx.query(sql.type(z.object({}))`insert into groups (name) values ('doomed')`);
+        await tx.query(statement`insert into groups (name) values ('doomed')`);
         await writeAuditEntry(tx, { action: 'group.created', targetType: 'group', actor: 'a', actorSource: 'console' });
       }),
     ).rejects.toBeInstanceOf(CodeVectorError);
-    await pool.query(sql.type(z.object({}))`drop trigger fail_audit on audit_log`);
+    await pool.query(statement`drop trigger fail_audit on audit_log`);
     expect(await countRows()).toBe(before);
     expect(await pool.exists(sql.type(z.object({ x: z.number() }))`select 1 as x from groups where name = 'doomed'`)).toBe(false);
   });

@@ -11,7 +11,7 @@ import { ensureBootstrapAdmin } from '@codevector/console-api/bootstrap-admin';
 import { buildApp } from '@codevector/console-api/build-app';
 import { consoleConfigSchema } from '@codevector/console-api/config';
 import { createDeps } from '@codevector/console-api/create-deps';
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { type Browser, chromium, type Page } from 'playwright-core';
@@ -48,7 +48,7 @@ beforeAll(async () => {
   deps = await createDeps(config, logger);
   await ensureBootstrapAdmin(deps.pool, adminEmail, adminPassword);
   // 120 gateway rejections and Kubernetes changes from 2 days ago, so there are pages to turn.
-  await deps.pool.query(sql.type(z.object({}))`
+  await deps.pool.query(statement`
     insert into audit_log (at, action, target_type, target_name, actor, actor_source, detail)
     select now() - interval '2 days' + i * interval '1 minute',
       case when i % 3 = 0 then 'provider.updated' else 'gateway.budget_exceeded' end,

@@ -1,5 +1,5 @@
 import { hash as digest } from 'node:crypto';
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 import type { Principal } from './principal.ts';
@@ -89,7 +89,7 @@ export function createKeyStore(options: {
     const ids = [...usedKeyIds];
     usedKeyIds.clear();
     pool
-      .query(sql.type(z.object({}))`update api_keys set last_used_at = now() where id = any(${sql.array(ids, 'uuid')})`)
+      .query(statement`update api_keys set last_used_at = now() where id = any(${sql.array(ids, 'uuid')})`)
       .catch((error: unknown) => logger.warn({ err: error }, 'api key last_used_at update failed'));
   }, 30_000);
   lastUsedTimer.unref();

@@ -1,4 +1,4 @@
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { Pool } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -58,7 +58,7 @@ describe('operations port', () => {
 
 describe('config listener', () => {
   it('reconnects after losing its connection and catches up on changes made meanwhile', async () => {
-    await fx.pool.query(sql.type(z.object({}))`
+    await fx.pool.query(statement`
       select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'codevector-gateway-listen' and datname = current_database()`);
     await fx.seedConfig({
       models: [

@@ -1,4 +1,4 @@
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { createKubeTestEnv, type KubeTestEnv, type RunningOperator, ready, until } from './testing/kube-test-env.ts';
@@ -207,11 +207,9 @@ describe('operator against a real apiserver', () => {
       spec: { subject: { kind: 'global' }, requestsPerMinute: 100 },
     });
     await readyOf('ratelimits', 'rl', 'True', 1);
-    await env.db.query(sql.type(z.object({}))`
+    await env.db.query(statement`
       create or replace function fail_audit() returns trigger language plpgsql as $$ begin raise exception 'audit storage is full'; end $$`);
-    await env.db.query(
-      sql.type(z.object({}))`create trigger fail_audit before insert on audit_log for each row execute function fail_audit()`,
-    );
+    await env.db.query(statement`create trigger fail_audit before insert on audit_log for each row execute function fail_audit()`);
     try {
       await env.as('grace', 'PATCH', env.path('ratelimits', 'rl'), { spec: { requestsPerMinute: 5 } }, merge);
       const failing = await readyOf('ratelimits', 'rl', 'False');
@@ -222,7 +220,7 @@ describe('operator against a real apiserver', () => {
       expect(spec.requestsPerMinute).toBe(100);
       await new Promise((resolve) => setTimeout(resolve, 1000));
     } finally {
-      await env.db.query(sql.type(z.object({}))`drop trigger fail_audit on audit_log`);
+      await env.db.query(statement`drop trigger fail_audit on audit_log`);
     }
     await readyOf('ratelimits', 'rl', 'True', 2);
     const rows = await auditFor('rl');
@@ -276,7 +274,7 @@ describe('operator against a real apiserver', () => {
     expect(budget.status?.['resetsAt']).toMatch(/^\d{4}-\d{2}-01T00:00:00Z$/);
     const before = (await env.audit()).length;
     const start = String(budget.status?.['periodStart']);
-    await env.db.query(sql.type(z.object({}))`
+    await env.db.query(statement`
       insert into budget_windows (budget_uid, subject, window_start, window_end, limit_usd, spent_usd, leased_usd)
       values (${budget.metadata.uid}, 'global', ${start}::timestamptz, ${String(budget.status?.['resetsAt'])}::timestamptz, 100.5, 12.25, 0.25)`);
     const refreshed = await until(

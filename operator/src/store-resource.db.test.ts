@@ -1,4 +1,4 @@
-import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
+import { createPool, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import type { DesiredRow } from './plan-resource.ts';
@@ -47,9 +47,9 @@ describe('storeResource', () => {
   });
 
   it('fails the change when the audit insert fails, leaving the row as it was', async () => {
-    await db.query(sql.type(z.object({}))`
+    await db.query(statement`
       create function fail_audit() returns trigger language plpgsql as $$ begin raise exception 'audit is down'; end $$`);
-    await db.query(sql.type(z.object({}))`create trigger fail_audit before insert on audit_log for each row execute function fail_audit()`);
+    await db.query(statement`create trigger fail_audit before insert on audit_log for each row execute function fail_audit()`);
     const changed = model({ generation: 2, spec: { ...model().spec, upstreamModel: 'y' } });
     await expect(storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: changed, actor })).rejects.toMatchObject({
       code: 'CORE_AUDIT_WRITE_FAILED',
@@ -58,7 +58,7 @@ describe('storeResource', () => {
       sql.type(z.object({ spec: z.record(z.string(), z.unknown()) }))`select spec from models where uid = 'm-1'`,
     );
     expect(spec['upstreamModel']).toBe('x');
-    await db.query(sql.type(z.object({}))`drop trigger fail_audit on audit_log`);
+    await db.query(statement`drop trigger fail_audit on audit_log`);
     await storeResource(db, { target: 'model', namespace: 'ns', name: 'sonnet', desired: changed, actor });
     const rows = await auditRows();
     expect(rows.map((r) => r.action)).toEqual(['model.created', 'model.updated']);

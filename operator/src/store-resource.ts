@@ -1,6 +1,6 @@
 import type { ActorSource } from '@codevector/core/audit-entry';
 import { configChangedChannel } from '@codevector/core/config-snapshot';
-import { type DatabasePool, type DatabaseTransactionConnection, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, type DatabaseTransactionConnection, sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { z } from 'zod';
 import { type AuditTarget, type DesiredRow, planResource, type RowPlan, type StoredRow } from './plan-resource.ts';
@@ -55,9 +55,7 @@ export async function storeResource(
   const table = sql.identifier([tableByTarget[input.target]]);
   const targetName = `${input.namespace}/${input.name}`;
   return db.transaction(async (tx) => {
-    await tx.query(
-      sql.type(z.object({}))`select pg_advisory_xact_lock(hashtextextended(${`${input.target}/${input.namespace}/${input.name}`}, 0))`,
-    );
+    await tx.query(statement`select pg_advisory_xact_lock(hashtextextended(${`${input.target}/${input.namespace}/${input.name}`}, 0))`);
     const byName = await tx.maybeOne(sql.type(storedRowSchema)`
       select uid, namespace, name, generation, spec, ${input.target === 'provider' ? sql.fragment`api_key_fingerprint` : sql.fragment`null::text as api_key_fingerprint`}
       from ${table} where namespace = ${input.namespace} and name = ${input.name} for update`);
@@ -84,7 +82,7 @@ export async function storeResource(
     if (!changed) return { plan, configVersion: null };
     const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`
       update config_state set version = version + 1, changed_at = now() returning version`);
-    await tx.query(sql.type(z.object({}))`select pg_notify(${configChangedChannel}, ${String(version)})`);
+    await tx.query(statement`select pg_notify(${configChangedChannel}, ${String(version)})`);
     return { plan, configVersion: version };
   });
 }
@@ -110,7 +108,7 @@ async function applyPlan(
   sealApiKey: (() => Buffer | null) | undefined,
 ): Promise<boolean> {
   if (plan.type === 'none') return false;
-  const none = sql.type(z.object({}));
+  const none = statement;
   if (plan.type === 'delete') {
     await tx.query(none`delete from ${table} where uid = ${plan.uid}`);
   } else {

@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -42,11 +42,11 @@ async function sealEverything(): Promise<void> {
 const sealedIds = () => t.deps.pool.anyFirst(sql.type(z.object({ audit_id: z.number() }))`select audit_id from audit_chain order by seq`);
 
 /** Tampering needs the append-only trigger out of the way, as a database owner could do. */
-async function tamper(statement: ReturnType<typeof sql.fragment>): Promise<void> {
+async function tamper(change: ReturnType<typeof sql.fragment>): Promise<void> {
   await t.deps.pool.transaction(async (tx) => {
-    await tx.query(sql.type(z.object({}))`alter table audit_log disable trigger audit_log_forbid_update`);
-    await tx.query(sql.type(z.object({}))`${statement}`);
-    await tx.query(sql.type(z.object({}))`alter table audit_log enable trigger audit_log_forbid_update`);
+    await tx.query(statement`alter table audit_log disable trigger audit_log_forbid_update`);
+    await tx.query(statement`${change}`);
+    await tx.query(statement`alter table audit_log enable trigger audit_log_forbid_update`);
   });
 }
 
@@ -107,12 +107,12 @@ describe('audit hash chain', () => {
 
   it('refuses in-place updates of audit rows', async () => {
     await expect(
-      t.deps.pool.query(sql.type(z.object({}))`update audit_log set actor = 'mallory' where id = (select min(id) from audit_log)`),
+      t.deps.pool.query(statement`update audit_log set actor = 'mallory' where id = (select min(id) from audit_log)`),
     ).rejects.toThrow(/append-only/);
   });
 
   it('detects a row slipped in behind the sealed head', async () => {
-    await t.deps.pool.query(sql.type(z.object({}))`
+    await t.deps.pool.query(statement`
       insert into audit_log (id, txid, action, target_type, actor, actor_source) overriding system value
       values (0, '2'::xid8, 'user.created', 'user', 'mallory', 'console')`);
     expect((await verifyAuditChain(t.deps.pool)).firstBreak).toMatchObject({ reason: 'unchained_row', auditId: 0 });

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { stableStringify } from '@codevector/core/audit-diff';
-import { type CommonQueryMethods, type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type CommonQueryMethods, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { z } from 'zod';
 
 // Any constant works; every sealer (one per console replica) must use the same one.
@@ -81,11 +81,11 @@ export async function sealAuditBatch(pool: DatabasePool, batchSize = 2000): Prom
       ids.push(row.id);
       hashes.push(hash.toString('hex'));
     }
-    await tx.query(sql.type(z.object({}))`
+    await tx.query(statement`
       insert into audit_chain (seq, audit_id, hash)
       select s, i, decode(h, 'hex') from unnest(${sql.array(seqs, 'int8')}, ${sql.array(ids, 'int8')}, ${sql.array(hashes, 'text')}) as t(s, i, h)`);
     const last = rows.at(-1)!;
-    await tx.query(sql.type(z.object({}))`
+    await tx.query(statement`
       update audit_chain_state set last_txid = ${last.txid}::xid8, last_audit_id = ${last.id}, head_seq = ${seq},
         head_hash = decode(${hash.toString('hex')}, 'hex')`);
     return rows.length;

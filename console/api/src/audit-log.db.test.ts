@@ -1,4 +1,4 @@
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
@@ -13,7 +13,7 @@ let admin: TestClient;
 beforeAll(async () => {
   t = await startTestConsole();
   admin = await t.signIn();
-  await t.deps.pool.query(sql.type(z.object({}))`
+  await t.deps.pool.query(statement`
     insert into audit_log (at, action, target_type, target_id, target_name, actor, actor_source, detail, request_id)
     select timestamptz '2030-01-01T00:00:00Z' + (i * interval '2 hours 24 minutes'),
       case when i % 4 = 0 then (array['user.created','group.updated','api_key.revoked'])[1 + i % 3]

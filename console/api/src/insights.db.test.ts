@@ -1,6 +1,5 @@
-import { sql } from '@codevector/core/create-pool';
+import { statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { startTestConsole, type TestClient } from './test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
@@ -17,12 +16,12 @@ describe('dashboard and connect', () => {
       .json.user;
     const group = (await admin.request('POST', '/api/groups', { name: 'ml' })).json.group;
     await admin.request('POST', `/api/groups/${group.id}/members`, { userId: user.id });
-    await t.deps.pool.query(sql.type(z.object({}))`
+    await t.deps.pool.query(statement`
       insert into usage (at, request_id, user_id, model, cost_usd, status, outcome, latency_ms)
       values (now(), 'r1', ${user.id}, 'claude-sonnet-5', 1.25, 200, 'ok', 100),
              (now(), 'r2', ${user.id}, 'gpt-5', 0.75, 200, 'ok', 100),
              (now() - interval '40 days', 'r3', ${user.id}, 'gpt-5', 99, 200, 'ok', 100)`);
-    await t.deps.pool.query(sql.type(z.object({}))`
+    await t.deps.pool.query(statement`
       insert into audit_log (action, target_type, actor, actor_source, detail)
       values ('gateway.rate_limit_exceeded', 'api_key', 'sam@example.com', 'gateway', '{"limit":"team"}'),
              ('gateway.rate_limit_exceeded', 'api_key', 'sam@example.com', 'gateway', '{"limit":"team"}'),

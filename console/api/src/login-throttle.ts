@@ -1,4 +1,4 @@
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
 import { z } from 'zod';
 
@@ -32,7 +32,7 @@ export function createLoginThrottle(pool: DatabasePool, limits: { email: Throttl
     },
     async recordFailure(email: string, ip: string): Promise<void> {
       for (const { key, limits: l } of keys(email, ip)) {
-        await pool.query(sql.type(z.object({}))`
+        await pool.query(statement`
           insert into login_failures (key, failures, window_started_at) values (${key}, 1, now())
           on conflict (key) do update set
             failures = case when login_failures.window_started_at < now() - make_interval(secs => ${l.windowSeconds})
@@ -46,7 +46,7 @@ export function createLoginThrottle(pool: DatabasePool, limits: { email: Throttl
     },
     /** A successful sign-in clears the e-mail's count (not the address's: one good password must not unlock a spray). */
     async recordSuccess(email: string): Promise<void> {
-      await pool.query(sql.type(z.object({}))`delete from login_failures where key = ${`email:${email.toLowerCase()}`}`);
+      await pool.query(statement`delete from login_failures where key = ${`email:${email.toLowerCase()}`}`);
     },
   };
 }

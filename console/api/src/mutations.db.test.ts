@@ -1,5 +1,5 @@
 import { hashApiKey } from '@codevector/core/api-key';
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startTestConsole, type TestClient } from './test-console.ts';
@@ -143,9 +143,9 @@ describe('a failing audit write', () => {
       .json.user;
     const group = (await admin.request('POST', '/api/groups', { name: 'keep' })).json.group;
     const key = (await admin.request('POST', '/api/api-keys', { name: 'keep' })).json.apiKey;
-    await t.deps.pool.query(sql.type(z.object({}))`
+    await t.deps.pool.query(statement`
       create function console_fail_audit() returns trigger language plpgsql as $$ begin raise exception 'audit storage offline'; end $$`);
-    await t.deps.pool.query(sql.type(z.object({}))`
+    await t.deps.pool.query(statement`
       create trigger console_fail_audit before insert on audit_log for each row execute function console_fail_audit()`);
     const before = await Promise.all((['users', 'groups', 'api_keys', 'audit_log', 'group_members'] as const).map(count));
     try {
@@ -166,7 +166,7 @@ describe('a failing audit write', () => {
         select (select role from users where id = ${user.id}) as role, (select revoked_at is not null from api_keys where id = ${key.id}) as revoked`);
       expect(unchanged).toEqual({ role: 'member', revoked: false });
     } finally {
-      await t.deps.pool.query(sql.type(z.object({}))`drop trigger console_fail_audit on audit_log`);
+      await t.deps.pool.query(statement`drop trigger console_fail_audit on audit_log`);
     }
   });
 });

@@ -1,6 +1,5 @@
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { startTestConsole, type TestClient } from './test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
@@ -8,7 +7,7 @@ let admin: TestClient;
 beforeAll(async () => {
   t = await startTestConsole();
   admin = await t.signIn();
-  const q = (fragment: ReturnType<typeof sql.fragment>) => t.deps.pool.query(sql.type(z.object({}))`${fragment}`);
+  const q = (fragment: ReturnType<typeof sql.fragment>) => t.deps.pool.query(statement`${fragment}`);
   await q(sql.fragment`insert into providers (uid, namespace, name, generation, spec, api_key_ciphertext, api_key_fingerprint)
     values ('p1', 'team-a', 'anthropic', 2, '{"type":"anthropic","baseURL":"https://api.anthropic.com"}', '\\xdeadbeef', 'sha256:ab12')`);
   await q(
@@ -49,8 +48,8 @@ describe('declared resources', () => {
   });
 
   it('reads the Ready condition when the operator stores status', async () => {
-    await t.deps.pool.query(sql.type(z.object({}))`alter table models add column if not exists status jsonb`);
-    await t.deps.pool.query(sql.type(z.object({}))`
+    await t.deps.pool.query(statement`alter table models add column if not exists status jsonb`);
+    await t.deps.pool.query(statement`
       update models set status = '{"conditions":[{"type":"Ready","status":"False","reason":"ProviderNotFound","message":"no provider x"}]}'`);
     const r = await admin.request('GET', '/api/resources/models');
     expect(r.json.items[0]).toMatchObject({ ready: false, reason: 'ProviderNotFound', message: 'no provider x' });

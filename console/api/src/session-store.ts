@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { z } from 'zod';
 import type { Identity } from './identity-provider.ts';
 import type { Role } from './roles.ts';
@@ -30,7 +30,7 @@ export function createSessionStore(pool: DatabasePool, options: { secret: string
                 now() + ${`${options.ttlMs} milliseconds`}::interval, ${meta.userAgent ?? null}, ${meta.ip ?? null})
         returning expires_at`);
       // Opportunistic clean-up keeps the table small without a separate job.
-      await pool.query(sql.type(z.object({}))`delete from sessions where expires_at < now() - interval '1 day'`);
+      await pool.query(statement`delete from sessions where expires_at < now() - interval '1 day'`);
       return { token, csrfToken, expiresAt };
     },
     /** The live session for a cookie token, or null (unknown, expired, or the user is disabled). */
@@ -48,7 +48,7 @@ export function createSessionStore(pool: DatabasePool, options: { secret: string
       };
     },
     async delete(token: string): Promise<void> {
-      await pool.query(sql.type(z.object({}))`delete from sessions where token_hash = ${sql.binary(digest(token))}`);
+      await pool.query(statement`delete from sessions where token_hash = ${sql.binary(digest(token))}`);
     },
   };
 }

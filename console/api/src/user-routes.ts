@@ -1,5 +1,5 @@
 import { auditDiff } from '@codevector/core/audit-diff';
-import { type DatabaseTransactionConnection, sql } from '@codevector/core/create-pool';
+import { type DatabaseTransactionConnection, sql, statement } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
@@ -125,7 +125,7 @@ export function registerUserRoutes(app: FastifyInstance, deps: AppDeps): void {
           detail: auditDiff({ disabled: wasDisabled }, { disabled: isDisabled }) ?? {},
         });
         // A disabled user's sessions end now, not when they expire.
-        if (isDisabled) await tx.query(sql.type(z.object({}))`delete from sessions where user_id = ${id}`);
+        if (isDisabled) await tx.query(statement`delete from sessions where user_id = ${id}`);
       }
       if (before.display_name !== after.display_name) {
         await auditConsoleChange(tx, request, {

@@ -1,5 +1,5 @@
 import { stableStringify } from '@codevector/core/audit-diff';
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
@@ -149,7 +149,7 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
       await patch(objectPath(kind, object.metadata.namespace ?? '', object.metadata.name), {
         metadata: { finalizers: finalizers.filter((f) => f !== finalizerName), resourceVersion: object.metadata.resourceVersion },
       });
-      await options.db.query(sql.type(z.object({}))`delete from operator_delete_intents where uid = ${object.metadata.uid}`);
+      await options.db.query(statement`delete from operator_delete_intents where uid = ${object.metadata.uid}`);
     },
 
     async writeStatus(kind, object, status) {

@@ -1,8 +1,7 @@
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
-import { z } from 'zod';
 import { type AdmissionRequest, stampPatch } from './admission-review.ts';
 
 export type AdmissionWebhookServer = { port: number; updateTls(tls: { certPem: string; keyPem: string }): void; close(): Promise<void> };
@@ -34,7 +33,7 @@ export async function startAdmissionWebhook(options: {
       const old = request.oldObject?.metadata;
       if (request.operation !== 'DELETE' || request.dryRun || !old?.uid) return base;
       try {
-        await db.query(sql.type(z.object({}))`
+        await db.query(statement`
           insert into operator_delete_intents (uid, kind, namespace, name, actor)
           values (${old.uid}, ${request.kind.kind}, ${old.namespace ?? request.namespace ?? ''}, ${old.name ?? request.name ?? ''}, ${request.userInfo.username ?? 'unknown'})
           on conflict (uid) do update set actor = excluded.actor, at = now()`);
