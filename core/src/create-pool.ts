@@ -33,11 +33,13 @@ const resultParserInterceptor: Interceptor = {
   },
 };
 
-// int8 as a JS number (ids and token counts stay far below 2^53), numeric as a number,
-// timestamps as Date: the shapes the zod row schemas expect.
+// int8 as a JS number (ids and token counts stay far below 2^53), timestamps as Date: the
+// shapes the zod row schemas expect. numeric stays the exact decimal text PostgreSQL sent: it
+// holds money (ADR 0004), and a float would round it; cast to float8 in SQL where a chart
+// wants a number.
 const typeParsers = [
   { name: 'int8', parse: (value: string) => Number(value) },
-  { name: 'numeric', parse: (value: string) => Number(value) },
+  { name: 'numeric', parse: (value: string) => value },
   { name: 'timestamptz', parse: (value: string) => new Date(value) },
   { name: 'timestamp', parse: (value: string) => new Date(`${value}Z`) },
 ];

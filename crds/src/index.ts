@@ -24,7 +24,15 @@ export {
   rateLimitSpecSchema,
   rateLimitStatusSchema,
 } from './rate-limit.ts';
-export { type PrinterColumn, type ResourceKind, type ResourceKindName, resourceKinds } from './resource-kinds.ts';
+export {
+  type KindSpec,
+  type PrinterColumn,
+  parseSpec,
+  type ResourceKind,
+  type ResourceKindName,
+  resourceKinds,
+  type SpecOf,
+} from './resource-kinds.ts';
 export {
   type SecretDetectorPack,
   type SecretPattern,

@@ -132,3 +132,41 @@ export const resourceKinds = [
 ] as const satisfies readonly ResourceKind[];
 
 export type ResourceKindName = (typeof resourceKinds)[number]['kind'];
+
+type KindEntry<K extends ResourceKindName> = Extract<(typeof resourceKinds)[number], { kind: K }>;
+/** The parsed (defaults applied) spec of one kind. */
+export type SpecOf<K extends ResourceKindName> = z.output<KindEntry<K>['specSchema']>;
+/** A spec tagged with its kind, so a `switch` on `kind` narrows `spec` without casts. */
+export type KindSpec = { [K in ResourceKindName]: { kind: K; spec: SpecOf<K> } }[ResourceKindName];
+
+/**
+ * Parses a spec with its kind's schema and keeps the type: the one place that turns "some
+ * kind's spec" into a typed value, for the operator (from the apiserver) and core (from rows).
+ */
+export function parseSpec(
+  kind: ResourceKindName,
+  input: unknown,
+): { success: true; value: KindSpec } | { success: false; error: z.ZodError } {
+  switch (kind) {
+    case 'Provider': {
+      const r = providerSpecSchema.safeParse(input);
+      return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
+    }
+    case 'Model': {
+      const r = modelSpecSchema.safeParse(input);
+      return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
+    }
+    case 'Budget': {
+      const r = budgetSpecSchema.safeParse(input);
+      return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
+    }
+    case 'RateLimit': {
+      const r = rateLimitSpecSchema.safeParse(input);
+      return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
+    }
+    case 'SecretRule': {
+      const r = secretRuleSpecSchema.safeParse(input);
+      return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
+    }
+  }
+}

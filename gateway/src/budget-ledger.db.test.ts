@@ -1,6 +1,7 @@
 import type { SnapshotBudget } from '@codevector/core/config-snapshot';
 import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
+import { parseUsd as usd } from '@codevector/core/money';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { type BudgetLedger, type BudgetTicket, createBudgetLedger } from './budget-ledger.ts';
@@ -42,7 +43,7 @@ function budget(name: string, extra: Partial<SnapshotBudget> = {}): SnapshotBudg
     namespace: 'default',
     name,
     subject: { kind: 'global' },
-    amountUSD: 1,
+    amount: usd('1'),
     period: 'total',
     models: [],
     mode: 'enforce',
@@ -51,8 +52,9 @@ function budget(name: string, extra: Partial<SnapshotBudget> = {}): SnapshotBudg
   };
 }
 
-const windowRow = z.object({ spent_usd: z.number(), leased_usd: z.number() });
-const leaseRow = z.object({ replica_id: z.string(), amount_usd: z.number() });
+// numeric arrives as exact text; the assertions compare it as numbers.
+const windowRow = z.object({ spent_usd: z.coerce.number(), leased_usd: z.coerce.number() });
+const leaseRow = z.object({ replica_id: z.string(), amount_usd: z.coerce.number() });
 
 const windowOf = (b: SnapshotBudget) =>
   pool.one(sql.type(windowRow)`select spent_usd, leased_usd from budget_windows where budget_uid = ${b.uid}`);
@@ -67,18 +69,18 @@ describe('budget leases across replica crashes', () => {
     const b = budget('crash-default');
     const items = [{ budget: b, subject: 'global' }];
     const crashed = replica({ crashes: true, sliceFraction: 0.5 });
-    expect(isTicket(await crashed.reserve(items, { expectedUSD: 0.1, worstUSD: 0.1 }))).toBe(true);
+    expect(isTicket(await crashed.reserve(items, { expected: usd('0.1'), worst: usd('0.1') }))).toBe(true);
     expect(await leasesOf(b)).toEqual([expect.objectContaining({ amount_usd: 0.5 })]);
     // The crashed replica is gone: it never settles, renews or returns.
 
     const survivor = replica();
     // While the lease is live, half of the budget is unavailable.
-    expect(isTicket(await survivor.reserve(items, { expectedUSD: 0.6, worstUSD: 0.6 }))).toBe(false);
+    expect(isTicket(await survivor.reserve(items, { expected: usd('0.6'), worst: usd('0.6') }))).toBe(false);
     await sleep(ttl + 150);
-    const ticket = await survivor.reserve(items, { expectedUSD: 1, worstUSD: 1 });
+    const ticket = await survivor.reserve(items, { expected: usd('1'), worst: usd('1') });
     expect(isTicket(ticket)).toBe(true);
-    survivor.settle(ticket as BudgetTicket, 1);
-    expect(isTicket(await survivor.reserve(items, { expectedUSD: 0.001, worstUSD: 0.001 }))).toBe(false);
+    survivor.settle(ticket as BudgetTicket, usd('1'));
+    expect(isTicket(await survivor.reserve(items, { expected: usd('0.001'), worst: usd('0.001') }))).toBe(false);
     await sleep(100);
     expect(await windowOf(b)).toEqual({ spent_usd: 1, leased_usd: 0 });
     expect(await leasesOf(b)).toEqual([]);
@@ -89,7 +91,7 @@ describe('budget leases across replica crashes', () => {
     const items = [{ budget: b, subject: 'global' }];
     // A replica that stops reaching the database (crashed or partitioned) with a request in flight.
     const lost = replica({ crashes: true, sliceFraction: 0.5 });
-    const inFlight = await lost.reserve(items, { expectedUSD: 0.01, worstUSD: 0.3 });
+    const inFlight = await lost.reserve(items, { expected: usd('0.01'), worst: usd('0.3') });
     expect(isTicket(inFlight)).toBe(true);
     await sleep(ttl + 150);
 
@@ -100,10 +102,10 @@ describe('budget leases across replica crashes', () => {
     for (let refusedBoth = false; !refusedBoth; ) {
       refusedBoth = true;
       for (const live of [a, c]) {
-        const ticket = await live.reserve(items, { expectedUSD: 0.01, worstUSD: 0.1 });
+        const ticket = await live.reserve(items, { expected: usd('0.01'), worst: usd('0.1') });
         if (!isTicket(ticket)) continue;
         refusedBoth = false;
-        live.settle(ticket, 0.1);
+        live.settle(ticket, usd('0.1'));
         spent += 0.1;
       }
     }
@@ -111,9 +113,9 @@ describe('budget leases across replica crashes', () => {
 
     // The lost replica still has 0.2 free in memory, but its lease is past its deadline and was
     // reclaimed: it must go back to the database, which has nothing left to grant.
-    expect(isTicket(await lost.reserve(items, { expectedUSD: 0.01, worstUSD: 0.1 }))).toBe(false);
+    expect(isTicket(await lost.reserve(items, { expected: usd('0.01'), worst: usd('0.1') }))).toBe(false);
     // Its in-flight request failed before any usage (cost 0): nothing is overspent.
-    lost.settle(inFlight as BudgetTicket, 0);
+    lost.settle(inFlight as BudgetTicket, usd('0'));
     await lost.close();
     await sleep(100);
     const row = await windowOf(b);
@@ -127,11 +129,11 @@ describe('budget leases across replica crashes', () => {
     const items = [{ budget: b, subject: 'global' }];
     const holder = createBudgetLedger({ pool, logger, leaseTtlMs: ttl, syncMs: 20, idleReturnMs: hour, sliceFraction: 0.6 });
     open.push(holder);
-    expect(isTicket(await holder.reserve(items, { expectedUSD: 0.1, worstUSD: 0.1 }))).toBe(true);
+    expect(isTicket(await holder.reserve(items, { expected: usd('0.1'), worst: usd('0.1') }))).toBe(true);
     // Several TTLs later the live holder still has its lease; nobody else can take it.
     await sleep(ttl * 3);
     const other = replica();
-    expect(isTicket(await other.reserve(items, { expectedUSD: 0.5, worstUSD: 0.5 }))).toBe(false);
+    expect(isTicket(await other.reserve(items, { expected: usd('0.5'), worst: usd('0.5') }))).toBe(false);
     expect(await leasesOf(b)).toEqual(
       expect.arrayContaining([expect.objectContaining({ amount_usd: 0.6 }), expect.objectContaining({ amount_usd: 0.4 })]),
     );
@@ -141,9 +143,9 @@ describe('budget leases across replica crashes', () => {
     const b2 = budget('lapsed');
     const items2 = [{ budget: b2, subject: 'global' }];
     const sleeper = replica({ crashes: true, sliceFraction: 0.5 });
-    expect(isTicket(await sleeper.reserve(items2, { expectedUSD: 0.1, worstUSD: 0.1 }))).toBe(true);
+    expect(isTicket(await sleeper.reserve(items2, { expected: usd('0.1'), worst: usd('0.1') }))).toBe(true);
     await sleep(ttl + 150);
-    expect(isTicket(await sleeper.reserve(items2, { expectedUSD: 0.1, worstUSD: 0.1 }))).toBe(true);
+    expect(isTicket(await sleeper.reserve(items2, { expected: usd('0.1'), worst: usd('0.1') }))).toBe(true);
     const leases = await leasesOf(b2);
     expect(leases).toHaveLength(1);
     // Its own lapsed lease plus a new slice: nothing was lost or counted twice.
@@ -156,10 +158,10 @@ describe('budget leases across replica crashes', () => {
 
 describe('budget leases under concurrency', () => {
   it('lets concurrent replicas spend a strict budget to the cent around a crashed one, without deadlocks', async () => {
-    const b = budget('concurrent-strict', { strict: true, amountUSD: 2 });
+    const b = budget('concurrent-strict', { strict: true, amount: usd('2') });
     const items = [{ budget: b, subject: 'global' }];
     const crashed = replica({ crashes: true, sliceFraction: 0.2 });
-    expect(isTicket(await crashed.reserve(items, { expectedUSD: 0.01, worstUSD: 0.05 }))).toBe(true);
+    expect(isTicket(await crashed.reserve(items, { expected: usd('0.01'), worst: usd('0.05') }))).toBe(true);
     const live = [replica({ sliceFraction: 0.05 }), replica({ sliceFraction: 0.05 }), replica({ sliceFraction: 0.05 })];
     let admitted = 0;
     const drain = () =>
@@ -167,11 +169,11 @@ describe('budget leases under concurrency', () => {
         live.flatMap((ledger) =>
           Array.from({ length: 8 }, async () => {
             for (;;) {
-              const ticket = await ledger.reserve(items, { expectedUSD: 0.001, worstUSD: 0.01 });
+              const ticket = await ledger.reserve(items, { expected: usd('0.001'), worst: usd('0.01') });
               if (!isTicket(ticket)) return;
               admitted++;
               await sleep(1);
-              ledger.settle(ticket, 0.01);
+              ledger.settle(ticket, usd('0.01'));
             }
           }),
         ),
@@ -191,17 +193,17 @@ describe('budget leases under concurrency', () => {
 
 describe('observe-mode budgets', () => {
   it('never refuse and never lease, but record every dollar spent, past the amount too', async () => {
-    const watched = budget('observed', { mode: 'observe', amountUSD: 0.05, strict: true });
-    const enforced = budget('enforced-beside', { amountUSD: 10 });
+    const watched = budget('observed', { mode: 'observe', amount: usd('0.05'), strict: true });
+    const enforced = budget('enforced-beside', { amount: usd('10') });
     const items = [
       { budget: watched, subject: 'global' },
       { budget: enforced, subject: 'global' },
     ];
     const ledger = replica();
     for (let i = 0; i < 10; i++) {
-      const ticket = await ledger.reserve(items, { expectedUSD: 0.02, worstUSD: 0.04 });
+      const ticket = await ledger.reserve(items, { expected: usd('0.02'), worst: usd('0.04') });
       expect(isTicket(ticket)).toBe(true);
-      ledger.settle(ticket as BudgetTicket, 0.02);
+      ledger.settle(ticket as BudgetTicket, usd('0.02'));
     }
     await sleep(150);
     const row = await windowOf(watched);
@@ -210,6 +212,6 @@ describe('observe-mode budgets', () => {
     expect(await leasesOf(watched)).toEqual([]);
     // The enforced budget beside it is charged the same spend through its lease.
     expect((await windowOf(enforced)).spent_usd).toBeCloseTo(0.2, 9);
-    expect(ledger.spendOf(watched.uid, 'global')).toBeCloseTo(0.2, 9);
+    expect(ledger.spendOf(watched.uid, 'global')).toBe(usd('0.2'));
   });
 });

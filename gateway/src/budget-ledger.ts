@@ -1,7 +1,9 @@
 import { randomUUID } from 'node:crypto';
+import { budgetWindow, windowKeyStart } from '@codevector/core/budget-window';
 import type { SnapshotBudget } from '@codevector/core/config-snapshot';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
+import { formatUsd, fractionOf, type Money, maxMoney, minMoney, parseUsd } from '@codevector/core/money';
 import { z } from 'zod';
 import { startPeriodicPush } from './periodic-push.ts';
 
@@ -24,11 +26,12 @@ import { startPeriodicPush } from './periodic-push.ts';
  * before the database stamps the expiry), so a lease that may have been reclaimed is never spent
  * again without leasing anew; the database's answer is the truth about what the lease holds.
  */
-export type BudgetRefusal = { budget: SnapshotBudget; subject: string; spentUSD: number; resetAt: Date | null };
+export type BudgetRefusal = { budget: SnapshotBudget; subject: string; spent: Money; resetAt: Date | null };
 
-export type CostEstimate = { expectedUSD: number; worstUSD: number };
+/** What a request may cost, exact (ADR 0004): expected, and the worst case for strict budgets. */
+export type CostEstimate = { expected: Money; worst: Money };
 
-type Hold = { state: BudgetState; amount: number };
+type Hold = { state: BudgetState; amount: Money };
 export type BudgetTicket = { holds: Hold[] };
 
 export type BudgetLedger = {
@@ -38,9 +41,9 @@ export type BudgetLedger = {
     estimate: CostEstimate,
   ): BudgetTicket | BudgetRefusal | Promise<BudgetTicket | BudgetRefusal>;
   /** Settles the real cost of an admitted request (0 when it failed before any usage). */
-  settle(ticket: BudgetTicket, costUSD: number): void;
+  settle(ticket: BudgetTicket, cost: Money): void;
   /** Current spend a replica knows for a budget window (settled, including its unflushed part). */
-  spendOf(budgetUid: string, subject: string): number | null;
+  spendOf(budgetUid: string, subject: string): Money | null;
   /** Pushes settled spend and returns leases. */
   close(): Promise<void>;
 };
@@ -50,13 +53,13 @@ type BudgetState = {
   subject: string;
   windowStart: Date;
   windowEnd: Date | null;
-  /** Dollars this replica holds in leased_usd. */
-  held: number;
+  /** What this replica holds in leased_usd. */
+  held: Money;
   /** Part of `held` promised to requests in flight. */
-  reserved: number;
-  pendingSpent: number;
-  pendingRelease: number;
-  globalSpent: number;
+  reserved: Money;
+  pendingSpent: Money;
+  pendingRelease: Money;
+  globalSpent: Money;
   /** The lease or push in flight for this window; at most one at a time. */
   acquiring: Promise<void> | null;
   retryLeaseAt: number;
@@ -65,28 +68,9 @@ type BudgetState = {
   validUntil: number;
 };
 
-const syncRow = z.object({ granted: z.number(), spent_usd: z.number(), leased_usd: z.number(), lease_usd: z.number() });
-
-/** The UTC calendar window of a period containing `now`. */
-export function budgetWindow(period: SnapshotBudget['period'], now: number): { start: Date; end: Date | null } {
-  const date = new Date(now);
-  const y = date.getUTCFullYear();
-  const m = date.getUTCMonth();
-  const d = date.getUTCDate();
-  switch (period) {
-    case 'day':
-      return { start: new Date(Date.UTC(y, m, d)), end: new Date(Date.UTC(y, m, d + 1)) };
-    case 'week': {
-      // ISO weeks start on Monday.
-      const offset = (date.getUTCDay() + 6) % 7;
-      return { start: new Date(Date.UTC(y, m, d - offset)), end: new Date(Date.UTC(y, m, d - offset + 7)) };
-    }
-    case 'month':
-      return { start: new Date(Date.UTC(y, m, 1)), end: new Date(Date.UTC(y, m + 1, 1)) };
-    case 'total':
-      return { start: new Date(0), end: null };
-  }
-}
+// numeric arrives as exact decimal text (core's pool) and becomes picodollars here.
+const money = z.string().transform(parseUsd);
+const syncRow = z.object({ granted: money, spent_usd: money, leased_usd: money, lease_usd: money });
 
 export function createBudgetLedger(options: {
   pool: DatabasePool;
@@ -114,8 +98,9 @@ export function createBudgetLedger(options: {
     const key = `${budget.uid}\u0000${subject}`;
     let state = states.get(key);
     if (!state || (state.windowEnd !== null && now >= state.windowEnd.getTime()) || state.budget !== budget) {
-      const window = budgetWindow(budget.period, now);
-      if (state && state.windowStart.getTime() === window.start.getTime()) {
+      const window = budgetWindow(budget.period, new Date(now));
+      const windowStart = windowKeyStart(window);
+      if (state && state.windowStart.getTime() === windowStart.getTime()) {
         state.budget = budget; // a config change keeps the counters of the same window
         return state;
       }
@@ -123,13 +108,13 @@ export function createBudgetLedger(options: {
       state = {
         budget,
         subject,
-        windowStart: window.start,
+        windowStart,
         windowEnd: window.end,
-        held: 0,
-        reserved: 0,
-        pendingSpent: 0,
-        pendingRelease: 0,
-        globalSpent: 0,
+        held: 0n,
+        reserved: 0n,
+        pendingSpent: 0n,
+        pendingRelease: 0n,
+        globalSpent: 0n,
         acquiring: null,
         retryLeaseAt: 0,
         lastUsedAt: now,
@@ -150,31 +135,32 @@ export function createBudgetLedger(options: {
    * One round trip that settles pending spend and releases, reclaims expired leases of other
    * replicas, grants up to `want` and renews this replica's lease (gateway_budget_sync).
    */
-  async function exchange(state: BudgetState, want: number): Promise<void> {
+  async function exchange(state: BudgetState, want: Money): Promise<void> {
     const spent = state.pendingSpent;
     const release = state.pendingRelease;
-    state.pendingSpent = 0;
-    state.pendingRelease = 0;
+    state.pendingSpent = 0n;
+    state.pendingRelease = 0n;
     const sentAt = clock();
     try {
       const row = await pool.one(sql.type(syncRow)`
         select granted, spent_usd, leased_usd, lease_usd from gateway_budget_sync(
           ${state.budget.uid}, ${state.subject}, ${state.windowStart.toISOString()}, ${state.windowEnd?.toISOString() ?? null},
-          ${state.budget.amountUSD}, ${replicaId}, ${want}, ${spent}, ${release}, ${leaseTtlMs})`);
+          ${formatUsd(state.budget.amount)}::numeric, ${replicaId}, ${formatUsd(want)}::numeric, ${formatUsd(spent)}::numeric,
+          ${formatUsd(release)}::numeric, ${leaseTtlMs})`);
       // Releases settled while the statement ran are not in the database's answer yet.
-      state.held = Math.max(0, row.lease_usd - state.pendingRelease);
+      state.held = maxMoney(0n, row.lease_usd - state.pendingRelease);
       state.globalSpent = row.spent_usd;
-      state.validUntil = row.lease_usd > 0 ? sentAt + leaseTtlMs * 0.9 : 0;
+      state.validUntil = row.lease_usd > 0n ? sentAt + leaseTtlMs * 0.9 : 0;
       if (row.granted < want) state.retryLeaseAt = clock() + 100;
     } catch (error) {
       state.pendingSpent += spent;
       state.pendingRelease += release;
       state.retryLeaseAt = clock() + 200;
-      logger.error({ err: error }, want > 0 ? 'budget lease failed' : 'budget spend sync failed');
+      logger.error({ err: error }, want > 0n ? 'budget lease failed' : 'budget spend sync failed');
     }
   }
 
-  function run(state: BudgetState, want: number): Promise<void> {
+  function run(state: BudgetState, want: Money): Promise<void> {
     const acquiring = exchange(state, want).finally(() => {
       state.acquiring = null;
     });
@@ -183,14 +169,14 @@ export function createBudgetLedger(options: {
   }
 
   function needsPush(state: BudgetState, now: number): boolean {
-    if (state.pendingSpent !== 0 || state.pendingRelease !== 0) return true;
+    if (state.pendingSpent !== 0n || state.pendingRelease !== 0n) return true;
     // Renew a lease while half of its time is left, so it never lapses on a live replica.
-    return state.held > 0 && state.validUntil - now < leaseTtlMs * 0.45;
+    return state.held > 0n && state.validUntil - now < leaseTtlMs * 0.45;
   }
 
   function returnFree(state: BudgetState): void {
     const free = state.held - state.reserved;
-    if (free <= 0) return;
+    if (free <= 0n) return;
     state.held -= free;
     state.pendingRelease += free;
   }
@@ -202,8 +188,8 @@ export function createBudgetLedger(options: {
       if (final && state.acquiring) await state.acquiring;
       if (state.acquiring) continue;
       if (final || retired.has(state) || now - state.lastUsedAt > idleReturnMs) returnFree(state);
-      if (needsPush(state, now)) work.push(run(state, 0));
-      else if (retired.has(state) && state.reserved === 0) retired.delete(state);
+      if (needsPush(state, now)) work.push(run(state, 0n));
+      else if (retired.has(state) && state.reserved === 0n) retired.delete(state);
     }
     await Promise.all(work);
   }
@@ -219,15 +205,15 @@ export function createBudgetLedger(options: {
     const holds: Hold[] = [];
     for (const { budget, subject } of items) {
       const state = stateFor(budget, subject, now);
-      const amount = budget.strict ? estimate.worstUSD : estimate.expectedUSD;
+      const amount = budget.strict ? estimate.worst : estimate.expected;
       holds.push({ state, amount });
       if (budget.mode === 'observe') continue;
       if (now < state.validUntil && state.held - state.reserved >= amount) continue;
       if (state.acquiring) return { wait: state.acquiring };
       if (!allowLease || now < state.retryLeaseAt) {
-        return { budget, subject, spentUSD: state.globalSpent + state.pendingSpent, resetAt: state.windowEnd };
+        return { budget, subject, spent: state.globalSpent + state.pendingSpent, resetAt: state.windowEnd };
       }
-      const want = Math.max(amount - (state.held - state.reserved), budget.amountUSD * sliceFraction);
+      const want = maxMoney(amount - (state.held - state.reserved), fractionOf(budget.amount, sliceFraction));
       return { wait: run(state, want) };
     }
     for (const hold of holds) {
@@ -251,17 +237,17 @@ export function createBudgetLedger(options: {
         if ('wait' in outcome) {
           const { budget, subject } = items[0]!;
           const state = stateFor(budget, subject, clock());
-          return { budget, subject, spentUSD: state.globalSpent, resetAt: state.windowEnd };
+          return { budget, subject, spent: state.globalSpent, resetAt: state.windowEnd };
         }
         return outcome;
       })();
     },
-    settle(ticket, costUSD) {
+    settle(ticket, cost) {
       for (const { state, amount } of ticket.holds) {
-        state.pendingSpent += costUSD;
+        state.pendingSpent += cost;
         if (state.budget.mode === 'observe') continue;
-        state.reserved = Math.max(0, state.reserved - amount);
-        const release = Math.min(costUSD, state.held);
+        state.reserved = maxMoney(0n, state.reserved - amount);
+        const release = minMoney(cost, state.held);
         state.held -= release;
         state.pendingRelease += release;
       }

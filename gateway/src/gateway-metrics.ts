@@ -1,3 +1,5 @@
+import { formatUsd, type Money } from '@codevector/core/money';
+
 /**
  * Prometheus metrics, hand-rolled: the request path only increments numbers in maps, and the
  * text format is built when /metrics is scraped (prom-client's label handling costs more per
@@ -8,7 +10,8 @@ export type GatewayMetrics = {
   rejection(reason: string): void;
   upstreamLatency(provider: string, seconds: number): void;
   tokens(model: string, kind: 'input' | 'output' | 'cache_read' | 'cache_write', count: number): void;
-  cost(model: string, usd: number): void;
+  /** Exact cost (picodollars); the sum stays exact and is rendered as a decimal. */
+  cost(model: string, amount: Money): void;
   setGauge(name: string, value: number): void;
   render(): string;
 };
@@ -19,7 +22,7 @@ export function createGatewayMetrics(): GatewayMetrics {
   const requests = new Map<string, number>();
   const rejections = new Map<string, number>();
   const tokens = new Map<string, number>();
-  const cost = new Map<string, number>();
+  const cost = new Map<string, Money>();
   const gauges = new Map<string, number>();
   const latency = new Map<string, { labels: string; buckets: number[]; sum: number; count: number }>();
   const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
@@ -81,21 +84,21 @@ export function createGatewayMetrics(): GatewayMetrics {
     tokens: (model, kind, count) => {
       if (count > 0) add(tokens, tokenKeysFor(model)[kind], count);
     },
-    cost: (model, usd) => {
-      if (usd <= 0) return;
+    cost: (model, amount) => {
+      if (amount <= 0n) return;
       let key = costKeys.get(model);
       if (key === undefined) {
         key = `model="${escapeLabel(model)}"`;
         if (costKeys.size < 10_000) costKeys.set(model, key);
       }
-      add(cost, key, usd);
+      cost.set(key, (cost.get(key) ?? 0n) + amount);
     },
     setGauge: (name, value) => gauges.set(name, value),
     render() {
       const lines: string[] = [];
-      const counter = (name: string, help: string, map: Map<string, number>) => {
+      const counter = (name: string, help: string, map: Map<string, number | Money>) => {
         lines.push(`# HELP ${name} ${help}`, `# TYPE ${name} counter`);
-        for (const [labels, value] of map) lines.push(`${name}{${labels}} ${value}`);
+        for (const [labels, value] of map) lines.push(`${name}{${labels}} ${typeof value === 'bigint' ? formatUsd(value) : value}`);
       };
       counter('codevector_gateway_requests_total', 'Requests answered, by surface and HTTP status.', requests);
       counter('codevector_gateway_rejections_total', 'Requests refused by a policy, by reason.', rejections);

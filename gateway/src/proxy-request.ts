@@ -4,6 +4,7 @@ import zlib from 'node:zlib';
 import type { AuditEntry } from '@codevector/core/audit-entry';
 import type { ErrorCode } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
+import { displayUsd, formatUsd, maxMoney } from '@codevector/core/money';
 import type { RejectionRecorder } from '@codevector/core/rejection-recorder';
 import type { Dispatcher } from 'undici';
 import { formatApiError, type Surface } from './api-error.ts';
@@ -230,7 +231,7 @@ export function createProxy(deps: ProxyDeps) {
         outputTokens: used.output,
         cacheReadTokens: used.cacheRead,
         cacheWriteTokens: used.cacheWrite,
-        costUSD: cost,
+        cost,
         status: entry.status,
         outcome: entry.outcome,
         latencyMs: Math.round(performance.now() - entry.started),
@@ -240,7 +241,7 @@ export function createProxy(deps: ProxyDeps) {
     }
     if (logger.isLevelEnabled('debug')) {
       logger.debug(
-        { requestId: entry.requestId, model: model.modelName, status: entry.status, outcome: entry.outcome, costUSD: cost },
+        { requestId: entry.requestId, model: model.modelName, status: entry.status, outcome: entry.outcome, costUSD: formatUsd(cost) },
         'request done',
       );
     }
@@ -409,20 +410,21 @@ export function createProxy(deps: ProxyDeps) {
         const reserved = budgets.reserve(applying, estimateCost(routed, body, plain.length, outputEstimator));
         const outcome = reserved instanceof Promise ? await reserved : reserved;
         if (!('holds' in outcome)) {
-          const { budget, spentUSD, resetAt } = outcome;
+          const { budget, spent, resetAt } = outcome;
           if (rateTicket) rateLimiter.addTokens(rateTicket, 0);
           const when = resetAt ? `It resets at ${resetAt.toISOString()}.` : 'It does not reset (period: total).';
           return refusal(
             'GW_BUDGET_EXCEEDED',
-            `Budget "${budget.namespace}/${budget.name}" of $${budget.amountUSD.toFixed(2)} per ${budget.period} for ${outcome.subject} is used up ($${spentUSD.toFixed(2)} spent). ${when}`,
+            `Budget "${budget.namespace}/${budget.name}" of ${displayUsd(budget.amount)} per ${budget.period} for ${outcome.subject} is used up (${displayUsd(spent)} spent). ${when}`,
             {
               action: 'gateway.budget_exceeded',
               targetType: 'budget',
               targetId: budget.uid,
               targetName: `${budget.namespace}/${budget.name}`,
               detail: {
-                limitUSD: budget.amountUSD,
-                spentUSD,
+                // Exact decimal strings, as in the Budget's spec and status.
+                limitUSD: formatUsd(budget.amount),
+                spentUSD: formatUsd(spent),
                 period: budget.period,
                 subject: outcome.subject,
                 strict: budget.strict,
@@ -780,11 +782,11 @@ function applicable<T extends { subject: Parameters<typeof subjectKey>[0]; model
 export function estimateCost(routed: RoutedModel, body: Record<string, unknown>, bytes: number, estimator: OutputEstimator): CostEstimate {
   const { pricing } = routed.model;
   const requested = body['max_tokens'] ?? body['max_completion_tokens'] ?? body['max_output_tokens'];
-  const maxTokens = typeof requested === 'number' && requested > 0 ? requested : defaultWorstOutputTokens;
-  const expectedOutput = Math.min(maxTokens, estimator.estimate(routed.model.modelName));
-  const dearestInput = Math.max(pricing.input, pricing.cacheWrite, pricing.cacheRead);
+  const maxTokens = Number.isSafeInteger(requested) && (requested as number) > 0 ? (requested as number) : defaultWorstOutputTokens;
+  const expectedOutput = Math.min(maxTokens, Math.ceil(estimator.estimate(routed.model.modelName)));
+  const dearestInput = maxMoney(pricing.input, maxMoney(pricing.cacheWrite, pricing.cacheRead));
   return {
-    expectedUSD: ((bytes / 3) * pricing.input + expectedOutput * pricing.output) / 1e6,
-    worstUSD: (bytes * dearestInput + maxTokens * pricing.output) / 1e6,
+    expected: BigInt(Math.ceil(bytes / 3)) * pricing.input + BigInt(expectedOutput) * pricing.output,
+    worst: BigInt(bytes) * dearestInput + BigInt(maxTokens) * pricing.output,
   };
 }

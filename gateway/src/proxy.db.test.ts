@@ -186,7 +186,7 @@ describe('forwarding', () => {
 
   it('answers 504 in the caller shape when the provider exceeds its timeout', async () => {
     await fx.seedConfig({
-      providers: [{ name: 'slow', spec: { type: 'anthropic', baseURL: fx.fake.url, timeoutSeconds: 0.3 }, apiKey: 'sk-slow' }],
+      providers: [{ name: 'slow', spec: { type: 'anthropic', baseURL: fx.fake.url, timeoutSeconds: 1 }, apiKey: 'sk-slow' }],
       models: [
         {
           name: 'slow',
@@ -308,7 +308,7 @@ describe('refusals', () => {
   it('refuses a request once a budget is spent, with 402, which budget and when it resets', async () => {
     const spender = await fx.seedUser({ email: 'spender@example.com', keyName: 'spender', groups: ['interns'] });
     await fx.seedConfig({
-      budgets: [{ name: 'interns-daily', spec: { subject: { kind: 'group', name: 'interns' }, amountUSD: 0.2, period: 'day' } }],
+      budgets: [{ name: 'interns-daily', spec: { subject: { kind: 'group', name: 'interns' }, amountUSD: '0.2', period: 'day' } }],
     });
     await new Promise((resolve) => setTimeout(resolve, 300));
     let res: Response | undefined;
@@ -340,7 +340,7 @@ describe('observe-mode budgets', () => {
       budgets: [
         {
           name: 'contractors-watch',
-          spec: { subject: { kind: 'group', name: 'contractors' }, amountUSD: 0.05, period: 'month', mode: 'observe' },
+          spec: { subject: { kind: 'group', name: 'contractors' }, amountUSD: '0.05', period: 'month', mode: 'observe' },
         },
       ],
     });

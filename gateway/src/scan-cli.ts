@@ -1,5 +1,6 @@
 import { readFile } from 'node:fs/promises';
-import { snapshotSecretRuleSchema } from '@codevector/core/config-snapshot';
+import { toSnapshotSecretRule } from '@codevector/core/config-snapshot';
+import { secretRuleSpecSchema } from '@codevector/crds';
 import { parseAllDocuments } from 'yaml';
 import { createSecretScanner } from './secret-scan/secret-scanner.ts';
 
@@ -22,12 +23,15 @@ export async function readSecretRuleManifests(files: readonly string[]) {
       } | null;
       if (value?.kind !== 'SecretRule') continue;
       rules.push(
-        snapshotSecretRuleSchema.parse({
-          uid: `${file}#${value.metadata?.name ?? ''}`,
-          namespace: value.metadata?.namespace ?? 'default',
-          name: value.metadata?.name ?? 'unnamed',
-          ...value.spec,
-        }),
+        toSnapshotSecretRule(
+          {
+            uid: `${file}#${value.metadata?.name ?? ''}`,
+            namespace: value.metadata?.namespace ?? 'default',
+            name: value.metadata?.name ?? 'unnamed',
+          },
+          // The same validation the apiserver applies, so the CLI refuses what a cluster would.
+          secretRuleSpecSchema.parse(value.spec ?? {}),
+        ),
       );
     }
   }

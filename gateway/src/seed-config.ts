@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { generateApiKey } from '@codevector/core/api-key';
-import { configChangedChannel } from '@codevector/core/config-snapshot';
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { bumpConfigVersion } from '@codevector/core/config-snapshot';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import type { SecretBox } from '@codevector/core/secret-box';
+import { parseSpec, type ResourceKindName } from '@codevector/crds';
 import { z } from 'zod';
 
 /**
@@ -20,22 +21,37 @@ export type SeedConfig = {
   delete?: { table: 'providers' | 'models' | 'budgets' | 'rate_limits' | 'secret_rules'; namespace?: string; name: string }[];
 };
 
-const noRows = z.object({});
+const kindOfTable = {
+  providers: 'Provider',
+  models: 'Model',
+  budgets: 'Budget',
+  rate_limits: 'RateLimit',
+  secret_rules: 'SecretRule',
+} as const satisfies Record<string, ResourceKindName>;
 
 export async function seedGatewayConfig(pool: DatabasePool, secretBox: SecretBox, config: SeedConfig): Promise<number> {
   return pool.transaction(async (tx) => {
-    const upsert = async (table: string, resource: SeedResource, sealed?: Buffer | null) => {
+    const upsert = async (table: keyof typeof kindOfTable, resource: SeedResource, sealed?: Buffer | null) => {
       const namespace = resource.namespace ?? 'default';
-      const spec = sql.jsonb(resource.spec as never);
+      // Seeds give a provider's key directly; the Secret the operator would have read it from is
+      // named for the record only.
+      const input =
+        table === 'providers' && resource.spec['apiKeySecretRef'] === undefined
+          ? { ...resource.spec, apiKeySecretRef: { name: `${resource.name}-api-key`, key: 'apiKey' } }
+          : resource.spec;
+      // Stored as the operator stores it (parsed by the kind's schema, defaults applied) when it
+      // parses; as given otherwise, so tests can plant a row the gateway must refuse.
+      const parsed = parseSpec(kindOfTable[table], input);
+      const spec = sql.jsonb((parsed.success ? parsed.value.spec : input) as never);
       if (table === 'providers') {
-        await tx.query(sql.type(noRows)`
+        await tx.query(statement`
           insert into providers (uid, namespace, name, generation, spec, api_key_ciphertext, api_key_fingerprint)
           values (${randomUUID()}, ${namespace}, ${resource.name}, 1, ${spec}, ${sealed ? sql.binary(sealed) : null}, null)
           on conflict (namespace, name) do update set spec = excluded.spec, generation = providers.generation + 1,
             api_key_ciphertext = coalesce(excluded.api_key_ciphertext, providers.api_key_ciphertext), updated_at = now()`);
         return;
       }
-      await tx.query(sql.type(noRows)`
+      await tx.query(statement`
         insert into ${sql.identifier([table])} (uid, namespace, name, generation, spec)
         values (${randomUUID()}, ${namespace}, ${resource.name}, 1, ${spec})
         on conflict (namespace, name) do update set spec = excluded.spec, generation = ${sql.identifier([table])}.generation + 1, updated_at = now()`);
@@ -48,15 +64,10 @@ export async function seedGatewayConfig(pool: DatabasePool, secretBox: SecretBox
     for (const rule of config.secretRules ?? []) await upsert('secret_rules', rule);
     for (const item of config.delete ?? []) {
       await tx.query(
-        sql.type(
-          noRows,
-        )`delete from ${sql.identifier([item.table])} where namespace = ${item.namespace ?? 'default'} and name = ${item.name}`,
+        statement`delete from ${sql.identifier([item.table])} where namespace = ${item.namespace ?? 'default'} and name = ${item.name}`,
       );
     }
-    const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`
-      update config_state set version = version + 1, changed_at = now() returning version`);
-    await tx.query(sql.type(noRows)`select pg_notify(${configChangedChannel}, ${String(version)})`);
-    return version;
+    return bumpConfigVersion(tx);
   });
 }
 
@@ -72,7 +83,7 @@ export async function seedUserWithKey(
     for (const group of options.groups ?? []) {
       const groupId = await tx.oneFirst(sql.type(z.object({ id: z.string() }))`
         insert into groups (name) values (${group}) on conflict (name) do update set updated_at = now() returning id::text as id`);
-      await tx.query(sql.type(noRows)`insert into group_members (group_id, user_id) values (${groupId}, ${userId}) on conflict do nothing`);
+      await tx.query(statement`insert into group_members (group_id, user_id) values (${groupId}, ${userId}) on conflict do nothing`);
     }
     const { key, displayPrefix, hash } = generateApiKey();
     const keyId = await tx.oneFirst(sql.type(z.object({ id: z.string() }))`

@@ -1,4 +1,5 @@
 import { createLogger } from '@codevector/core/logger';
+import { formatUsd } from '@codevector/core/money';
 import { describe, expect, it } from 'vitest';
 import { createUsageRecorder, type UsageRow } from './usage-recorder.ts';
 
@@ -13,7 +14,7 @@ const row = (i: number): UsageRow => ({
   outputTokens: 2 * i,
   cacheReadTokens: 3,
   cacheWriteTokens: 0,
-  costUSD: i / 1e6,
+  cost: BigInt(i) * 1_000_000n,
   status: 200,
   outcome: 'ok',
   latencyMs: 5,
@@ -40,7 +41,8 @@ describe('usage recorder', () => {
     expect(recorder.stats.queued).toBe(1000);
     await recorder.close();
     expect(batches.map((b) => b.length)).toEqual([300, 300, 300, 100]);
-    expect(batches.flat()).toEqual(rows);
+    // Costs travel as exact decimal text ($i per million requests here).
+    expect(batches.flat()).toEqual(rows.map((r) => ({ ...r, cost: formatUsd(r.cost) })));
     expect(recorder.stats).toMatchObject({ written: 1000, failed: 0, queued: 0 });
   });
 });

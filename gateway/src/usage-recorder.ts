@@ -1,6 +1,6 @@
-import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import { type DatabasePool, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
-import { z } from 'zod';
+import { formatUsd, type Money } from '@codevector/core/money';
 
 export type UsageRow = {
   requestId: string;
@@ -13,16 +13,14 @@ export type UsageRow = {
   outputTokens: number;
   cacheReadTokens: number;
   cacheWriteTokens: number;
-  costUSD: number;
+  /** Exact cost (picodollars); written as its decimal text. */
+  cost: Money;
   status: number;
   outcome: string;
   latencyMs: number;
   ttfbMs: number | null;
   sessionId: string | null;
 };
-
-// Built once: a zod object schema costs more to create than the rows it would describe.
-const noRows = z.object({});
 
 export type UsageRecorder = {
   record(row: UsageRow): void;
@@ -58,16 +56,17 @@ export function createUsageRecorder(options: {
     // keys are the record's column names below): cheaper to build than sixteen typed arrays.
     // `json`, not `jsonb`: read once, so PostgreSQL need not build the binary form (~20% less of
     // its CPU per row).
-    const rows = JSON.stringify(batch);
+    // Costs go as decimal strings, which json_to_recordset reads into numeric exactly.
+    const rows = JSON.stringify(batch, (key, value) => (key === 'cost' ? formatUsd(value as Money) : value));
     try {
-      await pool.query(sql.type(noRows)`
+      await pool.query(statement`
         insert into usage (request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
           cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id)
         select "requestId", "apiKeyId", "userId", model, provider, endpoint, "inputTokens", "outputTokens",
-          "cacheReadTokens", "cacheWriteTokens", "costUSD", status, outcome, "latencyMs", "ttfbMs", "sessionId"
+          "cacheReadTokens", "cacheWriteTokens", cost, status, outcome, "latencyMs", "ttfbMs", "sessionId"
         from json_to_recordset(${rows}::json) as r("requestId" text, "apiKeyId" uuid, "userId" uuid, model text,
           provider text, endpoint text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
-          "cacheWriteTokens" bigint, "costUSD" numeric, status int, outcome text, "latencyMs" int, "ttfbMs" int,
+          "cacheWriteTokens" bigint, cost numeric, status int, outcome text, "latencyMs" int, "ttfbMs" int,
           "sessionId" text)`);
       stats.written += batch.length;
     } catch (error) {
@@ -114,7 +113,7 @@ export function createUsageRecorder(options: {
       n[at + 1] = row.outputTokens;
       n[at + 2] = row.cacheReadTokens;
       n[at + 3] = row.cacheWriteTokens;
-      n[at + 4] = row.costUSD;
+      queue.costs[i] = row.cost;
       n[at + 5] = row.status;
       n[at + 6] = row.latencyMs;
       n[at + 7] = row.ttfbMs ?? Number.NaN;
@@ -139,8 +138,10 @@ type Columns = {
   endpoint: string[];
   outcome: string[];
   sessionId: (string | null)[];
-  /** inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, costUSD, status, latencyMs, ttfbMs (NaN: null). */
+  /** inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, (unused), status, latencyMs, ttfbMs (NaN: null). */
   numbers: Float64Array;
+  /** Exact costs; a request costs far less than the 9.2 million dollars an int64 of picodollars holds. */
+  costs: BigInt64Array;
 };
 
 function createColumns(capacity: number): Columns {
@@ -156,6 +157,7 @@ function createColumns(capacity: number): Columns {
     outcome: strings(),
     sessionId: strings(),
     numbers: new Float64Array(capacity * numberFields),
+    costs: new BigInt64Array(capacity),
   };
 }
 
@@ -173,6 +175,7 @@ function grown(columns: Columns): Columns {
   copy(columns.outcome, next.outcome);
   copy(columns.sessionId, next.sessionId);
   next.numbers.set(columns.numbers.subarray(0, columns.length * numberFields));
+  next.costs.set(columns.costs.subarray(0, columns.length));
   next.length = columns.length;
   return next;
 }
@@ -194,7 +197,7 @@ function rowsOf(columns: Columns, from: number, to: number): UsageRow[] {
       outputTokens: n[at + 1]!,
       cacheReadTokens: n[at + 2]!,
       cacheWriteTokens: n[at + 3]!,
-      costUSD: n[at + 4]!,
+      cost: columns.costs[i]!,
       status: n[at + 5]!,
       outcome: columns.outcome[i]!,
       latencyMs: n[at + 6]!,

@@ -1,4 +1,5 @@
-import type { SnapshotModel } from '@codevector/core/config-snapshot';
+import type { TokenPrices } from '@codevector/core/config-snapshot';
+import type { Money } from '@codevector/core/money';
 
 /** Token counts by kind, normalised across APIs: `input` excludes cache reads and writes. */
 export type Usage = { input: number; output: number; cacheRead: number; cacheWrite: number };
@@ -6,19 +7,20 @@ export type UsageFormat = 'anthropic' | 'openai-chat' | 'openai-responses';
 
 export const emptyUsage = (): Usage => ({ input: 0, output: 0, cacheRead: 0, cacheWrite: 0 });
 
-/** USD for a usage at a model's prices (per million tokens). */
-export function costOf(usage: Usage, pricing: SnapshotModel['pricing']): number {
+/** The exact cost of a usage at a model's prices (picodollars per token, ADR 0004). */
+export function costOf(usage: Usage, pricing: TokenPrices): Money {
   return (
-    (usage.input * pricing.input +
-      usage.output * pricing.output +
-      usage.cacheRead * pricing.cacheRead +
-      usage.cacheWrite * pricing.cacheWrite) /
-    1e6
+    BigInt(usage.input) * pricing.input +
+    BigInt(usage.output) * pricing.output +
+    BigInt(usage.cacheRead) * pricing.cacheRead +
+    BigInt(usage.cacheWrite) * pricing.cacheWrite
   );
 }
 
 type RawUsage = Record<string, unknown>;
-const num = (value: unknown): number => (typeof value === 'number' && Number.isFinite(value) ? value : 0);
+// Token counts are whole and never negative, whatever a provider (or a fake one) sends.
+const num = (value: unknown): number =>
+  typeof value === 'number' && Number.isFinite(value) && value > 0 ? Math.min(Math.floor(value), Number.MAX_SAFE_INTEGER) : 0;
 
 /** Merges an API's usage object into `into` (later events carry later counts). */
 export function mergeUsage(format: UsageFormat, raw: RawUsage, into: Usage): void {

@@ -1,26 +1,8 @@
+import { budgetWindow } from '@codevector/core/budget-window';
+import type { SnapshotBudget } from '@codevector/core/config-snapshot';
 import { type CommonQueryMethods, sql } from '@codevector/core/create-pool';
+import { formatUsd } from '@codevector/core/money';
 import { z } from 'zod';
-
-export type BudgetPeriod = 'day' | 'week' | 'month' | 'total';
-
-/** The UTC calendar window containing `now` (weeks start on Monday, ISO 8601). */
-export function budgetWindow(period: BudgetPeriod, now: Date): { start: Date | null; end: Date | null } {
-  const y = now.getUTCFullYear();
-  const m = now.getUTCMonth();
-  const d = now.getUTCDate();
-  switch (period) {
-    case 'day':
-      return { start: new Date(Date.UTC(y, m, d)), end: new Date(Date.UTC(y, m, d + 1)) };
-    case 'week': {
-      const sinceMonday = (now.getUTCDay() + 6) % 7;
-      return { start: new Date(Date.UTC(y, m, d - sinceMonday)), end: new Date(Date.UTC(y, m, d - sinceMonday + 7)) };
-    }
-    case 'month':
-      return { start: new Date(Date.UTC(y, m, 1)), end: new Date(Date.UTC(y, m + 1, 1)) };
-    case 'total':
-      return { start: null, end: null };
-  }
-}
 
 const iso = (date: Date) => date.toISOString().replace(/\.\d+Z$/, 'Z');
 
@@ -31,7 +13,7 @@ const iso = (date: Date) => date.toISOString().replace(/\.\d+Z$/, 'Z');
  */
 export async function budgetSpend(
   db: CommonQueryMethods,
-  budget: { uid: string; amountUSD: string; period: BudgetPeriod },
+  budget: Pick<SnapshotBudget, 'uid' | 'amount' | 'period'>,
   now: Date,
 ): Promise<Record<string, string>> {
   const window = budgetWindow(budget.period, now);
@@ -46,7 +28,7 @@ export async function budgetSpend(
     )
     select trim_scale(coalesce((select spent_usd from current), 0))::text as spent,
            trim_scale(coalesce((select leased_usd from current), 0))::text as reserved,
-           trim_scale(${budget.amountUSD}::numeric - coalesce((select spent_usd + leased_usd from current), 0))::text as remaining`);
+           trim_scale(${formatUsd(budget.amount)}::numeric - coalesce((select spent_usd + leased_usd from current), 0))::text as remaining`);
   return {
     spentUSD: row.spent,
     reservedUSD: row.reserved,

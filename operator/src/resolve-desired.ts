@@ -1,10 +1,12 @@
+import { toSnapshotBudget, toSnapshotModel } from '@codevector/core/config-snapshot';
 import type { DatabasePool } from '@codevector/core/create-pool';
 import { sql } from '@codevector/core/create-pool';
 import type { ErrorCode } from '@codevector/core/errors';
 import { fingerprintSecret } from '@codevector/core/secret-box';
+import { parseSpec } from '@codevector/crds';
 import RE2 from 're2';
 import { z } from 'zod';
-import { type BudgetPeriod, budgetSpend } from './budget-spend.ts';
+import { budgetSpend } from './budget-spend.ts';
 import type { OperatorKind } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
 import type { DesiredRow } from './plan-resource.ts';
@@ -28,24 +30,24 @@ export async function resolveDesired(
   deps: { source: ResourceSource; db: DatabasePool; uid: string; now: () => Date },
 ): Promise<Resolution> {
   const namespace = object.metadata.namespace ?? '';
-  const parsed = kind.specSchema.safeParse(object.spec ?? {});
+  const parsed = parseSpec(kind.kind, object.spec ?? {});
   if (!parsed.success) {
     const details = parsed.error.issues.map((issue) => `${issue.path.join('.') || 'spec'}: ${issue.message}`).join('; ');
     return failure('OP_SPEC_INVALID', 'SpecInvalid', `The spec is not valid: ${details}`, false);
   }
-  const spec = parsed.data as Record<string, unknown>;
+  const typed = parsed.value;
+  const ref = { uid: deps.uid, namespace, name: object.metadata.name };
   const desired: DesiredRow = {
-    uid: deps.uid,
-    namespace,
-    name: object.metadata.name,
+    ...ref,
     generation: object.metadata.generation ?? null,
-    spec,
+    // Stored as parsed (defaults applied); core's loader parses it again with the same schema.
+    spec: typed.spec as Record<string, unknown>,
     apiKeyFingerprint: null,
   };
 
-  switch (kind.kind) {
+  switch (typed.kind) {
     case 'Provider': {
-      const ref = spec['apiKeySecretRef'] as { name: string; key: string };
+      const ref = typed.spec.apiKeySecretRef;
       const data = await deps.source.getSecret(namespace, ref.name);
       if (data === null) {
         return failure('OP_SECRET_NOT_FOUND', 'SecretNotFound', `Secret "${ref.name}" does not exist in namespace "${namespace}".`, true);
@@ -71,7 +73,7 @@ export async function resolveDesired(
       };
     }
     case 'Model': {
-      const providerName = (spec['providerRef'] as { name: string }).name;
+      const providerName = typed.spec.providerRef.name;
       const stored = await deps.db.maybeOneFirst(sql.type(z.object({ uid: z.string() }))`
         select uid from providers where namespace = ${namespace} and name = ${providerName}`);
       if (stored === null) {
@@ -92,7 +94,7 @@ export async function resolveDesired(
       }
       // Clients pick a model by name alone, so a name or alias may be served by one Model only;
       // the one stored first keeps it.
-      const names = [String(spec['name']), ...((spec['aliases'] as string[] | undefined) ?? [])];
+      const names = [typed.spec.name, ...(typed.spec.aliases ?? [])];
       const clash = await deps.db.maybeOne(sql.type(z.object({ namespace: z.string(), name: z.string() }))`
         select namespace, name from models
         where uid <> ${deps.uid}
@@ -106,10 +108,15 @@ export async function resolveDesired(
           true,
         );
       }
+      try {
+        toSnapshotModel(ref, typed.spec, stored);
+      } catch (error) {
+        return failure('OP_SPEC_INVALID', 'SpecInvalid', `The spec is not valid: ${(error as Error).message}`, false);
+      }
       return { ok: true, desired, apiKey: null, statusExtra: {} };
     }
     case 'SecretRule': {
-      const patterns = (spec['patterns'] as { name: string; regex: string }[] | undefined) ?? [];
+      const patterns = typed.spec.patterns ?? [];
       const patternErrors: { name: string; message: string }[] = [];
       for (const pattern of patterns) {
         try {
@@ -133,14 +140,10 @@ export async function resolveDesired(
       return { ok: true, desired, apiKey: null, statusExtra: { compiledPatterns: patterns.length, patternErrors: [] } };
     }
     case 'Budget': {
-      const statusExtra = await budgetSpend(
-        deps.db,
-        { uid: deps.uid, amountUSD: String(spec['amountUSD']), period: spec['period'] as BudgetPeriod },
-        deps.now(),
-      );
+      const statusExtra = await budgetSpend(deps.db, toSnapshotBudget(ref, typed.spec), deps.now());
       return { ok: true, desired, apiKey: null, statusExtra };
     }
-    default:
+    case 'RateLimit':
       return { ok: true, desired, apiKey: null, statusExtra: {} };
   }
 }

@@ -1,5 +1,5 @@
 import type { ActorSource } from '@codevector/core/audit-entry';
-import { configChangedChannel } from '@codevector/core/config-snapshot';
+import { bumpConfigVersion } from '@codevector/core/config-snapshot';
 import { type DatabasePool, type DatabaseTransactionConnection, sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { z } from 'zod';
@@ -80,10 +80,7 @@ export async function storeResource(
     const actor = input.actorFor?.(plan) ?? input.actor;
     changed = (await applyPlan(tx, table, input.target, plan, targetName, actor, input.sealApiKey)) || changed;
     if (!changed) return { plan, configVersion: null };
-    const version = await tx.oneFirst(sql.type(z.object({ version: z.number() }))`
-      update config_state set version = version + 1, changed_at = now() returning version`);
-    await tx.query(statement`select pg_notify(${configChangedChannel}, ${String(version)})`);
-    return { plan, configVersion: version };
+    return { plan, configVersion: await bumpConfigVersion(tx) };
   });
 }
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { budgetWindow } from './budget-spend.ts';
+import { budgetWindow, windowKeyStart } from './budget-window.ts';
 
 describe('budgetWindow', () => {
   const now = new Date('2026-03-05T17:30:00Z'); // a Thursday
@@ -14,5 +14,20 @@ describe('budgetWindow', () => {
   });
   it('treats Sunday as the end of the week', () => {
     expect(budgetWindow('week', new Date('2026-03-08T23:00:00Z')).start).toEqual(new Date('2026-03-02T00:00:00Z'));
+  });
+});
+
+describe('windowKeyStart', () => {
+  it('keys a total budget at the epoch and every other period at its start', () => {
+    const now = new Date('2026-03-05T17:30:00Z');
+    expect(windowKeyStart(budgetWindow('total', now))).toEqual(new Date(0));
+    expect(windowKeyStart(budgetWindow('day', now))).toEqual(new Date('2026-03-05T00:00:00Z'));
+  });
+  it('crosses year boundaries for weeks the way the gateway charges them', () => {
+    // 2027-01-01 is a Friday: its week began on Monday 2026-12-28.
+    expect(budgetWindow('week', new Date('2027-01-01T12:00:00Z'))).toEqual({
+      start: new Date('2026-12-28T00:00:00Z'),
+      end: new Date('2027-01-04T00:00:00Z'),
+    });
   });
 });
