@@ -5,6 +5,7 @@ import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { formatUsd, fractionOf, type Money, maxMoney, minMoney, parseUsd } from '@codevector/core/money';
 import { z } from 'zod';
+import { admitWithLeases } from './lease-admission.ts';
 import { startPeriodicPush } from './periodic-push.ts';
 
 /**
@@ -58,6 +59,8 @@ type BudgetState = {
   /** Part of `held` promised to requests in flight. */
   reserved: Money;
   pendingSpent: Money;
+  /** Spend on its way to the database in the exchange now running (in neither pendingSpent nor globalSpent yet). */
+  sendingSpent: Money;
   pendingRelease: Money;
   globalSpent: Money;
   /** The lease or push in flight for this window; at most one at a time. */
@@ -71,6 +74,9 @@ type BudgetState = {
 // numeric arrives as exact decimal text (core's pool) and becomes picodollars here.
 const money = z.string().transform(parseUsd);
 const syncRow = z.object({ granted: money, spent_usd: money, leased_usd: money, lease_usd: money });
+
+/** What a replica knows is spent in a window: settled in the database, being sent, and not yet sent. */
+const spentOf = (state: BudgetState): Money => state.globalSpent + state.sendingSpent + state.pendingSpent;
 
 export function createBudgetLedger(options: {
   pool: DatabasePool;
@@ -113,6 +119,7 @@ export function createBudgetLedger(options: {
         held: 0n,
         reserved: 0n,
         pendingSpent: 0n,
+        sendingSpent: 0n,
         pendingRelease: 0n,
         globalSpent: 0n,
         acquiring: null,
@@ -139,6 +146,7 @@ export function createBudgetLedger(options: {
     const spent = state.pendingSpent;
     const release = state.pendingRelease;
     state.pendingSpent = 0n;
+    state.sendingSpent = spent;
     state.pendingRelease = 0n;
     const sentAt = clock();
     try {
@@ -150,10 +158,12 @@ export function createBudgetLedger(options: {
       // Releases settled while the statement ran are not in the database's answer yet.
       state.held = maxMoney(0n, row.lease_usd - state.pendingRelease);
       state.globalSpent = row.spent_usd;
+      state.sendingSpent = 0n;
       state.validUntil = row.lease_usd > 0n ? sentAt + leaseTtlMs * 0.9 : 0;
       if (row.granted < want) state.retryLeaseAt = clock() + 100;
     } catch (error) {
       state.pendingSpent += spent;
+      state.sendingSpent = 0n;
       state.pendingRelease += release;
       state.retryLeaseAt = clock() + 200;
       logger.error({ err: error }, want > 0n ? 'budget lease failed' : 'budget spend sync failed');
@@ -211,7 +221,7 @@ export function createBudgetLedger(options: {
       if (now < state.validUntil && state.held - state.reserved >= amount) continue;
       if (state.acquiring) return { wait: state.acquiring };
       if (!allowLease || now < state.retryLeaseAt) {
-        return { budget, subject, spent: state.globalSpent + state.pendingSpent, resetAt: state.windowEnd };
+        return { budget, subject, spent: spentOf(state), resetAt: state.windowEnd };
       }
       const want = maxMoney(amount - (state.held - state.reserved), fractionOf(budget.amount, sliceFraction));
       return { wait: run(state, want) };
@@ -226,21 +236,15 @@ export function createBudgetLedger(options: {
   return {
     reserve(items, estimate) {
       if (items.length === 0) return { holds: [] };
-      const first = tryReserve(items, estimate, clock(), true);
-      if (!('wait' in first)) return first;
-      return (async () => {
-        let outcome: ReturnType<typeof tryReserve> = first;
-        for (let attempt = 0; attempt < 8 && 'wait' in outcome; attempt++) {
-          await outcome.wait;
-          outcome = tryReserve(items, estimate, clock(), attempt < 4);
-        }
-        if ('wait' in outcome) {
+      return admitWithLeases((mayExchange) => tryReserve(items, estimate, clock(), mayExchange), {
+        exchangeTries: 5,
+        maxTries: 9,
+        exhausted: () => {
           const { budget, subject } = items[0]!;
           const state = stateFor(budget, subject, clock());
-          return { budget, subject, spent: state.globalSpent, resetAt: state.windowEnd };
-        }
-        return outcome;
-      })();
+          return { budget, subject, spent: spentOf(state), resetAt: state.windowEnd };
+        },
+      });
     },
     settle(ticket, cost) {
       for (const { state, amount } of ticket.holds) {
@@ -254,7 +258,7 @@ export function createBudgetLedger(options: {
     },
     spendOf(budgetUid, subject) {
       const state = states.get(`${budgetUid}\u0000${subject}`);
-      return state ? state.globalSpent + state.pendingSpent : null;
+      return state ? spentOf(state) : null;
     },
     async close() {
       await periodicSync.stop();

@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { Logger } from '@codevector/core/logger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { formatApiError } from './api-error.ts';
-import { createProxy, type Endpoint, type ProxyDeps } from './proxy-request.ts';
+import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
+import { createProxy } from './pipeline/proxy.ts';
 import { attachResponsesWebSocket } from './responses-websocket.ts';
 
 export type GatewayDeps = ProxyDeps & { bodyLimitBytes?: number; inflight?: { count: number } };
@@ -158,7 +159,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     return reply.code(status).header('content-type', 'application/json').send(body);
   });
 
-  attachResponsesWebSocket(app, deps, proxy);
+  attachResponsesWebSocket(app, deps);
   return app;
 }
 

@@ -3,6 +3,7 @@ import type { SnapshotRateLimit } from '@codevector/core/config-snapshot';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
+import { admitWithLeases } from './lease-admission.ts';
 import { startPeriodicPush } from './periodic-push.ts';
 
 /**
@@ -327,17 +328,15 @@ export function createRateLimiter(options: {
   return {
     admit(items) {
       if (items.length === 0) return { states: [] };
-      const first = tryAdmit(items, clock(), true);
-      if (!('wait' in first)) return first;
-      return (async () => {
-        let outcome: ReturnType<typeof tryAdmit> = first;
-        // A failed exchange refuses through retryAt on the next try; the last try never waits.
-        for (let attempt = 1; 'wait' in outcome; attempt++) {
-          await outcome.wait;
-          outcome = tryAdmit(items, clock(), attempt < 5);
-        }
-        return outcome;
-      })();
+      // A try that may not exchange never waits (a failed exchange refuses through retryAt), so
+      // the loop ends by itself; `exhausted` is the same local answer.
+      return admitWithLeases((mayExchange) => tryAdmit(items, clock(), mayExchange), {
+        exchangeTries: 5,
+        maxTries: Number.POSITIVE_INFINITY,
+        exhausted: () => {
+          throw new Error('rate limit admission waited without an exchange');
+        },
+      });
     },
     addTokens(ticket, tokens) {
       if (tokens <= 0) return;

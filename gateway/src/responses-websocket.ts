@@ -5,13 +5,15 @@ import type { FastifyInstance } from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
 import { formatApiError } from './api-error.ts';
 import type { BudgetTicket } from './budget-ledger.ts';
+import { account } from './pipeline/account.ts';
+import { admit } from './pipeline/admit/admit.ts';
+import { authenticate } from './pipeline/authenticate.ts';
+import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
+import { recordRefusal } from './pipeline/refuse.ts';
 import type { Principal } from './principal.ts';
-import type { createProxy, Endpoint, ProxyDeps } from './proxy-request.ts';
 import type { RateLimitTicket } from './rate-limiter.ts';
 import type { ProviderRuntime, RoutedModel } from './snapshot-store.ts';
 import { emptyUsage, mergeUsage } from './usage.ts';
-
-type Proxy = ReturnType<typeof createProxy>;
 
 const endpoint: Endpoint = {
   name: 'responses.websocket',
@@ -59,7 +61,7 @@ function refuseUpgrade(socket: Duplex, status: number, body: string): void {
  * back as `error` events on the open socket. Server events are relayed unchanged; each
  * `response.completed` (or failed/incomplete) settles the oldest open turn.
  */
-export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, proxy: Proxy): void {
+export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps): void {
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
@@ -72,19 +74,14 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       refuseUpgrade(socket, 503, formatApiError('openai', 'GW_NOT_READY').body);
       return;
     }
-    const auth = req.headers.authorization;
-    const key = auth?.toLowerCase().startsWith('bearer ') ? auth.slice(7).trim() : (req.headers['x-api-key'] as string | undefined);
-    if (!key) {
-      refuseUpgrade(socket, 401, formatApiError('openai', 'GW_UNAUTHENTICATED').body);
-      return;
-    }
-    Promise.resolve(deps.keys.authenticate(key)).then(
-      (lookup) => {
-        if (!lookup.ok) {
-          refuseUpgrade(socket, 401, formatApiError('openai', lookup.reason === 'revoked' ? 'GW_KEY_REVOKED' : 'GW_UNAUTHENTICATED').body);
+    // Step 1, the same as for HTTP.
+    Promise.resolve(authenticate(deps.keys, req.headers)).then(
+      (auth) => {
+        if (!auth.ok) {
+          refuseUpgrade(socket, 401, formatApiError('openai', auth.code, auth.message).body);
           return;
         }
-        wss.handleUpgrade(req, socket, head, (client) => session(client, req, lookup.principal));
+        wss.handleUpgrade(req, socket, head, (client) => session(client, req, auth.principal));
       },
       () => refuseUpgrade(socket, 503, formatApiError('openai', 'GW_UPSTREAM_UNAVAILABLE', 'The gateway could not check the key.').body),
     );
@@ -106,7 +103,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
     const settle = (turn: Turn, raw: Record<string, unknown> | null, status: number, outcome: string) => {
       const used = emptyUsage();
       if (raw) mergeUsage('openai-responses', raw, used);
-      proxy.account({
+      account(deps, {
         requestId: turn.requestId,
         principal,
         routed: turn.routed,
@@ -186,12 +183,11 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       }
       const requestId = randomUUID();
       const started = performance.now();
-      const admission = await proxy.admit(snapshot, endpoint, principal, modelName, message, plain);
+      const admission = await admit(deps, snapshot, endpoint, principal, modelName, message, plain);
       if (!admission.ok) {
-        const recorded = admission.event === null || (await proxy.recordRejection(principal.email, requestId, admission.event));
-        deps.metrics.rejection(admission.event ? admission.event.action.replace(/^gateway\./, '') : admission.code.toLowerCase());
-        if (!recorded) sendError(503, 'GW_EVENT_NOT_RECORDED', 'The gateway could not record this request; try again.');
-        else sendError(formatApiError('openai', admission.code).status, admission.code, admission.message);
+        // The refuse step, as for HTTP: the event is durable before the client hears of it.
+        const final = await recordRefusal(deps, { actor: principal.email, requestId }, admission);
+        sendError(formatApiError('openai', final.code).status, final.code, final.message);
         return;
       }
       const { routed } = admission;

@@ -1,8 +1,9 @@
 import { apiVersion, type ResourceKindName, resourceKinds } from '@codevector/crds';
 import type { z } from 'zod';
-import type { AuditTarget } from './plan-resource.ts';
 
 export type KindName = ResourceKindName;
+/** The audit log's target type of each kind (audit_log.target_type). */
+export type AuditTarget = 'provider' | 'model' | 'budget' | 'rate_limit' | 'secret_rule';
 
 export type OperatorKind = {
   kind: KindName;

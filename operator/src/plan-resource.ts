@@ -1,7 +1,6 @@
 import { auditDiff } from '@codevector/core/audit-diff';
 
 /** Audit target types and table names of the five kinds (DESIGN §4). */
-export type AuditTarget = 'provider' | 'model' | 'budget' | 'rate_limit' | 'secret_rule';
 
 /** A declared-config row as stored. */
 export type StoredRow = {

@@ -1,13 +1,13 @@
-import type { ActorSource } from '@codevector/core/audit-entry';
 import { bumpConfigVersion } from '@codevector/core/config-snapshot';
 import { type DatabasePool, type DatabaseTransactionConnection, sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { z } from 'zod';
-import { type AuditTarget, type DesiredRow, planResource, type RowPlan, type StoredRow } from './plan-resource.ts';
+import type { Actor } from './actor.ts';
+import type { AuditTarget } from './kinds.ts';
+import { type DesiredRow, planResource, type RowPlan, type StoredRow } from './plan-resource.ts';
 
 export type StoreResult = { plan: RowPlan; configVersion: number | null };
 
-export type Actor = { actor: string; actorSource: ActorSource };
 
 const tableByTarget = {
   provider: 'providers',

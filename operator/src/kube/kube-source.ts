@@ -5,7 +5,7 @@ import { z } from 'zod';
 import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
 import { readyCondition } from '../reconciler.ts';
 import type { ResourceSource, ResourceStatus } from '../resource-source.ts';
-import type { Actor } from '../store-resource.ts';
+import type { Actor } from '../actor.ts';
 import { createInformer, type Informer } from './informer.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.ts';
 

@@ -1,0 +1,293 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Dispatcher } from 'undici';
+import type { BudgetTicket } from '../budget-ledger.ts';
+import type { RateLimitTicket } from '../rate-limiter.ts';
+import type { CompiledSnapshot, RoutedModel } from '../snapshot-store.ts';
+import { createSseUsageTap, emptyUsage, type Usage, usageFromJson } from '../usage.ts';
+import { account } from './account.ts';
+import type { HttpContext, ProxyDeps } from './endpoint.ts';
+import { refusal, refuseHttp } from './refuse.ts';
+import { decodeBody, decompressorFor } from './request-body.ts';
+import { createUsageStripper } from './usage-stripper.ts';
+
+// Never forwarded upstream: hop-by-hop headers, the virtual key, and what undici sets itself.
+const droppedRequestHeaders = new Set([
+  'host',
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'content-length',
+  'x-api-key',
+  'authorization',
+  'expect',
+]);
+const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+/** A Provider's extra headers, lower-cased once per config snapshot (they replace the client's). */
+const providerHeaderCache = new WeakMap<Record<string, string>, { names: Set<string>; list: string[] }>();
+function providerHeaders(configured: Record<string, string>): { names: Set<string>; list: string[] } {
+  let cached = providerHeaderCache.get(configured);
+  if (!cached) {
+    const byName = new Map<string, string>();
+    for (const [name, value] of Object.entries(configured)) byName.set(name.toLowerCase(), value);
+    cached = { names: new Set(byName.keys()), list: [...byName].flat() };
+    providerHeaderCache.set(configured, cached);
+  }
+  return cached;
+}
+
+export type ForwardArgs = {
+  snapshot: CompiledSnapshot;
+  routed: RoutedModel;
+  req: IncomingMessage;
+  res: ServerResponse;
+  raw: Buffer;
+  plain: Buffer;
+  body: Record<string, unknown>;
+  started: number;
+  rateTicket: RateLimitTicket | null;
+  budgetTicket: BudgetTicket | null;
+};
+
+/**
+ * Step 6 of the request path: send the admitted request upstream and relay the answer, and call
+ * the account step exactly once on every exit path (answered, streamed, cut, failed, aborted).
+ */
+export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardArgs): Promise<void> {
+  const { metrics, logger } = deps;
+  // Closures below capture only what they use: holding `args` would keep the parsed body alive
+  // for the whole upstream round trip, and every young-generation GC would copy it again.
+  const { routed, req, res, body, started, rateTicket, budgetTicket } = args;
+  const { provider, model } = routed;
+  const endpoint = ctx.endpoint;
+  const settled = { done: false };
+  const usageSeen = emptyUsage();
+  let format = endpoint.format;
+  let status = 0;
+  let outcome = 'ok';
+  let ttfbMs: number | null = null;
+
+  const finish = (usageKnown: Usage | null) => {
+    if (settled.done) return;
+    settled.done = true;
+    account(deps, {
+      requestId: ctx.requestId,
+      principal: ctx.principal,
+      routed,
+      endpointName: endpoint.name,
+      metered: endpoint.metered,
+      usage: usageKnown ?? usageSeen,
+      usageKnown: usageKnown !== null,
+      status: status || 499,
+      outcome,
+      started,
+      ttfbMs,
+      sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
+      rateTicket,
+      budgetTicket,
+    });
+  };
+
+  if (!provider.apiKey) {
+    finish(null);
+    return refuseHttp(deps, ctx, refusal('GW_PROVIDER_KEY_MISSING', `The provider ${provider.ref} has no API key configured yet.`));
+  }
+
+  // Decide what goes upstream. Only two things may change: the model name (when the Model maps
+  // it to another upstream name) and, for OpenAI chat streams, a request for the usage chunk.
+  let path = req.url ?? '/';
+  let forwardBody = args.raw;
+  let modified = false;
+  let stripUsageChunk = false;
+  if (endpoint.name === 'chat.completions' && body['messages'] === undefined && body['input'] !== undefined) {
+    // Responses-style input on the chat endpoint (Cursor's override mode): the upstream
+    // endpoint that understands it is /responses.
+    path = path.replace('/chat/completions', '/responses');
+    format = 'openai-responses';
+  }
+  if (model.upstreamModel !== model.modelName || body['model'] !== model.upstreamModel) {
+    body['model'] = model.upstreamModel;
+    modified = true;
+  }
+  if (format === 'openai-chat' && body['stream'] === true) {
+    const options = body['stream_options'] as Record<string, unknown> | undefined;
+    if (options?.['include_usage'] !== true) {
+      body['stream_options'] = { ...(options ?? {}), include_usage: true };
+      modified = true;
+      stripUsageChunk = true;
+    }
+  }
+  if (modified) forwardBody = Buffer.from(JSON.stringify(body));
+  const upstreamPath =
+    provider.basePath.endsWith('/v1') && path.startsWith('/v1') ? provider.basePath + path.slice(3) : provider.basePath + path;
+
+  // A flat [name, value, ...] list in the client's order: repeated headers stay repeated, and
+  // neither side builds a header object per request.
+  const extra = providerHeaders(provider.provider.headers);
+  const headers: string[] = [];
+  const rawHeaders = req.rawHeaders;
+  for (let i = 0; i < rawHeaders.length; i += 2) {
+    const name = rawHeaders[i]!.toLowerCase();
+    if (droppedRequestHeaders.has(name)) continue;
+    if (modified && name === 'content-encoding') continue;
+    if (stripUsageChunk && name === 'accept-encoding') continue;
+    if (extra.names.has(name)) continue;
+    headers.push(name, rawHeaders[i + 1]!);
+  }
+  if (provider.provider.type === 'anthropic') headers.push('x-api-key', provider.apiKey);
+  else headers.push('authorization', `Bearer ${provider.apiKey}`);
+  for (let i = 0; i < extra.list.length; i++) headers.push(extra.list[i]!);
+  headers.push('content-length', String(forwardBody.length));
+
+  // undici's dispatch API with a handler: no response stream objects or async iteration on the
+  // hot path (ADR 0110); backpressure by pausing the upstream while the client socket drains.
+  let controller: Dispatcher.DispatchController | null = null;
+  let clientGone = false;
+  const onClose = () => {
+    if (!res.writableFinished) {
+      clientGone = true;
+      outcome = 'client_aborted';
+      controller?.abort(new Error('client disconnected'));
+    }
+  };
+  res.on('close', onClose);
+  const sentAt = performance.now();
+  // Not awaited: this frame (and the parsed body it holds) is released once the request is
+  // dispatched; the continuation below captures only what it uses.
+  const dispatched = new Promise<Error | null>((resolve) => {
+    let streaming = false;
+    let chunks: Buffer[] = [];
+    let encoding: string | undefined;
+    let tap: ReturnType<typeof createSseUsageTap> | null = null;
+    let decompress: ReturnType<typeof decompressorFor> = null;
+    let stripper: ReturnType<typeof createUsageStripper> | null = null;
+    const onDrain = () => controller?.resume();
+    const handler: Dispatcher.DispatchHandler = {
+      onRequestStart(ctrl) {
+        controller = ctrl;
+        if (clientGone) ctrl.abort(new Error('client disconnected'));
+      },
+      onResponseStart(_ctrl, statusCode, upstreamHeaders) {
+        if (statusCode < 200) return;
+        status = statusCode;
+        ttfbMs = Math.round(performance.now() - started);
+        metrics.upstreamLatency(provider.ref, (performance.now() - sentAt) / 1000);
+        if (status >= 400) outcome = 'upstream_error';
+        // Flat list for writeHead: Node stores it without building a header object.
+        const responseHeaders: string[] = [];
+        for (const name in upstreamHeaders) {
+          if (droppedResponseHeaders.has(name)) continue;
+          const value = upstreamHeaders[name]!;
+          if (typeof value === 'string') responseHeaders.push(name, value);
+          else for (const each of value) responseHeaders.push(name, each);
+        }
+        responseHeaders.push('x-codevector-request-id', ctx.requestId);
+        encoding = upstreamHeaders['content-encoding'] as string | undefined;
+        streaming = String(upstreamHeaders['content-type'] ?? '').startsWith('text/event-stream');
+        if (streaming) {
+          res.writeHead(status, responseHeaders);
+          tap = format ? createSseUsageTap(format) : null;
+          if (stripUsageChunk) stripper = createUsageStripper();
+          else if (tap) {
+            decompress = decompressorFor(encoding);
+            const sink = tap;
+            decompress?.on('data', (chunk: Buffer) => sink.push(chunk.toString('utf8')));
+          }
+        } else {
+          pendingHeaders = responseHeaders;
+        }
+      },
+      onResponseData(ctrl, chunk) {
+        if (!streaming) {
+          chunks.push(chunk);
+          return;
+        }
+        let out: Buffer | string = chunk;
+        if (stripper) {
+          const events = stripper.push(chunk.toString('utf8'));
+          tap?.push(events.seen);
+          out = events.forward;
+          if (!out) return;
+        } else if (decompress) decompress.write(chunk);
+        else tap?.push(chunk.toString('utf8'));
+        if (!res.write(out)) {
+          ctrl.pause();
+          res.once('drain', onDrain);
+        }
+      },
+      onResponseEnd() {
+        if (!streaming) {
+          const payload = chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks);
+          chunks = [];
+          let known: Usage | null = null;
+          if (status < 400 && format) {
+            try {
+              known = usageFromJson(format, decodeBody(payload, encoding));
+            } catch {
+              known = null;
+            }
+          }
+          pendingHeaders!.push('content-length', String(payload.length));
+          res.writeHead(status, pendingHeaders!);
+          res.end(payload);
+          finish(known);
+          resolve(null);
+          return;
+        }
+        const rest = stripper?.flush();
+        if (rest) res.write(rest);
+        const done = () => {
+          res.end();
+          const usageTap = tap as ReturnType<typeof createSseUsageTap> | null;
+          finish(usageTap?.seen ? usageTap.usage : null);
+          resolve(null);
+        };
+        if (decompress) decompress.end(done);
+        else done();
+      },
+      onResponseError(_ctrl, error) {
+        if (status === 0) {
+          resolve(error);
+          return;
+        }
+        // The response had started: the client sees a cut stream, as it would from the provider.
+        if (!clientGone) {
+          outcome = 'upstream_error';
+          logger.warn({ requestId: ctx.requestId, err: error }, 'upstream response failed mid-way');
+        }
+        res.destroy();
+        finish(null);
+        resolve(null);
+      },
+    };
+    let pendingHeaders: string[] | null = null;
+    provider.upstream.dispatch({ path: upstreamPath, method: 'POST', headers, body: forwardBody }, handler);
+  });
+  return dispatched.then((failure) => {
+    res.off('close', onClose);
+    if (!failure) return;
+    if (clientGone) {
+      finish(null);
+      return;
+    }
+    const code = (failure as { code?: string }).code;
+    const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+    outcome = timeout ? 'upstream_timeout' : 'upstream_error';
+    status = timeout ? 504 : 502;
+    finish(null);
+    logger.warn({ requestId: ctx.requestId, err: failure, provider: provider.ref }, 'upstream request failed');
+    return refuseHttp(
+      deps,
+      ctx,
+      refusal(
+        timeout ? 'GW_UPSTREAM_TIMEOUT' : 'GW_UPSTREAM_UNAVAILABLE',
+        timeout ? `The provider ${provider.ref} did not answer in time.` : `The provider ${provider.ref} could not be reached.`,
+      ),
+    );
+  });
+}

@@ -1,0 +1,100 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { admit } from './admit/admit.ts';
+import { authenticate } from './authenticate.ts';
+import type { Endpoint, HttpContext, ProxyDeps } from './endpoint.ts';
+import { forward } from './forward.ts';
+import { refusal, refuseHttp, sendJson } from './refuse.ts';
+import { parseRequestBody } from './request-body.ts';
+
+export type ProxyInput = {
+  endpoint: Endpoint;
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** The request body as received (possibly compressed). */
+  rawBody: Buffer | undefined;
+};
+
+/**
+ * The HTTP request path (DESIGN §6), its steps in their fixed order, each in its own file:
+ * 1 authenticate → parse the body once → 2–5 admit (model, secret scan, rate limit, budget) →
+ * 6 forward → 7–8 account; any refusal goes through the refuse step. The Responses WebSocket
+ * calls the same step functions (responses-websocket.ts), so no surface can skip one.
+ */
+export function createProxy(deps: ProxyDeps) {
+  const { snapshots, metrics } = deps;
+
+  const contextFor = (endpoint: Endpoint, surface: HttpContext['surface'], res: ServerResponse): HttpContext => ({
+    requestId: randomUUID(),
+    endpoint,
+    surface,
+    res,
+    principal: null,
+    model: null,
+  });
+
+  /** Step 1 for HTTP: the principal, or null once the refusal is sent. */
+  async function authenticated(ctx: HttpContext, req: IncomingMessage): Promise<boolean> {
+    const found = authenticate(deps.keys, req.headers);
+    const auth = found instanceof Promise ? await found : found;
+    if (!auth.ok) {
+      await refuseHttp(deps, ctx, refusal(auth.code, auth.message));
+      return false;
+    }
+    ctx.principal = auth.principal;
+    return true;
+  }
+
+  /** GET /v1/models: the configured models in the caller's shape. */
+  async function listModels(input: Omit<ProxyInput, 'rawBody'>): Promise<void> {
+    const ctx = contextFor(input.endpoint, input.req.headers['anthropic-version'] ? 'anthropic' : 'openai', input.res);
+    const snapshot = snapshots.current();
+    if (!snapshot) return refuseHttp(deps, ctx, refusal('GW_NOT_READY', 'The gateway has not loaded its configuration yet.'));
+    if (!(await authenticated(ctx, input.req))) return;
+    const names = [...snapshot.models.keys()].sort();
+    const created = Math.floor(snapshot.loadedAt / 1000);
+    const body =
+      ctx.surface === 'anthropic'
+        ? {
+            data: names.map((id) => ({ type: 'model', id, display_name: id, created_at: new Date(snapshot.loadedAt).toISOString() })),
+            has_more: false,
+            first_id: names[0] ?? null,
+            last_id: names[names.length - 1] ?? null,
+          }
+        : { object: 'list', data: names.map((id) => ({ id, object: 'model', created, owned_by: snapshot.models.get(id)!.provider.ref })) };
+    metrics.request(ctx.endpoint.name, 200);
+    sendJson(ctx.res, ctx.requestId, 200, JSON.stringify(body));
+  }
+
+  async function handle(input: ProxyInput): Promise<void> {
+    const started = performance.now();
+    const { endpoint, req, res } = input;
+    const ctx = contextFor(endpoint, endpoint.surface, res);
+    const snapshot = snapshots.current();
+    if (!snapshot) return refuseHttp(deps, ctx, refusal('GW_NOT_READY', 'The gateway has not loaded its configuration yet.'));
+
+    // 1. authenticate (synchronous while the key is cached, so the hot path takes no extra tick)
+    const found = authenticate(deps.keys, req.headers);
+    const auth = found instanceof Promise ? await found : found;
+    if (!auth.ok) return refuseHttp(deps, ctx, refusal(auth.code, auth.message));
+    const principal = auth.principal;
+    ctx.principal = principal;
+
+    const raw = input.rawBody ?? Buffer.alloc(0);
+    const parsed = parseRequestBody(raw, req.headers['content-encoding']);
+    if ('error' in parsed) return refuseHttp(deps, ctx, refusal('GW_BAD_REQUEST', parsed.error));
+    const { plain, body, model } = parsed;
+    ctx.model = model;
+
+    // 2–5. admit
+    const admission = await admit(deps, snapshot, endpoint, principal, model, body, plain);
+    if (!admission.ok) return refuseHttp(deps, ctx, admission);
+    const { routed, rateTicket, budgetTicket } = admission;
+
+    // 6. forward, which accounts (7–8) on every exit. Returned, not awaited: this frame and its
+    // locals are done once it starts.
+    return forward(deps, ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket });
+  }
+
+  return { handle, listModels };
+}

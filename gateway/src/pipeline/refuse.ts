@@ -1,0 +1,76 @@
+import type { ServerResponse } from 'node:http';
+import type { ErrorCode } from '@codevector/core/errors';
+import { formatApiError } from '../api-error.ts';
+import type { HttpContext, ProxyDeps, RejectionEvent } from './endpoint.ts';
+
+export type Refusal = { code: ErrorCode; message: string; event: RejectionEvent | null; headers: Record<string, string> };
+
+/** A refusal an admit step returns; the refuse step records and sends it. */
+export const refusal = (
+  code: ErrorCode,
+  message: string,
+  event: RejectionEvent | null = null,
+  headers: Record<string, string> = {},
+): Refusal => ({
+  code,
+  message,
+  event,
+  headers,
+});
+
+const notRecorded: Refusal = {
+  code: 'GW_EVENT_NOT_RECORDED',
+  message: 'The gateway could not record this request; try again.',
+  event: null,
+  headers: { 'retry-after': '1' },
+};
+
+/**
+ * The refuse step every surface goes through: the rejection event (if any) is durable before the
+ * caller learns of the refusal (group commit, core/rejection-recorder), and a refusal that could
+ * not be recorded becomes GW_EVENT_NOT_RECORDED, so no rejection goes unrecorded. Returns what
+ * to tell the client; the surface writes it in its own framing (HTTP body, WebSocket event).
+ */
+export async function recordRefusal(
+  deps: Pick<ProxyDeps, 'recorder' | 'metrics' | 'logger'>,
+  who: { actor: string; requestId: string },
+  refused: Refusal,
+): Promise<Refusal> {
+  let final = refused;
+  if (refused.event) {
+    try {
+      await deps.recorder.record({ ...refused.event, actor: who.actor, actorSource: 'gateway', requestId: who.requestId });
+    } catch (error) {
+      deps.logger.error({ err: error, requestId: who.requestId }, 'rejection event not recorded');
+      final = notRecorded;
+    }
+  }
+  deps.metrics.rejection(refused.event ? refused.event.action.replace(/^gateway\./, '') : refused.code.toLowerCase());
+  return final;
+}
+
+/** Writes a JSON answer unless the response already started or the client left. */
+export function sendJson(res: ServerResponse, requestId: string, status: number, body: string, headers: Record<string, string> = {}): void {
+  if (res.headersSent || res.destroyed) return;
+  res.writeHead(status, {
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+    'x-codevector-request-id': requestId,
+    ...headers,
+  });
+  res.end(body);
+}
+
+/** The refuse step for HTTP: record, count, log, answer in the caller's API shape. */
+export async function refuseHttp(
+  deps: Pick<ProxyDeps, 'recorder' | 'metrics' | 'logger'>,
+  ctx: HttpContext,
+  refused: Refusal,
+): Promise<void> {
+  const actor = ctx.principal?.email;
+  const final = await recordRefusal(deps, { actor: actor ?? 'anonymous', requestId: ctx.requestId }, refused);
+  const { status, body } = formatApiError(ctx.surface, final.code, final.message);
+  deps.metrics.request(ctx.endpoint.name, status);
+  deps.logger.info({ requestId: ctx.requestId, code: final.code, status, model: ctx.model, user: actor }, 'request refused');
+  sendJson(ctx.res, ctx.requestId, status, body, final.headers);
+}
