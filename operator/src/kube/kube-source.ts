@@ -3,8 +3,8 @@ import { type DatabasePool, sql, statement } from '@codevector/core/create-pool'
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
-import { readyCondition } from '../reconciler.ts';
 import type { ResourceSource, ResourceStatus } from '../resource-source.ts';
+import { readyCondition } from '../status-condition.ts';
 import type { Actor } from '../store-resource.ts';
 import { createInformer, type Informer } from './informer.ts';
 import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.ts';
