@@ -13,7 +13,10 @@ export const operatorConfigSchema = z.object({
     .refine((v) => Buffer.from(v, 'base64').length === 32, 'must be 32 bytes, base64-encoded')
     .optional(),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  /** A kubeconfig file or path list (exec credential plugins, token files, certificates: client-node reads them). */
   KUBECONFIG: z.string().optional(),
+  /** Use this kubeconfig context instead of its current-context. */
+  CODEVECTOR_KUBE_CONTEXT: z.string().optional(),
   KUBERNETES_SERVICE_HOST: z.string().optional(),
   KUBERNETES_SERVICE_PORT: z.string().optional(),
   /** Watch (and admit) one namespace only; unset = the whole cluster. */

@@ -4,7 +4,7 @@ import { migrate } from '@codevector/core/migrate';
 import { buildOperator, type OperatorSource } from './build-operator.ts';
 import { loadOperatorConfig } from './config.ts';
 import { createKubeClient } from './kube/kube-client.ts';
-import { loadInClusterConfig, loadKubeconfigFile } from './kube/kube-config.ts';
+import { type KubeConfigSource, loadKubeConfig } from './kube/kube-config.ts';
 import { startWebhook } from './webhook/start-webhook.ts';
 
 const usage = `usage:
@@ -44,13 +44,14 @@ async function main(argv: string[]): Promise<void> {
   if (sourceArg) {
     source = { type: 'dir', dir: sourceArg.slice('dir:'.length) };
   } else {
-    const connection = config.KUBECONFIG
-      ? loadKubeconfigFile(config.KUBECONFIG)
+    const kubeSource: KubeConfigSource | null = config.KUBECONFIG
+      ? { type: 'kubeconfig', paths: config.KUBECONFIG, context: config.CODEVECTOR_KUBE_CONTEXT }
       : config.KUBERNETES_SERVICE_HOST && config.KUBERNETES_SERVICE_PORT
-        ? loadInClusterConfig(config.KUBERNETES_SERVICE_HOST, config.KUBERNETES_SERVICE_PORT)
+        ? { type: 'in-cluster' }
         : null;
-    if (!connection) throw new Error('no cluster: set KUBECONFIG, run in a pod, or use --source dir:<folder>');
-    const client = createKubeClient(connection, { maxSockets: config.CODEVECTOR_CONCURRENCY * 2 + 4 });
+    if (!kubeSource) throw new Error('no cluster: set KUBECONFIG, run in a pod, or use --source dir:<folder>');
+    // Six informers hold a watch connection each; requests get the rest.
+    const client = createKubeClient(loadKubeConfig(kubeSource), { maxSockets: config.CODEVECTOR_CONCURRENCY * 2 + 12 });
     closeClient = () => client.close();
     source = { type: 'kubernetes', client };
     if (config.CODEVECTOR_WEBHOOK) stopWebhook = (await startWebhook({ config, db, log, client })).stop;

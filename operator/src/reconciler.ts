@@ -6,6 +6,7 @@ import { finalizerName, keyOf, type OperatorKind, parseKey } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
 import { resolveDesired, waitingRetryMs } from './resolve-desired.ts';
 import type { ResourceSource, ResourceStatus } from './resource-source.ts';
+import { readyCondition } from './status-condition.ts';
 import { type StoreResult, storeResource } from './store-resource.ts';
 import type { WorkResult } from './work-queue.ts';
 
@@ -133,11 +134,4 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 function onlyKeyChanged(detail: { before: unknown; after: unknown }): boolean {
   const after = detail.after as Record<string, unknown> | null;
   return after !== null && Object.keys(after).length === 1 && 'keyFingerprint' in after;
-}
-
-export function readyCondition(
-  object: KubeObject,
-): { status: string; reason: string; message: string; observedGeneration?: number; lastTransitionTime?: string } | undefined {
-  const conditions = (object.status?.['conditions'] ?? []) as { type: string; status: string; reason: string; message: string }[];
-  return conditions.find((c) => c.type === 'Ready');
 }

@@ -1,6 +1,6 @@
+import type { Actor } from './actor.ts';
 import type { KindName } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
-import type { Actor } from './actor.ts';
 
 /** The Ready condition and the kind-specific status fields the operator reports. */
 export type ResourceStatus = {

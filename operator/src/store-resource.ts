@@ -8,7 +8,6 @@ import { type DesiredRow, planResource, type RowPlan, type StoredRow } from './p
 
 export type StoreResult = { plan: RowPlan; configVersion: number | null };
 
-
 const tableByTarget = {
   provider: 'providers',
   model: 'models',

@@ -1,7 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import { request as httpsRequest } from 'node:https';
-import path from 'node:path';
-import { parse } from 'yaml';
+import { request as httpsRequest, type RequestOptions } from 'node:https';
+import { KubeConfig } from '@kubernetes/client-node';
 
 export type KubeRequest = {
   method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
@@ -15,49 +13,28 @@ export type KubeRequest = {
 };
 export type KubeResponse<T = unknown> = { status: number; body: T };
 
-type Named<T> = { name: string } & T;
-type Kubeconfig = {
-  'current-context'?: string;
-  contexts?: Named<{ context?: { cluster?: string; user?: string } }>[];
-  clusters?: Named<{
-    cluster?: {
-      server?: string;
-      'certificate-authority-data'?: string;
-      'certificate-authority'?: string;
-      'insecure-skip-tls-verify'?: boolean;
-    };
-  }>[];
-  users?: Named<{
-    user?: {
-      'client-certificate-data'?: string;
-      'client-certificate'?: string;
-      'client-key-data'?: string;
-      'client-key'?: string;
-      token?: string;
-    };
-  }>[];
-};
-
 /**
  * Sends one request to the apiserver named by a kubeconfig, authenticated the way the kubeconfig
- * says (client certificate or bearer token). Deliberately tiny: for tests, not a client library.
+ * says (client-node's KubeConfig: client certificate, bearer token, exec plugin). Deliberately
+ * tiny: for tests, not a client library.
  * The body is parsed JSON when the apiserver answers JSON, otherwise text.
  * @throws when the kubeconfig lacks a current context, or on network errors and timeouts.
  */
 export async function kubeRequest<T = unknown>(kubeconfigPath: string, req: KubeRequest): Promise<KubeResponse<T>> {
-  const config = parse(await readFile(kubeconfigPath, 'utf8')) as Kubeconfig;
-  const contextName = config['current-context'];
-  const context = config.contexts?.find((c) => c.name === contextName)?.context;
-  const cluster = config.clusters?.find((c) => c.name === context?.cluster)?.cluster;
-  const user = config.users?.find((u) => u.name === context?.user)?.user ?? {};
-  if (!cluster?.server) throw new Error(`${kubeconfigPath}: no cluster for current context ${String(contextName)}`);
-  // Relative file references in a kubeconfig are relative to the kubeconfig itself.
-  const base = path.dirname(kubeconfigPath);
-  const material = async (data: string | undefined, file: string | undefined) =>
-    data ? Buffer.from(data, 'base64') : file ? await readFile(path.resolve(base, file)) : undefined;
+  // client-node's KubeConfig reads the credentials (the operator's client uses it too): file
+  // references relative to the kubeconfig, client certificates, tokens, exec plugins.
+  const config = new KubeConfig();
+  config.loadFromFile(kubeconfigPath);
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new Error(`${kubeconfigPath}: no cluster for current context ${String(config.getCurrentContext())}`);
+  const tls: RequestOptions = {};
+  await config.applyToHTTPSOptions(tls);
 
-  const headers: Record<string, string | string[]> = { accept: 'application/json', ...req.headers };
-  if (user.token) headers['authorization'] = `Bearer ${user.token}`;
+  const headers: Record<string, string | string[]> = {
+    accept: 'application/json',
+    ...(tls.headers as Record<string, string>),
+    ...req.headers,
+  };
   let payload: Buffer | undefined;
   if (req.body !== undefined) {
     payload = Buffer.from(typeof req.body === 'string' ? req.body : JSON.stringify(req.body));
@@ -69,12 +46,14 @@ export async function kubeRequest<T = unknown>(kubeconfigPath: string, req: Kube
   const options = {
     method: req.method,
     headers,
-    ca: await material(cluster['certificate-authority-data'], cluster['certificate-authority']),
-    cert: await material(user['client-certificate-data'], user['client-certificate']),
-    key: await material(user['client-key-data'], user['client-key']),
-    rejectUnauthorized: cluster['insecure-skip-tls-verify'] !== true,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    servername: tls.servername,
+    auth: tls.auth,
+    rejectUnauthorized: tls.rejectUnauthorized ?? true,
     timeout: req.timeoutMs ?? 30_000,
-    // A fresh connection per request: no agent keeps sockets open after a test is done.
+    // A fresh connection per request (not the agent KubeConfig made): no socket outlives a test.
     agent: false,
   } as const;
   return new Promise((resolve, reject) => {

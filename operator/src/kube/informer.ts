@@ -49,7 +49,10 @@ export const objectKey = (object: KubeObject) => `${object.metadata.namespace ??
  * lack (kubernetes-client/javascript #596, #1933): a 410 Gone re-lists; network errors back off
  * exponentially (capped) and resume from the last resourceVersion; bookmarks keep that version
  * fresh; a watchdog kills a connection that went silent; a periodic resync replays the cache
- * so a lost event or a failed reconcile is retried anyway.
+ * so a lost event or a failed reconcile is retried anyway. Kept instead of client-node's
+ * ListWatch, which stops for good after one dropped connection and keeps watching when stopped
+ * mid-list (ADR 0101; client-node.kube.test.ts shows both); requests and the watch stream itself
+ * are client-node's (kube-client.ts).
  */
 export function createInformer(options: InformerOptions): Informer {
   const { client, log } = options;

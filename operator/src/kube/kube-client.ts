@@ -1,6 +1,23 @@
-import http from 'node:http';
-import https from 'node:https';
-import type { KubeConnection } from './kube-config.ts';
+import { createHash } from 'node:crypto';
+import type { AgentOptions } from 'node:https';
+import {
+  AdmissionregistrationV1Api,
+  ApiException,
+  type Cluster,
+  type ConfigurationOptions,
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  createConfiguration,
+  type HttpMethod,
+  type KubeConfig,
+  PatchStrategy,
+  RequestContext,
+  ServerConfiguration,
+  setHeaderOptions,
+  Watch,
+} from '@kubernetes/client-node';
+import { Agent, type Dispatcher, fetch } from 'undici';
 
 export type KubeObject = {
   apiVersion?: string;
@@ -29,7 +46,7 @@ export type WatchEvent = {
   object: KubeObject & { code?: number; reason?: string; message?: string };
 };
 
-/** An apiserver answer with status >= 400; `reason` is the Status reason (NotFound, Conflict, Expired...). */
+/** An apiserver answer with status >= 400 to `request`; `reason` is the Status reason (NotFound, Conflict, Expired...). */
 export class KubeApiError extends Error {
   readonly status: number;
   readonly reason: string;
@@ -50,6 +67,22 @@ export class WatchExpiredError extends Error {
   }
 }
 
+/**
+ * The HTTP status of a failed apiserver call: client-node's ApiException (typed APIs) or our
+ * KubeApiError (`request`); undefined for anything else (network errors, timeouts).
+ */
+export function apiStatus(error: unknown): number | undefined {
+  if (error instanceof ApiException) return error.code;
+  if (error instanceof KubeApiError) return error.status;
+  return undefined;
+}
+
+/**
+ * Per-call options for a JSON merge patch. client-node's typed patch calls default to
+ * `application/json-patch+json`, which the apiserver rejects for an object body.
+ */
+export const mergePatch: ConfigurationOptions = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
 export type RequestOptions = {
   body?: unknown;
   contentType?: string;
@@ -66,159 +99,222 @@ export type WatchOptions = {
 
 export type KubeClient = {
   server: string;
-  /** @throws KubeApiError for status >= 400, or on network errors and timeouts. */
+  /** client-node's credentials (exec plugins, token files, client certificates, in-cluster). */
+  config: KubeConfig;
+  core: CoreV1Api;
+  customObjects: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+  admissionRegistration: AdmissionregistrationV1Api;
+  /** A raw JSON request by path (lists for the informer, tests, tools). @throws KubeApiError for status >= 400, or on network errors and timeouts. */
   request<T = KubeObject>(method: string, path: string, options?: RequestOptions): Promise<T>;
   /** Like request, but resolves null on 404. */
   getOrNull<T = KubeObject>(path: string): Promise<T | null>;
-  /** Streams a watch until the server closes it (timeoutSeconds), the idle watchdog fires or the signal aborts. @throws WatchExpiredError on 410. */
+  /** Streams a watch (client-node's Watch) until the server closes it (timeoutSeconds), the idle watchdog fires or the signal aborts. @throws WatchExpiredError on 410. */
   watch(path: string, options: WatchOptions): Promise<void>;
   close(): void;
 };
 
+export type KubeClientOptions = {
+  /** Connections to the apiserver, requests and watches together (undefined: no limit). */
+  maxSockets?: number;
+  userAgent?: string;
+  /** Deadline of one typed or raw request (not of watches). */
+  requestTimeoutMs?: number;
+};
+
 /**
- * A deliberately small apiserver client (ADR 0101): JSON requests over keep-alive HTTPS and
- * newline-delimited watch streams. List/watch policy (re-list, backoff, watchdog) lives in the
- * informer, not here.
+ * The operator's apiserver client (ADR 0101): client-node's KubeConfig authenticates every call,
+ * its typed APIs (core, custom objects, coordination, admission registration) do the writes, its
+ * Watch streams events. List/watch policy (re-list, backoff, watchdog) lives in the informer.
+ * One connection pool per set of TLS credentials replaces client-node's new pool per request.
+ * @throws when the kubeconfig has no current cluster.
  */
-export function createKubeClient(connection: KubeConnection, options: { maxSockets?: number; userAgent?: string } = {}): KubeClient {
-  const url = new URL(connection.server);
-  const secure = url.protocol === 'https:';
-  const tls = { ca: connection.ca, cert: connection.cert, key: connection.key, rejectUnauthorized: !connection.insecureSkipTlsVerify };
-  const agentOptions = { keepAlive: true, maxSockets: options.maxSockets ?? 32 };
-  const agent = secure ? new https.Agent({ ...agentOptions, ...tls }) : new http.Agent(agentOptions);
-  // Watches hold a connection for minutes; a separate agent keeps them from starving requests.
-  const watchAgent = secure ? new https.Agent({ keepAlive: false, ...tls }) : new http.Agent({ keepAlive: false });
+export function createKubeClient(config: KubeConfig, options: KubeClientOptions = {}): KubeClient {
+  const cluster = config.getCurrentCluster();
+  if (!cluster) throw new Error('kubeconfig has no current cluster');
+  const server = cluster.server;
   const userAgent = options.userAgent ?? 'codevector-operator';
-  const basePath = url.pathname.replace(/\/$/, '');
+  const requestTimeoutMs = options.requestTimeoutMs ?? 30_000;
+  const pools = reuseConnections(config, options.maxSockets);
+  const apiConfiguration = createConfiguration({
+    baseServer: new ServerConfiguration(server, {}),
+    authMethods: { default: config },
+    promiseMiddleware: [
+      {
+        pre: async (context) => {
+          context.setHeaderParam('User-Agent', userAgent);
+          if (!context.getSignal()) context.setSignal(AbortSignal.timeout(requestTimeoutMs));
+          return context;
+        },
+        post: async (response) => response,
+      },
+    ],
+  });
 
-  function headersFor(extra: Record<string, string> | undefined): Record<string, string> {
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': userAgent, ...extra };
-    const token = connection.token?.();
-    if (token) headers['authorization'] = `Bearer ${token}`;
-    return headers;
-  }
-
-  function send(method: string, path: string, opts: RequestOptions, target: http.Agent): Promise<http.IncomingMessage> {
-    const headers = headersFor(opts.headers);
-    let payload: Buffer | undefined;
+  async function send(method: string, path: string, opts: RequestOptions) {
+    const context = new RequestContext(`${server}${path}`, method as HttpMethod);
+    await config.applySecurityAuthentication(context);
+    const headers: Record<string, string> = {
+      ...context.getHeaders(),
+      Accept: 'application/json',
+      'User-Agent': userAgent,
+      ...opts.headers,
+    };
+    let body: string | undefined;
     if (opts.body !== undefined) {
-      payload = Buffer.from(typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body));
-      headers['content-type'] = opts.contentType ?? 'application/json';
-      headers['content-length'] = String(payload.length);
+      body = typeof opts.body === 'string' ? opts.body : JSON.stringify(opts.body);
+      headers['Content-Type'] = opts.contentType ?? 'application/json';
     }
-    const transport = secure ? https : http;
-    return new Promise((resolve, reject) => {
-      const req = transport.request(
-        { protocol: url.protocol, hostname: url.hostname, port: url.port, path: basePath + path, method, headers, agent: target },
-        resolve,
-      );
-      if (opts.timeoutMs) req.setTimeout(opts.timeoutMs, () => req.destroy(new Error(`${method} ${path} timed out`)));
-      req.on('error', reject);
-      req.end(payload);
+    return fetch(context.getUrl(), {
+      method,
+      headers,
+      body,
+      dispatcher: context.getDispatcher(),
+      signal: AbortSignal.timeout(opts.timeoutMs ?? requestTimeoutMs),
     });
   }
 
-  async function readBody(res: http.IncomingMessage): Promise<unknown> {
-    const chunks: Buffer[] = [];
-    for await (const chunk of res) chunks.push(chunk as Buffer);
-    const text = Buffer.concat(chunks).toString('utf8');
-    if (!text) return undefined;
-    try {
-      return JSON.parse(text) as unknown;
-    } catch {
-      return text;
-    }
-  }
-
   const client: KubeClient = {
-    server: connection.server,
+    server,
+    config,
+    core: new CoreV1Api(apiConfiguration),
+    customObjects: new CustomObjectsApi(apiConfiguration),
+    coordination: new CoordinationV1Api(apiConfiguration),
+    admissionRegistration: new AdmissionregistrationV1Api(apiConfiguration),
     async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
-      const res = await send(method, path, { timeoutMs: 30_000, ...opts }, agent);
-      const body = await readBody(res);
-      if ((res.statusCode ?? 0) >= 400) throw new KubeApiError(method, path, res.statusCode ?? 0, body);
+      const res = await send(method, path, opts);
+      const text = await res.text();
+      let body: unknown;
+      try {
+        body = text ? JSON.parse(text) : undefined;
+      } catch {
+        body = text;
+      }
+      if (res.status >= 400) throw new KubeApiError(method, path, res.status, body);
       return body as T;
     },
     async getOrNull<T>(path: string): Promise<T | null> {
       try {
         return await client.request<T>('GET', path);
       } catch (error) {
-        if (error instanceof KubeApiError && error.status === 404) return null;
+        if (apiStatus(error) === 404) return null;
         throw error;
       }
     },
-    async watch(path, { idleTimeoutMs, signal, onEvent }) {
-      const res = await send('GET', path, {}, watchAgent);
-      if ((res.statusCode ?? 0) >= 400) {
-        const body = await readBody(res);
-        if (res.statusCode === 410) throw new WatchExpiredError(`watch ${path}: 410 Gone`);
-        throw new KubeApiError('GET', path, res.statusCode ?? 0, body);
-      }
-      await new Promise<void>((resolve, reject) => {
-        let buffer = '';
-        let idle: NodeJS.Timeout | undefined;
-        let failed: Error | undefined;
-        const finish = () => {
-          clearTimeout(idle);
-          signal.removeEventListener('abort', onAbort);
-          if (failed) reject(failed);
-          else resolve();
-        };
-        const fail = (error: Error) => {
-          failed ??= error;
-          res.destroy();
-        };
-        const armWatchdog = () => {
-          clearTimeout(idle);
-          idle = setTimeout(() => fail(new Error(`watch ${path}: no data for ${idleTimeoutMs} ms`)), idleTimeoutMs);
-        };
-        const onAbort = () => res.destroy();
-        signal.addEventListener('abort', onAbort);
-        if (signal.aborted) res.destroy();
-        armWatchdog();
-        res.setEncoding('utf8');
-        res.on('data', (chunk: string) => {
-          armWatchdog();
-          buffer += chunk;
-          let newline = buffer.indexOf('\n');
-          while (newline >= 0) {
-            const line = buffer.slice(0, newline).trim();
-            buffer = buffer.slice(newline + 1);
-            newline = buffer.indexOf('\n');
-            if (!line) continue;
-            let event: WatchEvent;
-            try {
-              event = JSON.parse(line) as WatchEvent;
-            } catch (error) {
-              fail(error as Error);
-              return;
-            }
-            if (event.type === 'ERROR') {
-              const code = event.object.code;
-              fail(
-                code === 410
-                  ? new WatchExpiredError(`watch ${path}: ${event.object.message ?? 'expired'}`)
-                  : new Error(`watch ${path}: ${event.object.message ?? 'error event'}`),
-              );
-              return;
-            }
-            try {
-              onEvent(event);
-            } catch (error) {
-              fail(error as Error);
-              return;
-            }
-          }
-        });
-        res.on('error', (error) => {
-          failed ??= error;
-        });
-        res.on('close', finish);
-      });
-    },
+    watch: (path, watchOptions) => watchStream(config, path, watchOptions),
     close() {
-      agent.destroy();
-      watchAgent.destroy();
+      void pools.close();
     },
   };
   return client;
+}
+
+/** One watch through client-node's Watch, turned into a promise with our error types. */
+function watchStream(config: KubeConfig, path: string, { idleTimeoutMs, signal, onEvent }: WatchOptions): Promise<void> {
+  const url = new URL(path, 'http://path.only');
+  const query: Record<string, string> = {};
+  for (const [key, value] of url.searchParams) if (key !== 'watch') query[key] = value;
+  const watcher = new Watch(config);
+  // client-node's inactivity timeout (30 s by default, private) is our watchdog: a quiet watch
+  // without bookmarks would otherwise be cut every 30 s.
+  watcher['requestTimeoutMs'] = idleTimeoutMs;
+  return new Promise<void>((resolve, reject) => {
+    let controller: AbortController | undefined;
+    let failed: Error | undefined;
+    let finished = false;
+    const abort = () => controller?.abort();
+    const fail = (error: Error) => {
+      failed ??= error;
+      abort();
+    };
+    const done = (err: unknown) => {
+      if (finished) return;
+      finished = true;
+      signal.removeEventListener('abort', abort);
+      if (failed) return reject(failed);
+      if (signal.aborted || !err) return resolve();
+      const status = (err as { statusCode?: number }).statusCode;
+      if (status === 410) return reject(new WatchExpiredError(`watch ${path}: 410 Gone`));
+      if (status) return reject(new KubeApiError('GET', path, status, { message: (err as Error).message }));
+      if ((err as Error).name === 'TimeoutError') return reject(new Error(`watch ${path}: no data for ${idleTimeoutMs} ms`));
+      reject(err instanceof Error ? err : new Error(String(err)));
+    };
+    signal.addEventListener('abort', abort, { once: true });
+    watcher
+      .watch(
+        url.pathname,
+        query,
+        (type, object: WatchEvent['object']) => {
+          if (failed || finished) return;
+          if (type === 'ERROR') {
+            fail(
+              object?.code === 410
+                ? new WatchExpiredError(`watch ${path}: ${object.message ?? 'expired'}`)
+                : new Error(`watch ${path}: ${object?.message ?? 'error event'}`),
+            );
+            return;
+          }
+          try {
+            onEvent({ type: type as WatchEvent['type'], object });
+          } catch (error) {
+            fail(error as Error);
+          }
+        },
+        done,
+      )
+      .then(
+        (started) => {
+          controller = started;
+          if (signal.aborted || failed || finished) started.abort();
+        },
+        (error: unknown) => done(error),
+      );
+  });
+}
+
+type DispatcherFactory = (cluster: Cluster | null, agentOptions: AgentOptions) => Dispatcher | undefined;
+const pooled = new WeakMap<KubeConfig, { close(): Promise<void> }>();
+
+/**
+ * client-node 2.0.1 builds a new undici Agent, so a new TCP+TLS connection, for every request
+ * (`KubeConfig.applySecurityAuthentication` → private `createDispatcher`; ADR 0101, test in
+ * client-node.kube.test.ts). This keeps one pool per distinct TLS material instead; exec plugins
+ * and rotated certificate files change that material, and the pool of older material drains and
+ * closes.
+ */
+function reuseConnections(config: KubeConfig, maxSockets: number | undefined): { close(): Promise<void> } {
+  const existing = pooled.get(config);
+  if (existing) return existing;
+  const target = config as unknown as { createDispatcher: DispatcherFactory };
+  const original = target.createDispatcher.bind(config);
+  const cache = new Map<string, Dispatcher>();
+  target.createDispatcher = (cluster, agentOptions) => {
+    const dispatcherOptions = config.createDispatcherOptions(cluster, agentOptions);
+    if (dispatcherOptions.type === 'none') return undefined;
+    const key = createHash('sha256').update(JSON.stringify(dispatcherOptions)).digest('hex');
+    let dispatcher = cache.get(key);
+    if (!dispatcher) {
+      dispatcher =
+        dispatcherOptions.type === 'agent'
+          ? new Agent({ connect: dispatcherOptions.connect, connections: maxSockets ?? null })
+          : original(cluster, agentOptions);
+      if (!dispatcher) return undefined;
+      cache.set(key, dispatcher);
+      for (const [oldKey, old] of cache) {
+        if (cache.size <= 4) break;
+        cache.delete(oldKey);
+        void old.close();
+      }
+    }
+    return dispatcher;
+  };
+  const handle = {
+    async close() {
+      const all = [...cache.values()];
+      cache.clear();
+      await Promise.all(all.map((d) => d.close()));
+    },
+  };
+  pooled.set(config, handle);
+  return handle;
 }

@@ -1,100 +1,88 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { type Cluster, type Context, KubeConfig, type User } from '@kubernetes/client-node';
 import { parse } from 'yaml';
+import { createTokenFileAuthenticator, tokenFileProvider } from './token-file-auth.ts';
 
-/** How to reach and authenticate to one apiserver. */
-export type KubeConnection = {
-  server: string;
-  ca: Buffer | undefined;
-  cert: Buffer | undefined;
-  key: Buffer | undefined;
-  /** Bearer token; a function because in-cluster service account tokens rotate on disk. */
-  token: (() => string) | undefined;
-  insecureSkipTlsVerify: boolean;
-};
+export type KubeConfigSource =
+  /** One kubeconfig file or a KUBECONFIG path list (merged as kubectl merges it: the first file to name a thing wins). */
+  | { type: 'kubeconfig'; paths: string; context?: string }
+  /** The pod's service account. `root` prefixes the service account folder (tests). */
+  | { type: 'in-cluster'; root?: string };
 
-type Named<T> = { name: string } & T;
-type Kubeconfig = {
-  'current-context'?: string;
-  contexts?: Named<{ context?: { cluster?: string; user?: string } }>[];
-  clusters?: Named<{
-    cluster?: {
-      server?: string;
-      'certificate-authority-data'?: string;
-      'certificate-authority'?: string;
-      'insecure-skip-tls-verify'?: boolean;
-    };
-  }>[];
-  users?: Named<{
-    user?: {
-      'client-certificate-data'?: string;
-      'client-certificate'?: string;
-      'client-key-data'?: string;
-      'client-key'?: string;
-      token?: string;
-      tokenFile?: string;
-    };
-  }>[];
-};
-
-const serviceAccountDir = '/var/run/secrets/kubernetes.io/serviceaccount';
+type RawKubeconfig = { users?: { name?: string; user?: { token?: string; tokenFile?: string } }[] };
 
 /**
- * Reads the current context of a kubeconfig file (client certificates or bearer tokens; no exec
- * plugins). File references are relative to the kubeconfig, as kubectl resolves them.
- * @throws when the file has no usable current context.
+ * Credentials for the apiserver, always through client-node's KubeConfig (ADR 0101): client
+ * certificates, static tokens, exec credential plugins (the EKS, GKE and AKS CLIs), auth
+ * providers, contexts, and in-cluster service accounts are client-node's own. Bearer token
+ * files (`tokenFile` users, the in-cluster projected token) go through a re-reading
+ * authenticator, because client-node 2.0.1 ignores `tokenFile` and re-reads its in-cluster
+ * token only once a minute.
+ * @throws when a file cannot be read or parsed, or the context does not exist.
  */
-export function loadKubeconfigFile(kubeconfigPath: string): KubeConnection {
-  const config = parse(readFileSync(kubeconfigPath, 'utf8')) as Kubeconfig;
-  const contextName = config['current-context'];
-  const context = config.contexts?.find((c) => c.name === contextName)?.context;
-  const cluster = config.clusters?.find((c) => c.name === context?.cluster)?.cluster;
-  const user = config.users?.find((u) => u.name === context?.user)?.user ?? {};
-  if (!cluster?.server) throw new Error(`${kubeconfigPath}: no cluster for current context ${String(contextName)}`);
-  const base = path.dirname(kubeconfigPath);
-  const material = (data: string | undefined, file: string | undefined) =>
-    data ? Buffer.from(data, 'base64') : file ? readFileSync(path.resolve(base, file)) : undefined;
-  const tokenFile = user.tokenFile;
-  const staticToken = user.token;
-  return {
-    server: cluster.server,
-    ca: material(cluster['certificate-authority-data'], cluster['certificate-authority']),
-    cert: material(user['client-certificate-data'], user['client-certificate']),
-    key: material(user['client-key-data'], user['client-key']),
-    token: staticToken ? () => staticToken : tokenFile ? cachedFileToken(path.resolve(base, tokenFile)) : undefined,
-    insecureSkipTlsVerify: cluster['insecure-skip-tls-verify'] === true,
-  };
-}
-
-/**
- * The pod's service account, as client-go's rest.InClusterConfig reads it.
- * @throws when the service account files are missing.
- */
-export function loadInClusterConfig(host: string, port: string): KubeConnection {
-  const hostPart = host.includes(':') ? `[${host}]` : host;
-  return {
-    server: `https://${hostPart}:${port}`,
-    ca: readFileSync(path.join(serviceAccountDir, 'ca.crt')),
-    cert: undefined,
-    key: undefined,
-    token: cachedFileToken(path.join(serviceAccountDir, 'token')),
-    insecureSkipTlsVerify: false,
-  };
-}
-
-/** Bound service account tokens are rotated by the kubelet; re-read the file once a minute. */
-function cachedFileToken(file: string): () => string {
-  let value = readFileSync(file, 'utf8').trim();
-  let readAt = Date.now();
-  return () => {
-    if (Date.now() - readAt > 60_000) {
-      try {
-        value = readFileSync(file, 'utf8').trim();
-        readAt = Date.now();
-      } catch {
-        // keep the last token; the apiserver will say 401 if it really expired
-      }
+export function loadKubeConfig(source: KubeConfigSource): KubeConfig {
+  const config = new KubeConfig();
+  if (source.type === 'in-cluster') {
+    // Reads KUBERNETES_SERVICE_HOST/PORT itself (the operator's config lists both).
+    config.loadFromCluster(source.root);
+  } else {
+    const files = source.paths.split(path.delimiter).filter(Boolean);
+    if (files.length === 0) throw new Error('no kubeconfig file given');
+    const merged = { clusters: [] as Cluster[], users: [] as User[], contexts: [] as Context[], currentContext: '' };
+    for (const file of files) {
+      const one = new KubeConfig();
+      one.loadFromFile(file);
+      const tokenFiles = tokenFileUsers(file);
+      const add = <T extends { name: string }>(into: T[], items: T[]) => {
+        for (const item of items) if (!into.some((i) => i.name === item.name)) into.push(item);
+      };
+      add(merged.clusters, one.getClusters());
+      add(
+        merged.users,
+        one.getUsers().map((user) => {
+          const tokenFile = tokenFiles.get(user.name);
+          return tokenFile ? { ...user, authProvider: { name: tokenFileProvider, config: { path: tokenFile } } } : user;
+        }),
+      );
+      add(merged.contexts, one.getContexts());
+      merged.currentContext ||= one.getCurrentContext() ?? '';
     }
-    return value;
-  };
+    config.loadFromOptions(merged);
+  }
+  // client-node's own in-cluster user reads its token file through FileAuth; hand it to ours.
+  config.loadFromOptions({
+    clusters: config.getClusters(),
+    contexts: config.getContexts(),
+    currentContext: config.getCurrentContext(),
+    users: config.getUsers().map((user) => {
+      const provider = user.authProvider as { name?: string; config?: { tokenFile?: string } } | undefined;
+      return provider?.name === 'tokenFile' && provider.config?.tokenFile
+        ? { ...user, authProvider: { name: tokenFileProvider, config: { path: provider.config.tokenFile } } }
+        : user;
+    }),
+  });
+  config.addAuthenticator(createTokenFileAuthenticator());
+  if (source.type === 'kubeconfig' && source.context) {
+    if (!config.getContextObject(source.context)) throw new Error(`kubeconfig has no context ${source.context}`);
+    config.setCurrentContext(source.context);
+  }
+  if (!config.getCurrentCluster()) throw new Error(`kubeconfig has no cluster for context ${String(config.getCurrentContext())}`);
+  return config;
+}
+
+/** One kubeconfig file (tests, tools). @throws as loadKubeConfig. */
+export function loadKubeconfigFile(kubeconfigPath: string, context?: string): KubeConfig {
+  return loadKubeConfig({ type: 'kubeconfig', paths: kubeconfigPath, context });
+}
+
+/** `tokenFile` of each user that has no inline token, resolved against the kubeconfig's folder as kubectl does. */
+function tokenFileUsers(file: string): Map<string, string> {
+  const raw = (parse(readFileSync(file, 'utf8')) ?? {}) as RawKubeconfig;
+  const found = new Map<string, string>();
+  for (const entry of raw.users ?? []) {
+    const tokenFile = entry.user?.tokenFile;
+    if (entry.name && tokenFile && !entry.user?.token) found.set(entry.name, path.resolve(path.dirname(file), tokenFile));
+  }
+  return found;
 }

@@ -1,13 +1,14 @@
 import { stableStringify } from '@codevector/core/audit-diff';
 import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
+import type { V1Secret } from '@kubernetes/client-node';
 import { z } from 'zod';
-import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
-import { readyCondition } from '../reconciler.ts';
-import type { ResourceSource, ResourceStatus } from '../resource-source.ts';
 import type { Actor } from '../actor.ts';
+import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
+import type { ResourceSource, ResourceStatus } from '../resource-source.ts';
+import { readyCondition } from '../status-condition.ts';
 import { createInformer, type Informer } from './informer.ts';
-import { KubeApiError, type KubeClient, type KubeObject } from './kube-client.ts';
+import { apiStatus, type KubeClient, type KubeObject, mergePatch } from './kube-client.ts';
 
 export type KubeSourceOptions = {
   client: KubeClient;
@@ -28,7 +29,6 @@ export type KubeSource = ResourceSource & {
   stop(): Promise<void>;
 };
 
-const mergePatch = 'application/merge-patch+json';
 const unknownActor: Actor = { actor: 'unknown', actorSource: 'kubernetes' };
 
 /**
@@ -40,10 +40,16 @@ const unknownActor: Actor = { actor: 'unknown', actorSource: 'kubernetes' };
 export function createKubeSource(options: KubeSourceOptions): KubeSource {
   const { client, log } = options;
   const group = `/apis/${apiVersion}`;
+  const [apiGroup = '', version = ''] = apiVersion.split('/');
   const nsPath = options.namespace ? `/namespaces/${options.namespace}` : '';
   const informers = new Map<KindName, Informer>();
-  const objectPath = (kind: KindName, namespace: string, name: string) =>
-    `${group}/namespaces/${namespace}/${operatorKinds.find((k) => k.kind === kind)!.plural}/${name}`;
+  const objectRef = (kind: KindName, object: KubeObject) => ({
+    group: apiGroup,
+    version,
+    namespace: object.metadata.namespace ?? '',
+    plural: operatorKinds.find((k) => k.kind === kind)!.plural,
+    name: object.metadata.name,
+  });
 
   for (const kind of operatorKinds) {
     informers.set(
@@ -80,12 +86,12 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
     },
   });
 
-  async function patch(path: string, body: unknown, type = mergePatch): Promise<void> {
+  /** A write to an object that may be gone meanwhile: its deletion is the informer's news, not an error. */
+  async function unlessGone(write: Promise<unknown>): Promise<void> {
     try {
-      await client.request('PATCH', path, { body, contentType: type });
+      await write;
     } catch (error) {
-      if (error instanceof KubeApiError && error.status === 404) return;
-      throw error;
+      if (apiStatus(error) !== 404) throw error;
     }
   }
 
@@ -106,13 +112,23 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
     async getSecret(namespace, name) {
       const cached = secrets.get(namespace, name);
       if (cached) return (cached.data as Record<string, string> | undefined) ?? {};
-      const secret = await client.getOrNull<KubeObject>(`/api/v1/namespaces/${namespace}/secrets/${name}`);
-      if (!secret) return null;
-      // Label it so the Secret informer sees its next change and re-reconciles the Provider.
-      if (secret.metadata.labels?.[providerSecretLabel] !== 'true') {
-        await patch(`/api/v1/namespaces/${namespace}/secrets/${name}`, { metadata: { labels: { [providerSecretLabel]: 'true' } } });
+      let secret: V1Secret;
+      try {
+        secret = await client.core.readNamespacedSecret({ namespace, name });
+      } catch (error) {
+        if (apiStatus(error) === 404) return null;
+        throw error;
       }
-      return (secret.data as Record<string, string> | undefined) ?? {};
+      // Label it so the Secret informer sees its next change and re-reconciles the Provider.
+      if (secret.metadata?.labels?.[providerSecretLabel] !== 'true') {
+        await unlessGone(
+          client.core.patchNamespacedSecret(
+            { namespace, name, body: { metadata: { labels: { [providerSecretLabel]: 'true' } } } },
+            mergePatch,
+          ),
+        );
+      }
+      return secret.data ?? {};
     },
 
     changeActor(object, secretName) {
@@ -137,32 +153,46 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
       const finalizers = object.metadata.finalizers ?? [];
       if (finalizers.includes(finalizerName)) return;
       // resourceVersion in a merge patch makes it conditional: another writer's finalizers are never lost.
-      await client.request('PATCH', objectPath(kind, object.metadata.namespace ?? '', object.metadata.name), {
-        body: { metadata: { finalizers: [...finalizers, finalizerName], resourceVersion: object.metadata.resourceVersion } },
-        contentType: mergePatch,
-      });
+      await client.customObjects.patchNamespacedCustomObject(
+        {
+          ...objectRef(kind, object),
+          body: { metadata: { finalizers: [...finalizers, finalizerName], resourceVersion: object.metadata.resourceVersion } },
+        },
+        mergePatch,
+      );
     },
 
     async removeFinalizer(kind, object) {
       const finalizers = object.metadata.finalizers ?? [];
       if (!finalizers.includes(finalizerName)) return;
-      await patch(objectPath(kind, object.metadata.namespace ?? '', object.metadata.name), {
-        metadata: { finalizers: finalizers.filter((f) => f !== finalizerName), resourceVersion: object.metadata.resourceVersion },
-      });
+      await unlessGone(
+        client.customObjects.patchNamespacedCustomObject(
+          {
+            ...objectRef(kind, object),
+            body: {
+              metadata: { finalizers: finalizers.filter((f) => f !== finalizerName), resourceVersion: object.metadata.resourceVersion },
+            },
+          },
+          mergePatch,
+        ),
+      );
       await options.db.query(statement`delete from operator_delete_intents where uid = ${object.metadata.uid}`);
     },
 
     async writeStatus(kind, object, status) {
       const body = statusPatch(object, status);
       if (body === null) return;
-      await patch(`${objectPath(kind, object.metadata.namespace ?? '', object.metadata.name)}/status`, { status: body });
+      await unlessGone(
+        client.customObjects.patchNamespacedCustomObjectStatus({ ...objectRef(kind, object), body: { status: body } }, mergePatch),
+      );
     },
 
     async recordWarning(kind, object, reason, message) {
-      const now = new Date().toISOString();
+      const now = new Date();
       const namespace = object.metadata.namespace ?? 'default';
-      await client
-        .request('POST', `/api/v1/namespaces/${namespace}/events`, {
+      await client.core
+        .createNamespacedEvent({
+          namespace,
           body: {
             metadata: { generateName: `${object.metadata.name}.`, namespace },
             involvedObject: {

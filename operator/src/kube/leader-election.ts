@@ -1,5 +1,6 @@
 import type { Logger } from '@codevector/core/logger';
-import { KubeApiError, type KubeClient } from './kube-client.ts';
+import { type V1Lease, type V1LeaseSpec, V1MicroTime } from '@kubernetes/client-node';
+import { apiStatus, type KubeClient } from './kube-client.ts';
 
 export type LeaderElectionOptions = {
   client: KubeClient;
@@ -25,12 +26,8 @@ export type LeaderElector = {
   stop(options?: { release?: boolean }): Promise<void>;
 };
 
-type Lease = {
-  metadata: { name: string; namespace: string; resourceVersion?: string };
-  spec: { holderIdentity?: string; leaseDurationSeconds?: number; acquireTime?: string; renewTime?: string; leaseTransitions?: number };
-};
-
-const microTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+// Serialises with microseconds, the precision the apiserver's MicroTime expects.
+const microTime = (ms: number) => new V1MicroTime(ms);
 
 /**
  * Leader election on a coordination.k8s.io/v1 Lease, as client-go's leaderelection does it:
@@ -42,7 +39,7 @@ const microTime = (ms: number) => new Date(ms).toISOString().replace(/\.(\d{3})Z
 export function createLeaderElector(options: LeaderElectionOptions): LeaderElector {
   const { client, log } = options;
   const now = options.now ?? Date.now;
-  const path = `/apis/coordination.k8s.io/v1/namespaces/${options.namespace}/leases`;
+  const leaseRef = { namespace: options.namespace, name: options.name };
   let leader = false;
   let lastRenew = 0;
   let observed = { record: '', at: 0 };
@@ -52,46 +49,47 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
 
   async function tryAcquireOrRenew(): Promise<boolean> {
     const t = now();
-    const desiredSpec = (previous?: Lease['spec']) => ({
+    const desiredSpec = (previous?: V1LeaseSpec): V1LeaseSpec => ({
       holderIdentity: options.identity,
       leaseDurationSeconds: Math.ceil(options.leaseDurationMs / 1000),
       acquireTime: previous?.holderIdentity === options.identity && previous.acquireTime ? previous.acquireTime : microTime(t),
       renewTime: microTime(t),
       leaseTransitions: (previous?.leaseTransitions ?? 0) + (previous?.holderIdentity === options.identity ? 0 : 1),
     });
-    let lease: Lease | null;
+    let lease: V1Lease | null;
     try {
-      lease = await client.getOrNull<Lease>(`${path}/${options.name}`);
+      lease = await client.coordination.readNamespacedLease(leaseRef);
     } catch (error) {
-      log.warn({ err: error }, 'lease read failed');
-      return false;
-    }
-    if (lease === null) {
-      try {
-        await client.request('POST', path, {
-          body: {
-            apiVersion: 'coordination.k8s.io/v1',
-            kind: 'Lease',
-            metadata: { name: options.name, namespace: options.namespace },
-            spec: desiredSpec(),
-          },
-        });
-        return true;
-      } catch (error) {
-        if (!(error instanceof KubeApiError && error.status === 409)) log.warn({ err: error }, 'lease create failed');
+      if (apiStatus(error) === 404) lease = null;
+      else {
+        log.warn({ err: error }, 'lease read failed');
         return false;
       }
     }
-    const record = JSON.stringify([lease.spec.holderIdentity, lease.spec.renewTime, lease.spec.leaseDurationSeconds]);
+    if (lease === null) {
+      try {
+        await client.coordination.createNamespacedLease({
+          namespace: options.namespace,
+          body: { apiVersion: 'coordination.k8s.io/v1', kind: 'Lease', metadata: leaseRef, spec: desiredSpec() },
+        });
+        return true;
+      } catch (error) {
+        if (apiStatus(error) !== 409) log.warn({ err: error }, 'lease create failed');
+        return false;
+      }
+    }
+    const spec = lease.spec ?? {};
+    const record = JSON.stringify([spec.holderIdentity, spec.renewTime, spec.leaseDurationSeconds]);
     if (record !== observed.record) observed = { record, at: t };
-    const holder = lease.spec.holderIdentity ?? '';
-    const durationMs = (lease.spec.leaseDurationSeconds ?? 0) * 1000;
+    const holder = spec.holderIdentity ?? '';
+    const durationMs = (spec.leaseDurationSeconds ?? 0) * 1000;
     if (holder !== '' && holder !== options.identity && t < observed.at + durationMs) return false;
     try {
-      await client.request('PUT', `${path}/${options.name}`, { body: { ...lease, spec: desiredSpec(lease.spec) } });
+      // The read's resourceVersion makes the replace conditional: of two candidates, one wins.
+      await client.coordination.replaceNamespacedLease({ ...leaseRef, body: { ...lease, spec: desiredSpec(spec) } });
       return true;
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 409)) log.warn({ err: error }, 'lease update failed');
+      if (apiStatus(error) !== 409) log.warn({ err: error }, 'lease update failed');
       return false;
     }
   }
@@ -136,9 +134,10 @@ export function createLeaderElector(options: LeaderElectionOptions): LeaderElect
       await running;
       if (leader && release) {
         try {
-          const lease = await client.request<Lease>('GET', `${path}/${options.name}`);
-          if (lease.spec.holderIdentity === options.identity) {
-            await client.request('PUT', `${path}/${options.name}`, {
+          const lease = await client.coordination.readNamespacedLease(leaseRef);
+          if (lease.spec?.holderIdentity === options.identity) {
+            await client.coordination.replaceNamespacedLease({
+              ...leaseRef,
               body: { ...lease, spec: { ...lease.spec, holderIdentity: '', leaseDurationSeconds: 1, renewTime: microTime(now()) } },
             });
           }

@@ -17,8 +17,8 @@ export type KubeTestEnv = {
   db: DatabasePool;
   client: KubeClient;
   config: OperatorConfig;
-  /** Starts an operator (and its webhook unless disabled) watching only this namespace. */
-  startOperator(options?: { webhook?: boolean; env?: Record<string, string> }): Promise<RunningOperator>;
+  /** Starts an operator (and its webhook unless disabled) watching only this namespace; `client` replaces the admin client. */
+  startOperator(options?: { webhook?: boolean; env?: Record<string, string>; client?: KubeClient }): Promise<RunningOperator>;
   /** A request to the apiserver as `user` (admin credentials + Impersonate-User). */
   as<T = KubeObject>(
     user: string,
@@ -76,9 +76,10 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
     config,
     async startOperator(options = {}) {
       const cfg = loadOperatorConfig({ ...baseEnv, POD_NAME: `op-${randomBytes(3).toString('hex')}`, ...options.env });
-      const webhook = options.webhook === false ? null : await startWebhook({ config: cfg, db, log, client, waitUntilCalled: true });
+      const own = options.client ?? client;
+      const webhook = options.webhook === false ? null : await startWebhook({ config: cfg, db, log, client: own, waitUntilCalled: true });
       if (webhook) webhookName = cfg.CODEVECTOR_WEBHOOK_CONFIG_NAME;
-      const operator = buildOperator({ config: cfg, db, log, source: { type: 'kubernetes', client } });
+      const operator = buildOperator({ config: cfg, db, log, source: { type: 'kubernetes', client: own } });
       await operator.start();
       await operator.leading();
       let stopped = false;

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from '@codevector/core/logger';
+import type { V1MutatingWebhookConfiguration, V1ValidatingWebhookConfiguration } from '@kubernetes/client-node';
 import { apiVersion, changedByAnnotation, operatorKinds, providerSecretLabel } from '../kinds.ts';
-import { KubeApiError, type KubeClient, type KubeObject } from '../kube/kube-client.ts';
+import { apiStatus, type KubeClient, type KubeObject } from '../kube/kube-client.ts';
 
 export type WebhookTarget = { url: string } | { service: { namespace: string; name: string; port: number } };
 
@@ -28,7 +29,7 @@ export async function registerWebhooks(options: WebhookRegistration): Promise<vo
       ? { url: `${options.target.url.replace(/\/$/, '')}${path}`, caBundle }
       : { service: { ...options.target.service, path }, caBundle };
   const namespaceSelector = options.namespace ? { matchLabels: { 'kubernetes.io/metadata.name': options.namespace } } : {};
-  const [group, version] = apiVersion.split('/');
+  const [group = '', version = ''] = apiVersion.split('/');
   const plurals = operatorKinds.map((k) => k.plural);
   const common = {
     admissionReviewVersions: ['v1'],
@@ -38,7 +39,7 @@ export async function registerWebhooks(options: WebhookRegistration): Promise<vo
     namespaceSelector,
   };
 
-  const mutating = {
+  const mutating: V1MutatingWebhookConfiguration = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'MutatingWebhookConfiguration',
     metadata: { name: options.name, labels: { 'app.kubernetes.io/managed-by': 'codevector-operator' } },
@@ -62,7 +63,7 @@ export async function registerWebhooks(options: WebhookRegistration): Promise<vo
       },
     ],
   };
-  const validating = {
+  const validating: V1ValidatingWebhookConfiguration = {
     apiVersion: 'admissionregistration.k8s.io/v1',
     kind: 'ValidatingWebhookConfiguration',
     metadata: { name: options.name, labels: { 'app.kubernetes.io/managed-by': 'codevector-operator' } },
@@ -76,37 +77,60 @@ export async function registerWebhooks(options: WebhookRegistration): Promise<vo
       },
     ],
   };
-  await upsert(options.client, '/apis/admissionregistration.k8s.io/v1/mutatingwebhookconfigurations', mutating);
-  await upsert(options.client, '/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations', validating);
+  const api = options.client.admissionRegistration;
+  await upsert(options.name, {
+    read: () => api.readMutatingWebhookConfiguration({ name: options.name }),
+    create: () => api.createMutatingWebhookConfiguration({ body: mutating }),
+    replace: (resourceVersion) =>
+      api.replaceMutatingWebhookConfiguration({
+        name: options.name,
+        body: { ...mutating, metadata: { ...mutating.metadata, resourceVersion } },
+      }),
+  });
+  await upsert(options.name, {
+    read: () => api.readValidatingWebhookConfiguration({ name: options.name }),
+    create: () => api.createValidatingWebhookConfiguration({ body: validating }),
+    replace: (resourceVersion) =>
+      api.replaceValidatingWebhookConfiguration({
+        name: options.name,
+        body: { ...validating, metadata: { ...validating.metadata, resourceVersion } },
+      }),
+  });
   options.log.info({ name: options.name }, 'webhook configurations registered');
 }
 
-async function upsert(client: KubeClient, collection: string, object: { metadata: { name: string } }): Promise<void> {
+async function upsert(
+  name: string,
+  calls: {
+    read(): Promise<{ metadata?: { resourceVersion?: string } }>;
+    create(): Promise<unknown>;
+    replace(resourceVersion: string | undefined): Promise<unknown>;
+  },
+): Promise<void> {
   for (let attempt = 0; attempt < 5; attempt++) {
-    const existing = await client.getOrNull<KubeObject>(`${collection}/${object.metadata.name}`);
     try {
-      if (existing) {
-        await client.request('PUT', `${collection}/${object.metadata.name}`, {
-          body: { ...object, metadata: { ...object.metadata, resourceVersion: existing.metadata.resourceVersion } },
-        });
-      } else {
-        await client.request('POST', collection, { body: object });
-      }
+      const existing = await calls.read().catch((error: unknown) => {
+        if (apiStatus(error) === 404) return null;
+        throw error;
+      });
+      if (existing) await calls.replace(existing.metadata?.resourceVersion);
+      else await calls.create();
       return;
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+      if (apiStatus(error) !== 409) throw error;
     }
   }
-  throw new Error(`could not write ${collection}/${object.metadata.name}: conflicts`);
+  throw new Error(`could not write webhook configuration ${name}: conflicts`);
 }
 
 /** Removes both configurations (tests, uninstall). */
 export async function unregisterWebhooks(client: KubeClient, name: string): Promise<void> {
-  for (const kind of ['mutatingwebhookconfigurations', 'validatingwebhookconfigurations']) {
+  const api = client.admissionRegistration;
+  for (const remove of [() => api.deleteMutatingWebhookConfiguration({ name }), () => api.deleteValidatingWebhookConfiguration({ name })]) {
     try {
-      await client.request('DELETE', `/apis/admissionregistration.k8s.io/v1/${kind}/${name}`);
+      await remove();
     } catch (error) {
-      if (!(error instanceof KubeApiError && error.status === 404)) throw error;
+      if (apiStatus(error) !== 404) throw error;
     }
   }
 }
@@ -119,17 +143,23 @@ export async function unregisterWebhooks(client: KubeClient, name: string): Prom
 export async function waitForWebhook(client: KubeClient, namespace: string, timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   const rateLimits = operatorKinds.find((k) => k.kind === 'RateLimit')!.plural;
+  const [group = '', version = ''] = apiVersion.split('/');
   let last: unknown;
   while (Date.now() < deadline) {
     try {
-      const created = await client.request<KubeObject>('POST', `/apis/${apiVersion}/namespaces/${namespace}/${rateLimits}?dryRun=All`, {
+      const created = (await client.customObjects.createNamespacedCustomObject({
+        group,
+        version,
+        namespace,
+        plural: rateLimits,
+        dryRun: 'All',
         body: {
           apiVersion,
           kind: 'RateLimit',
           metadata: { name: `webhook-probe-${randomBytes(4).toString('hex')}`, namespace },
           spec: { subject: { kind: 'global' }, requestsPerMinute: 1 },
         },
-      });
+      })) as KubeObject;
       if (created.metadata.annotations?.[changedByAnnotation]) return;
       last = 'no stamp yet';
     } catch (error) {

@@ -1,5 +1,6 @@
 import type { Logger } from '@codevector/core/logger';
-import { KubeApiError, type KubeClient, type KubeObject } from '../kube/kube-client.ts';
+import type { V1Secret } from '@kubernetes/client-node';
+import { apiStatus, type KubeClient } from '../kube/kube-client.ts';
 import { createServingCertificate } from './webhook-certificate.ts';
 import { x509 } from './x509.ts';
 
@@ -45,9 +46,12 @@ export async function obtainWebhookTls(options: {
     if (options.previous && options.previous.notAfter.getTime() - now.getTime() > renewBeforeMs) return options.previous;
     return fresh(options.previous?.caBundlePem);
   }
-  const path = `/api/v1/namespaces/${options.secret.namespace}/secrets`;
+  const { namespace, name } = options.secret;
   for (let attempt = 0; attempt < 5; attempt++) {
-    const existing = await options.client.getOrNull<KubeObject>(`${path}/${options.secret.name}`);
+    const existing = await options.client.core.readNamespacedSecret({ namespace, name }).catch((error: unknown) => {
+      if (apiStatus(error) === 404) return null;
+      throw error;
+    });
     const stored = existing ? decode(existing) : null;
     if (stored && stored.notAfter.getTime() - now.getTime() > renewBeforeMs) return stored;
     const next = await fresh(stored?.caBundlePem);
@@ -58,32 +62,26 @@ export async function obtainWebhookTls(options: {
     };
     try {
       if (existing) {
-        await options.client.request('PUT', `${path}/${options.secret.name}`, {
-          body: { ...existing, data, metadata: { ...existing.metadata, resourceVersion: existing.metadata.resourceVersion } },
-        });
+        // The read's resourceVersion makes the replace conditional: of two replicas, one wins.
+        await options.client.core.replaceNamespacedSecret({ namespace, name, body: { ...existing, data } });
       } else {
-        await options.client.request('POST', path, {
-          body: {
-            apiVersion: 'v1',
-            kind: 'Secret',
-            type: 'kubernetes.io/tls',
-            metadata: { name: options.secret.name, namespace: options.secret.namespace },
-            data,
-          },
+        await options.client.core.createNamespacedSecret({
+          namespace,
+          body: { apiVersion: 'v1', kind: 'Secret', type: 'kubernetes.io/tls', metadata: { name, namespace }, data },
         });
       }
       options.log.info({ secret: options.secret.name, notAfter: next.notAfter }, 'webhook certificate issued');
       return next;
     } catch (error) {
       // Another replica wrote it first: use theirs.
-      if (!(error instanceof KubeApiError && error.status === 409)) throw error;
+      if (apiStatus(error) !== 409) throw error;
     }
   }
   throw new Error('could not settle the webhook certificate Secret: repeated conflicts');
 }
 
-function decode(secret: KubeObject): WebhookTls | null {
-  const data = (secret.data ?? {}) as Record<string, string>;
+function decode(secret: V1Secret): WebhookTls | null {
+  const data = secret.data ?? {};
   const [cert, key, ca] = [data['tls.crt'], data['tls.key'], data['ca.crt']].map((v) =>
     v ? Buffer.from(v, 'base64').toString('utf8') : '',
   );
