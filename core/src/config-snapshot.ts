@@ -54,6 +54,8 @@ export type SnapshotModel = ResourceRef &
     /** What agents send in `model`. */
     modelName: ModelSpec['name'];
     aliases: string[];
+    /** Name patterns with * wildcards (precedence in the gateway's router). */
+    patterns: string[];
     providerUid: string;
     pricing: TokenPrices;
   };
@@ -94,6 +96,7 @@ export function toSnapshotModel(ref: ResourceRef, spec: ModelSpec, providerUid: 
     ...ref,
     modelName: spec.name,
     aliases: spec.aliases ?? [],
+    patterns: spec.patterns ?? [],
     providerUid,
     upstreamModel: spec.upstreamModel,
     pricing: {

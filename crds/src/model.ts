@@ -6,6 +6,16 @@ import { withCelRules } from './with-cel-rules.ts';
 
 const pricePerMillion = z.number().min(0).max(1_000_000);
 
+/** A model name with * wildcards: the characters of a model name plus *, at least one *. */
+const modelPatternSchema = withCelRules(
+  z
+    .string()
+    .min(1)
+    .max(256)
+    .regex(/^[A-Za-z0-9._:/@+*-]+$/, 'may contain only letters, digits, * and . _ : / @ + -'),
+  [{ rule: "self.contains('*')", message: 'must contain a * (exact names go in name or aliases)', check: (p) => p.includes('*') }],
+);
+
 export const modelSpecSchema = withCelRules(
   z
     .strictObject({
@@ -50,6 +60,14 @@ export const modelSpecSchema = withCelRules(
         .optional()
         .meta({ 'x-kubernetes-list-type': 'set' })
         .describe('Other names clients may send for this model, e.g. dated versions or names an agent hard-codes.'),
+      patterns: z
+        .array(modelPatternSchema)
+        .max(16)
+        .optional()
+        .meta({ 'x-kubernetes-list-type': 'set' })
+        .describe(
+          'Name patterns this model also serves, with * matching any characters, e.g. claude-* for the default model of whichever Claude Code release a developer runs. Requests still go upstream as upstreamModel and are priced as this model. Precedence: an exact name, then an alias, then the pattern with the most non-* characters (ties: the pattern that sorts first); a lone * catches every name nothing else serves.',
+        ),
     })
     .describe('Desired state of the Model.'),
   [

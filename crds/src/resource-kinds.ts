@@ -71,6 +71,7 @@ export const resourceKinds = [
       { name: 'Model', type: 'string', jsonPath: '.spec.name', description: 'Name clients send.' },
       { name: 'Provider', type: 'string', jsonPath: '.spec.providerRef.name', description: 'Provider that serves the model.' },
       { name: 'Upstream', type: 'string', jsonPath: '.spec.upstreamModel', description: 'Model id sent to the provider.' },
+      { name: 'Patterns', type: 'string', jsonPath: '.spec.patterns', description: 'Name patterns this model also serves.', priority: 1 },
       { name: 'Input', type: 'number', jsonPath: '.spec.pricing.input', description: 'USD per million input tokens.', priority: 1 },
       { name: 'Output', type: 'number', jsonPath: '.spec.pricing.output', description: 'USD per million output tokens.', priority: 1 },
     ],

@@ -30,8 +30,3 @@ export function subjectKey(subject: Subject, principal: Principal): string | nul
         : null;
   }
 }
-
-/** A policy with a model filter applies when the filter is empty or names the model. */
-export function appliesToModel(models: readonly string[], modelName: string): boolean {
-  return models.length === 0 || models.includes(modelName);
-}

@@ -10,6 +10,7 @@ import type { Logger } from '@codevector/core/logger';
 import type { SecretBox } from '@codevector/core/secret-box';
 import pg from 'pg';
 import { Pool } from 'undici';
+import { createModelRouter, type ModelRouter } from './model-router.ts';
 import { createSecretScanner, type SecretScanner } from './secret-scan/secret-scanner.ts';
 
 /** A provider ready to forward to: decrypted key, connection pool, path prefix. */
@@ -23,13 +24,21 @@ export type ProviderRuntime = {
   upstream: Pool;
 };
 
-export type RoutedModel = { model: SnapshotModel; provider: ProviderRuntime };
+export type RoutedModel = {
+  model: SnapshotModel;
+  provider: ProviderRuntime;
+  /** The Model's name and aliases: a Budget or RateLimit listing any of them covers every way to reach it. */
+  names: ReadonlySet<string>;
+};
 
 /** The snapshot compiled for the request path: lookups are map reads, the scanner is built once. */
 export type CompiledSnapshot = {
   version: number;
   config: ConfigSnapshot;
+  /** Exact names and aliases (what /v1/models lists). */
   models: Map<string, RoutedModel>;
+  /** Every requested name to its Model: names, aliases, variants and patterns (model-router.ts). */
+  router: ModelRouter<RoutedModel>;
   scanner: SecretScanner | null;
   loadedAt: number;
 };
@@ -100,20 +109,22 @@ export function createSnapshotStore(options: {
         upstream: upstreamPool(url.origin, provider.timeoutSeconds),
       });
     }
-    const models = new Map<string, RoutedModel>();
+    const entries: { model: SnapshotModel; target: RoutedModel }[] = [];
     for (const model of config.models) {
       const provider = providers.get(model.providerUid);
-      if (!provider) continue;
-      for (const name of [model.modelName, ...model.aliases]) {
-        if (models.has(name)) logger.warn({ model: name }, 'duplicate model name; the first one wins');
-        else models.set(name, { model, provider });
-      }
+      if (provider) entries.push({ model, target: { model, provider, names: new Set([model.modelName, ...model.aliases]) } });
+    }
+    const router = createModelRouter(entries, (name) => logger.warn({ model: name }, 'duplicate model name; the first one wins'));
+    // Exact names and aliases, as /v1/models lists them.
+    const models = new Map<string, RoutedModel>();
+    for (const { model, target } of entries) {
+      for (const name of [model.modelName, ...model.aliases]) if (!models.has(name)) models.set(name, target);
     }
     const scanner =
       config.secretRules.length > 0
         ? createSecretScanner(config.secretRules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped'))
         : null;
-    return { version: config.version, config, models, scanner, loadedAt: Date.now() };
+    return { version: config.version, config, models, router, scanner, loadedAt: Date.now() };
   }
 
   async function reloadOnce(reason: string): Promise<void> {

@@ -94,17 +94,21 @@ export async function resolveDesired(
       }
       // Clients pick a model by name alone, so a name or alias may be served by one Model only;
       // the one stored first keeps it.
+      // Two Models with the same pattern would leave the choice to chance; overlapping patterns
+      // are fine, the router's precedence decides (longest literal part first).
       const names = [typed.spec.name, ...(typed.spec.aliases ?? [])];
+      const patterns = typed.spec.patterns ?? [];
       const clash = await deps.db.maybeOne(sql.type(z.object({ namespace: z.string(), name: z.string() }))`
         select namespace, name from models
         where uid <> ${deps.uid}
-          and (spec->>'name' = any(${sql.array(names, 'text')}) or spec->'aliases' ?| ${sql.array(names, 'text')})
+          and (spec->>'name' = any(${sql.array(names, 'text')}) or spec->'aliases' ?| ${sql.array(names, 'text')}
+            or coalesce(spec->'patterns', '[]'::jsonb) ?| ${sql.array(patterns, 'text')})
         limit 1`);
       if (clash) {
         return failure(
           'OP_SPEC_INVALID',
           'ModelNameConflict',
-          `Model "${clash.namespace}/${clash.name}" already serves one of the names ${names.map((n) => `"${n}"`).join(', ')}; model names and aliases must be unique across the installation.`,
+          `Model "${clash.namespace}/${clash.name}" already serves one of the names ${[...names, ...patterns].map((n) => `"${n}"`).join(', ')}; model names, aliases and patterns must be unique across the installation.`,
           true,
         );
       }

@@ -34,7 +34,7 @@ export async function admit(
   if (secret) return { ok: false, ...secret };
   if (!endpoint.metered) return { ok: true, routed, rateTicket: null, budgetTicket: null };
 
-  const limited = await checkRateLimits(deps.rateLimiter, snapshot, principal, modelName);
+  const limited = await checkRateLimits(deps.rateLimiter, snapshot, principal, routed, modelName);
   if (limited && 'code' in limited) return { ok: false, ...limited };
   const rateTicket = limited;
   const reserved = await reserveBudget(deps, snapshot, principal, routed, modelName, body, plain.length);

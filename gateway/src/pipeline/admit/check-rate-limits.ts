@@ -1,6 +1,6 @@
 import type { Principal } from '../../principal.ts';
 import type { RateLimiter, RateLimitTicket } from '../../rate-limiter.ts';
-import type { CompiledSnapshot } from '../../snapshot-store.ts';
+import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 import { applicable } from './applicable.ts';
 
@@ -9,9 +9,10 @@ export async function checkRateLimits(
   rateLimiter: RateLimiter,
   snapshot: CompiledSnapshot,
   principal: Principal,
+  routed: RoutedModel,
   modelName: string,
 ): Promise<RateLimitTicket | Refusal | null> {
-  const limits = applicable(snapshot.config.rateLimits, principal, modelName, (l) => ({ limit: l.item, subject: l.subject }));
+  const limits = applicable(snapshot.config.rateLimits, principal, modelName, routed, (l) => ({ limit: l.item, subject: l.subject }));
   if (limits.length === 0) return null;
   const admitted = rateLimiter.admit(limits);
   const outcome = admitted instanceof Promise ? await admitted : admitted;

@@ -19,7 +19,7 @@ export async function reserveBudget(
   body: Record<string, unknown>,
   bytes: number,
 ): Promise<BudgetTicket | Refusal | null> {
-  const applying = applicable(snapshot.config.budgets, principal, modelName, (b) => ({ budget: b.item, subject: b.subject }));
+  const applying = applicable(snapshot.config.budgets, principal, modelName, routed, (b) => ({ budget: b.item, subject: b.subject }));
   if (applying.length === 0) return null;
   const reserved = deps.budgets.reserve(applying, estimateCost(routed, body, bytes, deps.outputEstimator));
   const outcome = reserved instanceof Promise ? await reserved : reserved;
