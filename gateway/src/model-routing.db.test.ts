@@ -78,6 +78,26 @@ describe('model routing', () => {
     expect(((await res.json()) as { error: { message: string } }).error.message).toContain('Budget "default/opus-only"');
   });
 
+  it('lets clients retry what a retry can fix, and only that', async () => {
+    const unknownKey = await fetch(`${fx.base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': 'cvk_nope' },
+      body: '{}',
+    });
+    expect(unknownKey.status).toBe(401);
+    expect(unknownKey.headers.get('x-should-retry')).toBe('false');
+    const spent = await post('opus-dated');
+    expect(spent.headers.get('x-should-retry')).toBe('false');
+    const upstreamDown = await fetch(`${fx.base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': fx.key, 'x-fake-status': '529' },
+      body: JSON.stringify({ model: 'claude-sonnet-5', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    // The provider's own overloaded answer passes through untouched, without the gateway's hint.
+    expect(upstreamDown.status).toBe(529);
+    expect(upstreamDown.headers.get('x-should-retry')).toBeNull();
+  });
+
   it('names the models a client can use when nothing matches', async () => {
     const res = await fetch(`${fx.base}/v1/chat/completions`, {
       method: 'POST',
@@ -85,6 +105,8 @@ describe('model routing', () => {
       body: JSON.stringify({ model: 'llama3', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(res.status).toBe(404);
+    // Final: the SDKs behind Claude Code and Codex stop instead of retrying for minutes.
+    expect(res.headers.get('x-should-retry')).toBe('false');
     const message = ((await res.json()) as { error: { message: string } }).error.message;
     expect(message).toContain('Models served here: claude-*, claude-opus-4-5, claude-sonnet-5, opus-dated.');
   });

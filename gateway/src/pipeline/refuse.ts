@@ -1,5 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import type { ErrorCode } from '@codevector/core/errors';
+import { type ErrorCode, errorCodes } from '@codevector/core/errors';
 import { formatApiError } from '../api-error.ts';
 import type { HttpContext, ProxyDeps, RejectionEvent } from './endpoint.ts';
 
@@ -72,5 +72,10 @@ export async function refuseHttp(
   const { status, body } = formatApiError(ctx.surface, final.code, final.message);
   deps.metrics.request(ctx.endpoint.name, status);
   deps.logger.info({ requestId: ctx.requestId, code: final.code, status, model: ctx.model, user: actor }, 'request refused');
-  sendJson(ctx.res, ctx.requestId, status, body, final.headers);
+  sendJson(ctx.res, ctx.requestId, status, body, isFinal(final.code) ? { ...final.headers, 'x-should-retry': 'false' } : final.headers);
+}
+
+/** A refusal no retry can fix (core/errors `final`). */
+export function isFinal(code: ErrorCode): boolean {
+  return (errorCodes[code] as { final?: true }).final === true;
 }
