@@ -11,6 +11,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
 import { startPostgres } from '@codevector/testbed/postgres';
+import PinoPretty from 'pino-pretty';
 import { parseAllDocuments, stringify } from 'yaml';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
@@ -107,6 +108,15 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<boolean> {
 }
 
 const children: ChildProcess[] = [];
+const pretty = process.stdout.isTTY === true && env['CODEVECTOR_LOG_FORMAT'] !== 'json';
+// One prettifier per child stream keeps each child's lines whole; each adds listeners to the
+// shared terminal streams.
+if (pretty) {
+  process.stdout.setMaxListeners(64);
+  process.stderr.setMaxListeners(64);
+}
+const prettyStream = (destination: NodeJS.WritableStream) =>
+  PinoPretty({ destination, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' });
 
 function startService(name: string, entry: string, args: string[], serviceEnv: Record<string, string>): ChildProcess | null {
   const file = path.join(root, entry);
@@ -117,8 +127,14 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file, ...args], {
     cwd: root,
     env: { ...env, ...serviceEnv },
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', pretty ? 'pipe' : 'inherit', pretty ? 'pipe' : 'inherit'],
   });
+  if (pretty) {
+    // On a terminal, people read the services' JSON lines as text (pino-pretty); piped or
+    // redirected output stays JSON for tools. Lines that are not JSON pass through unchanged.
+    child.stdout?.pipe(prettyStream(process.stdout));
+    child.stderr?.pipe(prettyStream(process.stderr));
+  }
   child.on('exit', (code, signal) => {
     if (!shuttingDown) {
       console.error(`start: ${name} exited (${signal ?? code}); stopping everything`);

@@ -1,0 +1,70 @@
+// The README's "try it" line without --model: Claude Code (the version in the lockfile) asks for
+// its own default model, which changes with every release, and the example Models' patterns
+// route it. The test reads the model the installed CLI really sends instead of hard-coding one.
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { fakeProviders, type GatewayFixture, startGatewayFixture } from '@codevector/gateway/testing/gateway-fixture';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+
+let fx: GatewayFixture;
+const examples = fileURLToPath(new URL('../../examples/30-models.yaml', import.meta.url));
+
+beforeAll(async () => {
+  // The example Models exactly as shipped, on providers that point at the fake provider.
+  const models = parseAllDocuments(await readFile(examples, 'utf8'))
+    .map((doc) => doc.toJS() as { metadata: { name: string }; spec: Record<string, unknown> })
+    .map((m) => ({ name: m.metadata.name, spec: m.spec }));
+  fx = await startGatewayFixture({
+    config: (fake) => ({ providers: fakeProviders(fake, { timeoutSeconds: 30 }), models }),
+    user: { email: 'dev@example.com' },
+  });
+});
+afterAll(async () => {
+  await fx?.close();
+});
+
+describe('agents out of the box', () => {
+  it('answers Claude Code without --model, whatever default model this release asks for', async () => {
+    const require = createRequire(import.meta.url);
+    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
+    const home = await mkdtemp(path.join(tmpdir(), 'cv-claude-default-'));
+    fx.fake.requests.length = 0;
+    try {
+      const output = await new Promise<string>((resolve, reject) => {
+        execFile(
+          claude,
+          ['-p', 'hello', '--output-format', 'json'],
+          {
+            cwd: home,
+            timeout: 90_000,
+            env: {
+              PATH: process.env['PATH'],
+              HOME: home,
+              ANTHROPIC_BASE_URL: fx.base,
+              ANTHROPIC_API_KEY: fx.key,
+              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+              DISABLE_TELEMETRY: '1',
+              DISABLE_AUTOUPDATER: '1',
+            },
+          },
+          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
+        );
+      });
+      const result = JSON.parse(output) as { result: string; is_error: boolean };
+      expect(result.is_error).toBe(false);
+      expect(result.result).toContain('Hello from the fake provider');
+      // Whatever the CLI asked for reached a declared Model (by name, alias or pattern) and went
+      // upstream as that Model's upstreamModel.
+      const sent = (fx.fake.requests.at(-1)!.json as { model: string }).model;
+      const upstreamModels = [...(await readFile(examples, 'utf8')).matchAll(/^\s+upstreamModel: (\S+)$/gm)].map((m) => m[1]);
+      expect(upstreamModels).toContain(sent);
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }, 120_000);
+});
