@@ -393,7 +393,7 @@ export async function run(_args: string[]): Promise<void> {
           spec: {
             subject: { kind: 'eachUser' },
             requestsPerMinute: 100_000_000,
-            tokensPerMinute: 1_000_000_000_000,
+            tokensPerMinute: 1_000_000_000,
             models: ['bench-model', 'bench-claude'],
           },
         },
@@ -402,7 +402,7 @@ export async function run(_args: string[]): Promise<void> {
       budgets: [
         {
           name: 'everyone',
-          spec: { subject: { kind: 'eachUser' }, amountUSD: 1_000_000_000, period: 'month', models: ['bench-model', 'bench-claude'] },
+          spec: { subject: { kind: 'eachUser' }, amountUSD: 999_999_999, period: 'month', models: ['bench-model', 'bench-claude'] },
         },
         { name: 'default-mode', spec: { subject: { kind: 'global' }, amountUSD: 5, period: 'total', models: ['bench-default'] } },
         {
