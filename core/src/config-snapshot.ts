@@ -65,6 +65,8 @@ export type SnapshotBudget = ResourceRef &
     /** The limit per period, exact. */
     amount: Money;
     models: string[];
+    /** IANA zone of the calendar periods. */
+    timeZone: string;
   };
 
 export type SnapshotRateLimit = ResourceRef &
@@ -114,6 +116,7 @@ export function toSnapshotBudget(ref: ResourceRef, spec: BudgetSpec): SnapshotBu
     subject: spec.subject,
     amount: parseUsd(spec.amountUSD),
     period: spec.period,
+    timeZone: spec.timeZone ?? 'UTC',
     models: spec.models ?? [],
     mode: spec.mode,
     strict: spec.strict,

@@ -4,9 +4,19 @@ import { modelNameSchema } from './model-name.ts';
 import { resourceSchema } from './resource-schema.ts';
 import { subjectSchema } from './subject.ts';
 import { usdAmountSchema } from './usd-amount.ts';
+import { withCelRules } from './with-cel-rules.ts';
 
 // Status amounts are written by the operator from PostgreSQL numeric columns, so they are always
 // decimal strings; remaining may go below zero in observe mode or after estimation error.
+function knownTimeZone(name: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en-US', { timeZone: name });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 const usdStatusAmount = z.string().regex(/^-?[0-9]+([.][0-9]+)?$/);
 
 export const budgetSpecSchema = z
@@ -18,8 +28,27 @@ export const budgetSpecSchema = z
     period: z
       .enum(['day', 'week', 'month', 'total'])
       .describe(
-        'Window the amount applies to, aligned to the UTC calendar. day: from 00:00 UTC. week: from Monday 00:00 UTC. month: from the 1st at 00:00 UTC. total: never resets.',
+        'Window the amount applies to, aligned to the calendar of timeZone (default UTC). day: from 00:00. week: from Monday 00:00. month: from the 1st at 00:00. total: never resets.',
       ),
+    timeZone: withCelRules(
+      z
+        .string()
+        .min(1)
+        .max(64)
+        .regex(/^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/, 'must be an IANA time zone name such as Europe/Berlin')
+        .optional()
+        .describe(
+          'IANA time zone the calendar periods follow, e.g. Europe/Berlin or America/New_York: a month starts at local midnight on the 1st. Default UTC.',
+        ),
+      [
+        {
+          // The apiserver checks the shape; the operator checks that the zone exists.
+          rule: "self == 'UTC' || self.matches('^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}$')",
+          message: 'must be an IANA time zone name such as Europe/Berlin',
+          check: (zone) => zone === undefined || knownTimeZone(zone),
+        },
+      ],
+    ),
     models: z
       .array(modelNameSchema)
       .max(64)

@@ -92,8 +92,16 @@ export const resourceKinds = [
       { name: 'Amount', type: 'string', jsonPath: '.spec.amountUSD', description: 'Limit in USD per period.' },
       { name: 'Period', type: 'string', jsonPath: '.spec.period', description: 'Window the amount applies to.' },
       { name: 'Spent', type: 'string', jsonPath: '.status.spentUSD', description: 'USD spent in the current period.' },
+      { name: 'Remaining', type: 'string', jsonPath: '.status.remainingUSD', description: 'USD left in the current period.', priority: 1 },
       { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'enforce or observe.', priority: 1 },
       { name: 'Resets', type: 'date', jsonPath: '.status.resetsAt', description: 'When the current period ends.', priority: 1 },
+      {
+        name: 'Time Zone',
+        type: 'string',
+        jsonPath: '.spec.timeZone',
+        description: 'Zone of the calendar periods (UTC when unset).',
+        priority: 1,
+      },
     ],
   },
   {

@@ -45,6 +45,7 @@ function budget(name: string, extra: Partial<SnapshotBudget> = {}): SnapshotBudg
     subject: { kind: 'global' },
     amount: usd('1'),
     period: 'total',
+    timeZone: 'UTC',
     models: [],
     mode: 'enforce',
     strict: false,
@@ -213,5 +214,22 @@ describe('observe-mode budgets', () => {
     // The enforced budget beside it is charged the same spend through its lease.
     expect((await windowOf(enforced)).spent_usd).toBeCloseTo(0.2, 9);
     expect(ledger.spendOf(watched.uid, 'global')).toBe(usd('0.2'));
+  });
+});
+
+describe('calendar windows in a time zone', () => {
+  it('charges a Berlin monthly budget to the window that began at local midnight on the 1st', async () => {
+    const b = budget('berlin-monthly', { period: 'month', timeZone: 'Europe/Berlin' });
+    const ledger = replica();
+    const ticket = await ledger.reserve([{ budget: b, subject: 'global' }], { expected: usd('0.01'), worst: usd('0.01') });
+    expect(isTicket(ticket)).toBe(true);
+    ledger.settle(ticket as BudgetTicket, usd('0.01'));
+    await sleep(100);
+    const row = await pool.one(sql.type(z.object({ start: z.date(), end: z.date() }))`
+      select window_start as start, window_end as "end" from budget_windows where budget_uid = ${b.uid}`);
+    const local = (d: Date) =>
+      new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', dateStyle: 'short', timeStyle: 'short' }).format(d);
+    expect(local(row.start)).toMatch(/^01\/\d\d\/\d{4}, 00:00$/);
+    expect(local(row.end)).toMatch(/^01\/\d\d\/\d{4}, 00:00$/);
   });
 });

@@ -104,7 +104,7 @@ export function createBudgetLedger(options: {
     const key = `${budget.uid}\u0000${subject}`;
     let state = states.get(key);
     if (!state || (state.windowEnd !== null && now >= state.windowEnd.getTime()) || state.budget !== budget) {
-      const window = budgetWindow(budget.period, new Date(now));
+      const window = budgetWindow(budget.period, new Date(now), budget.timeZone);
       const windowStart = windowKeyStart(window);
       if (state && state.windowStart.getTime() === windowStart.getTime()) {
         state.budget = budget; // a config change keeps the counters of the same window

