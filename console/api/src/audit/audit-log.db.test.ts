@@ -2,7 +2,7 @@ import { sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { startTestConsole, type TestClient } from './test-console.ts';
+import { startTestConsole, type TestClient } from '../testing/test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
 let admin: TestClient;

@@ -4,8 +4,8 @@ import { sql, statement } from '@codevector/core/create-pool';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { startTestConsole, type TestClient } from '../testing/test-console.ts';
 import { sealAuditBatch, sealAuditChain, verifyAuditChain } from './audit-chain.ts';
-import { startTestConsole, type TestClient } from './test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
 let admin: TestClient;
@@ -128,7 +128,7 @@ describe('audit hash chain', () => {
     const report = (await admin.request('GET', '/api/audit/verify')).json;
     expect(report).toMatchObject({ ok: false, firstBreak: { seq: 4, auditId: victim, reason: 'row_altered' } });
 
-    const cli = fileURLToPath(new URL('./audit-verify-cli.ts', import.meta.url));
+    const cli = fileURLToPath(new URL('../audit-verify-cli.ts', import.meta.url));
     const run = spawnSync(process.execPath, [cli, 'audit', 'verify'], { env: { ...process.env }, encoding: 'utf8' });
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 1, stderr: '' });
     expect(run.stdout).toContain('BROKEN at seq 4');

@@ -1,6 +1,6 @@
 import { sql, statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startTestConsole, type TestClient } from './test-console.ts';
+import { startTestConsole, type TestClient } from '../testing/test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
 let admin: TestClient;

@@ -1,13 +1,13 @@
 import { auditDiff } from '@codevector/core/audit-diff';
 import { type DatabaseTransactionConnection, sql, statement } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from './build-app.ts';
-import { parseInput } from './http-errors.ts';
-import { hashPassword } from './password-hasher.ts';
-import { auditConsoleChange, requireRole } from './request-context.ts';
-import { roles } from './roles.ts';
+import type { AppDeps } from '../app-deps.ts';
+import { hashPassword } from '../auth/password-hasher.ts';
+import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
+import { roles } from '../auth/roles.ts';
+import { parseInput } from '../http/http-errors.ts';
 
 const userRow = z.object({
   id: z.string(),
@@ -58,7 +58,8 @@ async function assertAnotherAdmin(tx: DatabaseTransactionConnection, userId: str
   if (others.length === 0) throw new CodeVectorError('CON_LAST_ADMIN');
 }
 
-export function registerUserRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** Local accounts: list, create, change role, disable, reset password; every change audited in its transaction. */
+export const userRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
   app.get('/api/users', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const rows = await deps.pool.any(sql.type(userRow)`select ${userColumns} from users order by lower(email)`);
@@ -142,4 +143,4 @@ export function registerUserRoutes(app: FastifyInstance, deps: AppDeps): void {
     });
     return { user: toUser(row) };
   });
-}
+};

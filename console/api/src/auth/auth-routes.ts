@@ -1,21 +1,34 @@
 import { CodeVectorError } from '@codevector/core/errors';
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from './build-app.ts';
-import { parseInput } from './http-errors.ts';
+import type { ConsoleConfig } from '../config.ts';
+import { parseInput } from '../http/http-errors.ts';
+import type { PasswordIdentityProvider } from './identity-provider.ts';
+import type { LoginThrottle } from './login-throttle.ts';
 import { requireRole } from './request-context.ts';
+import type { SessionStore } from './session-store.ts';
 
 export const sessionCookie = 'cv_session';
+
+// Spelled out rather than picked from AppDeps: app-deps.ts is made of this folder's types, and
+// naming it here would loop auth/ back onto it.
+type AuthRoutesOptions = {
+  config: Pick<ConsoleConfig, 'COOKIE_SECURE'>;
+  sessions: SessionStore;
+  throttle: LoginThrottle;
+  identityProvider: PasswordIdentityProvider;
+};
 
 const loginSchema = z.object({ email: z.string().trim().min(1).max(320), password: z.string().min(1).max(1024) });
 
 /** Whether the session cookie gets `Secure`: forced by config, else when the request came over https. */
-function secureCookie(deps: AppDeps, request: FastifyRequest): boolean {
+function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean {
   if (deps.config.COOKIE_SECURE !== 'auto') return deps.config.COOKIE_SECURE === 'true';
   return request.protocol === 'https';
 }
 
-export function registerAuthRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** Sign-in, sign-out and the current session. */
+export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, deps) => {
   app.post('/api/auth/login', async (request, reply) => {
     const input = parseInput(loginSchema, request.body);
     await deps.throttle.assertAllowed(input.email, request.ip);
@@ -43,7 +56,7 @@ export function registerAuthRoutes(app: FastifyInstance, deps: AppDeps): void {
     requireRole(request, 'admin', 'auditor', 'member');
     return { user: request.session!.user, csrfToken: request.session!.csrfToken };
   });
-}
+};
 
 function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean): void {
   void reply.setCookie(sessionCookie, token, { path: '/', httpOnly: true, sameSite: 'lax', secure, expires });

@@ -1,11 +1,11 @@
 // Test support (not a test): a console on the per-file test database, signed-in clients via inject.
 import { createLogger } from '@codevector/core/logger';
 import type { FastifyInstance } from 'fastify';
-import { ensureBootstrapAdmin } from './bootstrap-admin.ts';
-import { buildApp } from './build-app.ts';
-import { consoleConfigSchema } from './config.ts';
-import { createDeps } from './create-deps.ts';
-import type { ThrottleLimits } from './login-throttle.ts';
+import { ensureBootstrapAdmin } from '../auth/bootstrap-admin.ts';
+import type { ThrottleLimits } from '../auth/login-throttle.ts';
+import { buildApp } from '../build-app.ts';
+import { consoleConfigSchema } from '../config.ts';
+import { createDeps } from '../create-deps.ts';
 
 export const adminEmail = 'admin@example.com';
 export const adminPassword = 'correct horse battery staple';

@@ -2,7 +2,7 @@ import { hashApiKey } from '@codevector/core/api-key';
 import { sql, statement } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { startTestConsole, type TestClient } from './test-console.ts';
+import { startTestConsole, type TestClient } from '../testing/test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
 let admin: TestClient;

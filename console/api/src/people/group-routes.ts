@@ -1,11 +1,11 @@
 import { auditDiff } from '@codevector/core/audit-diff';
 import { sql } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from './build-app.ts';
-import { parseInput } from './http-errors.ts';
-import { auditConsoleChange, requireRole } from './request-context.ts';
+import type { AppDeps } from '../app-deps.ts';
+import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
+import { parseInput } from '../http/http-errors.ts';
 
 const groupRow = z.object({ id: z.string(), name: z.string(), description: z.string(), created_at: z.date() });
 const memberRow = z.object({ group_id: z.string(), user_id: z.string(), email: z.string() });
@@ -20,7 +20,8 @@ const groupInput = z.object({
 });
 const idParam = z.string().uuid();
 
-export function registerGroupRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** Groups and their members (budget and rate-limit subjects); every change audited in its transaction. */
+export const groupRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
   app.get('/api/groups', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const groups = await deps.pool.any(sql.type(groupRow)`select id, name, description, created_at from groups order by lower(name)`);
@@ -142,4 +143,4 @@ export function registerGroupRoutes(app: FastifyInstance, deps: AppDeps): void {
     });
     return { ok: true };
   });
-}
+};

@@ -2,11 +2,11 @@ import { generateApiKey } from '@codevector/core/api-key';
 import { auditDiff } from '@codevector/core/audit-diff';
 import { sql } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from './build-app.ts';
-import { parseInput } from './http-errors.ts';
-import { auditConsoleChange, requireRole } from './request-context.ts';
+import type { AppDeps } from '../app-deps.ts';
+import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
+import { parseInput } from '../http/http-errors.ts';
 
 const keyRow = z.object({
   id: z.string(),
@@ -42,7 +42,8 @@ const createSchema = z.object({
   expiresAt: z.iso.datetime({ offset: true }).optional(),
 });
 
-export function registerApiKeyRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** Gateway API keys: list, create (the key leaves the server once), revoke. */
+export const apiKeyRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
   app.get<{ Querystring: { scope?: string } }>('/api/api-keys', async (request) => {
     const user = requireRole(request, 'admin', 'auditor', 'member');
     const all = request.query.scope === 'all';
@@ -121,4 +122,4 @@ export function registerApiKeyRoutes(app: FastifyInstance, deps: AppDeps): void 
     });
     return { apiKey: toKey(row) };
   });
-}
+};

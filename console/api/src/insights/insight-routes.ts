@@ -1,13 +1,14 @@
 import { sql } from '@codevector/core/create-pool';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from './build-app.ts';
-import { parseInput } from './http-errors.ts';
-import { requireRole } from './request-context.ts';
+import type { AppDeps } from '../app-deps.ts';
+import { requireRole } from '../auth/request-context.ts';
+import { parseInput } from '../http/http-errors.ts';
 
 const seriesRow = z.object({ day: z.string(), key: z.string(), value: z.number() });
 
-export function registerInsightRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** What the Connect page and the dashboard read: the gateway URL and daily spend and rejection series. */
+export const insightRoutes: FastifyPluginAsync<Pick<AppDeps, 'config' | 'pool'>> = async (app, deps) => {
   app.get('/api/connect', async (request) => {
     const user = requireRole(request, 'admin', 'auditor', 'member');
     return { gatewayUrl: deps.config.GATEWAY_PUBLIC_URL.replace(/\/$/, ''), user };
@@ -38,4 +39,4 @@ export function registerInsightRoutes(app: FastifyInstance, deps: AppDeps): void
       group by 1, 2 order by 1, 2`);
     return { days, spendByUser, spendByModel, spendByGroup, rejections };
   });
-}
+};

@@ -1,14 +1,14 @@
 import { PassThrough } from 'node:stream';
 import { sql } from '@codevector/core/create-pool';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
+import type { AppDeps } from '../app-deps.ts';
+import { requireRole } from '../auth/request-context.ts';
+import { parseInput } from '../http/http-errors.ts';
 import { verifyAuditChain } from './audit-chain.ts';
 import { exportAuditLog } from './audit-export.ts';
 import { auditFilterSchema, decodeCursor } from './audit-filter.ts';
 import { listAuditEntries, listAuditFacetValues } from './audit-query.ts';
-import type { AppDeps } from './build-app.ts';
-import { parseInput } from './http-errors.ts';
-import { requireRole } from './request-context.ts';
 
 const pageSchema = auditFilterSchema.extend({
   cursor: z.string().max(200).optional(),
@@ -16,7 +16,8 @@ const pageSchema = auditFilterSchema.extend({
   limit: z.coerce.number().int().min(1).max(500).default(50),
 });
 
-export function registerAuditRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** The audit log for admins and auditors: pages, facets, streamed export, chain verification and head. */
+export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'>> = async (app, deps) => {
   app.get('/api/audit', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const input = parseInput(pageSchema, request.query);
@@ -64,4 +65,4 @@ export function registerAuditRoutes(app: FastifyInstance, deps: AppDeps): void {
     // Publishing the head elsewhere (a ticket, a SIEM) is what makes rewriting the whole chain detectable.
     return { headSeq: head.head_seq, headHash: head.head_hash, pending: head.pending, pendingCapped: head.pending > 10_000 };
   });
-}
+};

@@ -1,7 +1,7 @@
 import { sql } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { adminEmail, adminPassword, startTestConsole } from './test-console.ts';
+import { adminEmail, adminPassword, startTestConsole } from '../testing/test-console.ts';
 
 let t: Awaited<ReturnType<typeof startTestConsole>>;
 beforeAll(async () => {

@@ -1,9 +1,9 @@
 import { sql } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from './build-app.ts';
-import { requireRole } from './request-context.ts';
+import type { AppDeps } from '../app-deps.ts';
+import { requireRole } from '../auth/request-context.ts';
 
 /** Declared kinds: written only by the operator from Kubernetes objects; the console only reads them. */
 export const declaredKinds = {
@@ -41,7 +41,8 @@ function readiness(row: Record<string, unknown>): { ready: boolean | null; reaso
 // Columns that must never leave the server, whatever the operator adds next to them.
 const hiddenColumns = new Set(['api_key_ciphertext', 'api_key_encrypted', 'api_key']);
 
-export function registerResourceRoutes(app: FastifyInstance, deps: AppDeps): void {
+/** The declared (Kubernetes-managed) resources, read-only. */
+export const resourceRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
   app.get<{ Params: { kind: string } }>('/api/resources/:kind', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const entry = declaredKinds[request.params.kind as KindPath];
@@ -69,10 +70,10 @@ export function registerResourceRoutes(app: FastifyInstance, deps: AppDeps): voi
       }),
     };
   });
-}
+};
 
 /** Spend in each budget's current window, summed over subjects; empty when the gateway has not recorded any yet. */
-async function currentSpend(deps: AppDeps): Promise<Map<string, number>> {
+async function currentSpend(deps: Pick<AppDeps, 'pool'>): Promise<Map<string, number>> {
   const exists = await deps.pool.oneFirst(sql.type(z.object({ exists: z.boolean() }))`
     select to_regclass('budget_windows') is not null as exists`);
   if (!exists) return new Map();
