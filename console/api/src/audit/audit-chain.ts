@@ -1,23 +1,30 @@
 import { createHash } from 'node:crypto';
 import { stableStringify } from '@codevector/core/audit-diff';
+import { auditRecordSchema } from '@codevector/core/audit-entry';
 import { type CommonQueryMethods, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { z } from 'zod';
+import type { ChainBreak, ChainReport } from './audit-contract.ts';
 
 // Any constant works; every sealer (one per console replica) must use the same one.
 const sealerLockKey = 7_412_003_301;
 const genesisHash = Buffer.alloc(32);
 
+// The chain hashes audit_log's columns as stored, under the columns' own names: this list and
+// canonicalAuditRow's order are the chain's format, fixed for every row already sealed, so they
+// do not follow the record schema by themselves; only the field types come from it. The source
+// is read as any text, so a row tampered past its check constraint is reported, not unreadable.
+const record = auditRecordSchema.shape;
 const chainRow = z.object({
-  id: z.number(),
+  id: record.id,
   at_us: z.string(),
-  action: z.string(),
-  target_type: z.string(),
-  target_id: z.string().nullable(),
-  target_name: z.string().nullable(),
-  actor: z.string(),
+  action: record.action,
+  target_type: record.targetType,
+  target_id: record.targetId,
+  target_name: record.targetName,
+  actor: record.actor,
   actor_source: z.string(),
-  detail: z.unknown(),
-  request_id: z.string().nullable(),
+  detail: record.detail,
+  request_id: record.requestId,
 });
 type ChainRow = z.infer<typeof chainRow>;
 
@@ -103,31 +110,19 @@ export async function sealAuditChain(pool: DatabasePool, batchSize = 2000): Prom
   }
 }
 
+/** The same columns, each of them nullable. */
+function nullableColumns<S extends Record<string, z.ZodType>>(shape: S): { [K in keyof S]: z.ZodNullable<S[K]> } {
+  return Object.fromEntries(Object.entries(shape).map(([key, type]) => [key, type.nullable()])) as { [K in keyof S]: z.ZodNullable<S[K]> };
+}
+
 // Left join: a deleted row comes back as nulls (reported as row_missing).
 const linkRow = z.object({
   seq: z.number(),
   audit_id: z.number(),
   hash: z.instanceof(Buffer),
   present: z.boolean(),
-  id: z.number().nullable(),
-  at_us: z.string().nullable(),
-  action: z.string().nullable(),
-  target_type: z.string().nullable(),
-  target_id: z.string().nullable(),
-  target_name: z.string().nullable(),
-  actor: z.string().nullable(),
-  actor_source: z.string().nullable(),
-  detail: z.unknown(),
-  request_id: z.string().nullable(),
+  ...nullableColumns(chainRow.shape),
 });
-
-export type ChainBreak = {
-  seq: number;
-  auditId: number | null;
-  reason: 'row_missing' | 'row_altered' | 'sequence_gap' | 'head_mismatch' | 'unchained_row';
-  message: string;
-};
-export type ChainReport = { ok: boolean; checked: number; headSeq: number; pending: number; firstBreak: ChainBreak | null };
 
 /**
  * Recomputes the whole chain from the genesis hash and reports the first broken link: a row

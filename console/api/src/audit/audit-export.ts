@@ -1,12 +1,12 @@
 import { Transform, type Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { type AuditRecord, auditRecordSchema } from '@codevector/core/audit-entry';
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
+import type { ExportFormat } from './audit-contract.ts';
 import type { AuditFilter } from './audit-filter.ts';
-import { atText } from './audit-filter.ts';
-import { type AuditRow, auditRowSchema, filterConditions, matchFacets, toAuditEntry } from './audit-query.ts';
+import { filterConditions, matchFacets, recordColumns } from './audit-query.ts';
 
-export type ExportFormat = 'csv' | 'ndjson';
-
+// The file's columns are named as the table's: a format of its own that need not follow the API's.
 const csvHeader = [
   'id',
   'at',
@@ -35,7 +35,7 @@ function formatter(format: ExportFormat): Transform {
   return new Transform({
     writableObjectMode: true,
     transform(chunk: { data: unknown }, _encoding, callback) {
-      const entry = toAuditEntry(chunk.data as AuditRow);
+      const entry = chunk.data as AuditRecord;
       let line: string;
       if (format === 'ndjson') {
         line = `${JSON.stringify(entry)}\n`;
@@ -75,9 +75,8 @@ export async function exportAuditLog(pool: DatabasePool, filter: AuditFilter, fo
   const where = sql.join([sql.fragment`true`, ...filterConditions(filter, facets)], sql.fragment` and `);
   const empty = facets !== null && facets.length === 0;
   await pool.stream(
-    sql.type(auditRowSchema)`
-      select a.id, ${atText} as at, a.action, a.target_type, a.target_id, a.target_name, a.actor, a.actor_source,
-        a.detail, a.request_id, c.seq as chain_seq
+    sql.type(auditRecordSchema)`
+      select ${recordColumns}, c.seq as sealed
       from audit_log a left join audit_chain c on c.audit_id = a.id
       where ${where} and ${empty ? sql.fragment`false` : sql.fragment`true`}
       order by a.at desc, a.id desc`,

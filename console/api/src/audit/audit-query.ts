@@ -1,39 +1,13 @@
+import { type AuditRecord, auditRecordSchema } from '@codevector/core/audit-entry';
 import { type CommonQueryMethods, sql } from '@codevector/core/create-pool';
 import { z } from 'zod';
+import type { AuditFacets, AuditPage } from './audit-contract.ts';
 import { type AuditCursor, type AuditFilter, atText, encodeCursor, likePattern, rangeConditions } from './audit-filter.ts';
 
-export const auditRowSchema = z.object({
-  id: z.number(),
-  at: z.string(),
-  action: z.string(),
-  target_type: z.string(),
-  target_id: z.string().nullable(),
-  target_name: z.string().nullable(),
-  actor: z.string(),
-  actor_source: z.string(),
-  detail: z.unknown(),
-  request_id: z.string().nullable(),
-  chain_seq: z.number().nullable(),
-});
-export type AuditRow = z.infer<typeof auditRowSchema>;
-
-/** An audit row as the API returns it; `sealed` is its chain position, null while pending. */
-export function toAuditEntry(row: AuditRow) {
-  return {
-    id: row.id,
-    at: row.at,
-    action: row.action,
-    targetType: row.target_type,
-    targetId: row.target_id,
-    targetName: row.target_name,
-    actor: row.actor,
-    actorSource: row.actor_source,
-    detail: row.detail,
-    requestId: row.request_id,
-    sealed: row.chain_seq,
-  };
-}
-export type AuditEntryView = ReturnType<typeof toAuditEntry>;
+// The record's fields under their API names (core audit-entry.ts), so rows need no mapping.
+export const recordColumns = sql.fragment`a.id, ${atText} as at, a.action, a.target_type as "targetType", a.target_id as "targetId",
+  a.target_name as "targetName", a.actor, a.actor_source as "actorSource", a.detail, a.request_id as "requestId"`;
+const unsealedRecordSchema = auditRecordSchema.omit({ sealed: true });
 
 const facetRow = z.object({ action: z.string(), target_type: z.string(), actor: z.string() });
 export type Facet = z.infer<typeof facetRow>;
@@ -56,9 +30,6 @@ export async function matchFacets(db: CommonQueryMethods, filter: AuditFilter): 
   ];
 }
 
-const columns = sql.fragment`a.id, ${atText} as at, a.action, a.target_type, a.target_id, a.target_name, a.actor,
-  a.actor_source, a.detail, a.request_id`;
-
 /** Conditions for the broad strategy and export: equality on actor/target, action in the matched set. */
 export function filterConditions(filter: AuditFilter, facets: Facet[] | null) {
   const parts = rangeConditions(filter);
@@ -70,8 +41,6 @@ export function filterConditions(filter: AuditFilter, facets: Facet[] | null) {
   }
   return parts;
 }
-
-export type AuditPage = { entries: AuditEntryView[]; nextCursor: string | null };
 
 /**
  * One page of the audit log, newest first, keyset-paginated on (at, id) so pages stay stable
@@ -91,11 +60,10 @@ export async function listAuditEntries(
   if (options.newerThan) scan.push(sql.fragment`(a.at, a.id) > (${options.newerThan.at}::timestamptz, ${options.newerThan.id})`);
   const take = options.limit + 1;
 
-  let rows: readonly Omit<AuditRow, 'chain_seq'>[];
-  const rowSchema = auditRowSchema.omit({ chain_seq: true });
+  let rows: readonly Omit<AuditRecord, 'sealed'>[];
   if (facets && facets.length <= maxMergedFacets) {
     const scanWhere = sql.join([sql.fragment`true`, ...scan], sql.fragment` and `);
-    rows = await db.any(sql.type(rowSchema)`
+    rows = await db.any(sql.type(unsealedRecordSchema)`
       select r.* from unnest(${sql.array(
         facets.map((f) => f.action),
         'text',
@@ -107,7 +75,7 @@ export async function listAuditEntries(
         'text',
       )}) as f(action, target_type, actor)
       cross join lateral (
-        select ${columns} from audit_log a
+        select ${recordColumns} from audit_log a
         where a.action = f.action and a.target_type = f.target_type and a.actor = f.actor and ${scanWhere}
         order by a.at desc, a.id desc limit ${take}
       ) r
@@ -117,8 +85,8 @@ export async function listAuditEntries(
       [sql.fragment`true`, ...filterConditions({ ...filter, from: undefined, to: undefined }, facets), ...scan],
       sql.fragment` and `,
     );
-    rows = await db.any(sql.type(rowSchema)`
-      select ${columns} from audit_log a where ${where} order by a.at desc, a.id desc limit ${take}`);
+    rows = await db.any(sql.type(unsealedRecordSchema)`
+      select ${recordColumns} from audit_log a where ${where} order by a.at desc, a.id desc limit ${take}`);
   }
 
   const page = rows.slice(0, options.limit);
@@ -126,7 +94,7 @@ export async function listAuditEntries(
     db,
     page.map((r) => r.id),
   );
-  const entries = page.map((r) => toAuditEntry({ ...r, chain_seq: seals.get(r.id) ?? null }));
+  const entries = page.map((r) => ({ ...r, sealed: seals.get(r.id) ?? null }));
   const last = page.at(-1);
   return { entries, nextCursor: rows.length > options.limit && last ? encodeCursor({ at: last.at, id: last.id }) : null };
 }
@@ -139,12 +107,12 @@ async function sealsFor(db: CommonQueryMethods, ids: number[]): Promise<Map<numb
 }
 
 /** Every actor and target type ever seen, for the dropdowns. */
-export async function listAuditFacetValues(db: CommonQueryMethods) {
-  const actors = await db.any(sql.type(z.object({ actor: z.string(), actor_source: z.string() }))`
+export async function listAuditFacetValues(db: CommonQueryMethods): Promise<AuditFacets> {
+  const actors = await db.any(sql.type(z.object({ actor: z.string(), actor_source: auditRecordSchema.shape.actorSource }))`
     select distinct actor, actor_source from audit_facets order by actor, actor_source`);
   const targetTypes = await db.anyFirst(sql.type(z.object({ target_type: z.string() }))`
     select distinct target_type from audit_facets order by target_type`);
   const actions = await db.anyFirst(sql.type(z.object({ action: z.string() }))`
     select distinct action from audit_facets order by action`);
-  return { actors: actors.map((a) => ({ actor: a.actor, source: a.actor_source })), targetTypes, actions };
+  return { actors: actors.map((a) => ({ actor: a.actor, source: a.actor_source })), targetTypes: [...targetTypes], actions: [...actions] };
 }

@@ -6,6 +6,7 @@ import type { AppDeps } from '../app-deps.ts';
 import { requireRole } from '../auth/request-context.ts';
 import { parseInput } from '../http/http-errors.ts';
 import { verifyAuditChain } from './audit-chain.ts';
+import { type AuditFacets, type AuditPage, type ChainHead, type ChainReport, exportFormats } from './audit-contract.ts';
 import { exportAuditLog } from './audit-export.ts';
 import { auditFilterSchema, decodeCursor } from './audit-filter.ts';
 import { listAuditEntries, listAuditFacetValues } from './audit-query.ts';
@@ -18,7 +19,7 @@ const pageSchema = auditFilterSchema.extend({
 
 /** The audit log for admins and auditors: pages, facets, streamed export, chain verification and head. */
 export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'>> = async (app, deps) => {
-  app.get('/api/audit', async (request) => {
+  app.get<{ Reply: AuditPage }>('/api/audit', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const input = parseInput(pageSchema, request.query);
     return listAuditEntries(deps.pool, input, {
@@ -28,14 +29,14 @@ export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'
     });
   });
 
-  app.get('/api/audit/facets', async (request) => {
+  app.get<{ Reply: AuditFacets }>('/api/audit/facets', async (request) => {
     requireRole(request, 'admin', 'auditor');
     return listAuditFacetValues(deps.pool);
   });
 
   app.get('/api/audit/export', async (request, reply) => {
     requireRole(request, 'admin', 'auditor');
-    const input = parseInput(auditFilterSchema.extend({ format: z.enum(['csv', 'ndjson']).default('csv') }), request.query);
+    const input = parseInput(auditFilterSchema.extend({ format: z.enum(exportFormats).default('csv') }), request.query);
     const stamp = new Date().toISOString().replaceAll(':', '').slice(0, 15);
     const out = new PassThrough();
     void reply
@@ -51,12 +52,12 @@ export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'
     return reply.send(out);
   });
 
-  app.get('/api/audit/verify', async (request) => {
+  app.get<{ Reply: ChainReport }>('/api/audit/verify', async (request) => {
     requireRole(request, 'admin', 'auditor');
     return verifyAuditChain(deps.exportPool);
   });
 
-  app.get('/api/audit/chain', async (request) => {
+  app.get<{ Reply: ChainHead }>('/api/audit/chain', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const head = await deps.pool.one(sql.type(z.object({ head_seq: z.number(), head_hash: z.string(), pending: z.number() }))`
       select s.head_seq, encode(s.head_hash, 'hex') as head_hash,

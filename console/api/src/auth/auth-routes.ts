@@ -1,8 +1,9 @@
 import { CodeVectorError } from '@codevector/core/errors';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
 import type { ConsoleConfig } from '../config.ts';
+import type { Ok } from '../http/http-contract.ts';
 import { parseInput } from '../http/http-errors.ts';
+import { loginInputSchema, type SessionInfo } from './auth-contract.ts';
 import type { PasswordIdentityProvider } from './identity-provider.ts';
 import type { LoginThrottle } from './login-throttle.ts';
 import { requireRole } from './request-context.ts';
@@ -19,8 +20,6 @@ type AuthRoutesOptions = {
   identityProvider: PasswordIdentityProvider;
 };
 
-const loginSchema = z.object({ email: z.string().trim().min(1).max(320), password: z.string().min(1).max(1024) });
-
 /** Whether the session cookie gets `Secure`: forced by config, else when the request came over https. */
 function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean {
   if (deps.config.COOKIE_SECURE !== 'auto') return deps.config.COOKIE_SECURE === 'true';
@@ -29,8 +28,8 @@ function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean
 
 /** Sign-in, sign-out and the current session. */
 export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, deps) => {
-  app.post('/api/auth/login', async (request, reply) => {
-    const input = parseInput(loginSchema, request.body);
+  app.post<{ Reply: SessionInfo }>('/api/auth/login', async (request, reply) => {
+    const input = parseInput(loginInputSchema, request.body);
     await deps.throttle.assertAllowed(input.email, request.ip);
     const identity = await deps.identityProvider.authenticate(input.email, input.password);
     if (!identity) {
@@ -45,14 +44,14 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, dep
     return { user: session!.user, csrfToken: created.csrfToken };
   });
 
-  app.post('/api/auth/logout', async (request, reply) => {
+  app.post<{ Reply: Ok }>('/api/auth/logout', async (request, reply) => {
     const token = request.cookies[sessionCookie];
     if (token) await deps.sessions.delete(token);
     void reply.clearCookie(sessionCookie, { path: '/' });
     return { ok: true };
   });
 
-  app.get('/api/session', async (request) => {
+  app.get<{ Reply: SessionInfo }>('/api/session', async (request) => {
     requireRole(request, 'admin', 'auditor', 'member');
     return { user: request.session!.user, csrfToken: request.session!.csrfToken };
   });

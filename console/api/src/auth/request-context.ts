@@ -3,8 +3,8 @@ import type { DatabaseTransactionConnection } from '@codevector/core/create-pool
 import { CodeVectorError } from '@codevector/core/errors';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import type { FastifyRequest } from 'fastify';
-import type { Role } from './roles.ts';
-import type { Session, SessionUser } from './session-store.ts';
+import type { Role, SessionUser } from './auth-contract.ts';
+import type { Session } from './session-store.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {

@@ -1,10 +1,9 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { z } from 'zod';
+import { roleSchema, type SessionUser } from './auth-contract.ts';
 import type { Identity } from './identity-provider.ts';
-import type { Role } from './roles.ts';
 
-export type SessionUser = { id: string; email: string; displayName: string; role: Role };
 export type Session = { user: SessionUser; csrfToken: string; idp: string; expiresAt: Date };
 
 const sessionRow = z.object({
@@ -14,7 +13,7 @@ const sessionRow = z.object({
   user_id: z.string(),
   email: z.string(),
   display_name: z.string(),
-  role: z.enum(['admin', 'auditor', 'member']),
+  role: roleSchema,
 });
 
 /** Server-side sessions keyed by an HMAC of the cookie token (a stolen table yields no cookies). */

@@ -7,6 +7,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app-deps.ts';
 import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
 import { parseInput } from '../http/http-errors.ts';
+import { type ApiKey, type ApiKeyList, type ApiKeyResponse, type CreatedApiKey, createApiKeyInputSchema } from './people-contract.ts';
 
 const keyRow = z.object({
   id: z.string(),
@@ -21,30 +22,23 @@ const keyRow = z.object({
 });
 type KeyRow = z.infer<typeof keyRow>;
 
-function toKey(row: KeyRow) {
+function toKey(row: KeyRow): ApiKey {
   return {
     id: row.id,
     userId: row.user_id,
     owner: row.email,
     name: row.name,
     prefix: row.prefix,
-    createdAt: row.created_at,
-    lastUsedAt: row.last_used_at,
-    expiresAt: row.expires_at,
-    revokedAt: row.revoked_at,
+    createdAt: row.created_at.toISOString(),
+    lastUsedAt: row.last_used_at?.toISOString() ?? null,
+    expiresAt: row.expires_at?.toISOString() ?? null,
+    revokedAt: row.revoked_at?.toISOString() ?? null,
   };
 }
 
-const createSchema = z.object({
-  name: z.string().trim().min(1).max(100),
-  /** Admins may create keys for anyone; everyone else only for themselves. */
-  userId: z.string().uuid().optional(),
-  expiresAt: z.iso.datetime({ offset: true }).optional(),
-});
-
 /** Gateway API keys: list, create (the key leaves the server once), revoke. */
 export const apiKeyRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
-  app.get<{ Querystring: { scope?: string } }>('/api/api-keys', async (request) => {
+  app.get<{ Querystring: { scope?: string }; Reply: ApiKeyList }>('/api/api-keys', async (request) => {
     const user = requireRole(request, 'admin', 'auditor', 'member');
     const all = request.query.scope === 'all';
     if (all && user.role === 'member') throw new CodeVectorError('CON_FORBIDDEN');
@@ -56,9 +50,9 @@ export const apiKeyRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (ap
     return { apiKeys: rows.map(toKey) };
   });
 
-  app.post('/api/api-keys', async (request, reply) => {
+  app.post<{ Reply: CreatedApiKey }>('/api/api-keys', async (request, reply) => {
     const user = requireRole(request, 'admin', 'auditor', 'member');
-    const input = parseInput(createSchema, request.body);
+    const input = parseInput(createApiKeyInputSchema, request.body);
     const ownerId = input.userId ?? user.id;
     if (ownerId !== user.id && user.role !== 'admin') throw new CodeVectorError('CON_FORBIDDEN');
     const generated = generateApiKey();
@@ -93,7 +87,7 @@ export const apiKeyRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (ap
     return { apiKey: toKey(row), key: generated.key };
   });
 
-  app.post<{ Params: { id: string } }>('/api/api-keys/:id/revoke', async (request) => {
+  app.post<{ Params: { id: string }; Reply: ApiKeyResponse }>('/api/api-keys/:id/revoke', async (request) => {
     const user = requireRole(request, 'admin', 'auditor', 'member');
     const id = parseInput(z.string().uuid(), request.params.id);
     const row = await deps.pool.transaction(async (tx) => {

@@ -5,42 +5,50 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { AppDeps } from '../app-deps.ts';
 import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
+import type { Ok } from '../http/http-contract.ts';
 import { parseInput } from '../http/http-errors.ts';
+import {
+  addMemberInputSchema,
+  type CreatedGroup,
+  type Group,
+  type GroupList,
+  groupInputSchema,
+  type UpdatedGroup,
+} from './people-contract.ts';
 
 const groupRow = z.object({ id: z.string(), name: z.string(), description: z.string(), created_at: z.date() });
+type GroupRow = z.infer<typeof groupRow>;
 const memberRow = z.object({ group_id: z.string(), user_id: z.string(), email: z.string() });
-const groupInput = z.object({
-  name: z
-    .string()
-    .trim()
-    .min(1)
-    .max(100)
-    .regex(/^[A-Za-z0-9][A-Za-z0-9 ._-]*$/, 'letters, digits, space, dot, dash, underscore'),
-  description: z.string().trim().max(500).default(''),
-});
 const idParam = z.string().uuid();
+
+const toGroup = (row: GroupRow, members: Group['members']): Group => ({
+  id: row.id,
+  name: row.name,
+  description: row.description,
+  createdAt: row.created_at.toISOString(),
+  members,
+});
 
 /** Groups and their members (budget and rate-limit subjects); every change audited in its transaction. */
 export const groupRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
-  app.get('/api/groups', async (request) => {
+  app.get<{ Reply: GroupList }>('/api/groups', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const groups = await deps.pool.any(sql.type(groupRow)`select id, name, description, created_at from groups order by lower(name)`);
     const members = await deps.pool.any(sql.type(memberRow)`
       select gm.group_id, gm.user_id, u.email from group_members gm join users u on u.id = gm.user_id order by lower(u.email)`);
     return {
-      groups: groups.map((g) => ({
-        id: g.id,
-        name: g.name,
-        description: g.description,
-        createdAt: g.created_at,
-        members: members.filter((m) => m.group_id === g.id).map((m) => ({ userId: m.user_id, email: m.email })),
-      })),
+      groups: groups.map((g) =>
+        toGroup(
+          g,
+          members.filter((m) => m.group_id === g.id).map((m) => ({ userId: m.user_id, email: m.email })),
+        ),
+      ),
     };
   });
 
-  app.post('/api/groups', async (request, reply) => {
+  app.post<{ Reply: CreatedGroup }>('/api/groups', async (request, reply) => {
     requireRole(request, 'admin');
-    const input = parseInput(groupInput, request.body);
+    const input = parseInput(groupInputSchema, request.body);
     const group = await deps.pool.transaction(async (tx) => {
       const row = await tx.one(sql.type(groupRow)`
         insert into groups (name, description) values (${input.name}, ${input.description}) returning id, name, description, created_at`);
@@ -57,10 +65,10 @@ export const groupRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app
     return { group: { id: group.id, name: group.name, description: group.description, members: [] } };
   });
 
-  app.patch<{ Params: { id: string } }>('/api/groups/:id', async (request) => {
+  app.patch<{ Params: { id: string }; Reply: UpdatedGroup }>('/api/groups/:id', async (request) => {
     requireRole(request, 'admin');
     const id = parseInput(idParam, request.params.id);
-    const input = parseInput(groupInput.partial(), request.body);
+    const input = parseInput(groupInputSchema.partial(), request.body);
     return deps.pool.transaction(async (tx) => {
       const before = await tx.maybeOne(
         sql.type(groupRow)`select id, name, description, created_at from groups where id = ${id} for update`,
@@ -83,7 +91,7 @@ export const groupRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app
     });
   });
 
-  app.delete<{ Params: { id: string } }>('/api/groups/:id', async (request) => {
+  app.delete<{ Params: { id: string }; Reply: Ok }>('/api/groups/:id', async (request) => {
     requireRole(request, 'admin');
     const id = parseInput(idParam, request.params.id);
     await deps.pool.transaction(async (tx) => {
@@ -100,10 +108,10 @@ export const groupRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app
     return { ok: true };
   });
 
-  app.post<{ Params: { id: string } }>('/api/groups/:id/members', async (request, reply) => {
+  app.post<{ Params: { id: string }; Reply: Ok }>('/api/groups/:id/members', async (request, reply) => {
     requireRole(request, 'admin');
     const id = parseInput(idParam, request.params.id);
-    const { userId } = parseInput(z.object({ userId: idParam }), request.body);
+    const { userId } = parseInput(addMemberInputSchema, request.body);
     await deps.pool.transaction(async (tx) => {
       const names = await tx.maybeOne(sql.type(z.object({ group_name: z.string(), email: z.string() }))`
         select g.name as group_name, u.email from groups g, users u where g.id = ${id} and u.id = ${userId}`);
@@ -123,7 +131,7 @@ export const groupRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app
     return { ok: true };
   });
 
-  app.delete<{ Params: { id: string; userId: string } }>('/api/groups/:id/members/:userId', async (request) => {
+  app.delete<{ Params: { id: string; userId: string }; Reply: Ok }>('/api/groups/:id/members/:userId', async (request) => {
     requireRole(request, 'admin');
     const id = parseInput(idParam, request.params.id);
     const userId = parseInput(idParam, request.params.userId);

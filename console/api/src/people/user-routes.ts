@@ -4,10 +4,11 @@ import { CodeVectorError } from '@codevector/core/errors';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { AppDeps } from '../app-deps.ts';
+import { roles } from '../auth/auth-contract.ts';
 import { hashPassword } from '../auth/password-hasher.ts';
 import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
-import { roles } from '../auth/roles.ts';
 import { parseInput } from '../http/http-errors.ts';
+import { createUserInputSchema, patchUserInputSchema, type User, type UserList, type UserResponse } from './people-contract.ts';
 
 const userRow = z.object({
   id: z.string(),
@@ -22,7 +23,7 @@ type UserRow = z.infer<typeof userRow>;
 
 const userColumns = sql.fragment`id, email, display_name, role, idp, disabled_at, created_at`;
 
-function toUser(row: UserRow) {
+function toUser(row: UserRow): User {
   return {
     id: row.id,
     email: row.email,
@@ -30,7 +31,7 @@ function toUser(row: UserRow) {
     role: row.role,
     idp: row.idp,
     disabled: row.disabled_at !== null,
-    createdAt: row.created_at,
+    createdAt: row.created_at.toISOString(),
   };
 }
 
@@ -38,18 +39,6 @@ function toUser(row: UserRow) {
 function auditView(row: UserRow) {
   return { email: row.email, displayName: row.display_name, role: row.role, disabled: row.disabled_at !== null };
 }
-
-const passwordSchema = z.string().min(12, 'at least 12 characters').max(1024);
-const createSchema = z.object({
-  email: z.string().trim().email().max(320),
-  displayName: z.string().trim().max(200).default(''),
-  role: z.enum(roles),
-  password: passwordSchema,
-});
-const patchSchema = z
-  .object({ displayName: z.string().trim().max(200), role: z.enum(roles), disabled: z.boolean(), password: passwordSchema })
-  .partial()
-  .refine((v) => Object.keys(v).length > 0, 'nothing to change');
 
 async function assertAnotherAdmin(tx: DatabaseTransactionConnection, userId: string): Promise<void> {
   // Locks the admins' rows so two concurrent demotions cannot both pass the check.
@@ -60,15 +49,15 @@ async function assertAnotherAdmin(tx: DatabaseTransactionConnection, userId: str
 
 /** Local accounts: list, create, change role, disable, reset password; every change audited in its transaction. */
 export const userRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
-  app.get('/api/users', async (request) => {
+  app.get<{ Reply: UserList }>('/api/users', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const rows = await deps.pool.any(sql.type(userRow)`select ${userColumns} from users order by lower(email)`);
     return { users: rows.map(toUser) };
   });
 
-  app.post('/api/users', async (request, reply) => {
+  app.post<{ Reply: UserResponse }>('/api/users', async (request, reply) => {
     requireRole(request, 'admin');
-    const input = parseInput(createSchema, request.body);
+    const input = parseInput(createUserInputSchema, request.body);
     const passwordHash = await hashPassword(input.password);
     const row = await deps.pool.transaction(async (tx) => {
       const created = await tx.one(sql.type(userRow)`
@@ -87,10 +76,10 @@ export const userRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app,
     return { user: toUser(row) };
   });
 
-  app.patch<{ Params: { id: string } }>('/api/users/:id', async (request) => {
+  app.patch<{ Params: { id: string }; Reply: UserResponse }>('/api/users/:id', async (request) => {
     const actor = requireRole(request, 'admin');
     const id = parseInput(z.string().uuid(), request.params.id);
-    const input = parseInput(patchSchema, request.body);
+    const input = parseInput(patchUserInputSchema, request.body);
     const passwordHash = input.password ? await hashPassword(input.password) : null;
     const row = await deps.pool.transaction(async (tx) => {
       const before = await tx.maybeOne(sql.type(userRow)`select ${userColumns} from users where id = ${id} for update`);

@@ -4,6 +4,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { AppDeps } from '../app-deps.ts';
 import { requireRole } from '../auth/request-context.ts';
+import type { DeclaredResource, ResourceKind, ResourceList } from './resource-contract.ts';
 
 /** Declared kinds: written only by the operator from Kubernetes objects; the console only reads them. */
 export const declaredKinds = {
@@ -12,8 +13,17 @@ export const declaredKinds = {
   budgets: { table: 'budgets', kind: 'Budget' },
   'rate-limits': { table: 'rate_limits', kind: 'RateLimit' },
   'secret-rules': { table: 'secret_rules', kind: 'SecretRule' },
-} as const;
-type KindPath = keyof typeof declaredKinds;
+} as const satisfies Record<ResourceKind, { table: string; kind: string }>;
+
+// The columns every declared table has (core/migrations); the rest are read tolerantly below.
+const declaredRow = z.looseObject({
+  uid: z.string(),
+  namespace: z.string(),
+  name: z.string(),
+  generation: z.number(),
+  updated_at: z.string(),
+  spec: z.record(z.string(), z.unknown()),
+});
 
 type Condition = { type?: unknown; status?: unknown; reason?: unknown; message?: unknown };
 
@@ -43,28 +53,29 @@ const hiddenColumns = new Set(['api_key_ciphertext', 'api_key_encrypted', 'api_k
 
 /** The declared (Kubernetes-managed) resources, read-only. */
 export const resourceRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
-  app.get<{ Params: { kind: string } }>('/api/resources/:kind', async (request) => {
+  app.get<{ Params: { kind: string }; Reply: ResourceList }>('/api/resources/:kind', async (request) => {
     requireRole(request, 'admin', 'auditor');
-    const entry = declaredKinds[request.params.kind as KindPath];
+    const entry = declaredKinds[request.params.kind as ResourceKind];
     if (!entry) throw new CodeVectorError('CON_NOT_FOUND', 'No such resource kind.');
-    const rows = await deps.pool.anyFirst(sql.type(z.object({ row: z.record(z.string(), z.unknown()) }))`
+    const rows = await deps.pool.anyFirst(sql.type(z.object({ row: declaredRow }))`
       select to_jsonb(t) as row from ${sql.identifier([entry.table])} t order by t.namespace, t.name`);
     const spend = entry.table === 'budgets' ? await currentSpend(deps) : new Map<string, number>();
     return {
       kind: entry.kind,
       managedBy: 'kubernetes',
-      items: rows.map((row) => {
+      items: rows.map((row): DeclaredResource => {
         const visible = Object.fromEntries(Object.entries(row).filter(([k]) => !hiddenColumns.has(k)));
+        const fingerprint = visible['api_key_fingerprint'];
         return {
-          uid: row['uid'],
-          namespace: row['namespace'],
-          name: row['name'],
-          generation: row['generation'],
-          updatedAt: row['updated_at'],
-          spec: row['spec'],
+          uid: row.uid,
+          namespace: row.namespace,
+          name: row.name,
+          generation: row.generation,
+          updatedAt: row.updated_at,
+          spec: row.spec,
           managedBy: 'kubernetes',
           ...readiness(row),
-          ...(entry.table === 'providers' ? { apiKeyFingerprint: visible['api_key_fingerprint'] ?? null } : {}),
+          ...(entry.table === 'providers' ? { apiKeyFingerprint: typeof fingerprint === 'string' ? fingerprint : null } : {}),
           ...(entry.table === 'budgets' ? { currentSpendUsd: spend.get(String(row['uid'])) ?? null } : {}),
         };
       }),
