@@ -1,7 +1,8 @@
 // The shape of this package, held by a test so it stays: rooms import each other one way only
 // (build-app.ts once imported the routes that imported its AppDeps), and contract files stay
 // free of server code, because the web console imports their types and type-checks them as
-// browser code.
+// browser code. The web console's side of that rule is checked here too: its tsconfig is the
+// browser's, without Node's types, so a test that reads files cannot live there.
 import { readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -74,5 +75,27 @@ describe('console API layout', () => {
     for (const file of contracts) expect({ file, imports: importsOf(file).filter((s) => !allowed(s)) }).toEqual({ file, imports: [] });
     const core = readFileSync(fileURLToPath(new URL('../../../core/src/audit-entry.ts', import.meta.url)), 'utf8');
     expect([...core.matchAll(/from\s+'([^']+)'/g)].map((m) => m[1])).toEqual(['zod']);
+  });
+});
+
+describe('web console imports of other packages', () => {
+  const web = fileURLToPath(new URL('../../web/src/', import.meta.url));
+  const webFiles = readdirSync(web, { recursive: true, encoding: 'utf8' }).filter((f) => /\.tsx?$/.test(f));
+
+  it('are type-only imports of API contracts or the core audit record, so nothing of the server is bundled', () => {
+    const offending: string[] = [];
+    let seen = 0;
+    for (const file of webFiles) {
+      const text = readFileSync(path.join(web, file), 'utf8');
+      for (const m of text.matchAll(/^(import|export)(\s+type)?\s[^;]*?from\s+'(@codevector\/[^']+)'/gms)) {
+        seen += 1;
+        const [, , typeOnly, specifier] = m;
+        const contract =
+          /^@codevector\/console-api\/[a-z-]+\/[a-z-]+-contract$/.test(specifier!) || specifier === '@codevector/core/audit-entry';
+        if (!typeOnly || !contract) offending.push(`${file}: ${m[0].split('\n')[0]}`);
+      }
+    }
+    expect(seen).toBeGreaterThan(10);
+    expect(offending).toEqual([]);
   });
 });

@@ -1,28 +1,30 @@
+import type { SessionUser } from '@codevector/console-api/auth/auth-contract';
+import type { Group, User } from '@codevector/console-api/people/people-contract';
 import { useCallback, useEffect, useState } from 'react';
-import { api, type User } from './api.ts';
-import { useFormAction } from './use-form-action.tsx';
+import { useFormAction } from '../../../hooks/use-form-action.tsx';
+import { listUsers } from '../../users/api/users-api.ts';
+import { addMember, createGroup, listGroups, removeMember } from '../api/groups-api.ts';
 
-type Group = { id: string; name: string; description: string; members: { userId: string; email: string }[] };
-
-export function GroupsPage(props: { me: User }) {
+/** Groups and their members; admins create groups and change membership, auditors only read. */
+export function GroupsPage(props: { me: SessionUser }) {
   const [groups, setGroups] = useState<Group[]>([]);
   const [users, setUsers] = useState<User[]>([]);
   const isAdmin = props.me.role === 'admin';
   const reload = useCallback(async () => {
-    setGroups((await api<{ groups: Group[] }>('GET', '/api/groups')).groups);
-    setUsers((await api<{ users: User[] }>('GET', '/api/users')).users);
+    setGroups((await listGroups()).groups);
+    setUsers((await listUsers()).users);
   }, []);
   useEffect(() => {
     void reload();
   }, [reload]);
   const create = useFormAction(async (form) => {
-    await api('POST', '/api/groups', { name: form.get('name'), description: form.get('description') });
+    await createGroup({ name: String(form.get('name')), description: String(form.get('description') ?? '') });
     await reload();
     return `Created group ${String(form.get('name'))}.`;
   });
   const membership = useFormAction(async (_f, body: { groupId: string; userId: string; add: boolean }) => {
-    if (body.add) await api('POST', `/api/groups/${body.groupId}/members`, { userId: body.userId });
-    else await api('DELETE', `/api/groups/${body.groupId}/members/${body.userId}`);
+    if (body.add) await addMember(body.groupId, body.userId);
+    else await removeMember(body.groupId, body.userId);
     await reload();
     return body.add ? 'Member added.' : 'Member removed.';
   });

@@ -1,16 +1,18 @@
+import type { Role, SessionUser as User } from '@codevector/console-api/auth/auth-contract';
 import { useCallback, useEffect, useState } from 'react';
-import { api, setCsrfToken, type User } from './api.ts';
-import { ApiKeysPage } from './api-keys-page.tsx';
-import { AuditLogPage } from './audit-log-page.tsx';
-import { ConnectPage } from './connect-page.tsx';
-import { DashboardPage } from './dashboard-page.tsx';
-import { GroupsPage } from './groups-page.tsx';
-import { ResourcesPage } from './resources-page.tsx';
-import { Link, navigate, useLocation } from './router.tsx';
-import { SignInPage } from './sign-in-page.tsx';
-import { UsersPage } from './users-page.tsx';
+import { ApiKeysPage } from '../features/api-keys/components/api-keys-page.tsx';
+import { ConnectPage } from '../features/api-keys/components/connect-page.tsx';
+import { AuditLogPage } from '../features/audit/components/audit-log-page.tsx';
+import { signOut as endSession, getSession } from '../features/auth/api/auth-api.ts';
+import { SignInPage } from '../features/auth/components/sign-in-page.tsx';
+import { DashboardPage } from '../features/dashboard/components/dashboard-page.tsx';
+import { GroupsPage } from '../features/groups/components/groups-page.tsx';
+import { ResourcesPage } from '../features/resources/components/resources-page.tsx';
+import { UsersPage } from '../features/users/components/users-page.tsx';
+import { setCsrfToken } from '../lib/api-client.ts';
+import { Link, navigate, useLocation } from '../lib/router.tsx';
 
-type Page = { path: string; label: string; roles: User['role'][]; render: (user: User) => React.ReactNode };
+type Page = { path: string; label: string; roles: Role[]; render: (user: User) => React.ReactNode };
 
 const pages: Page[] = [
   { path: '/dashboard', label: 'Dashboard', roles: ['admin', 'auditor'], render: () => <DashboardPage /> },
@@ -22,13 +24,14 @@ const pages: Page[] = [
   { path: '/connect', label: 'Connect', roles: ['admin', 'auditor', 'member'], render: () => <ConnectPage /> },
 ];
 
+/** The shell: session, navigation by role, and the page for the current path. */
 export function App() {
   const [user, setUser] = useState<User | null | undefined>(undefined);
   const location = useLocation();
 
   const loadSession = useCallback(async () => {
     try {
-      const session = await api<{ user: User; csrfToken: string }>('GET', '/api/session');
+      const session = await getSession();
       setCsrfToken(session.csrfToken);
       setUser(session.user);
     } catch {
@@ -66,7 +69,7 @@ export function App() {
     );
 
   async function signOut() {
-    await api('POST', '/api/auth/logout').catch(() => {});
+    await endSession().catch(() => {});
     setUser(null);
     navigate('/sign-in', { replace: true });
   }

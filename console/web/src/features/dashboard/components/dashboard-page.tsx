@@ -1,17 +1,17 @@
+import type { Dashboard } from '@codevector/console-api/insights/insight-contract';
 import { useEffect, useState } from 'react';
-import { api } from './api.ts';
-import { LineChart, type Point } from './chart.tsx';
-
-type Dashboard = { days: number; spendByUser: Point[]; spendByModel: Point[]; spendByGroup: Point[]; rejections: Point[] };
+import { getDashboard } from '../api/dashboard-api.ts';
+import { LineChart } from './line-chart.tsx';
 
 const usd = (n: number) => `$${n < 10 ? n.toFixed(2) : Math.round(n).toLocaleString()}`;
 const count = (n: number) => Math.round(n).toLocaleString();
 
+/** Spend and rejections per day over a chosen period. */
 export function DashboardPage() {
   const [days, setDays] = useState(14);
   const [data, setData] = useState<Dashboard | null>(null);
   useEffect(() => {
-    void api<Dashboard>('GET', `/api/dashboard?days=${days}`).then(setData);
+    void getDashboard(days).then(setData);
   }, [days]);
   const dayList = Array.from({ length: days }, (_, i) => new Date(Date.now() - (days - 1 - i) * 86_400_000).toISOString().slice(0, 10));
 

@@ -1,9 +1,7 @@
 import { useEffect, useState } from 'react';
-import { api } from './api.ts';
-import type { ApiKey } from './api-keys-page.tsx';
-import { NewKey } from './api-keys-page.tsx';
-import { CopyButton } from './copy-button.tsx';
-import { useFormAction } from './use-form-action.tsx';
+import { CopyButton } from '../../../components/copy-button.tsx';
+import { getConnectInfo } from '../api/api-keys-api.ts';
+import { CreateKeyForm } from './create-key-form.tsx';
 
 type Client = { id: string; label: string; intro: string; snippet: (url: string, key: string) => string };
 
@@ -65,20 +63,16 @@ const client = new OpenAI({ baseURL: '${url}/v1', apiKey: '${key}' });`,
   },
 ];
 
+/** Step by step: create a key, then copy a ready setup for the chosen agent or SDK. */
 export function ConnectPage() {
   const [gatewayUrl, setGatewayUrl] = useState('');
-  const [key, setKey] = useState<{ key: string; name: string } | null>(null);
+  const [key, setKey] = useState<string | null>(null);
   const [active, setActive] = useState(clients[0]!.id);
   useEffect(() => {
-    void api<{ gatewayUrl: string }>('GET', '/api/connect').then((r) => setGatewayUrl(r.gatewayUrl));
+    void getConnectInfo().then((r) => setGatewayUrl(r.gatewayUrl));
   }, []);
-  const create = useFormAction(async (form) => {
-    const result = await api<{ key: string; apiKey: ApiKey }>('POST', '/api/api-keys', { name: form.get('name') });
-    setKey({ key: result.key, name: result.apiKey.name });
-    return 'Key created and filled into the snippets below.';
-  });
   const client = clients.find((c) => c.id === active)!;
-  const keyText = key?.key ?? '<your CodeVector key>';
+  const keyText = key ?? '<your CodeVector key>';
 
   return (
     <section aria-labelledby="connect-title">
@@ -90,18 +84,15 @@ export function ConnectPage() {
           </p>
         </div>
       </div>
-      <form className="card inline-form" aria-label="Create a key for this setup" onSubmit={create.onSubmit}>
-        <h2>1. Create a key</h2>
-        <label className="field grow">
-          <span>Key name</span>
-          <input name="name" required defaultValue={`${client.label} key`} maxLength={100} />
-        </label>
-        <button className="button primary" type="submit" disabled={create.busy}>
-          Create key
-        </button>
-        <create.Status />
-      </form>
-      {key && <NewKey keyText={key.key} name={key.name} />}
+      <CreateKeyForm
+        label="Create a key for this setup"
+        title="1. Create a key"
+        defaultName={`${client.label} key`}
+        onCreated={(created) => {
+          setKey(created.key);
+          return 'Key created and filled into the snippets below.';
+        }}
+      />
       <div className="card">
         <h2>2. Configure your client</h2>
         <div className="tabs" role="tablist" aria-label="Client">

@@ -1,38 +1,23 @@
+import type { SessionUser } from '@codevector/console-api/auth/auth-contract';
+import type { ApiKey } from '@codevector/console-api/people/people-contract';
 import { useCallback, useEffect, useState } from 'react';
-import { api, type User } from './api.ts';
-import { CopyButton } from './copy-button.tsx';
-import { useFormAction } from './use-form-action.tsx';
+import { useFormAction } from '../../../hooks/use-form-action.tsx';
+import { listApiKeys, revokeApiKey } from '../api/api-keys-api.ts';
+import { CreateKeyForm } from './create-key-form.tsx';
 
-export type ApiKey = {
-  id: string;
-  userId: string;
-  owner: string;
-  name: string;
-  prefix: string;
-  createdAt: string;
-  lastUsedAt: string | null;
-  revokedAt: string | null;
-};
-
-export function ApiKeysPage(props: { me: User }) {
+/** The signed-in user's keys (everyone's for admins and auditors): create, list, revoke. */
+export function ApiKeysPage(props: { me: SessionUser }) {
   const [keys, setKeys] = useState<ApiKey[]>([]);
   const [all, setAll] = useState(false);
-  const [created, setCreated] = useState<{ key: string; name: string } | null>(null);
   const canSeeAll = props.me.role !== 'member';
   const reload = useCallback(async () => {
-    setKeys((await api<{ apiKeys: ApiKey[] }>('GET', `/api/api-keys${all ? '?scope=all' : ''}`)).apiKeys);
+    setKeys((await listApiKeys(all ? 'all' : 'mine')).apiKeys);
   }, [all]);
   useEffect(() => {
     void reload();
   }, [reload]);
-  const create = useFormAction(async (form) => {
-    const result = await api<{ key: string; apiKey: ApiKey }>('POST', '/api/api-keys', { name: form.get('name') });
-    setCreated({ key: result.key, name: result.apiKey.name });
-    await reload();
-    return `Created key ${result.apiKey.name}.`;
-  });
   const revoke = useFormAction(async (_f, key: ApiKey) => {
-    await api('POST', `/api/api-keys/${key.id}/revoke`);
+    await revokeApiKey(key.id);
     await reload();
     return `Revoked ${key.name}.`;
   });
@@ -45,18 +30,15 @@ export function ApiKeysPage(props: { me: User }) {
           <p className="muted">Virtual keys for the gateway. A key is shown once; only its prefix and a hash are stored.</p>
         </div>
       </div>
-      <form className="card inline-form" aria-label="Create API key" onSubmit={create.onSubmit}>
-        <h2>Create a key for yourself</h2>
-        <label className="field grow">
-          <span>Key name</span>
-          <input name="name" required maxLength={100} placeholder="e.g. laptop" />
-        </label>
-        <button className="button primary" type="submit" disabled={create.busy}>
-          Create key
-        </button>
-        <create.Status />
-      </form>
-      {created && <NewKey keyText={created.key} name={created.name} />}
+      <CreateKeyForm
+        label="Create API key"
+        title="Create a key for yourself"
+        placeholder="e.g. laptop"
+        onCreated={async (created) => {
+          await reload();
+          return `Created key ${created.apiKey.name}.`;
+        }}
+      />
       <revoke.Status />
       {canSeeAll && (
         <label className="checkbox">
@@ -114,23 +96,6 @@ export function ApiKeysPage(props: { me: User }) {
             ))}
           </tbody>
         </table>
-      </div>
-    </section>
-  );
-}
-
-/** The one moment the full key is visible. */
-export function NewKey(props: { keyText: string; name: string }) {
-  return (
-    <section className="card new-key" aria-label="New API key">
-      <p>
-        <strong>Copy your new key “{props.name}” now.</strong> It will not be shown again.
-      </p>
-      <div className="copy-row">
-        <code className="key" data-testid="new-key">
-          {props.keyText}
-        </code>
-        <CopyButton text={props.keyText} label="Copy key" />
       </div>
     </section>
   );

@@ -1,34 +1,23 @@
+import type { DeclaredResource, ResourceKind } from '@codevector/console-api/resources/resource-contract';
 import { useEffect, useState } from 'react';
-import { api } from './api.ts';
+import { listResources } from '../api/resources-api.ts';
 
-type Item = {
-  uid: string;
-  namespace: string;
-  name: string;
-  generation: number;
-  updatedAt: string;
-  spec: Record<string, unknown>;
-  ready: boolean | null;
-  reason: string | null;
-  message: string | null;
-  currentSpendUsd?: number | null;
-  apiKeyFingerprint?: string | null;
-};
-const kinds = [
+const kinds: { path: ResourceKind; label: string }[] = [
   { path: 'providers', label: 'Providers' },
   { path: 'models', label: 'Models' },
   { path: 'budgets', label: 'Budgets' },
   { path: 'rate-limits', label: 'Rate limits' },
   { path: 'secret-rules', label: 'Secret rules' },
-] as const;
+];
 
+/** What Kubernetes declares, one tab per kind, read-only. */
 export function ResourcesPage() {
-  const [kind, setKind] = useState<(typeof kinds)[number]['path']>('providers');
-  const [items, setItems] = useState<Item[] | null>(null);
+  const [kind, setKind] = useState<ResourceKind>('providers');
+  const [items, setItems] = useState<DeclaredResource[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     setItems(null);
-    api<{ items: Item[] }>('GET', `/api/resources/${kind}`).then(
+    listResources(kind).then(
       (r) => setItems(r.items),
       (e: Error) => setError(e.message),
     );

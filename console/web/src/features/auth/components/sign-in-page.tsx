@@ -1,7 +1,10 @@
+import type { SessionUser } from '@codevector/console-api/auth/auth-contract';
 import { useState } from 'react';
-import { ApiError, api, type User } from './api.ts';
+import { ApiError } from '../../../lib/api-client.ts';
+import { signIn } from '../api/auth-api.ts';
 
-export function SignInPage(props: { onSignedIn: (user: User, csrfToken: string) => void }) {
+/** Email and password; on success hands the session to the shell. */
+export function SignInPage(props: { onSignedIn: (user: SessionUser, csrfToken: string) => void }) {
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
@@ -11,10 +14,7 @@ export function SignInPage(props: { onSignedIn: (user: User, csrfToken: string) 
     setBusy(true);
     setError(null);
     try {
-      const session = await api<{ user: User; csrfToken: string }>('POST', '/api/auth/login', {
-        email: String(form.get('email')),
-        password: String(form.get('password')),
-      });
+      const session = await signIn({ email: String(form.get('email')), password: String(form.get('password')) });
       props.onSignedIn(session.user, session.csrfToken);
     } catch (e) {
       setError(e instanceof ApiError ? e.message : 'Sign-in failed.');

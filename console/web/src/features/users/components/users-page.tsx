@@ -1,28 +1,29 @@
+import type { Role, SessionUser } from '@codevector/console-api/auth/auth-contract';
+import type { PatchUserInput, User } from '@codevector/console-api/people/people-contract';
 import { useCallback, useEffect, useState } from 'react';
-import { api, type Role, type User } from './api.ts';
-import { useFormAction } from './use-form-action.tsx';
+import { useFormAction } from '../../../hooks/use-form-action.tsx';
+import { createUser, listUsers, patchUser } from '../api/users-api.ts';
 
-type UserRow = User & { disabled: boolean; idp: string; createdAt: string };
-
-export function UsersPage(props: { me: User }) {
-  const [users, setUsers] = useState<UserRow[]>([]);
+/** Local accounts; admins create them and change role or disabled state, auditors only read. */
+export function UsersPage(props: { me: SessionUser }) {
+  const [users, setUsers] = useState<User[]>([]);
   const isAdmin = props.me.role === 'admin';
-  const reload = useCallback(async () => setUsers((await api<{ users: UserRow[] }>('GET', '/api/users')).users), []);
+  const reload = useCallback(async () => setUsers((await listUsers()).users), []);
   useEffect(() => {
     void reload();
   }, [reload]);
   const create = useFormAction(async (form) => {
-    await api('POST', '/api/users', {
-      email: form.get('email'),
-      displayName: form.get('displayName'),
-      role: form.get('role'),
-      password: form.get('password'),
+    await createUser({
+      email: String(form.get('email')),
+      displayName: String(form.get('displayName') ?? ''),
+      role: form.get('role') as Role,
+      password: String(form.get('password')),
     });
     await reload();
     return `Created ${String(form.get('email'))}.`;
   });
-  const patch = useFormAction(async (_form, body: { id: string; change: Partial<{ role: Role; disabled: boolean }> }) => {
-    await api('PATCH', `/api/users/${body.id}`, body.change);
+  const patch = useFormAction(async (_form, body: { id: string; change: PatchUserInput }) => {
+    await patchUser(body.id, body.change);
     await reload();
     return 'Saved.';
   });

@@ -1,9 +1,9 @@
-/** A hand-drawn SVG chart: one line per series over days, with a legend and a data table for screen readers. */
-export type Point = { day: string; key: string; value: number };
+import type { SeriesPoint } from '@codevector/console-api/insights/insight-contract';
 
 const palette = ['#4f46e5', '#0891b2', '#d97706', '#dc2626', '#059669', '#7c3aed', '#db2777', '#65a30d'];
 
-export function LineChart(props: { title: string; points: Point[]; days: string[]; format: (n: number) => string }) {
+/** A hand-drawn SVG chart: one line per series over days, with a legend and a data table for screen readers. */
+export function LineChart(props: { title: string; points: SeriesPoint[]; days: string[]; format: (n: number) => string }) {
   const width = 560;
   const height = 200;
   const pad = { left: 56, right: 12, top: 12, bottom: 28 };
