@@ -4,7 +4,7 @@
 import { createPool } from '@codevector/core/create-pool';
 import { loadConfig } from '@codevector/core/load-config';
 import { z } from 'zod';
-import { sealAuditChain, verifyAuditChain } from './audit-chain.ts';
+import { sealAuditChain, verifyAuditChain } from './audit/audit-chain.ts';
 
 const args = process.argv.slice(2).filter((a) => a !== 'audit');
 const command = args[0] ?? 'verify';

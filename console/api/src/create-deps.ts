@@ -1,10 +1,10 @@
 import { createPool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
-import type { AppDeps } from './build-app.ts';
+import type { AppDeps } from './app-deps.ts';
+import { createLocalIdentityProvider } from './auth/local-identity-provider.ts';
+import { createLoginThrottle, defaultThrottle, type ThrottleLimits } from './auth/login-throttle.ts';
+import { createSessionStore } from './auth/session-store.ts';
 import type { ConsoleConfig } from './config.ts';
-import { createLocalIdentityProvider } from './local-identity-provider.ts';
-import { createLoginThrottle, defaultThrottle, type ThrottleLimits } from './login-throttle.ts';
-import { createSessionStore } from './session-store.ts';
 
 /** Wires the console's dependencies from its config (main.ts, tests and the benchmark share this). */
 export async function createDeps(

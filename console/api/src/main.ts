@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@codevector/core/logger';
-import { startAuditSealer } from './audit-sealer.ts';
-import { ensureBootstrapAdmin } from './bootstrap-admin.ts';
+import { startAuditSealer } from './audit/audit-sealer.ts';
+import { ensureBootstrapAdmin } from './auth/bootstrap-admin.ts';
 import { buildApp } from './build-app.ts';
 import { loadConsoleConfig } from './config.ts';
 import { createDeps } from './create-deps.ts';

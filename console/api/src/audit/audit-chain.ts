@@ -1,0 +1,196 @@
+import { createHash } from 'node:crypto';
+import { stableStringify } from '@codevector/core/audit-diff';
+import { auditRecordSchema } from '@codevector/core/audit-entry';
+import { type CommonQueryMethods, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
+import { z } from 'zod';
+import type { ChainBreak, ChainReport } from './audit-contract.ts';
+
+// Any constant works; every sealer (one per console replica) must use the same one.
+const sealerLockKey = 7_412_003_301;
+const genesisHash = Buffer.alloc(32);
+
+// The chain hashes audit_log's columns as stored, under the columns' own names: this list and
+// canonicalAuditRow's order are the chain's format, fixed for every row already sealed, so they
+// do not follow the record schema by themselves; only the field types come from it. The source
+// is read as any text, so a row tampered past its check constraint is reported, not unreadable.
+const record = auditRecordSchema.shape;
+const chainRow = z.object({
+  id: record.id,
+  at_us: z.string(),
+  action: record.action,
+  target_type: record.targetType,
+  target_id: record.targetId,
+  target_name: record.targetName,
+  actor: record.actor,
+  actor_source: z.string(),
+  detail: record.detail,
+  request_id: record.requestId,
+});
+type ChainRow = z.infer<typeof chainRow>;
+
+// `at` as integer microseconds since the epoch: exact, independent of the session time zone.
+const chainColumns = sql.fragment`a.id, (extract(epoch from a.at) * 1000000)::bigint::text as at_us, a.action, a.target_type,
+  a.target_id, a.target_name, a.actor, a.actor_source, a.detail, a.request_id`;
+
+/** The bytes a row contributes to the chain: every recorded field, JSON with sorted keys. */
+export function canonicalAuditRow(row: ChainRow): string {
+  return stableStringify([
+    row.id,
+    row.at_us,
+    row.action,
+    row.target_type,
+    row.target_id,
+    row.target_name,
+    row.actor,
+    row.actor_source,
+    row.detail,
+    row.request_id,
+  ]);
+}
+
+/** hash(n) = sha256(hash(n-1) || canonical row n); the chain starts from 32 zero bytes. */
+export function chainHash(previous: Buffer, row: ChainRow): Buffer {
+  return createHash('sha256').update(previous).update(canonicalAuditRow(row)).digest();
+}
+
+const stateRow = z.object({ last_txid: z.string(), last_audit_id: z.number(), head_seq: z.number(), head_hash: z.instanceof(Buffer) });
+
+/**
+ * Seals one batch of settled audit rows onto the chain. Only one sealer runs at a time
+ * (transaction-scoped advisory lock; others return at once). A row is settled when its
+ * transaction is older than every running one (txid < snapshot xmin): it has committed or
+ * aborted, and no transaction that could still add a row sorts before it. Rows are chained in
+ * (txid, id) order, so the chain only ever grows at its head and writers never wait on it.
+ * Returns how many rows it sealed, or null when another sealer holds the lock.
+ */
+export async function sealAuditBatch(pool: DatabasePool, batchSize = 2000): Promise<number | null> {
+  return pool.transaction(async (tx) => {
+    const locked = await tx.oneFirst(sql.type(z.object({ locked: z.boolean() }))`
+      select pg_try_advisory_xact_lock(${sealerLockKey}) as locked`);
+    if (!locked) return null;
+    const state = await tx.one(sql.type(stateRow)`
+      select last_txid::text as last_txid, last_audit_id, head_seq, head_hash from audit_chain_state`);
+    const rows = await tx.any(sql.type(chainRow.extend({ txid: z.string() }))`
+      select ${chainColumns}, a.txid::text as txid from audit_log a
+      where (a.txid, a.id) > (${state.last_txid}::xid8, ${state.last_audit_id})
+        and a.txid < pg_snapshot_xmin(pg_current_snapshot())
+      order by a.txid, a.id limit ${batchSize}`);
+    if (rows.length === 0) return 0;
+    let hash = state.head_hash;
+    let seq = state.head_seq;
+    const seqs: number[] = [];
+    const ids: number[] = [];
+    const hashes: string[] = [];
+    for (const row of rows) {
+      hash = chainHash(hash, row);
+      seq += 1;
+      seqs.push(seq);
+      ids.push(row.id);
+      hashes.push(hash.toString('hex'));
+    }
+    await tx.query(statement`
+      insert into audit_chain (seq, audit_id, hash)
+      select s, i, decode(h, 'hex') from unnest(${sql.array(seqs, 'int8')}, ${sql.array(ids, 'int8')}, ${sql.array(hashes, 'text')}) as t(s, i, h)`);
+    const last = rows.at(-1)!;
+    await tx.query(statement`
+      update audit_chain_state set last_txid = ${last.txid}::xid8, last_audit_id = ${last.id}, head_seq = ${seq},
+        head_hash = decode(${hash.toString('hex')}, 'hex')`);
+    return rows.length;
+  });
+}
+
+/** Seals until nothing settled is left (or another sealer holds the lock). */
+export async function sealAuditChain(pool: DatabasePool, batchSize = 2000): Promise<number> {
+  let total = 0;
+  for (;;) {
+    const sealed = await sealAuditBatch(pool, batchSize);
+    if (sealed === null) return total;
+    total += sealed;
+    if (sealed < batchSize) return total;
+  }
+}
+
+/** The same columns, each of them nullable. */
+function nullableColumns<S extends Record<string, z.ZodType>>(shape: S): { [K in keyof S]: z.ZodNullable<S[K]> } {
+  return Object.fromEntries(Object.entries(shape).map(([key, type]) => [key, type.nullable()])) as { [K in keyof S]: z.ZodNullable<S[K]> };
+}
+
+// Left join: a deleted row comes back as nulls (reported as row_missing).
+const linkRow = z.object({
+  seq: z.number(),
+  audit_id: z.number(),
+  hash: z.instanceof(Buffer),
+  present: z.boolean(),
+  ...nullableColumns(chainRow.shape),
+});
+
+/**
+ * Recomputes the whole chain from the genesis hash and reports the first broken link: a row
+ * deleted or altered after sealing, a hole in the sequence, a head that does not match, or a
+ * row slipped in behind the sealed head. Reads in keyset batches, so memory stays flat.
+ */
+export async function verifyAuditChain(db: CommonQueryMethods, batchSize = 5000): Promise<ChainReport> {
+  const state = await db.one(sql.type(stateRow)`
+    select last_txid::text as last_txid, last_audit_id, head_seq, head_hash from audit_chain_state`);
+  const pending = await db.oneFirst(sql.type(z.object({ n: z.number() }))`
+    select count(*)::int as n from audit_log a where (a.txid, a.id) > (${state.last_txid}::xid8, ${state.last_audit_id})`);
+  let previous: Buffer = genesisHash;
+  let expectedSeq = 1;
+  let checked = 0;
+  const report = (firstBreak: ChainBreak | null): ChainReport => ({
+    ok: firstBreak === null,
+    checked,
+    headSeq: state.head_seq,
+    pending,
+    firstBreak,
+  });
+  for (;;) {
+    const rows = await db.any(sql.type(linkRow)`
+      select c.seq, c.audit_id, c.hash, a.id is not null as present, ${chainColumns}
+      from audit_chain c left join audit_log a on a.id = c.audit_id
+      where c.seq >= ${expectedSeq} order by c.seq limit ${batchSize}`);
+    if (rows.length === 0) break;
+    for (const row of rows) {
+      if (row.seq !== expectedSeq) {
+        return report({ seq: expectedSeq, auditId: null, reason: 'sequence_gap', message: `chain entry ${expectedSeq} is missing` });
+      }
+      if (!row.present) {
+        return report({
+          seq: row.seq,
+          auditId: row.audit_id,
+          reason: 'row_missing',
+          message: `audit row ${row.audit_id} was deleted after sealing`,
+        });
+      }
+      const hash = chainHash(previous, row as ChainRow);
+      if (!hash.equals(row.hash)) {
+        return report({
+          seq: row.seq,
+          auditId: row.audit_id,
+          reason: 'row_altered',
+          message: `audit row ${row.audit_id} does not match its seal`,
+        });
+      }
+      previous = hash;
+      expectedSeq += 1;
+      checked += 1;
+    }
+  }
+  if (checked !== state.head_seq || !previous.equals(state.head_seq === 0 ? genesisHash : state.head_hash)) {
+    return report({ seq: checked + 1, auditId: null, reason: 'head_mismatch', message: 'the chain does not end at the recorded head' });
+  }
+  const intruder = await db.maybeOne(sql.type(z.object({ id: z.number() }))`
+    select a.id from audit_log a
+    where (a.txid, a.id) <= (${state.last_txid}::xid8, ${state.last_audit_id})
+      and not exists (select 1 from audit_chain c where c.audit_id = a.id)
+    limit 1`);
+  if (intruder) {
+    return report({
+      seq: state.head_seq,
+      auditId: intruder.id,
+      reason: 'unchained_row',
+      message: `audit row ${intruder.id} sits behind the sealed head but was never sealed`,
+    });
+  }
+  return report(null);
+}

@@ -1,0 +1,62 @@
+import { CodeVectorError } from '@codevector/core/errors';
+import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
+import type { ConsoleConfig } from '../config.ts';
+import type { Ok } from '../http/http-contract.ts';
+import { parseInput } from '../http/http-errors.ts';
+import { loginInputSchema, type SessionInfo } from './auth-contract.ts';
+import type { PasswordIdentityProvider } from './identity-provider.ts';
+import type { LoginThrottle } from './login-throttle.ts';
+import { requireRole } from './request-context.ts';
+import type { SessionStore } from './session-store.ts';
+
+export const sessionCookie = 'cv_session';
+
+// Spelled out rather than picked from AppDeps: app-deps.ts is made of this folder's types, and
+// naming it here would loop auth/ back onto it.
+type AuthRoutesOptions = {
+  config: Pick<ConsoleConfig, 'COOKIE_SECURE'>;
+  sessions: SessionStore;
+  throttle: LoginThrottle;
+  identityProvider: PasswordIdentityProvider;
+};
+
+/** Whether the session cookie gets `Secure`: forced by config, else when the request came over https. */
+function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean {
+  if (deps.config.COOKIE_SECURE !== 'auto') return deps.config.COOKIE_SECURE === 'true';
+  return request.protocol === 'https';
+}
+
+/** Sign-in, sign-out and the current session. */
+export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, deps) => {
+  app.post<{ Reply: SessionInfo }>('/api/auth/login', async (request, reply) => {
+    const input = parseInput(loginInputSchema, request.body);
+    await deps.throttle.assertAllowed(input.email, request.ip);
+    const identity = await deps.identityProvider.authenticate(input.email, input.password);
+    if (!identity) {
+      await deps.throttle.recordFailure(input.email, request.ip);
+      request.log.info({ email: input.email }, 'sign-in failed');
+      throw new CodeVectorError('CON_INVALID_CREDENTIALS');
+    }
+    await deps.throttle.recordSuccess(input.email);
+    const created = await deps.sessions.create(identity, { userAgent: request.headers['user-agent'], ip: request.ip });
+    setSessionCookie(reply, created.token, created.expiresAt, secureCookie(deps, request));
+    const session = await deps.sessions.find(created.token);
+    return { user: session!.user, csrfToken: created.csrfToken };
+  });
+
+  app.post<{ Reply: Ok }>('/api/auth/logout', async (request, reply) => {
+    const token = request.cookies[sessionCookie];
+    if (token) await deps.sessions.delete(token);
+    void reply.clearCookie(sessionCookie, { path: '/' });
+    return { ok: true };
+  });
+
+  app.get<{ Reply: SessionInfo }>('/api/session', async (request) => {
+    requireRole(request, 'admin', 'auditor', 'member');
+    return { user: request.session!.user, csrfToken: request.session!.csrfToken };
+  });
+};
+
+function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean): void {
+  void reply.setCookie(sessionCookie, token, { path: '/', httpOnly: true, sameSite: 'lax', secure, expires });
+}
