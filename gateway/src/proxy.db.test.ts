@@ -351,10 +351,11 @@ describe('observe-mode budgets', () => {
       const res = await post('/v1/messages', anthropicBody(), { 'x-api-key': watched.key, 'x-fake-output-tokens': '2000' });
       expect(res.status).toBe(200);
     }
+    // All eight rows (usage is written in batches: a partial sum would never match the window).
     const charged = await waitFor(async () => {
-      const total = await fx.pool.oneFirst(sql.type(z.object({ total: z.number() }))`
-        select coalesce(sum(cost_usd), 0)::float8 as total from usage where api_key_id = ${watched.keyId}`);
-      return total > 0.1 ? total : null;
+      const row = await fx.pool.one(sql.type(z.object({ n: z.number(), total: z.number() }))`
+        select count(*)::int as n, coalesce(sum(cost_usd), 0)::float8 as total from usage where api_key_id = ${watched.keyId}`);
+      return row.n === 8 && row.total > 0.1 ? row.total : null;
     });
     // The window records every dollar, past the amount, and holds no lease (observe never leases).
     const spent = await waitFor(async () => {
