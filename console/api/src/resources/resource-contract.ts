@@ -21,7 +21,12 @@ export const declaredResourceSchema = z.object({
   /** Providers only: identifies the provider key without revealing it. */
   apiKeyFingerprint: z.string().nullable().optional(),
   /** Budgets only: spend in the current window, null before the gateway records any. */
-  currentSpendUsd: z.number().nullable().optional(),
+  /** Exact decimal USD, as in the Budget's status (ADR 0004). */
+  currentSpendUsd: z
+    .string()
+    .regex(/^-?[0-9]+(\.[0-9]+)?$/)
+    .nullable()
+    .optional(),
 });
 export type DeclaredResource = z.infer<typeof declaredResourceSchema>;
 

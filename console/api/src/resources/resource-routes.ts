@@ -59,7 +59,7 @@ export const resourceRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (
     if (!entry) throw new CodeVectorError('CON_NOT_FOUND', 'No such resource kind.');
     const rows = await deps.pool.anyFirst(sql.type(z.object({ row: declaredRow }))`
       select to_jsonb(t) as row from ${sql.identifier([entry.table])} t order by t.namespace, t.name`);
-    const spend = entry.table === 'budgets' ? await currentSpend(deps) : new Map<string, number>();
+    const spend = entry.table === 'budgets' ? await currentSpend(deps) : new Map<string, string>();
     return {
       kind: entry.kind,
       managedBy: 'kubernetes',
@@ -83,13 +83,16 @@ export const resourceRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (
   });
 };
 
-/** Spend in each budget's current window, summed over subjects; empty when the gateway has not recorded any yet. */
-async function currentSpend(deps: Pick<AppDeps, 'pool'>): Promise<Map<string, number>> {
+/**
+ * Spend in each budget's current window, summed over subjects, as the exact decimal (ADR 0004);
+ * empty when the gateway has not recorded any yet.
+ */
+async function currentSpend(deps: Pick<AppDeps, 'pool'>): Promise<Map<string, string>> {
   const exists = await deps.pool.oneFirst(sql.type(z.object({ exists: z.boolean() }))`
     select to_regclass('budget_windows') is not null as exists`);
   if (!exists) return new Map();
-  const rows = await deps.pool.any(sql.type(z.object({ budget_uid: z.string(), spent: z.number() }))`
-    select budget_uid, sum(spent_usd)::float8 as spent from budget_windows b
+  const rows = await deps.pool.any(sql.type(z.object({ budget_uid: z.string(), spent: z.string() }))`
+    select budget_uid, trim_scale(sum(spent_usd))::text as spent from budget_windows b
     where window_start <= now() and (window_end is null or window_end > now())
     group by budget_uid`);
   return new Map(rows.map((r) => [r.budget_uid, r.spent]));

@@ -44,7 +44,7 @@ describe('declared resources', () => {
 
   it('shows budgets with the spend of their current window', async () => {
     const r = await admin.request('GET', '/api/resources/budgets');
-    expect(r.json.items[0]).toMatchObject({ name: 'monthly', currentSpendUsd: 12.5 });
+    expect(r.json.items[0]).toMatchObject({ name: 'monthly', currentSpendUsd: '12.5' });
   });
 
   it('reads the Ready condition when the operator stores status', async () => {

@@ -110,7 +110,12 @@ export function ResourcesPage() {
                   <pre className="json inline">{JSON.stringify(item.spec, null, 2)}</pre>
                   {item.apiKeyFingerprint && <div className="muted small">key fingerprint {item.apiKeyFingerprint}</div>}
                 </td>
-                {kind === 'budgets' && <td>{item.currentSpendUsd == null ? '—' : `$${item.currentSpendUsd.toFixed(2)}`}</td>}
+                {kind === 'budgets' && (
+                  // Rounded to cents for reading only; the exact figure is in the tooltip.
+                  <td title={item.currentSpendUsd ?? undefined}>
+                    {item.currentSpendUsd == null ? '—' : `$${Number(item.currentSpendUsd).toFixed(2)}`}
+                  </td>
+                )}
                 <td>
                   <span className="badge source-kubernetes">kubernetes</span>
                 </td>
