@@ -2,8 +2,11 @@ import {
   type ConfigSnapshot,
   configChangedChannel,
   loadConfigSnapshot,
+  type SnapshotBudget,
   type SnapshotModel,
   type SnapshotProvider,
+  type SnapshotRateLimit,
+  type SnapshotSecretRule,
 } from '@codevector/core/config-snapshot';
 import type { DatabasePool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
@@ -23,14 +26,29 @@ export type ProviderRuntime = {
   upstream: Pool;
 };
 
-export type RoutedModel = { model: SnapshotModel; provider: ProviderRuntime };
+/**
+ * The policies that govern traffic to the Models of one namespace (ADR 0120, namespaces are
+ * tenants): that namespace's own Budgets, RateLimits and SecretRules plus the installation
+ * namespace's. They add up: every one that applies must admit the request, so a team can add
+ * limits to its own Models but never lift an installation-wide one, nor touch another team's.
+ */
+export type NamespacePolicy = {
+  namespace: string;
+  budgets: SnapshotBudget[];
+  rateLimits: SnapshotRateLimit[];
+  secretRules: SnapshotSecretRule[];
+  scanner: SecretScanner | null;
+};
 
-/** The snapshot compiled for the request path: lookups are map reads, the scanner is built once. */
+export type RoutedModel = { model: SnapshotModel; provider: ProviderRuntime; policy: NamespacePolicy };
+
+/** The snapshot compiled for the request path: lookups are map reads, each namespace's scanner is built once. */
 export type CompiledSnapshot = {
   version: number;
   config: ConfigSnapshot;
   models: Map<string, RoutedModel>;
-  scanner: SecretScanner | null;
+  /** By Model namespace; only namespaces that have Models. */
+  policies: Map<string, NamespacePolicy>;
   loadedAt: number;
 };
 
@@ -57,6 +75,8 @@ export function createSnapshotStore(options: {
   databaseUrl: string;
   secretBox: SecretBox;
   logger: Logger;
+  /** Whose Budgets, RateLimits and SecretRules govern every namespace's traffic (ADR 0120). */
+  installationNamespace: string;
   pollIntervalMs?: number;
   onChange?: (snapshot: CompiledSnapshot) => void;
 }): SnapshotStore {
@@ -100,20 +120,22 @@ export function createSnapshotStore(options: {
         upstream: upstreamPool(url.origin, provider.timeoutSeconds),
       });
     }
+    const policies = compilePolicies(config, options.installationNamespace, (rules) =>
+      createSecretScanner(rules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped')),
+    );
     const models = new Map<string, RoutedModel>();
     for (const model of config.models) {
       const provider = providers.get(model.providerUid);
       if (!provider) continue;
+      const policy = policies.get(model.namespace)!;
       for (const name of [model.modelName, ...model.aliases]) {
+        // The operator stores one holder per name (the oldest Model); two can coexist only for the
+        // moment between the winner's store and the loser's removal.
         if (models.has(name)) logger.warn({ model: name }, 'duplicate model name; the first one wins');
-        else models.set(name, { model, provider });
+        else models.set(name, { model, provider, policy });
       }
     }
-    const scanner =
-      config.secretRules.length > 0
-        ? createSecretScanner(config.secretRules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped'))
-        : null;
-    return { version: config.version, config, models, scanner, loadedAt: Date.now() };
+    return { version: config.version, config, models, policies, loadedAt: Date.now() };
   }
 
   async function reloadOnce(reason: string): Promise<void> {
@@ -230,4 +252,34 @@ export function createSnapshotStore(options: {
       pools.clear();
     },
   };
+}
+
+/**
+ * Groups the declared policies by the namespace whose Models they govern: a namespace's own plus
+ * the installation namespace's (ADR 0120). A namespace without SecretRules of its own shares the
+ * installation namespace's scanner, so installation-wide patterns compile once, not once per team.
+ */
+export function compilePolicies(
+  config: Pick<ConfigSnapshot, 'models' | 'budgets' | 'rateLimits' | 'secretRules'>,
+  installationNamespace: string,
+  compileScanner: (rules: SnapshotSecretRule[]) => SecretScanner,
+): Map<string, NamespacePolicy> {
+  const governs = (namespace: string) => (item: { namespace: string }) =>
+    item.namespace === namespace || item.namespace === installationNamespace;
+  const installationRules = config.secretRules.filter(governs(installationNamespace));
+  const installationScanner = installationRules.length > 0 ? compileScanner(installationRules) : null;
+  const policies = new Map<string, NamespacePolicy>();
+  for (const namespace of new Set(config.models.map((m) => m.namespace))) {
+    const secretRules = config.secretRules.filter(governs(namespace));
+    const scanner =
+      secretRules.length === installationRules.length ? installationScanner : secretRules.length > 0 ? compileScanner(secretRules) : null;
+    policies.set(namespace, {
+      namespace,
+      budgets: config.budgets.filter(governs(namespace)),
+      rateLimits: config.rateLimits.filter(governs(namespace)),
+      secretRules,
+      scanner,
+    });
+  }
+  return policies;
 }
