@@ -28,6 +28,10 @@ export type KubeTestEnv = {
     contentType?: string,
   ): Promise<{ status: number; body: T }>;
   path(plural: string, name?: string): string;
+  /** Creates another namespace `<namespace>-<suffix>` (removed with the test's data by nobody: names are random). */
+  addNamespace(suffix: string): Promise<string>;
+  /** Like `path`, in another namespace. */
+  pathIn(namespace: string, plural: string, name?: string): string;
   get(plural: string, name: string): Promise<KubeObject>;
   audit(): Promise<AuditRow[]>;
   close(): Promise<void>;
@@ -101,7 +105,16 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
       if (contentType) headers['content-type'] = contentType;
       return kubeRequest(kubeconfig, { method: method as never, path, body, headers });
     },
-    path: (plural, name) => `/apis/${apiVersion}/namespaces/${namespace}/${plural}${name ? `/${name}` : ''}`,
+    path: (plural, name) => env.pathIn(namespace, plural, name),
+    pathIn: (ns, plural, name) =>
+      plural === 'secrets'
+        ? `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`
+        : `/apis/${apiVersion}/namespaces/${ns}/${plural}${name ? `/${name}` : ''}`,
+    async addNamespace(suffix) {
+      const name = `${namespace}-${suffix}`;
+      await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name } } });
+      return name;
+    },
     get: (plural, name) => client.request<KubeObject>('GET', env.path(plural, name)),
     audit: () =>
       db.any(

@@ -65,7 +65,7 @@ export async function startWebhook(deps: {
       name: config.CODEVECTOR_WEBHOOK_CONFIG_NAME,
       target,
       caPem,
-      namespace: config.CODEVECTOR_WATCH_NAMESPACE,
+      namespaces: config.watchNamespaces,
       failurePolicy: config.CODEVECTOR_WEBHOOK_FAILURE_POLICY,
     });
   await register(tls.caBundlePem);
@@ -84,7 +84,7 @@ export async function startWebhook(deps: {
   }, config.CODEVECTOR_WEBHOOK_CERT_CHECK_SECONDS * 1000);
   timer.unref();
 
-  const probeNamespace = config.CODEVECTOR_WATCH_NAMESPACE ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
+  const probeNamespace = config.watchNamespaces?.[0] ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
   const confirmed = waitForWebhook(client, probeNamespace).then(
     () => log.info({ port: server.port }, 'admission webhook confirmed'),
     (error: unknown) => log.warn({ err: error }, 'webhook not confirmed: the apiserver has not called it yet'),
