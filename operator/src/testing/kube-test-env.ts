@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
+import { webhookClientCaFor } from '@codevector/testbed/control-plane';
 import { kubeRequest } from '@codevector/testbed/kube-request';
 import { z } from 'zod';
 import { buildOperator, type Operator } from '../build-operator.ts';
@@ -67,6 +68,8 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
     CODEVECTOR_LEASE_DURATION_SECONDS: '4',
     CODEVECTOR_LEASE_RENEW_DEADLINE_SECONDS: '3',
     CODEVECTOR_LEASE_RETRY_SECONDS: '0.5',
+    // The webhook accepts only the apiserver, as in production (ADR 0121).
+    CODEVECTOR_WEBHOOK_CLIENT_CA_FILE: webhookClientCaFor(kubeconfig),
   };
   const config = loadOperatorConfig(baseEnv);
   const running: RunningOperator[] = [];

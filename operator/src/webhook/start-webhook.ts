@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DatabasePool } from '@codevector/core/create-pool';
@@ -49,13 +50,25 @@ export async function startWebhook(deps: {
   };
 
   let tls = await obtain();
+  const tokenFile = config.CODEVECTOR_WEBHOOK_TOKEN_FILE;
   const server = await startAdmissionWebhook({
     db: deps.db,
     log,
     host: config.CODEVECTOR_WEBHOOK_BIND,
     port: config.CODEVECTOR_WEBHOOK_PORT,
     tls,
+    clientAuth: {
+      clientCaPem: config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE ? await readFile(config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE, 'utf8') : undefined,
+      clientNames: config.CODEVECTOR_WEBHOOK_CLIENT_NAMES?.split(',').map((n) => n.trim()),
+      // Read per call: a rotated token file takes effect without a restart (admission calls are few).
+      bearerToken: tokenFile ? () => readFileSync(tokenFile, 'utf8') : undefined,
+    },
   });
+  if (!config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE && !tokenFile) {
+    log.warn(
+      'admission webhook accepts any caller: set CODEVECTOR_WEBHOOK_CLIENT_CA_FILE or CODEVECTOR_WEBHOOK_TOKEN_FILE so only the apiserver can attribute changes',
+    );
+  }
   // Port 0 (tests) means "any free port": the URL names the one we got.
   const target: WebhookTarget = service ? { service } : { url: config.CODEVECTOR_WEBHOOK_URL ?? `https://127.0.0.1:${server.port}` };
   const register = (caPem: string) =>
