@@ -39,7 +39,7 @@ function manifests(namespace: string): { secrets: unknown[]; objects: { plural: 
     secrets.push({
       apiVersion: 'v1',
       kind: 'Secret',
-      metadata: meta(`key-${i}`),
+      metadata: { ...meta(`key-${i}`), labels: { 'codevector.dev/provider-secret': 'true' } },
       stringData: { 'api-key': `sk-bench-${i}-${randomBytes(8).toString('hex')}` },
     });
     objects.push({

@@ -30,6 +30,9 @@ export const errorCodes = {
   OP_PROVIDER_NOT_FOUND: { status: 422, message: 'The referenced Provider does not exist.' },
   OP_PATTERN_INVALID: { status: 422, message: 'A secret rule pattern does not compile.' },
   OP_SPEC_INVALID: { status: 422, message: 'The resource spec is not valid.' },
+  OP_SECRET_NOT_MARKED: { status: 403, message: 'The referenced Secret is not marked for use by CodeVector Providers.' },
+  OP_BASE_URL_NOT_ALLOWED: { status: 403, message: "The Provider's baseURL is not in the installation's allow-list." },
+  OP_CONFLICT: { status: 409, message: 'Another, older resource already holds what this one claims.' },
 
   CON_UNAUTHENTICATED: { status: 401, message: 'Sign in first.' },
   CON_FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },

@@ -13,13 +13,24 @@ export const gatewayConfigSchema = z.object({
   /** How long shutdown waits for requests in flight (streams can be long) before dropping them. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(30_000),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
+  /**
+   * The namespace whose Budgets, RateLimits and SecretRules govern the traffic of every namespace
+   * (ADR 0120); every other namespace's govern only its own Models. Defaults to POD_NAMESPACE
+   * (the release namespace in the chart), then `codevector`. Must match the operator's.
+   */
+  CODEVECTOR_INSTALLATION_NAMESPACE: z.string().min(1).optional(),
+  /** The pod's namespace (downward API). */
+  POD_NAMESPACE: z.string().optional(),
 });
-export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+export type GatewayConfig = Omit<z.infer<typeof gatewayConfigSchema>, 'CODEVECTOR_INSTALLATION_NAMESPACE'> & {
+  CODEVECTOR_INSTALLATION_NAMESPACE: string;
+};
 
 /**
  * Parses the gateway's environment once at start-up.
  * @throws CodeVectorError CORE_CONFIG_INVALID naming every bad variable.
  */
 export function loadGatewayConfig(env: Record<string, string | undefined> = process.env): GatewayConfig {
-  return loadConfig(gatewayConfigSchema, env);
+  const config = loadConfig(gatewayConfigSchema, env);
+  return { ...config, CODEVECTOR_INSTALLATION_NAMESPACE: config.CODEVECTOR_INSTALLATION_NAMESPACE ?? config.POD_NAMESPACE ?? 'codevector' };
 }

@@ -20,7 +20,13 @@ export async function startGateway(
   const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL });
   const pool = await createPool(config.DATABASE_URL, { maxPoolSize: config.DATABASE_POOL_SIZE, applicationName: 'codevector-gateway' });
   const secretBox = createSecretBox(config.CODEVECTOR_ENCRYPTION_KEY);
-  const snapshots = createSnapshotStore({ pool, databaseUrl: config.DATABASE_URL, secretBox, logger });
+  const snapshots = createSnapshotStore({
+    pool,
+    databaseUrl: config.DATABASE_URL,
+    secretBox,
+    logger,
+    installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
+  });
   await snapshots.start();
   const deps = {
     snapshots,

@@ -2,8 +2,11 @@ import {
   type ConfigSnapshot,
   configChangedChannel,
   loadConfigSnapshot,
+  type SnapshotBudget,
   type SnapshotModel,
   type SnapshotProvider,
+  type SnapshotRateLimit,
+  type SnapshotSecretRule,
 } from '@codevector/core/config-snapshot';
 import type { DatabasePool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
@@ -24,14 +27,30 @@ export type ProviderRuntime = {
   upstream: Pool;
 };
 
+/**
+ * The policies that govern traffic to the Models of one namespace (ADR 0120, namespaces are
+ * tenants): that namespace's own Budgets, RateLimits and SecretRules plus the installation
+ * namespace's. They add up: every one that applies must admit the request, so a team can add
+ * limits to its own Models but never lift an installation-wide one, nor touch another team's.
+ */
+export type NamespacePolicy = {
+  namespace: string;
+  budgets: SnapshotBudget[];
+  rateLimits: SnapshotRateLimit[];
+  secretRules: SnapshotSecretRule[];
+  scanner: SecretScanner | null;
+};
+
 export type RoutedModel = {
   model: SnapshotModel;
   provider: ProviderRuntime;
   /** The Model's name and aliases: a Budget or RateLimit listing any of them covers every way to reach it. */
   names: ReadonlySet<string>;
+  /** The policies of the Model's namespace plus the installation namespace's (ADR 0120). */
+  policy: NamespacePolicy;
 };
 
-/** The snapshot compiled for the request path: lookups are map reads, the scanner is built once. */
+/** The snapshot compiled for the request path: lookups are map reads, each namespace's scanner is built once. */
 export type CompiledSnapshot = {
   version: number;
   config: ConfigSnapshot;
@@ -39,7 +58,8 @@ export type CompiledSnapshot = {
   models: Map<string, RoutedModel>;
   /** Every requested name to its Model: names, aliases, variants and patterns (model-router.ts). */
   router: ModelRouter<RoutedModel>;
-  scanner: SecretScanner | null;
+  /** By Model namespace; only namespaces that have Models. */
+  policies: Map<string, NamespacePolicy>;
   loadedAt: number;
 };
 
@@ -66,6 +86,8 @@ export function createSnapshotStore(options: {
   databaseUrl: string;
   secretBox: SecretBox;
   logger: Logger;
+  /** Whose Budgets, RateLimits and SecretRules govern every namespace's traffic (ADR 0120). */
+  installationNamespace: string;
   pollIntervalMs?: number;
   onChange?: (snapshot: CompiledSnapshot) => void;
 }): SnapshotStore {
@@ -109,22 +131,25 @@ export function createSnapshotStore(options: {
         upstream: upstreamPool(url.origin, provider.timeoutSeconds),
       });
     }
+    const policies = compilePolicies(config, options.installationNamespace, (rules) =>
+      createSecretScanner(rules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped')),
+    );
     const entries: { model: SnapshotModel; target: RoutedModel }[] = [];
     for (const model of config.models) {
       const provider = providers.get(model.providerUid);
-      if (provider) entries.push({ model, target: { model, provider, names: new Set([model.modelName, ...model.aliases]) } });
+      if (!provider) continue;
+      const target = { model, provider, names: new Set([model.modelName, ...model.aliases]), policy: policies.get(model.namespace)! };
+      entries.push({ model, target });
     }
+    // The operator stores one holder per name (the oldest Model); two can coexist only for the
+    // moment between the winner's store and the loser's removal: the first one wins here.
     const router = createModelRouter(entries, (name) => logger.warn({ model: name }, 'duplicate model name; the first one wins'));
     // Exact names and aliases, as /v1/models lists them.
     const models = new Map<string, RoutedModel>();
     for (const { model, target } of entries) {
       for (const name of [model.modelName, ...model.aliases]) if (!models.has(name)) models.set(name, target);
     }
-    const scanner =
-      config.secretRules.length > 0
-        ? createSecretScanner(config.secretRules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped'))
-        : null;
-    return { version: config.version, config, models, router, scanner, loadedAt: Date.now() };
+    return { version: config.version, config, models, router, policies, loadedAt: Date.now() };
   }
 
   async function reloadOnce(reason: string): Promise<void> {
@@ -241,4 +266,34 @@ export function createSnapshotStore(options: {
       pools.clear();
     },
   };
+}
+
+/**
+ * Groups the declared policies by the namespace whose Models they govern: a namespace's own plus
+ * the installation namespace's (ADR 0120). A namespace without SecretRules of its own shares the
+ * installation namespace's scanner, so installation-wide patterns compile once, not once per team.
+ */
+export function compilePolicies(
+  config: Pick<ConfigSnapshot, 'models' | 'budgets' | 'rateLimits' | 'secretRules'>,
+  installationNamespace: string,
+  compileScanner: (rules: SnapshotSecretRule[]) => SecretScanner,
+): Map<string, NamespacePolicy> {
+  const governs = (namespace: string) => (item: { namespace: string }) =>
+    item.namespace === namespace || item.namespace === installationNamespace;
+  const installationRules = config.secretRules.filter(governs(installationNamespace));
+  const installationScanner = installationRules.length > 0 ? compileScanner(installationRules) : null;
+  const policies = new Map<string, NamespacePolicy>();
+  for (const namespace of new Set(config.models.map((m) => m.namespace))) {
+    const secretRules = config.secretRules.filter(governs(namespace));
+    const scanner =
+      secretRules.length === installationRules.length ? installationScanner : secretRules.length > 0 ? compileScanner(secretRules) : null;
+    policies.set(namespace, {
+      namespace,
+      budgets: config.budgets.filter(governs(namespace)),
+      rateLimits: config.rateLimits.filter(governs(namespace)),
+      secretRules,
+      scanner,
+    });
+  }
+  return policies;
 }

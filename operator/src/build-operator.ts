@@ -65,7 +65,7 @@ export function buildOperator(deps: OperatorDeps): Operator {
         client: deps.source.client,
         db,
         log,
-        namespace: config.CODEVECTOR_WATCH_NAMESPACE,
+        namespaces: config.watchNamespaces,
         enqueue,
         resyncMs: config.CODEVECTOR_RESYNC_SECONDS * 1000,
         instance: config.POD_NAME,
@@ -83,6 +83,10 @@ export function buildOperator(deps: OperatorDeps): Operator {
       enqueue,
       onCommitted: deps.onCommitted,
       budgetStatusMs: config.CODEVECTOR_BUDGET_STATUS_SECONDS * 1000,
+      policy: {
+        installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
+        providerBaseURLs: config.CODEVECTOR_PROVIDER_BASE_URLS,
+      },
     });
     const queue = createWorkQueue({
       concurrency: config.CODEVECTOR_CONCURRENCY,
@@ -112,7 +116,7 @@ export function buildOperator(deps: OperatorDeps): Operator {
     for (const kind of operatorKinds) {
       const rows = await db.any(sql.type(z.object({ namespace: z.string(), name: z.string() }))`
         select namespace, name from ${sql.identifier([tables[kind.target]])}
-        ${config.CODEVECTOR_WATCH_NAMESPACE && deps.source.type === 'kubernetes' ? sql.fragment`where namespace = ${config.CODEVECTOR_WATCH_NAMESPACE}` : sql.fragment``}`);
+        ${config.watchNamespaces && deps.source.type === 'kubernetes' ? sql.fragment`where namespace = any(${sql.array(config.watchNamespaces, 'text')})` : sql.fragment``}`);
       for (const row of rows) if (!source.get(kind.kind, row.namespace, row.name)) queue.add(keyOf(kind.kind, row.namespace, row.name));
       for (const object of source.list(kind.kind)) queue.add(keyOf(kind.kind, object.metadata.namespace ?? '', object.metadata.name));
     }

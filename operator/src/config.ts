@@ -19,8 +19,33 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_KUBE_CONTEXT: z.string().optional(),
   KUBERNETES_SERVICE_HOST: z.string().optional(),
   KUBERNETES_SERVICE_PORT: z.string().optional(),
-  /** Watch (and admit) one namespace only; unset = the whole cluster. */
-  CODEVECTOR_WATCH_NAMESPACE: z.string().optional(),
+  /**
+   * Watch (and admit) only these namespaces, comma-separated; unset = the whole cluster. With a
+   * list, the operator needs Secret read access in those namespaces only (the chart's Roles).
+   */
+  CODEVECTOR_WATCH_NAMESPACE: z
+    .string()
+    .regex(/^[a-z0-9-]+(,[a-z0-9-]+)*$/, 'namespace names separated by commas')
+    .optional(),
+  /**
+   * The namespace whose Budgets, RateLimits and SecretRules govern every namespace's traffic
+   * (ADR 0120); default CODEVECTOR_OPERATOR_NAMESPACE. Must match the gateways'.
+   */
+  CODEVECTOR_INSTALLATION_NAMESPACE: z.string().min(1).optional(),
+  /**
+   * Provider baseURLs the installation allows, comma-separated URLs: a baseURL is allowed when its
+   * scheme, host and port equal an entry's and its path lies under the entry's path. Unset = any.
+   */
+  CODEVECTOR_PROVIDER_BASE_URLS: z
+    .string()
+    .transform((v) =>
+      v
+        .split(',')
+        .map((u) => u.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url()))
+    .optional(),
   /** The pod's namespace (downward API); the default for CODEVECTOR_OPERATOR_NAMESPACE. */
   POD_NAMESPACE: z.string().optional(),
   /** Namespace of the Lease and the webhook certificate Secret (the operator's own namespace in a cluster). */
@@ -52,13 +77,34 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_WEBHOOK_CERT_CHECK_SECONDS: seconds(3600),
   CODEVECTOR_WEBHOOK_CONFIG_NAME: z.string().default('codevector'),
   CODEVECTOR_WEBHOOK_FAILURE_POLICY: z.enum(['Fail', 'Ignore']).default('Fail'),
+  /**
+   * PEM CA file: the webhook accepts only TLS clients with a certificate it signed — the
+   * apiserver, configured through --admission-control-config-file (ADR 0121).
+   */
+  CODEVECTOR_WEBHOOK_CLIENT_CA_FILE: z.string().optional(),
+  /** With the CA: the certificate common names accepted (comma-separated); unset = any it signed. */
+  CODEVECTOR_WEBHOOK_CLIENT_NAMES: z.string().optional(),
+  /** A file holding the bearer token the apiserver presents (its admission kubeconfig's `token`). */
+  CODEVECTOR_WEBHOOK_TOKEN_FILE: z.string().optional(),
 });
-export type OperatorConfig = Omit<z.infer<typeof operatorConfigSchema>, 'CODEVECTOR_OPERATOR_NAMESPACE'> & {
+export type OperatorConfig = Omit<
+  z.infer<typeof operatorConfigSchema>,
+  'CODEVECTOR_OPERATOR_NAMESPACE' | 'CODEVECTOR_INSTALLATION_NAMESPACE'
+> & {
   CODEVECTOR_OPERATOR_NAMESPACE: string;
+  CODEVECTOR_INSTALLATION_NAMESPACE: string;
+  /** CODEVECTOR_WATCH_NAMESPACE as a list; undefined = every namespace. */
+  watchNamespaces: string[] | undefined;
 };
 
 /** @throws CodeVectorError CORE_CONFIG_INVALID listing what is missing or wrong. */
 export function loadOperatorConfig(env: Record<string, string | undefined>): OperatorConfig {
   const config = loadConfig(operatorConfigSchema, env);
-  return { ...config, CODEVECTOR_OPERATOR_NAMESPACE: config.CODEVECTOR_OPERATOR_NAMESPACE ?? config.POD_NAMESPACE ?? 'codevector' };
+  const operatorNamespace = config.CODEVECTOR_OPERATOR_NAMESPACE ?? config.POD_NAMESPACE ?? 'codevector';
+  return {
+    ...config,
+    CODEVECTOR_OPERATOR_NAMESPACE: operatorNamespace,
+    CODEVECTOR_INSTALLATION_NAMESPACE: config.CODEVECTOR_INSTALLATION_NAMESPACE ?? operatorNamespace,
+    watchNamespaces: config.CODEVECTOR_WATCH_NAMESPACE?.split(','),
+  };
 }

@@ -4,7 +4,7 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Logger } from '@codevector/core/logger';
 import { parseAllDocuments } from 'yaml';
-import { apiVersion, type KindName, keyOf, kindByName } from './kinds.ts';
+import { apiVersion, type KindName, keyOf, kindByName, providerSecretLabel } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
 import type { ResourceSource, ResourceStatus } from './resource-source.ts';
 
@@ -60,7 +60,12 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
         if (doc.errors.length > 0) throw doc.errors[0];
         const raw = doc.toJS() as Record<string, unknown> | null;
         if (!raw || typeof raw !== 'object') continue;
-        const meta = (raw['metadata'] ?? {}) as { name?: string; namespace?: string; annotations?: Record<string, string> };
+        const meta = (raw['metadata'] ?? {}) as {
+          name?: string;
+          namespace?: string;
+          annotations?: Record<string, string>;
+          labels?: Record<string, string>;
+        };
         const kind = String(raw['kind'] ?? '');
         if (!meta.name) continue;
         const namespace = meta.namespace ?? 'default';
@@ -80,6 +85,7 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
             uid: fileUid(kind, namespace, meta.name),
             resourceVersion: '0',
             annotations: meta.annotations ?? {},
+            labels: meta.labels ?? {},
           },
           ...(isSecret ? { data } : { spec: raw['spec'] ?? {} }),
         };
@@ -160,7 +166,10 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
     list: (kind) => [...objects.values()].filter((e) => e.object.kind === kind).map((e) => e.object),
     async getSecret(namespace, name) {
       const entry = secrets.get(`${namespace}/${name}`);
-      return entry ? ((entry.object.data as Record<string, string> | undefined) ?? {}) : null;
+      if (!entry) return null;
+      // The same rule as in a cluster: only Secrets marked for CodeVector feed a Provider.
+      if (entry.object.metadata.labels?.[providerSecretLabel] !== 'true') return { marked: false };
+      return { marked: true, data: (entry.object.data as Record<string, string> | undefined) ?? {} };
     },
     changeActor(object, secretName) {
       const ns = object.metadata.namespace ?? 'default';

@@ -16,7 +16,12 @@ afterAll(async () => {
   await env?.close();
 });
 
-const secret = (name: string, key: string) => ({ apiVersion: 'v1', kind: 'Secret', metadata: { name }, stringData: { 'api-key': key } });
+const secret = (name: string, key: string) => ({
+  apiVersion: 'v1',
+  kind: 'Secret',
+  metadata: { name, labels: { 'codevector.dev/provider-secret': 'true' } },
+  stringData: { 'api-key': key },
+});
 const provider = (name: string, secretName: string, extra: Record<string, unknown> = {}) => ({
   apiVersion: 'codevector.dev/v1alpha1',
   kind: 'Provider',

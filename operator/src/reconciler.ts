@@ -4,10 +4,10 @@ import type { Logger } from '@codevector/core/logger';
 import type { SecretBox } from '@codevector/core/secret-box';
 import { finalizerName, keyOf, type OperatorKind, parseKey } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
-import { resolveDesired, waitingRetryMs } from './resolve-desired.ts';
+import { type InstallationPolicy, modelNames, resolveDesired, waitingRetryMs } from './resolve-desired.ts';
 import type { ResourceSource, ResourceStatus } from './resource-source.ts';
 import { readyCondition } from './status-condition.ts';
-import { type StoreResult, storeResource } from './store-resource.ts';
+import { type StoreResult, storeResource, withdrawResource } from './store-resource.ts';
 import type { WorkResult } from './work-queue.ts';
 
 export type ReconcilerDeps = {
@@ -20,6 +20,8 @@ export type ReconcilerDeps = {
   onCommitted?(key: string, result: StoreResult): void;
   /** Budgets are reconciled this often to refresh their spend status (status only, no rows). */
   budgetStatusMs: number;
+  /** The installation namespace and the Provider baseURL allow-list (ADR 0120). */
+  policy: InstallationPolicy;
   now?: () => Date;
 };
 
@@ -41,7 +43,18 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     }
   }
 
-  function enqueueDependents(kind: OperatorKind, namespace: string, name: string): void {
+  function enqueueDependents(kind: OperatorKind, namespace: string, name: string, object?: KubeObject): void {
+    if (kind.kind === 'Model') {
+      // A name changed hands or was freed: the other claimants decide again (oldest wins).
+      const names = object ? modelNames(object) : [];
+      for (const other of source.list('Model')) {
+        if (other.metadata.namespace === namespace && other.metadata.name === name) continue;
+        if (readyCondition(other)?.reason === 'ModelNameConflict' || modelNames(other).some((n) => names.includes(n))) {
+          deps.enqueue(keyOf('Model', other.metadata.namespace ?? '', other.metadata.name));
+        }
+      }
+      return;
+    }
     if (kind.kind !== 'Provider') return;
     for (const model of source.list('Model')) {
       const ref = (model.spec as { providerRef?: { name?: string } } | undefined)?.providerRef?.name;
@@ -55,7 +68,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     if (result.plan.type !== 'none') {
       deps.log.info({ kind: kind.kind, namespace, name, actor: actor.actor }, 'row deleted');
       deps.onCommitted?.(keyOf(kind.kind, namespace, name), result);
-      enqueueDependents(kind, namespace, name);
+      enqueueDependents(kind, namespace, name, object);
+    } else if (kind.kind === 'Model') {
+      // A Model that never got a row (it was waiting) still held its names against newer claimants.
+      enqueueDependents(kind, namespace, name, object);
     }
     if (object) await source.removeFinalizer(kind.kind, object);
   }
@@ -76,9 +92,31 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       }
       await source.ensureFinalizer(kind.kind, object);
 
-      const resolution = await resolveDesired(kind, object, { source, db, uid: object.metadata.uid, now: deps.now ?? (() => new Date()) });
+      const resolution = await resolveDesired(kind, object, {
+        source,
+        db,
+        uid: object.metadata.uid,
+        now: deps.now ?? (() => new Date()),
+        policy: deps.policy,
+      });
       if (!resolution.ok) {
         log.warn({ reason: resolution.reason, detail: resolution.message }, 'resource not ready');
+        if (resolution.refusal) {
+          const withdrawn = await withdrawResource(db, {
+            target: kind.target,
+            namespace,
+            name,
+            uid: object.metadata.uid,
+            verb: resolution.refusal,
+            reason: resolution.reason,
+            message: resolution.message,
+            announce: readyCondition(object)?.reason !== resolution.reason,
+          });
+          if (withdrawn.withdrawn) {
+            log.info({ reason: resolution.reason }, 'row withdrawn');
+            enqueueDependents(kind, namespace, name, object);
+          }
+        }
         await report(kind, object, { ready: false, reason: resolution.reason, message: resolution.message, extra: resolution.statusExtra });
         // Waiting on something that may appear without an event we watch (an unlabeled Secret).
         return resolution.waiting ? { requeueAfterMs: waitingRetryMs } : undefined;
@@ -114,7 +152,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       if (result.plan.type !== 'none') {
         log.info({ change: result.plan.type, configVersion: result.configVersion }, 'row stored');
         deps.onCommitted?.(key, result);
-        enqueueDependents(kind, namespace, name);
+        enqueueDependents(kind, namespace, name, object);
       }
       if (result.plan.type === 'none' && result.plan.why === 'stale') {
         log.info('stale view of the resource; not regressing the stored row');
@@ -123,7 +161,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       await report(kind, object, {
         ready: true,
         reason: 'Reconciled',
-        message: 'Stored; gateways enforce it.',
+        message: readyMessage(kind, namespace, deps.policy.installationNamespace),
         extra: resolution.statusExtra,
       });
       return kind.kind === 'Budget' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
@@ -134,4 +172,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 function onlyKeyChanged(detail: { before: unknown; after: unknown }): boolean {
   const after = detail.after as Record<string, unknown> | null;
   return after !== null && Object.keys(after).length === 1 && 'keyFingerprint' in after;
+}
+
+/** Says whose traffic a policy governs (ADR 0120), so `kubectl get` shows a team its reach. */
+function readyMessage(kind: OperatorKind, namespace: string, installationNamespace: string): string {
+  if (kind.kind !== 'Budget' && kind.kind !== 'RateLimit' && kind.kind !== 'SecretRule') return 'Stored; gateways enforce it.';
+  return namespace === installationNamespace
+    ? 'Stored; gateways enforce it for the Models of every namespace (installation namespace).'
+    : `Stored; gateways enforce it for the Models of namespace "${namespace}" only.`;
 }

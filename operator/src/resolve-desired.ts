@@ -7,14 +7,35 @@ import { parseSpec } from '@codevector/crds';
 import RE2 from 're2';
 import { z } from 'zod';
 import { budgetSpend } from './budget-spend.ts';
-import type { OperatorKind } from './kinds.ts';
+import { type OperatorKind, providerSecretLabel } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
 import type { DesiredRow } from './plan-resource.ts';
 import type { ResourceSource } from './resource-source.ts';
 
 export type Resolution =
   | { ok: true; desired: DesiredRow; apiKey: string | null; secretName?: string; statusExtra: Record<string, unknown> }
-  | { ok: false; code: ErrorCode; reason: string; message: string; statusExtra: Record<string, unknown>; waiting: boolean };
+  | {
+      ok: false;
+      code: ErrorCode;
+      reason: string;
+      message: string;
+      statusExtra: Record<string, unknown>;
+      waiting: boolean;
+      /**
+       * A refusal on the installation's terms (a lost name conflict, an unmarked Secret, a baseURL
+       * outside the allow-list), not a mistake to wait out: a stored row is withdrawn and the
+       * refusal is audited (`<kind>.conflict` or `<kind>.refused`), instead of the last good row
+       * staying in force.
+       */
+      refusal?: 'conflict' | 'refused';
+    };
+
+/** What the installation allows, beyond what the CRD schemas say (ADR 0120). */
+export type InstallationPolicy = {
+  installationNamespace: string;
+  /** Allowed Provider baseURL prefixes; undefined = any. */
+  providerBaseURLs?: readonly string[];
+};
 
 /** How long a resource waiting on something the operator cannot watch (an unlabeled Secret) waits before it looks again. */
 export const waitingRetryMs = 5_000;
@@ -27,7 +48,7 @@ export const waitingRetryMs = 5_000;
 export async function resolveDesired(
   kind: OperatorKind,
   object: KubeObject,
-  deps: { source: ResourceSource; db: DatabasePool; uid: string; now: () => Date },
+  deps: { source: ResourceSource; db: DatabasePool; uid: string; now: () => Date; policy: InstallationPolicy },
 ): Promise<Resolution> {
   const namespace = object.metadata.namespace ?? '';
   const parsed = parseSpec(kind.kind, object.spec ?? {});
@@ -47,11 +68,34 @@ export async function resolveDesired(
 
   switch (typed.kind) {
     case 'Provider': {
+      const allowList = deps.policy.providerBaseURLs;
+      if (allowList && !baseURLAllowed(typed.spec.baseURL, allowList)) {
+        return refusal(
+          'OP_BASE_URL_NOT_ALLOWED',
+          'BaseURLNotAllowed',
+          `baseURL "${typed.spec.baseURL}" is not in this installation's allow-list (${allowList.join(', ')}); ask the platform team to add it to operator.providerBaseURLs.`,
+          'refused',
+        );
+      }
       const ref = typed.spec.apiKeySecretRef;
-      const data = await deps.source.getSecret(namespace, ref.name);
-      if (data === null) {
+      const secret = await deps.source.getSecret(namespace, ref.name);
+      if (secret === null) {
         return failure('OP_SECRET_NOT_FOUND', 'SecretNotFound', `Secret "${ref.name}" does not exist in namespace "${namespace}".`, true);
       }
+      if (!secret.marked) {
+        // Without the owner's mark, whoever may create Providers could send any Secret of the
+        // namespace to a baseURL of their choosing.
+        return {
+          ...refusal(
+            'OP_SECRET_NOT_MARKED',
+            'SecretNotMarked',
+            `Secret "${ref.name}" is not marked for CodeVector; its owner must label it ${providerSecretLabel}=true (kubectl label secret ${ref.name} -n ${namespace} ${providerSecretLabel}=true) before a Provider may use it.`,
+            'refused',
+          ),
+          waiting: true,
+        };
+      }
+      const { data } = secret;
       const encoded = data[ref.key];
       const apiKey = encoded === undefined ? '' : Buffer.from(encoded, 'base64').toString('utf8').trim();
       if (apiKey === '') {
@@ -92,24 +136,48 @@ export async function resolveDesired(
               true,
             );
       }
-      // Clients pick a model by name alone, so a name or alias may be served by one Model only;
-      // the one stored first keeps it.
-      // Two Models with the same pattern would leave the choice to chance; overlapping patterns
-      // are fine, the router's precedence decides (longest literal part first).
-      const names = [typed.spec.name, ...(typed.spec.aliases ?? [])];
-      const patterns = typed.spec.patterns ?? [];
+      // Clients pick a model by name alone, so a name or alias may be served by one Model only,
+      // in every namespace. The oldest claim keeps it (creationTimestamp, then namespace/name, as
+      // Gateway API resolves conflicts), whatever order the operator happens to see them in: a
+      // newer Model in another namespace can never take over a name that serves traffic. Within
+      // one second (creationTimestamp's resolution) the Model already serving the name keeps it,
+      // so a same-second twin cannot displace it by sorting first.
+      // Names, aliases and patterns are claimed alike (a pattern holds a *, a name cannot).
+      const names = modelNames(object);
+      const serving = new Set(
+        await deps.db.anyFirst(sql.type(z.object({ uid: z.string() }))`
+          select uid from models
+          where spec->>'name' = any(${sql.array(names, 'text')}) or spec->'aliases' ?| ${sql.array(names, 'text')}
+            or coalesce(spec->'patterns', '[]'::jsonb) ?| ${sql.array(names, 'text')}`),
+      );
+      const before = (a: KubeObject, b: KubeObject) => claimsBefore(a, b, serving);
+      const older = deps.source
+        .list('Model')
+        .filter((other) => other.metadata.uid !== deps.uid && !other.metadata.deletionTimestamp)
+        .filter((other) => modelNames(other).some((n) => names.includes(n)) && before(other, object))
+        .sort((a, b) => (before(a, b) ? -1 : 1))[0];
+      if (older) {
+        const shared = modelNames(older).filter((n) => names.includes(n));
+        return refusal(
+          'OP_CONFLICT',
+          'ModelNameConflict',
+          `Model "${older.metadata.namespace}/${older.metadata.name}" is older and already claims ${shared.map((n) => `"${n}"`).join(', ')}; model names and aliases are unique across the installation and the oldest Model keeps them.`,
+          'conflict',
+        );
+      }
+      // A source that cannot see the other (a Model outside the watched namespaces): the stored one keeps it.
       const clash = await deps.db.maybeOne(sql.type(z.object({ namespace: z.string(), name: z.string() }))`
         select namespace, name from models
         where uid <> ${deps.uid}
           and (spec->>'name' = any(${sql.array(names, 'text')}) or spec->'aliases' ?| ${sql.array(names, 'text')}
-            or coalesce(spec->'patterns', '[]'::jsonb) ?| ${sql.array(patterns, 'text')})
+            or coalesce(spec->'patterns', '[]'::jsonb) ?| ${sql.array(names, 'text')})
         limit 1`);
-      if (clash) {
-        return failure(
-          'OP_SPEC_INVALID',
+      if (clash && deps.source.get('Model', clash.namespace, clash.name) === undefined) {
+        return refusal(
+          'OP_CONFLICT',
           'ModelNameConflict',
-          `Model "${clash.namespace}/${clash.name}" already serves one of the names ${[...names, ...patterns].map((n) => `"${n}"`).join(', ')}; model names, aliases and patterns must be unique across the installation.`,
-          true,
+          `Model "${clash.namespace}/${clash.name}" already serves one of the names ${names.map((n) => `"${n}"`).join(', ')}; model names, aliases and patterns must be unique across the installation.`,
+          'conflict',
         );
       }
       try {
@@ -154,4 +222,53 @@ export async function resolveDesired(
 
 function failure(code: ErrorCode, reason: string, message: string, waiting: boolean): Resolution {
   return { ok: false, code, reason, message, statusExtra: {}, waiting };
+}
+
+function refusal(code: ErrorCode, reason: string, message: string, kind: 'conflict' | 'refused'): Extract<Resolution, { ok: false }> {
+  return { ok: false, code, reason, message, statusExtra: {}, waiting: false, refusal: kind };
+}
+
+/** The client-facing names a Model object claims (name and aliases), read leniently from its spec. */
+export function modelNames(object: KubeObject): string[] {
+  const spec = (object.spec ?? {}) as { name?: unknown; aliases?: unknown; patterns?: unknown };
+  const strings = (value: unknown) => (Array.isArray(value) ? value.filter((a): a is string => typeof a === 'string') : []);
+  const claims = [...strings(spec.aliases), ...strings(spec.patterns)];
+  return typeof spec.name === 'string' ? [spec.name, ...claims] : claims;
+}
+
+/**
+ * Whether `a` claims a name before `b`: older creationTimestamp first; within the same second,
+ * the one already serving it (uid in `serving`); then namespace/name, so the order is total.
+ */
+export function claimsBefore(a: KubeObject, b: KubeObject, serving: ReadonlySet<string> = new Set()): boolean {
+  const ta = Date.parse(a.metadata.creationTimestamp ?? '') || 0;
+  const tb = Date.parse(b.metadata.creationTimestamp ?? '') || 0;
+  if (ta !== tb) return ta < tb;
+  const sa = serving.has(a.metadata.uid);
+  const sb = serving.has(b.metadata.uid);
+  if (sa !== sb) return sa;
+  return `${a.metadata.namespace ?? ''}/${a.metadata.name}` < `${b.metadata.namespace ?? ''}/${b.metadata.name}`;
+}
+
+/**
+ * Whether a Provider baseURL lies under one of the allowed URLs: same scheme, host and port, and
+ * a path at or below the entry's path, segment by segment — so `https://api.openai.com` allows
+ * `https://api.openai.com/v1` but not `https://api.openai.com.evil.test` or `https://x@evil.test`.
+ */
+export function baseURLAllowed(baseURL: string, allowed: readonly string[]): boolean {
+  let url: URL;
+  try {
+    url = new URL(baseURL);
+  } catch {
+    return false;
+  }
+  if (url.username || url.password) return false;
+  const segments = (pathname: string) => pathname.split('/').filter(Boolean);
+  const path = segments(url.pathname);
+  return allowed.some((entry) => {
+    const allow = new URL(entry);
+    if (allow.protocol !== url.protocol || allow.host !== url.host) return false;
+    const prefix = segments(allow.pathname);
+    return prefix.every((segment, i) => path[i] === segment);
+  });
 }

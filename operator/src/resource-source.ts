@@ -2,6 +2,8 @@ import type { Actor } from './actor.ts';
 import type { KindName } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
 
+export type ProviderSecret = { marked: true; data: Record<string, string> } | { marked: false };
+
 /** The Ready condition and the kind-specific status fields the operator reports. */
 export type ResourceStatus = {
   ready: boolean;
@@ -18,8 +20,12 @@ export type ResourceSource = {
   /** The current object from the source's cache; undefined when it does not exist. */
   get(kind: KindName, namespace: string, name: string): KubeObject | undefined;
   list(kind: KindName): KubeObject[];
-  /** The Secret's data (base64 values, as the API returns them), or null when it does not exist. */
-  getSecret(namespace: string, name: string): Promise<Record<string, string> | null>;
+  /**
+   * The Secret's data (base64 values, as the API returns them) and whether its owner marked it for
+   * CodeVector (label `codevector.dev/provider-secret: "true"`), or null when it does not exist.
+   * Unmarked Secrets come back without data: they are never read for a Provider.
+   */
+  getSecret(namespace: string, name: string): Promise<ProviderSecret | null>;
   /** Who made the object's latest spec change; for a key rotation, who changed the Secret. */
   changeActor(object: KubeObject, secretName?: string): Actor;
   /** Who deleted the object (uid), when the source knows it. */

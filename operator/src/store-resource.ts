@@ -4,7 +4,7 @@ import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import { z } from 'zod';
 import type { Actor } from './actor.ts';
 import type { AuditTarget } from './kinds.ts';
-import { type DesiredRow, planResource, type RowPlan, type StoredRow } from './plan-resource.ts';
+import { auditView, type DesiredRow, planResource, type RowPlan, type StoredRow } from './plan-resource.ts';
 
 export type StoreResult = { plan: RowPlan; configVersion: number | null };
 
@@ -135,4 +135,52 @@ async function applyPlan(
     detail: plan.detail,
   });
   return true;
+}
+
+/**
+ * A refusal on the installation's terms (ADR 0120: a lost Model name conflict, an unmarked Secret,
+ * a baseURL outside the allow-list), in one transaction: the resource's stored row, if any, is
+ * withdrawn, and one audit row `<target>.conflict` or `<target>.refused` says why. `announce`
+ * false (the object already reports this refusal) with no row to withdraw writes nothing, so
+ * resyncs and restarts never repeat the row.
+ * @throws CodeVectorError CORE_AUDIT_WRITE_FAILED (nothing was written), or database errors.
+ */
+export async function withdrawResource(
+  db: DatabasePool,
+  input: {
+    target: AuditTarget;
+    namespace: string;
+    name: string;
+    uid: string;
+    verb: 'conflict' | 'refused';
+    reason: string;
+    message: string;
+    announce: boolean;
+  },
+): Promise<{ withdrawn: boolean; audited: boolean; configVersion: number | null }> {
+  const table = sql.identifier([tableByTarget[input.target]]);
+  return db.transaction(async (tx) => {
+    await tx.query(statement`select pg_advisory_xact_lock(hashtextextended(${`${input.target}/${input.namespace}/${input.name}`}, 0))`);
+    const stored = await tx.maybeOne(sql.type(storedRowSchema)`
+      select uid, namespace, name, generation, spec, ${input.target === 'provider' ? sql.fragment`api_key_fingerprint` : sql.fragment`null::text as api_key_fingerprint`}
+      from ${table} where namespace = ${input.namespace} and name = ${input.name} for update`);
+    if (!stored && !input.announce) return { withdrawn: false, audited: false, configVersion: null };
+    if (stored) await tx.query(statement`delete from ${table} where uid = ${stored.uid}`);
+    await writeAuditEntry(tx, {
+      action: `${input.target}.${input.verb}`,
+      targetType: input.target,
+      targetId: input.uid,
+      targetName: `${input.namespace}/${input.name}`,
+      actor: 'system',
+      actorSource: 'system',
+      detail: {
+        before: stored ? auditView(toStored(stored)) : null,
+        after: null,
+        reason: input.reason,
+        message: input.message,
+        withdrawn: stored !== null,
+      },
+    });
+    return { withdrawn: stored !== null, audited: true, configVersion: stored ? await bumpConfigVersion(tx) : null };
+  });
 }

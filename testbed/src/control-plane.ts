@@ -21,6 +21,11 @@ export type ControlPlane = {
   binDir: string;
   /** etcd's client URL (`http://127.0.0.1:<port>`), e.g. for its gRPC-gateway maintenance API. */
   etcdUrl: string;
+  /**
+   * CA of the client certificate the apiserver presents to every admission webhook (through
+   * --admission-control-config-file), so a webhook can accept the apiserver alone (ADR 0121).
+   */
+  webhookClientCaPath: string;
   /** Writes a kubeconfig whose client certificate says CN=user, O=each group. */
   kubeconfigFor(user: string, groups?: string[]): Promise<string>;
   /** Stops kube-apiserver, then etcd, and removes temporary files. Safe to call twice. */
@@ -128,6 +133,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
   };
   const kubeconfigPath = path.join(root, 'admin.kubeconfig');
   await writeKubeconfig(kubeconfigPath, { server, caPem: servingCa.certPem, clientCa, user: 'admin', groups: ['system:masters'] });
+  const admissionConfig = await writeWebhookClientIdentity(root, pki);
   log(`certificates written (${since()})`);
 
   const watchdog = startWatchdog(temporary ? root : '');
@@ -202,6 +208,7 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
       // No controller-manager runs, so nothing would create the ServiceAccounts this plugin demands.
       '--disable-admission-plugins=ServiceAccount',
       '--allow-privileged=true',
+      `--admission-control-config-file=${admissionConfig}`,
       ...(options.apiserverArgs ?? []),
     ]);
     children.push(apiserver);
@@ -226,7 +233,64 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
   }
   log(`control plane ready in ${since()}`);
 
-  return { server, kubeconfigPath, caPem: servingCa.certPem, binDir, etcdUrl, kubeconfigFor, stop };
+  return {
+    server,
+    kubeconfigPath,
+    caPem: servingCa.certPem,
+    binDir,
+    etcdUrl,
+    webhookClientCaPath: webhookClientCaFor(kubeconfigPath),
+    kubeconfigFor,
+    stop,
+  };
+}
+
+/** The webhook client CA of the control plane whose admin kubeconfig this is (tests know only KUBECONFIG). */
+export function webhookClientCaFor(kubeconfigPath: string): string {
+  return path.join(path.dirname(kubeconfigPath), 'pki', 'webhook-client-ca.crt');
+}
+
+/**
+ * The apiserver's identity towards admission webhooks, as a cluster admin would configure it: a
+ * client certificate from its own CA, offered to every webhook (`*` in the admission kubeconfig).
+ * Returns the AdmissionConfiguration file for --admission-control-config-file.
+ */
+async function writeWebhookClientIdentity(root: string, pki: string): Promise<string> {
+  const ca = await createCertificateAuthority('codevector-testbed-webhook-client-ca');
+  const cert = await ca.issue({ commonName: 'kube-apiserver-webhook-client', usage: 'client' });
+  const files = {
+    ca: path.join(pki, 'webhook-client-ca.crt'),
+    cert: path.join(pki, 'webhook-client.crt'),
+    key: path.join(pki, 'webhook-client.key'),
+    kubeconfig: path.join(root, 'admission-kubeconfig.yaml'),
+    config: path.join(root, 'admission-config.yaml'),
+  };
+  const webhook = { apiVersion: 'apiserver.config.k8s.io/v1', kind: 'WebhookAdmissionConfiguration', kubeConfigFile: files.kubeconfig };
+  await Promise.all([
+    writeFile(files.ca, ca.certPem),
+    writeFile(files.cert, cert.certPem),
+    writeFile(files.key, cert.keyPem, { mode: 0o600 }),
+    writeFile(
+      files.kubeconfig,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        users: [{ name: '*', user: { 'client-certificate': files.cert, 'client-key': files.key } }],
+      }),
+    ),
+    writeFile(
+      files.config,
+      stringify({
+        apiVersion: 'apiserver.config.k8s.io/v1',
+        kind: 'AdmissionConfiguration',
+        plugins: [
+          { name: 'ValidatingAdmissionWebhook', configuration: webhook },
+          { name: 'MutatingAdmissionWebhook', configuration: webhook },
+        ],
+      }),
+    ),
+  ]);
+  return files.config;
 }
 
 /** Runs scripts/control-plane-binaries.sh, which finds, caches or builds the binaries (DESIGN §7). */

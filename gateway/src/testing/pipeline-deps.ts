@@ -17,7 +17,7 @@ import { createUsageRecorder } from '../usage-recorder.ts';
  * The pipeline's real dependencies on the file's database (as main.ts wires them), for tests of
  * one step at a time: seed config, then call the step with these deps.
  */
-export async function createPipelineDeps(): Promise<{
+export async function createPipelineDeps(options: { installationNamespace?: string } = {}): Promise<{
   deps: ProxyDeps;
   pool: DatabasePool;
   seed(config: SeedConfig): Promise<void>;
@@ -28,7 +28,13 @@ export async function createPipelineDeps(): Promise<{
   const pool = await createPool(databaseUrl, { maxPoolSize: 4 });
   const logger = createLogger({ name: 'test', level: 'silent' });
   const secretBox = createSecretBox(randomBytes(32).toString('base64'));
-  const snapshots = createSnapshotStore({ pool, databaseUrl, secretBox, logger });
+  const snapshots = createSnapshotStore({
+    pool,
+    databaseUrl,
+    secretBox,
+    logger,
+    installationNamespace: options.installationNamespace ?? 'codevector',
+  });
   const deps: ProxyDeps = {
     snapshots,
     keys: createKeyStore({ pool, logger }),

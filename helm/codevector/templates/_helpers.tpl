@@ -51,3 +51,30 @@ app.kubernetes.io/component: {{ .component }}
       name: {{ include "codevector.encryptionSecret" . }}
       key: {{ .Values.encryptionKey.existingSecretKey }}
 {{- end -}}
+
+{{- define "codevector.installationNamespace" -}}
+{{ .Values.installationNamespace | default .Release.Namespace }}
+{{- end -}}
+
+{{/* The namespaces the operator serves, comma-separated; empty in cluster-wide mode. */}}
+{{- define "codevector.watchNamespaces" -}}
+{{- $list := .Values.operator.watchNamespaces | default list -}}
+{{- with .Values.operator.watchNamespace }}{{ $list = append $list . }}{{ end -}}
+{{- if $list -}}
+{{- $list = append $list (include "codevector.installationNamespace" .) -}}
+{{- join "," (uniq $list) -}}
+{{- end -}}
+{{- end -}}
+
+{{/* NetworkPolicy egress every component needs: DNS, and the database on its port only. */}}
+{{- define "codevector.baseEgress" }}
+    - to: {{- toYaml .Values.networkPolicy.dns | nindent 8 }}
+      ports:
+        - { protocol: UDP, port: 53 }
+        - { protocol: TCP, port: 53 }
+    - ports:
+        - { protocol: TCP, port: {{ .Values.networkPolicy.database.port }} }
+      {{- with .Values.networkPolicy.database.to }}
+      to: {{- toYaml . | nindent 8 }}
+      {{- end }}
+{{- end }}

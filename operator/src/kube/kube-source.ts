@@ -14,8 +14,8 @@ export type KubeSourceOptions = {
   client: KubeClient;
   db: DatabasePool;
   log: Logger;
-  /** Watch one namespace only; undefined = the whole cluster. */
-  namespace?: string;
+  /** Watch these namespaces only (one informer per kind and namespace); undefined = the whole cluster. */
+  namespaces?: readonly string[];
   enqueue(key: string): void;
   resyncMs: number;
   watchTimeoutSeconds?: number;
@@ -32,16 +32,19 @@ export type KubeSource = ResourceSource & {
 const unknownActor: Actor = { actor: 'unknown', actorSource: 'kubernetes' };
 
 /**
- * The cluster as a ResourceSource: one informer per kind plus one for the Secrets Providers
- * reference (selected by a label the operator puts on them, so it never caches every Secret
- * in the cluster). Events become work-queue keys; status, finalizers and Events go back
- * through the apiserver.
+ * The cluster as a ResourceSource: one informer per kind (per watched namespace) plus one for
+ * the Secrets their owners marked for CodeVector (label `codevector.dev/provider-secret=true`),
+ * so the operator never caches every Secret in the cluster. The mark is the owner's consent: the
+ * operator never sets it, and a Provider naming an unmarked Secret is refused (ADR 0120).
+ * Events become work-queue keys; status, finalizers and Events go back through the apiserver.
  */
 export function createKubeSource(options: KubeSourceOptions): KubeSource {
   const { client, log } = options;
   const group = `/apis/${apiVersion}`;
   const [apiGroup = '', version = ''] = apiVersion.split('/');
-  const nsPath = options.namespace ? `/namespaces/${options.namespace}` : '';
+  // Every namespace, or one informer per watched namespace: the operator then needs list/watch
+  // (and, for Secrets, read) rights in those namespaces only.
+  const nsPaths = options.namespaces ? options.namespaces.map((ns) => `/namespaces/${ns}`) : [''];
   const informers = new Map<KindName, Informer>();
   const objectRef = (kind: KindName, object: KubeObject) => ({
     group: apiGroup,
@@ -54,7 +57,7 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
   for (const kind of operatorKinds) {
     informers.set(
       kind.kind,
-      createInformer({
+      informerPerNamespace(nsPaths, (nsPath) => ({
         client,
         log,
         path: `${group}${nsPath}/${kind.plural}`,
@@ -65,10 +68,10 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
           if (event === 'modified' && previous && !relevantChange(previous, object)) return;
           options.enqueue(keyOf(kind.kind, object.metadata.namespace ?? '', object.metadata.name));
         },
-      }),
+      })),
     );
   }
-  const secrets = createInformer({
+  const secrets = informerPerNamespace(nsPaths, (nsPath) => ({
     client,
     log,
     path: `/api/v1${nsPath}/secrets`,
@@ -84,7 +87,7 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
         }
       }
     },
-  });
+  }));
 
   /** A write to an object that may be gone meanwhile: its deletion is the informer's news, not an error. */
   async function unlessGone(write: Promise<unknown>): Promise<void> {
@@ -111,7 +114,9 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
 
     async getSecret(namespace, name) {
       const cached = secrets.get(namespace, name);
-      if (cached) return (cached.data as Record<string, string> | undefined) ?? {};
+      if (cached) return { marked: true, data: (cached.data as Record<string, string> | undefined) ?? {} };
+      // Not in the marked set: tell "missing" from "not marked" (the informer may also simply lag
+      // behind a label just added). Its data is dropped unread either way.
       let secret: V1Secret;
       try {
         secret = await client.core.readNamespacedSecret({ namespace, name });
@@ -119,16 +124,8 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
         if (apiStatus(error) === 404) return null;
         throw error;
       }
-      // Label it so the Secret informer sees its next change and re-reconciles the Provider.
-      if (secret.metadata?.labels?.[providerSecretLabel] !== 'true') {
-        await unlessGone(
-          client.core.patchNamespacedSecret(
-            { namespace, name, body: { metadata: { labels: { [providerSecretLabel]: 'true' } } } },
-            mergePatch,
-          ),
-        );
-      }
-      return secret.data ?? {};
+      if (secret.metadata?.labels?.[providerSecretLabel] !== 'true') return { marked: false };
+      return { marked: true, data: secret.data ?? {} };
     },
 
     changeActor(object, secretName) {
@@ -216,6 +213,31 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
         })
         .catch((error: unknown) => log.warn({ err: error }, 'event not recorded'));
     },
+  };
+}
+
+/** One informer per namespace path behind the Informer interface (keys are namespace/name, so they never overlap). */
+function informerPerNamespace(nsPaths: readonly string[], options: (nsPath: string) => Parameters<typeof createInformer>[0]): Informer {
+  const all = nsPaths.map((nsPath) => createInformer(options(nsPath)));
+  if (all.length === 1) return all[0]!;
+  return {
+    start: () => {
+      for (const informer of all) informer.start();
+    },
+    synced: async () => {
+      await Promise.all(all.map((informer) => informer.synced()));
+    },
+    stop: async () => {
+      await Promise.all(all.map((informer) => informer.stop()));
+    },
+    get: (namespace, name) => {
+      for (const informer of all) {
+        const found = informer.get(namespace, name);
+        if (found) return found;
+      }
+      return undefined;
+    },
+    list: () => all.flatMap((informer) => informer.list()),
   };
 }
 

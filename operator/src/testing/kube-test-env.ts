@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
+import { webhookClientCaFor } from '@codevector/testbed/control-plane';
 import { kubeRequest } from '@codevector/testbed/kube-request';
 import { z } from 'zod';
 import { buildOperator, type Operator } from '../build-operator.ts';
@@ -28,6 +29,10 @@ export type KubeTestEnv = {
     contentType?: string,
   ): Promise<{ status: number; body: T }>;
   path(plural: string, name?: string): string;
+  /** Creates another namespace `<namespace>-<suffix>` (removed with the test's data by nobody: names are random). */
+  addNamespace(suffix: string): Promise<string>;
+  /** Like `path`, in another namespace. */
+  pathIn(namespace: string, plural: string, name?: string): string;
   get(plural: string, name: string): Promise<KubeObject>;
   audit(): Promise<AuditRow[]>;
   close(): Promise<void>;
@@ -63,6 +68,8 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
     CODEVECTOR_LEASE_DURATION_SECONDS: '4',
     CODEVECTOR_LEASE_RENEW_DEADLINE_SECONDS: '3',
     CODEVECTOR_LEASE_RETRY_SECONDS: '0.5',
+    // The webhook accepts only the apiserver, as in production (ADR 0121).
+    CODEVECTOR_WEBHOOK_CLIENT_CA_FILE: webhookClientCaFor(kubeconfig),
   };
   const config = loadOperatorConfig(baseEnv);
   const running: RunningOperator[] = [];
@@ -101,7 +108,16 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
       if (contentType) headers['content-type'] = contentType;
       return kubeRequest(kubeconfig, { method: method as never, path, body, headers });
     },
-    path: (plural, name) => `/apis/${apiVersion}/namespaces/${namespace}/${plural}${name ? `/${name}` : ''}`,
+    path: (plural, name) => env.pathIn(namespace, plural, name),
+    pathIn: (ns, plural, name) =>
+      plural === 'secrets'
+        ? `/api/v1/namespaces/${ns}/secrets${name ? `/${name}` : ''}`
+        : `/apis/${apiVersion}/namespaces/${ns}/${plural}${name ? `/${name}` : ''}`,
+    async addNamespace(suffix) {
+      const name = `${namespace}-${suffix}`;
+      await client.request('POST', '/api/v1/namespaces', { body: { metadata: { name } } });
+      return name;
+    },
     get: (plural, name) => client.request<KubeObject>('GET', env.path(plural, name)),
     audit: () =>
       db.any(

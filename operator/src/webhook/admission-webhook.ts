@@ -1,8 +1,23 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { type DatabasePool, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { type AdmissionRequest, stampPatch } from './admission-review.ts';
+
+/**
+ * Who may call the webhook (ADR 0121). Without it anyone who reaches the port could post an
+ * AdmissionReview naming any user and so forge the actor of a delete. `clientCaPem`: TLS client
+ * certificates signed by this CA only (the apiserver's, from its admission kubeconfig), optionally
+ * only these common names; `bearerToken`: the token that kubeconfig presents.
+ */
+export type WebhookClientAuth = {
+  clientCaPem?: string;
+  clientNames?: readonly string[];
+  bearerToken?: () => string;
+};
 
 export type AdmissionWebhookServer = { port: number; updateTls(tls: { certPem: string; keyPem: string }): void; close(): Promise<void> };
 
@@ -19,8 +34,26 @@ export async function startAdmissionWebhook(options: {
   host: string;
   port: number;
   tls: { certPem: string; keyPem: string };
+  clientAuth?: WebhookClientAuth;
 }): Promise<AdmissionWebhookServer> {
   const { db, log } = options;
+  const auth = options.clientAuth ?? {};
+
+  /** Why a caller is not the apiserver, or null when it is (as far as the configured checks go). */
+  function refuseCaller(req: IncomingMessage): string | null {
+    if (auth.clientCaPem) {
+      const socket = req.socket as TLSSocket;
+      if (!socket.authorized) return 'no client certificate signed by the trusted CA';
+      const name = socket.getPeerCertificate().subject?.CN;
+      if (auth.clientNames && !auth.clientNames.includes(String(name))) return `client certificate CN "${name}" not accepted`;
+    }
+    if (auth.bearerToken) {
+      const expected = Buffer.from(`Bearer ${auth.bearerToken().trim()}`);
+      const given = Buffer.from(req.headers.authorization ?? '');
+      if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'missing or wrong bearer token';
+    }
+    return null;
+  }
 
   async function handle(path: string, request: AdmissionRequest): Promise<Record<string, unknown>> {
     const base = { uid: request.uid, allowed: true };
@@ -50,32 +83,50 @@ export async function startAdmissionWebhook(options: {
     return { uid: request.uid, allowed: false, status: { code: 404, message: `no admission endpoint ${path}` } };
   }
 
-  const server = https.createServer({ cert: options.tls.certPem, key: options.tls.keyPem }, (req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      void (async () => {
-        try {
-          const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: AdmissionRequest };
-          if (!review.request) throw new Error('AdmissionReview without request');
-          const response = await handle(new URL(req.url ?? '/', 'https://x').pathname, review.request);
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
-        } catch (error) {
-          log.warn({ err: error }, 'bad admission request');
-          res.writeHead(400, { 'content-type': 'text/plain' });
-          res.end('bad admission request');
-        }
-      })();
-    });
+  const context = (tls: { certPem: string; keyPem: string }) => ({
+    cert: tls.certPem,
+    key: tls.keyPem,
+    ...(auth.clientCaPem ? { ca: auth.clientCaPem } : {}),
   });
+  // With a client CA the handshake itself asks for a certificate; one the CA did not sign is
+  // refused in the request (401), so the caller learns why and the log says who tried.
+  const server = https.createServer(
+    { ...context(options.tls), requestCert: auth.clientCaPem !== undefined, rejectUnauthorized: false },
+    (req, res) => {
+      const refused = refuseCaller(req);
+      if (refused) {
+        log.warn({ remote: req.socket.remoteAddress, reason: refused }, 'admission call refused: not the apiserver');
+        req.resume();
+        res.writeHead(401, { 'content-type': 'text/plain' });
+        res.end('only the Kubernetes apiserver may call this webhook');
+        return;
+      }
+      const chunks: Buffer[] = [];
+      req.on('data', (chunk: Buffer) => chunks.push(chunk));
+      req.on('end', () => {
+        void (async () => {
+          try {
+            const review = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { request?: AdmissionRequest };
+            if (!review.request) throw new Error('AdmissionReview without request');
+            const response = await handle(new URL(req.url ?? '/', 'https://x').pathname, review.request);
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }));
+          } catch (error) {
+            log.warn({ err: error }, 'bad admission request');
+            res.writeHead(400, { 'content-type': 'text/plain' });
+            res.end('bad admission request');
+          }
+        })();
+      });
+    },
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port, options.host, resolve);
   });
   return {
     port: (server.address() as AddressInfo).port,
-    updateTls: (tls) => server.setSecureContext({ cert: tls.certPem, key: tls.keyPem }),
+    updateTls: (tls) => server.setSecureContext(context(tls)),
     close: () =>
       new Promise((resolve) => {
         server.closeAllConnections();

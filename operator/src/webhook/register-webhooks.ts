@@ -13,8 +13,8 @@ export type WebhookRegistration = {
   name: string;
   target: WebhookTarget;
   caPem: string;
-  /** Restrict the webhooks to one namespace (tests, single-namespace installs). */
-  namespace?: string;
+  /** Restrict the webhooks to these namespaces (tests, namespaced installs). */
+  namespaces?: readonly string[];
   failurePolicy: 'Fail' | 'Ignore';
 };
 
@@ -28,7 +28,9 @@ export async function registerWebhooks(options: WebhookRegistration): Promise<vo
     'url' in options.target
       ? { url: `${options.target.url.replace(/\/$/, '')}${path}`, caBundle }
       : { service: { ...options.target.service, path }, caBundle };
-  const namespaceSelector = options.namespace ? { matchLabels: { 'kubernetes.io/metadata.name': options.namespace } } : {};
+  const namespaceSelector = options.namespaces
+    ? { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...options.namespaces] }] }
+    : {};
   const [group = '', version = ''] = apiVersion.split('/');
   const plurals = operatorKinds.map((k) => k.plural);
   const common = {

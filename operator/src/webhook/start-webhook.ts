@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DatabasePool } from '@codevector/core/create-pool';
@@ -49,13 +50,25 @@ export async function startWebhook(deps: {
   };
 
   let tls = await obtain();
+  const tokenFile = config.CODEVECTOR_WEBHOOK_TOKEN_FILE;
   const server = await startAdmissionWebhook({
     db: deps.db,
     log,
     host: config.CODEVECTOR_WEBHOOK_BIND,
     port: config.CODEVECTOR_WEBHOOK_PORT,
     tls,
+    clientAuth: {
+      clientCaPem: config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE ? await readFile(config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE, 'utf8') : undefined,
+      clientNames: config.CODEVECTOR_WEBHOOK_CLIENT_NAMES?.split(',').map((n) => n.trim()),
+      // Read per call: a rotated token file takes effect without a restart (admission calls are few).
+      bearerToken: tokenFile ? () => readFileSync(tokenFile, 'utf8') : undefined,
+    },
   });
+  if (!config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE && !tokenFile) {
+    log.warn(
+      'admission webhook accepts any caller: set CODEVECTOR_WEBHOOK_CLIENT_CA_FILE or CODEVECTOR_WEBHOOK_TOKEN_FILE so only the apiserver can attribute changes',
+    );
+  }
   // Port 0 (tests) means "any free port": the URL names the one we got.
   const target: WebhookTarget = service ? { service } : { url: config.CODEVECTOR_WEBHOOK_URL ?? `https://127.0.0.1:${server.port}` };
   const register = (caPem: string) =>
@@ -65,7 +78,7 @@ export async function startWebhook(deps: {
       name: config.CODEVECTOR_WEBHOOK_CONFIG_NAME,
       target,
       caPem,
-      namespace: config.CODEVECTOR_WATCH_NAMESPACE,
+      namespaces: config.watchNamespaces,
       failurePolicy: config.CODEVECTOR_WEBHOOK_FAILURE_POLICY,
     });
   await register(tls.caBundlePem);
@@ -84,7 +97,7 @@ export async function startWebhook(deps: {
   }, config.CODEVECTOR_WEBHOOK_CERT_CHECK_SECONDS * 1000);
   timer.unref();
 
-  const probeNamespace = config.CODEVECTOR_WATCH_NAMESPACE ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
+  const probeNamespace = config.watchNamespaces?.[0] ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
   const confirmed = waitForWebhook(client, probeNamespace).then(
     () => log.info({ port: server.port }, 'admission webhook confirmed'),
     (error: unknown) => log.warn({ err: error }, 'webhook not confirmed: the apiserver has not called it yet'),

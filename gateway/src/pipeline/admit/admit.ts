@@ -30,14 +30,14 @@ export async function admit(
 ): Promise<Admission> {
   const routed = routeModel(snapshot, endpoint, principal, modelName);
   if ('code' in routed) return { ok: false, ...routed };
-  const secret = scanSecrets(snapshot, modelName, body, plain);
+  const secret = scanSecrets(routed, modelName, body, plain);
   if (secret) return { ok: false, ...secret };
   if (!endpoint.metered) return { ok: true, routed, rateTicket: null, budgetTicket: null };
 
-  const limited = await checkRateLimits(deps.rateLimiter, snapshot, principal, routed, modelName);
+  const limited = await checkRateLimits(deps.rateLimiter, routed, principal, modelName);
   if (limited && 'code' in limited) return { ok: false, ...limited };
   const rateTicket = limited;
-  const reserved = await reserveBudget(deps, snapshot, principal, routed, modelName, body, plain.length);
+  const reserved = await reserveBudget(deps, principal, routed, modelName, body, plain.length);
   if (reserved && 'code' in reserved) {
     // The request never runs: its rate-limit slot counts, with no tokens.
     if (rateTicket) deps.rateLimiter.addTokens(rateTicket, 0);

@@ -1,18 +1,17 @@
 import type { Principal } from '../../principal.ts';
 import type { RateLimiter, RateLimitTicket } from '../../rate-limiter.ts';
-import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
+import type { RoutedModel } from '../../snapshot-store.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 import { applicable } from './applicable.ts';
 
-/** Admit step 4: every RateLimit that applies takes one request, or the first that cannot says when to retry. */
+/** Admit step 4: every RateLimit that governs the Model's namespace and applies takes one request, or the first that cannot says when to retry. */
 export async function checkRateLimits(
   rateLimiter: RateLimiter,
-  snapshot: CompiledSnapshot,
-  principal: Principal,
   routed: RoutedModel,
+  principal: Principal,
   modelName: string,
 ): Promise<RateLimitTicket | Refusal | null> {
-  const limits = applicable(snapshot.config.rateLimits, principal, modelName, routed, (l) => ({ limit: l.item, subject: l.subject }));
+  const limits = applicable(routed.policy.rateLimits, principal, modelName, routed, (l) => ({ limit: l.item, subject: l.subject }));
   if (limits.length === 0) return null;
   const admitted = rateLimiter.admit(limits);
   const outcome = admitted instanceof Promise ? await admitted : admitted;

@@ -1,7 +1,7 @@
 import { displayUsd, formatUsd, maxMoney } from '@codevector/core/money';
 import type { BudgetLedger, BudgetTicket, CostEstimate } from '../../budget-ledger.ts';
 import type { Principal } from '../../principal.ts';
-import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
+import type { RoutedModel } from '../../snapshot-store.ts';
 import type { OutputEstimator } from '../../usage.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 import { applicable } from './applicable.ts';
@@ -9,17 +9,16 @@ import { applicable } from './applicable.ts';
 /** Default worst-case output when a request sets no max_tokens (strict budgets only). */
 const defaultWorstOutputTokens = 128_000;
 
-/** Admit step 5: every Budget that applies reserves the request's cost, or the first that cannot pay refuses it. */
+/** Admit step 5: every Budget that governs the Model's namespace and applies reserves the request's cost, or the first that cannot pay refuses it. */
 export async function reserveBudget(
   deps: { budgets: BudgetLedger; outputEstimator: OutputEstimator },
-  snapshot: CompiledSnapshot,
   principal: Principal,
   routed: RoutedModel,
   modelName: string,
   body: Record<string, unknown>,
   bytes: number,
 ): Promise<BudgetTicket | Refusal | null> {
-  const applying = applicable(snapshot.config.budgets, principal, modelName, routed, (b) => ({ budget: b.item, subject: b.subject }));
+  const applying = applicable(routed.policy.budgets, principal, modelName, routed, (b) => ({ budget: b.item, subject: b.subject }));
   if (applying.length === 0) return null;
   const reserved = deps.budgets.reserve(applying, estimateCost(routed, body, bytes, deps.outputEstimator));
   const outcome = reserved instanceof Promise ? await reserved : reserved;

@@ -1,10 +1,11 @@
-import type { CompiledSnapshot } from '../../snapshot-store.ts';
+import type { RoutedModel } from '../../snapshot-store.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 
-/** Admit step 3: the body as the upstream will read it, against every SecretRule. */
-export function scanSecrets(snapshot: CompiledSnapshot, modelName: string, body: Record<string, unknown>, plain: Buffer): Refusal | null {
-  if (!snapshot.scanner) return null;
-  const scan = snapshot.scanner.scan(plain, body);
+/** Admit step 3: the body as the upstream will read it, against every SecretRule that governs the Model's namespace. */
+export function scanSecrets(routed: RoutedModel, modelName: string, body: Record<string, unknown>, plain: Buffer): Refusal | null {
+  const { scanner } = routed.policy;
+  if (!scanner) return null;
+  const scan = scanner.scan(plain, body);
   if (!scan.blocked) return null;
   const match = scan.matches[0]!;
   return refusal(
