@@ -24,7 +24,14 @@ import { startPeriodicPush } from './periodic-push.ts';
  * before the database stamps the expiry), so a lease that may have been reclaimed is never spent
  * again without leasing anew; the database's answer is the truth about what the lease holds.
  */
-export type BudgetRefusal = { budget: SnapshotBudget; subject: string; spentUSD: number; resetAt: Date | null };
+export type BudgetRefusal = {
+  budget: SnapshotBudget;
+  subject: string;
+  spentUSD: number;
+  resetAt: Date | null;
+  /** The lease could not be had because the database did not answer: not a spent budget (fails closed, retryable). */
+  unavailable?: boolean;
+};
 
 export type CostEstimate = { expectedUSD: number; worstUSD: number };
 
@@ -63,9 +70,21 @@ type BudgetState = {
   lastUsedAt: number;
   /** Local deadline of the lease: admit from `held` only before it. */
   validUntil: number;
+  /** The last exchange with the database failed. */
+  syncFailed: boolean;
+  /** The last grant asked for gave less than wanted: the budget is really (nearly) spent. */
+  shortGrant: boolean;
 };
 
 const syncRow = z.object({ granted: z.number(), spent_usd: z.number(), leased_usd: z.number(), lease_usd: z.number() });
+
+/**
+ * A refusal is "spent" only when the database said so (its last grant came back short); a lease
+ * that failed or never came in time is the database being unavailable, which clients may retry.
+ */
+function unavailable(state: BudgetState): boolean {
+  return state.syncFailed || !state.shortGrant;
+}
 
 /** The UTC calendar window of a period containing `now`. */
 export function budgetWindow(period: SnapshotBudget['period'], now: number): { start: Date; end: Date | null } {
@@ -134,6 +153,8 @@ export function createBudgetLedger(options: {
         retryLeaseAt: 0,
         lastUsedAt: now,
         validUntil: 0,
+        syncFailed: false,
+        shortGrant: false,
       };
       states.set(key, state);
     }
@@ -166,7 +187,10 @@ export function createBudgetLedger(options: {
       state.globalSpent = row.spent_usd;
       state.validUntil = row.lease_usd > 0 ? sentAt + leaseTtlMs * 0.9 : 0;
       if (row.granted < want) state.retryLeaseAt = clock() + 100;
+      if (want > 0) state.shortGrant = row.granted < want;
+      state.syncFailed = false;
     } catch (error) {
+      state.syncFailed = true;
       state.pendingSpent += spent;
       state.pendingRelease += release;
       state.retryLeaseAt = clock() + 200;
@@ -225,7 +249,8 @@ export function createBudgetLedger(options: {
       if (now < state.validUntil && state.held - state.reserved >= amount) continue;
       if (state.acquiring) return { wait: state.acquiring };
       if (!allowLease || now < state.retryLeaseAt) {
-        return { budget, subject, spentUSD: state.globalSpent + state.pendingSpent, resetAt: state.windowEnd };
+        const spentUSD = state.globalSpent + state.pendingSpent;
+        return { budget, subject, spentUSD, resetAt: state.windowEnd, ...(unavailable(state) ? { unavailable: true } : {}) };
       }
       const want = Math.max(amount - (state.held - state.reserved), budget.amountUSD * sliceFraction);
       return { wait: run(state, want) };
@@ -251,7 +276,13 @@ export function createBudgetLedger(options: {
         if ('wait' in outcome) {
           const { budget, subject } = items[0]!;
           const state = stateFor(budget, subject, clock());
-          return { budget, subject, spentUSD: state.globalSpent, resetAt: state.windowEnd };
+          return {
+            budget,
+            subject,
+            spentUSD: state.globalSpent,
+            resetAt: state.windowEnd,
+            ...(unavailable(state) ? { unavailable: true } : {}),
+          };
         }
         return outcome;
       })();

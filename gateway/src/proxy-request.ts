@@ -411,6 +411,16 @@ export function createProxy(deps: ProxyDeps) {
         if (!('holds' in outcome)) {
           const { budget, spentUSD, resetAt } = outcome;
           if (rateTicket) rateLimiter.addTokens(rateTicket, 0);
+          if (outcome.unavailable) {
+            // The database did not answer the lease: fail closed, but as a retryable 503, not a
+            // 402 "budget used up" (which clients never retry) with an audit event nobody earned.
+            return refusal(
+              'CORE_DATABASE_UNAVAILABLE',
+              `Budget "${budget.namespace}/${budget.name}" could not be checked: the database is unavailable. Try again.`,
+              null,
+              { 'retry-after': '1' },
+            );
+          }
           const when = resetAt ? `It resets at ${resetAt.toISOString()}.` : 'It does not reset (period: total).';
           return refusal(
             'GW_BUDGET_EXCEEDED',
