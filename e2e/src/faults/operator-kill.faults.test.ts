@@ -39,7 +39,7 @@ const modelRow = z.object({ name: z.string(), generation: z.number(), input: z.n
 
 describe('kill -9 of the operator mid-reconcile', () => {
   it('converges after a restart with exactly one audit row per change', async () => {
-    const models = 40;
+    const models = 60;
     const { secret, provider } = providerManifests('p', 'http://127.0.0.1:9');
     expect((await cluster.request('POST', `/api/v1/namespaces/${cluster.namespace}/secrets`, secret)).status).toBe(201);
     expect((await cluster.request('POST', cluster.path('providers'), provider)).status).toBe(201);
@@ -69,14 +69,14 @@ describe('kill -9 of the operator mid-reconcile', () => {
       const patched = await cluster.request('PATCH', cluster.path('models', `m-${i}`), { spec: { pricing: { input: 5, output: 15 } } });
       expect(patched.status).toBe(200);
     }
-    // Three it had stored and two it had not.
+    // Up to three it had stored and two it had not (how many it stored before the kill varies).
     const index = (name: string) => Number(name.slice(2));
     const storedLate = [...stored].filter((n) => index(n) >= 10).slice(0, 3);
     const unseen = Array.from({ length: models }, (_, i) => `m-${i}`)
       .filter((n) => index(n) >= 10 && !stored.has(n))
       .slice(0, 2);
     const deletedNames = new Set([...storedLate, ...unseen]);
-    expect(deletedNames.size).toBe(5);
+    expect(storedLate.length).toBeGreaterThan(0);
     for (const name of deletedNames) expect((await cluster.request('DELETE', cluster.path('models', name))).status).toBe(200);
 
     const restartedAt = Date.now();
@@ -85,11 +85,11 @@ describe('kill -9 of the operator mid-reconcile', () => {
       'converged',
       async () => {
         const list = (await cluster.request<{ items: KubeObject[] }>('GET', cluster.path('models'))).body.items;
-        if (list.length !== models - 5) return false;
+        if (list.length !== models - deletedNames.size) return false;
         if (!list.every((o) => isReady(o, o.metadata.generation))) return false;
         const rows = await db.pool.any(sql.type(modelRow)`
           select name, generation, (spec->'pricing'->>'input')::float8 as input from models where namespace = ${cluster.namespace}`);
-        return rows.length === models - 5;
+        return rows.length === models - deletedNames.size;
       },
       90_000,
     );

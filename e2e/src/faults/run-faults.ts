@@ -16,21 +16,25 @@ const figuresDir = mkdtempSync(path.join(tmpdir(), 'codevector-fault-figures-'))
 const report = path.join(figuresDir, 'vitest.json');
 const resultFile = path.join(root, 'bench/results/reliability.json');
 
-const vitest = spawnSync(
-  process.execPath,
-  [
-    path.join(root, 'node_modules/vitest/vitest.mjs'),
-    'run',
-    '--project',
-    'faults',
-    ...(soak ? ['--project', 'soak'] : []),
-    '--reporter=default',
-    '--reporter=json',
-    `--outputFile.json=${report}`,
-    ...passThrough,
-  ],
-  { cwd: root, stdio: 'inherit', env: { ...process.env, CODEVECTOR_FAULTS: '1', CODEVECTOR_FAULT_FIGURES: figuresDir } },
-);
+// The soak runs after the faults, never beside them: both measure latency and memory of
+// processes sharing the machine's two cores.
+const runProject = (project: string, report: string) =>
+  spawnSync(
+    process.execPath,
+    [
+      path.join(root, 'node_modules/vitest/vitest.mjs'),
+      'run',
+      '--project',
+      project,
+      '--reporter=default',
+      '--reporter=json',
+      `--outputFile.json=${report}`,
+      ...passThrough,
+    ],
+    { cwd: root, stdio: 'inherit', env: { ...process.env, CODEVECTOR_FAULTS: '1', CODEVECTOR_FAULT_FIGURES: figuresDir } },
+  ).status ?? 1;
+const statuses = [runProject('faults', report)];
+if (soak) statuses.push(runProject('soak', path.join(figuresDir, 'vitest-soak.json')));
 
 type Assertion = { title: string; fullName: string; status: string };
 type Report = { testResults: { name: string; assertionResults: Assertion[] }[] };
@@ -46,7 +50,7 @@ for (const file of results.testResults) {
 }
 
 const figures: Record<string, Record<string, unknown>> = {};
-for (const name of readdirSync(figuresDir).filter((f) => f.endsWith('.json') && f !== 'vitest.json')) {
+for (const name of readdirSync(figuresDir).filter((f) => f.endsWith('.json') && !f.startsWith('vitest'))) {
   const value = JSON.parse(readFileSync(path.join(figuresDir, name), 'utf8')) as Record<string, unknown> & { fault: string };
   figures[value.fault] = value;
 }
@@ -90,4 +94,4 @@ writeFileSync(resultFile, `${JSON.stringify(reliability, null, 2)}\n`);
 console.error(
   `[faults] ${reliability.faults_survived}/${reliability.faults_total} faults survived; lost_events ${reliability.lost_events}, duplicate_audit_rows ${reliability.duplicate_audit_rows}; written to bench/results/reliability.json`,
 );
-process.exit(vitest.status ?? 1);
+process.exit(statuses.every((status) => status === 0) ? 0 : 1);
