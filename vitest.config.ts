@@ -12,6 +12,9 @@ const shared = {
   setupFiles: ['testbed/src/vitest-file-setup.ts'],
 };
 const ignore = ['**/node_modules/**', '**/dist/**', '.tools/**'];
+// The fault suite (docs/reliability.md) starts its own PostgreSQL, control plane and processes per
+// file and runs only through `npm run test:faults`, never in the default projects.
+const faults = ['**/*.faults.test.ts', '**/*.soak.test.ts'];
 
 export default defineConfig({
   test: {
@@ -25,7 +28,7 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['**/src/**/*.test.ts', '**/src/**/*.test.tsx'],
-          exclude: [...ignore, '**/*.db.test.ts', '**/*.kube.test.ts', 'e2e/**'],
+          exclude: [...ignore, ...faults, '**/*.db.test.ts', '**/*.kube.test.ts', 'e2e/**'],
         },
       },
       {
@@ -38,8 +41,19 @@ export default defineConfig({
       },
       {
         extends: true,
-        test: { name: 'e2e', include: ['e2e/src/**/*.test.ts'], exclude: ignore, ...shared, testTimeout: 120_000 },
+        test: { name: 'e2e', include: ['e2e/src/**/*.test.ts'], exclude: [...ignore, ...faults], ...shared, testTimeout: 120_000 },
       },
+      // Only through run-faults.ts (`npm run test:faults`), which sets CODEVECTOR_FAULTS; one file
+      // at a time, since each one measures memory and latency of processes sharing two cores.
+      ...(process.env['CODEVECTOR_FAULTS']
+        ? [
+            {
+              extends: true,
+              test: { name: 'faults', include: ['e2e/src/faults/*.faults.test.ts'], fileParallelism: false, testTimeout: 240_000 },
+            },
+            { extends: true, test: { name: 'soak', include: ['e2e/src/faults/*.soak.test.ts'], testTimeout: 3_600_000 } },
+          ]
+        : []),
     ],
   },
 });

@@ -27,7 +27,14 @@ import { startPeriodicPush } from './periodic-push.ts';
  * before the database stamps the expiry), so a lease that may have been reclaimed is never spent
  * again without leasing anew; the database's answer is the truth about what the lease holds.
  */
-export type BudgetRefusal = { budget: SnapshotBudget; subject: string; spent: Money; resetAt: Date | null };
+export type BudgetRefusal = {
+  budget: SnapshotBudget;
+  subject: string;
+  spent: Money;
+  resetAt: Date | null;
+  /** The lease could not be had because the database did not answer: not a spent budget (fails closed, retryable). */
+  unavailable?: boolean;
+};
 
 /** What a request may cost, exact (ADR 0004): expected, and the worst case for strict budgets. */
 export type CostEstimate = { expected: Money; worst: Money };
@@ -69,6 +76,10 @@ type BudgetState = {
   lastUsedAt: number;
   /** Local deadline of the lease: admit from `held` only before it. */
   validUntil: number;
+  /** The last exchange with the database failed. */
+  syncFailed: boolean;
+  /** The last grant asked for gave less than wanted: the budget is really (nearly) spent. */
+  shortGrant: boolean;
 };
 
 // numeric arrives as exact decimal text (core's pool) and becomes picodollars here.
@@ -77,6 +88,14 @@ const syncRow = z.object({ granted: money, spent_usd: money, leased_usd: money, 
 
 /** What a replica knows is spent in a window: settled in the database, being sent, and not yet sent. */
 const spentOf = (state: BudgetState): Money => state.globalSpent + state.sendingSpent + state.pendingSpent;
+
+/**
+ * A refusal is "spent" only when the database said so (its last grant came back short); a lease
+ * that failed or never came in time is the database being unavailable, which clients may retry.
+ */
+function unavailable(state: BudgetState): boolean {
+  return state.syncFailed || !state.shortGrant;
+}
 
 export function createBudgetLedger(options: {
   pool: DatabasePool;
@@ -126,6 +145,8 @@ export function createBudgetLedger(options: {
         retryLeaseAt: 0,
         lastUsedAt: now,
         validUntil: 0,
+        syncFailed: false,
+        shortGrant: false,
       };
       states.set(key, state);
     }
@@ -161,7 +182,10 @@ export function createBudgetLedger(options: {
       state.sendingSpent = 0n;
       state.validUntil = row.lease_usd > 0n ? sentAt + leaseTtlMs * 0.9 : 0;
       if (row.granted < want) state.retryLeaseAt = clock() + 100;
+      if (want > 0n) state.shortGrant = row.granted < want;
+      state.syncFailed = false;
     } catch (error) {
+      state.syncFailed = true;
       state.pendingSpent += spent;
       state.sendingSpent = 0n;
       state.pendingRelease += release;
@@ -221,7 +245,7 @@ export function createBudgetLedger(options: {
       if (now < state.validUntil && state.held - state.reserved >= amount) continue;
       if (state.acquiring) return { wait: state.acquiring };
       if (!allowLease || now < state.retryLeaseAt) {
-        return { budget, subject, spent: spentOf(state), resetAt: state.windowEnd };
+        return { budget, subject, spent: spentOf(state), resetAt: state.windowEnd, ...(unavailable(state) ? { unavailable: true } : {}) };
       }
       const want = maxMoney(amount - (state.held - state.reserved), fractionOf(budget.amount, sliceFraction));
       return { wait: run(state, want) };
@@ -242,7 +266,7 @@ export function createBudgetLedger(options: {
         exhausted: () => {
           const { budget, subject } = items[0]!;
           const state = stateFor(budget, subject, clock());
-          return { budget, subject, spent: spentOf(state), resetAt: state.windowEnd };
+          return { budget, subject, spent: spentOf(state), resetAt: state.windowEnd, ...(unavailable(state) ? { unavailable: true } : {}) };
         },
       });
     },

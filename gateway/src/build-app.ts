@@ -1,4 +1,5 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { CodeVectorError } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { formatApiError } from './api-error.ts';
@@ -116,6 +117,15 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     });
   };
   const internalError = (endpoint: Endpoint, res: ServerResponse, error: unknown) => {
+    if (error instanceof CodeVectorError && !res.headersSent) {
+      // A known failure (the database away during a key lookup): its own status in the caller's
+      // shape, retryable when it is a 503.
+      log.warn({ err: error, endpoint: endpoint.name, code: error.code }, 'request failed');
+      const { status, body } = formatApiError(endpoint.surface, error.code, error.message);
+      res.writeHead(status, { 'content-type': 'application/json', ...(status === 503 ? { 'retry-after': '1' } : {}) });
+      res.end(body);
+      return;
+    }
     log.error({ err: error, endpoint: endpoint.name }, 'request failed');
     if (res.headersSent) {
       res.destroy();
@@ -180,6 +190,7 @@ export function buildOpsApp(deps: Pick<ProxyDeps, 'snapshots' | 'metrics' | 'rec
     deps.metrics.setGauge('codevector_gateway_rejection_events_failed_total', deps.recorder.stats.failed);
     deps.metrics.setGauge('codevector_gateway_usage_rows_written_total', deps.usage.stats.written);
     deps.metrics.setGauge('codevector_gateway_usage_rows_failed_total', deps.usage.stats.failed);
+    deps.metrics.setGauge('codevector_gateway_usage_rows_dropped_total', deps.usage.stats.dropped);
     return reply.header('content-type', 'text/plain; version=0.0.4').send(deps.metrics.render());
   });
   return app;

@@ -1,5 +1,6 @@
 import { hash as digest } from 'node:crypto';
 import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
+import { CodeVectorError } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 import type { Principal } from './principal.ts';
@@ -75,7 +76,15 @@ export function createKeyStore(options: {
       (error: unknown) => {
         const entry = cache.get(cacheKey);
         if (entry) entry.refreshing = null;
-        throw error;
+        // Fails closed: a key nobody could check is not admitted, and the caller is told to
+        // retry (503 + retry-after at the edge) rather than given a 500.
+        throw new CodeVectorError(
+          'CORE_DATABASE_UNAVAILABLE',
+          'The API key could not be checked: the database is unavailable. Try again.',
+          {
+            cause: error,
+          },
+        );
       },
     );
     const entry = cache.get(cacheKey);

@@ -1,4 +1,4 @@
-import { type DatabasePool, statement } from '@codevector/core/create-pool';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { formatUsd, type Money } from '@codevector/core/money';
 
@@ -27,7 +27,8 @@ export type UsageRecorder = {
   /** Writes what is queued. */
   flush(): Promise<void>;
   close(): Promise<void>;
-  readonly stats: { written: number; failed: number; queued: number };
+  /** `failed`: rows whose insert failed (they are retried); `dropped`: rows given up on, over `maxRetained`. */
+  readonly stats: { written: number; failed: number; queued: number; dropped: number };
 };
 
 /**
@@ -35,29 +36,49 @@ export type UsageRecorder = {
  * `intervalMs`, default 100 ms, or `maxBatch` rows) so accounting costs no database round trip per request.
  * Usage is not a rejection event: a crash can lose the last interval's rows (at most
  * `intervalMs`), which the spend counters do not depend on.
+ *
+ * A batch whose insert fails (PostgreSQL restarting, cut off, out of disk) is kept and retried
+ * every `retryMs`, oldest first, up to `maxRetained` rows in memory; beyond that the oldest are
+ * dropped and counted. A retry skips request ids already stored since the first attempt, so a
+ * batch whose commit succeeded but whose answer was lost is not written twice (fault suite,
+ * "PostgreSQL stopped and restarted during traffic").
  */
 export function createUsageRecorder(options: {
   pool: DatabasePool;
   logger: Logger;
   intervalMs?: number;
   maxBatch?: number;
+  retryMs?: number;
+  maxRetained?: number;
 }): UsageRecorder {
   const { pool, logger } = options;
   const maxBatch = options.maxBatch ?? 2000;
-  const stats = { written: 0, failed: 0, queued: 0 };
+  const retryMs = options.retryMs ?? 500;
+  const maxRetained = options.maxRetained ?? 100_000;
+  const stats = { written: 0, failed: 0, queued: 0, dropped: 0 };
+  // Failed batches with the time of their first attempt (minus a minute for clock skew between
+  // this replica and the database, whose now() stamps usage.at).
+  let retries: { rows: UsageRow[]; since: string }[] = [];
+  let retainedRows = 0;
+  let retryAt = 0;
   let writing: Promise<void> | null = null;
   // Rows wait here up to intervalMs, long enough to outlive several young-generation GCs; kept as
   // columns (numbers in a Float64Array, strings as references mostly shared between rows), a
   // waiting row costs the GC its request id and a few slots, not a sixteen-field object.
   let queue = createColumns(256);
 
-  async function write(batch: UsageRow[]): Promise<void> {
+  /** Inserts a batch; `since` marks a retry, which skips request ids stored since then. */
+  async function write(batch: UsageRow[], since?: string): Promise<boolean> {
     // One JSON parameter for the whole batch, the rows serialized as they are (their camelCase
     // keys are the record's column names below): cheaper to build than sixteen typed arrays.
     // `json`, not `jsonb`: read once, so PostgreSQL need not build the binary form (~20% less of
     // its CPU per row).
     // Costs go as decimal strings, which json_to_recordset reads into numeric exactly.
     const rows = JSON.stringify(batch, (key, value) => (key === 'cost' ? formatUsd(value as Money) : value));
+    const notStored = since
+      ? sql.fragment`where not exists (select 1 from usage u where u.at >= ${since}::timestamptz and u.request_id = r."requestId")`
+      : sql.fragment``;
+    const firstTry = new Date(Date.now() - 60_000).toISOString();
     try {
       await pool.query(statement`
         insert into usage (request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
@@ -67,22 +88,56 @@ export function createUsageRecorder(options: {
         from json_to_recordset(${rows}::json) as r("requestId" text, "apiKeyId" uuid, "userId" uuid, model text,
           provider text, endpoint text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
           "cacheWriteTokens" bigint, cost numeric, status int, outcome text, "latencyMs" int, "ttfbMs" int,
-          "sessionId" text)`);
+          "sessionId" text) ${notStored}`);
       stats.written += batch.length;
+      return true;
     } catch (error) {
       stats.failed += batch.length;
-      logger.error({ err: error, rows: batch.length }, 'usage rows could not be written');
+      logger.error({ err: error, rows: batch.length, retry: since !== undefined }, 'usage rows could not be written; kept for retry');
+      retain(batch, since ?? firstTry);
+      retryAt = Date.now() + retryMs;
+      return false;
     }
   }
 
-  async function flush(): Promise<void> {
+  function retain(rows: UsageRow[], since: string): void {
+    retries.push({ rows, since });
+    retainedRows += rows.length;
+    while (retainedRows > maxRetained && retries.length > 0) {
+      const oldest = retries.shift()!;
+      retainedRows -= oldest.rows.length;
+      stats.dropped += oldest.rows.length;
+      logger.error({ rows: oldest.rows.length }, 'usage rows dropped: too many waiting for the database');
+    }
+  }
+
+  async function retryFailed(force: boolean): Promise<void> {
+    if (retries.length === 0 || (!force && Date.now() < retryAt)) return;
+    const pending = retries;
+    retries = [];
+    retainedRows = 0;
+    for (let i = 0; i < pending.length; i++) {
+      const { rows, since } = pending[i]!;
+      writing = write(rows, since).then(() => {});
+      await writing;
+      writing = null;
+      // Still failing: keep the rest for the next attempt, in order.
+      if (retries.length > 0) {
+        for (const rest of pending.slice(i + 1)) retain(rest.rows, rest.since);
+        return;
+      }
+    }
+  }
+
+  async function flush(force = false): Promise<void> {
     while (writing) await writing;
+    await retryFailed(force);
     while (queue.length > 0) {
       const taken = queue;
       queue = createColumns(Math.max(256, taken.length));
       stats.queued = 0;
       for (let start = 0; start < taken.length; start += maxBatch) {
-        writing = write(rowsOf(taken, start, Math.min(taken.length, start + maxBatch)));
+        writing = write(rowsOf(taken, start, Math.min(taken.length, start + maxBatch))).then(() => {});
         await writing;
         writing = null;
       }
@@ -90,13 +145,17 @@ export function createUsageRecorder(options: {
   }
 
   const timer = setInterval(() => {
-    if (!writing && queue.length > 0) flush().catch(() => {});
+    if (!writing && (queue.length > 0 || retries.length > 0)) flush().catch(() => {});
   }, options.intervalMs ?? 100);
   timer.unref();
 
   return {
     stats,
     record(row) {
+      if (queue.length + retainedRows >= maxRetained) {
+        stats.dropped++;
+        return;
+      }
       if (queue.length === queue.requestId.length) queue = grown(queue);
       const i = queue.length++;
       queue.requestId[i] = row.requestId;
@@ -119,10 +178,10 @@ export function createUsageRecorder(options: {
       n[at + 7] = row.ttfbMs ?? Number.NaN;
       stats.queued = queue.length;
     },
-    flush,
+    flush: () => flush(true),
     async close() {
       clearInterval(timer);
-      await flush();
+      await flush(true);
     },
   };
 }

@@ -28,6 +28,18 @@ export type ControlPlane = {
   webhookClientCaPath: string;
   /** Writes a kubeconfig whose client certificate says CN=user, O=each group. */
   kubeconfigFor(user: string, groups?: string[]): Promise<string>;
+  /**
+   * Stops (SIGTERM, or SIGKILL with `kill`) and starts again one component on the same port,
+   * certificates and etcd data, for fault tests: clients keep their kubeconfig.
+   */
+  stopComponent(name: 'etcd' | 'kube-apiserver', options?: { kill?: boolean }): Promise<void>;
+  /** Starts a stopped component again and waits until it is healthy. */
+  startComponent(name: 'etcd' | 'kube-apiserver'): Promise<void>;
+  /**
+   * Starts one more kube-apiserver on the same etcd (as in a multi-master cluster), so a test can
+   * change objects while the first one is down. Resolves to its admin kubeconfig.
+   */
+  addApiserver(): Promise<{ server: string; kubeconfigPath: string; stop(): Promise<void> }>;
   /** Stops kube-apiserver, then etcd, and removes temporary files. Safe to call twice. */
   stop(): Promise<void>;
 };
@@ -150,8 +162,8 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
   let stopping: Promise<void> | undefined;
   const stop = () => {
     stopping ??= (async () => {
-      // apiserver first: it writes to etcd while shutting down.
-      for (const child of [...children].reverse()) {
+      // apiservers first: they write to etcd while shutting down.
+      for (const child of [...children.filter((c) => c.name !== 'etcd'), ...children.filter((c) => c.name === 'etcd')]) {
         const t = performance.now();
         await terminate(child);
         log(`${child.name} stopped in ${Math.round(performance.now() - t)} ms`);
@@ -169,54 +181,62 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     return stopping;
   };
 
-  try {
-    const etcd = launch('etcd', path.join(binDir, 'etcd'), [
-      '--name=default',
-      `--data-dir=${path.join(root, 'etcd')}`,
-      `--listen-client-urls=${etcdUrl}`,
-      `--advertise-client-urls=${etcdUrl}`,
-      `--listen-peer-urls=${etcdPeerUrl}`,
-      `--initial-advertise-peer-urls=${etcdPeerUrl}`,
-      `--initial-cluster=default=${etcdPeerUrl}`,
-      // Test data is disposable; fsync dominates etcd latency on slow disks.
-      '--unsafe-no-fsync=true',
-      // A lone member still waits out a randomised election timeout (about a second with the
-      // defaults) before it serves; short ticks cut that to tens of milliseconds. With no peers
-      // there is no leadership to lose, so the usual reasons for longer timeouts do not apply.
-      '--heartbeat-interval=10',
-      '--election-timeout=100',
-    ]);
+  const etcdArgs = [
+    '--name=default',
+    `--data-dir=${path.join(root, 'etcd')}`,
+    `--listen-client-urls=${etcdUrl}`,
+    `--advertise-client-urls=${etcdUrl}`,
+    `--listen-peer-urls=${etcdPeerUrl}`,
+    `--initial-advertise-peer-urls=${etcdPeerUrl}`,
+    `--initial-cluster=default=${etcdPeerUrl}`,
+    // Test data is disposable; fsync dominates etcd latency on slow disks.
+    '--unsafe-no-fsync=true',
+    // A lone member still waits out a randomised election timeout (about a second with the
+    // defaults) before it serves; short ticks cut that to tens of milliseconds. With no peers
+    // there is no leadership to lose, so the usual reasons for longer timeouts do not apply.
+    '--heartbeat-interval=10',
+    '--election-timeout=100',
+  ];
+  const apiserverArgs = (port: number) => [
+    `--etcd-servers=${etcdUrl}`,
+    `--cert-dir=${pki}`,
+    `--tls-cert-file=${files.servingCert}`,
+    `--tls-private-key-file=${files.servingKey}`,
+    `--client-ca-file=${files.clientCa}`,
+    `--secure-port=${port}`,
+    '--bind-address=127.0.0.1',
+    '--advertise-address=127.0.0.1',
+    '--service-cluster-ip-range=10.0.0.0/24',
+    `--service-account-issuer=${server}/`,
+    `--service-account-key-file=${files.serviceAccountPub}`,
+    `--service-account-signing-key-file=${files.serviceAccountKey}`,
+    '--authorization-mode=RBAC',
+    // No controller-manager runs, so nothing would create the ServiceAccounts this plugin demands.
+    '--disable-admission-plugins=ServiceAccount',
+    '--allow-privileged=true',
+    `--admission-control-config-file=${admissionConfig}`,
+    ...(options.apiserverArgs ?? []),
+  ];
+  const startEtcd = async () => {
+    const etcd = launch('etcd', path.join(binDir, 'etcd'), etcdArgs);
     children.push(etcd);
     if (etcd.process.pid) watchdog.stdin?.write(`${etcd.process.pid}\n`);
     await waitUntil('etcd /health', children, etcdTimeoutMs, async () => (await fetch(`${etcdUrl}/health`)).ok);
     log(`etcd ready on ${etcdUrl} (${since()})`);
-
-    const apiserver = launch('kube-apiserver', path.join(binDir, 'kube-apiserver'), [
-      `--etcd-servers=${etcdUrl}`,
-      `--cert-dir=${pki}`,
-      `--tls-cert-file=${files.servingCert}`,
-      `--tls-private-key-file=${files.servingKey}`,
-      `--client-ca-file=${files.clientCa}`,
-      `--secure-port=${apiPort}`,
-      '--bind-address=127.0.0.1',
-      '--advertise-address=127.0.0.1',
-      '--service-cluster-ip-range=10.0.0.0/24',
-      `--service-account-issuer=${server}/`,
-      `--service-account-key-file=${files.serviceAccountPub}`,
-      `--service-account-signing-key-file=${files.serviceAccountKey}`,
-      '--authorization-mode=RBAC',
-      // No controller-manager runs, so nothing would create the ServiceAccounts this plugin demands.
-      '--disable-admission-plugins=ServiceAccount',
-      '--allow-privileged=true',
-      `--admission-control-config-file=${admissionConfig}`,
-      ...(options.apiserverArgs ?? []),
-    ]);
+  };
+  const startApiserver = async (name: string, port: number, kubeconfig: string) => {
+    const apiserver = launch(name, path.join(binDir, 'kube-apiserver'), apiserverArgs(port));
     children.push(apiserver);
     if (apiserver.process.pid) watchdog.stdin?.write(`${apiserver.process.pid}\n`);
-    await waitUntil('kube-apiserver /healthz', children, apiserverTimeoutMs, async () => {
-      return (await kubeRequest(kubeconfigPath, { method: 'GET', path: '/healthz', timeoutMs: 2_000 })).status === 200;
+    await waitUntil(`${name} /healthz`, children, apiserverTimeoutMs, async () => {
+      return (await kubeRequest(kubeconfig, { method: 'GET', path: '/healthz', timeoutMs: 2_000 })).status === 200;
     });
-    log(`kube-apiserver healthy on ${server} (${since()})`);
+    log(`${name} healthy on https://127.0.0.1:${port} (${since()})`);
+  };
+
+  try {
+    await startEtcd();
+    await startApiserver('kube-apiserver', apiPort!, kubeconfigPath);
     // /healthz can pass before the bootstrap controller has created `default`; tests expect it.
     await waitUntil('namespace default', children, apiserverTimeoutMs, async () => {
       return (await kubeRequest(kubeconfigPath, { method: 'GET', path: '/api/v1/namespaces/default', timeoutMs: 2_000 })).status === 200;
@@ -233,6 +253,44 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
   }
   log(`control plane ready in ${since()}`);
 
+  const running = (name: string) => children.find((c) => c.name === name && !hasExited(c.process));
+  const stopComponent = async (name: 'etcd' | 'kube-apiserver', stopOptions: { kill?: boolean } = {}) => {
+    const child = running(name);
+    if (!child) return;
+    if (stopOptions.kill) {
+      killGroup(child.process, 'SIGKILL');
+      await child.exited;
+    } else {
+      await terminate(child);
+    }
+    children.splice(children.indexOf(child), 1);
+    log(`${name} stopped (${since()})`);
+  };
+  const startComponent = async (name: 'etcd' | 'kube-apiserver') => {
+    if (running(name)) return;
+    if (name === 'etcd') await startEtcd();
+    else await startApiserver('kube-apiserver', apiPort!, kubeconfigPath);
+  };
+  let extra = 0;
+  const addApiserver = async () => {
+    const port = await freePort();
+    const name = `kube-apiserver-${++extra}`;
+    const extraServer = `https://127.0.0.1:${port}`;
+    const file = path.join(usersDir, `admin-${name}.kubeconfig`);
+    await writeKubeconfig(file, { server: extraServer, caPem: servingCa.certPem, clientCa, user: 'admin', groups: ['system:masters'] });
+    await startApiserver(name, port, file);
+    return {
+      server: extraServer,
+      kubeconfigPath: file,
+      async stop() {
+        const child = running(name);
+        if (!child) return;
+        await terminate(child);
+        children.splice(children.indexOf(child), 1);
+      },
+    };
+  };
+
   return {
     server,
     kubeconfigPath,
@@ -241,6 +299,9 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     etcdUrl,
     webhookClientCaPath: webhookClientCaFor(kubeconfigPath),
     kubeconfigFor,
+    stopComponent,
+    startComponent,
+    addApiserver,
     stop,
   };
 }

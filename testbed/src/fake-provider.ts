@@ -13,6 +13,11 @@ import { WebSocketServer } from 'ws';
  * Behaviour is steered per request, without touching the client:
  * - headers `x-fake-status` (error status), `x-fake-latency-ms`, `x-fake-output-tokens`,
  *   `x-fake-cache-read-tokens`, `x-fake-cache-write-tokens`;
+ * - header `x-fake-fault` makes it misbehave as real upstreams do (the fault suite):
+ *   `hang` (never answers), `hang-mid-stream` (SSE headers and one event, then silence),
+ *   `reset-mid-stream` (one event, then a TCP reset), `garbage` (200 with bytes that are not
+ *   JSON), `garbage-stream` (SSE headers, then random bytes), `huge-line` (an Anthropic stream
+ *   whose one delta line is `x-fake-line-bytes` long, default 10 MB, then the usual usage events);
  * - a user message containing `CALL_TOOL:<name>:<json input>` makes the model call that tool
  *   (a `tool_use` block, a chat `tool_calls` entry, or a Responses `function_call` item); a final
  *   `tool_result`, `role: "tool"` message or `function_call_output` item makes it answer with
@@ -118,6 +123,11 @@ function route(req: IncomingMessage, res: ServerResponse, body: Json | null, tex
   const path = (req.url ?? '/').split('?')[0]!;
   const anthropic = path.startsWith('/v1/messages');
   const status = Number(req.headers['x-fake-status'] ?? 0);
+  const fault = req.headers['x-fake-fault'];
+  if (typeof fault === 'string' && fault) {
+    misbehave(req, res, fault, body);
+    return;
+  }
   if (status >= 400) {
     sendError(res, anthropic, status);
     return;
@@ -548,6 +558,68 @@ function writeSse(res: ServerResponse, events: string[], latency: number): void 
     else res.end();
   };
   next();
+}
+
+const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache' };
+
+/** The faults of `x-fake-fault` (see the module comment). */
+function misbehave(req: IncomingMessage, res: ServerResponse, fault: string, body: Json | null): void {
+  const model = String(body?.['model'] ?? 'unknown');
+  const start = `event: message_start\ndata: ${JSON.stringify({
+    type: 'message_start',
+    message: { id: id('msg_'), type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: 10, output_tokens: 1 } },
+  })}\n\n`;
+  switch (fault) {
+    case 'hang':
+      return; // the socket stays open until the client gives up
+    case 'hang-mid-stream':
+      res.writeHead(200, sseHeaders);
+      res.write(start);
+      return;
+    case 'reset-mid-stream':
+      res.writeHead(200, sseHeaders);
+      res.write(start);
+      setTimeout(() => req.socket.resetAndDestroy(), 50);
+      return;
+    case 'garbage': {
+      const bytes = randomBytes(4096);
+      res.writeHead(200, { 'content-type': 'application/json', 'content-length': bytes.length });
+      res.end(bytes);
+      return;
+    }
+    case 'garbage-stream':
+      res.writeHead(200, sseHeaders);
+      res.write(randomBytes(4096));
+      res.end(randomBytes(4096));
+      return;
+    case 'huge-line': {
+      const total = Number(req.headers['x-fake-line-bytes'] ?? 10 * 1024 * 1024);
+      res.writeHead(200, sseHeaders);
+      res.write(start);
+      res.write('event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"');
+      const piece = 'x'.repeat(64 * 1024);
+      let sent = 0;
+      const more = () => {
+        while (sent < total) {
+          const part = piece.slice(0, Math.min(piece.length, total - sent));
+          sent += part.length;
+          if (!res.write(part)) {
+            res.once('drain', more);
+            return;
+          }
+        }
+        res.write('"}}\n\n');
+        res.write(
+          `event: message_delta\ndata: ${JSON.stringify({ type: 'message_delta', delta: { stop_reason: 'end_turn' }, usage: { output_tokens: 7 } })}\n\n`,
+        );
+        res.end('event: message_stop\ndata: {"type":"message_stop"}\n\n');
+      };
+      more();
+      return;
+    }
+    default:
+      sendJson(res, 400, { type: 'error', error: { type: 'invalid_request_error', message: `unknown x-fake-fault ${fault}` } });
+  }
 }
 
 function sendJson(res: ServerResponse, status: number, value: unknown): void {

@@ -24,6 +24,16 @@ export async function reserveBudget(
   const outcome = reserved instanceof Promise ? await reserved : reserved;
   if ('holds' in outcome) return outcome;
   const { budget, spent, resetAt } = outcome;
+  if (outcome.unavailable) {
+    // The database did not answer the lease: fail closed, but as a retryable 503, not a 402
+    // "budget used up" (which clients never retry) with an audit event nobody earned.
+    return refusal(
+      'CORE_DATABASE_UNAVAILABLE',
+      `Budget "${budget.namespace}/${budget.name}" could not be checked: the database is unavailable. Try again.`,
+      null,
+      { 'retry-after': '1' },
+    );
+  }
   const when = resetAt ? `It resets at ${resetAt.toISOString()}.` : 'It does not reset (period: total).';
   return refusal(
     'GW_BUDGET_EXCEEDED',
