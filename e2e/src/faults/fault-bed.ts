@@ -469,7 +469,12 @@ export async function startCluster(): Promise<Cluster> {
 /** A Secret, a Provider pointing at `baseURL` and `models` Models on it, as a user would apply them. */
 export function providerManifests(name: string, baseURL: string): { secret: unknown; provider: unknown } {
   return {
-    secret: { apiVersion: 'v1', kind: 'Secret', metadata: { name: `${name}-key` }, stringData: { 'api-key': `sk-${name}` } },
+    secret: {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: `${name}-key`, labels: { 'codevector.dev/provider-secret': 'true' } },
+      stringData: { 'api-key': `sk-${name}` },
+    },
     provider: {
       apiVersion,
       kind: 'Provider',
