@@ -1,6 +1,7 @@
 import { hostname } from 'node:os';
 import { loadConfig } from '@codevector/core/load-config';
 import { z } from 'zod';
+import { defaultGitOpsControllers, parseGitOpsControllers } from './webhook/change-origin.ts';
 
 const bool = z.enum(['true', 'false', '1', '0', 'on', 'off']).transform((v) => ['true', '1', 'on'].includes(v));
 const seconds = (fallback: number) => z.coerce.number().positive().default(fallback);
@@ -86,6 +87,25 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_WEBHOOK_CLIENT_NAMES: z.string().optional(),
   /** A file holding the bearer token the apiserver presents (its admission kubeconfig's `token`). */
   CODEVECTOR_WEBHOOK_TOKEN_FILE: z.string().optional(),
+  /**
+   * Users whose changes are a GitOps tool's, as `argocd=<user>` / `flux=<user>` (comma-separated,
+   * `*` for one name segment): their changes are attributed to the Application or Kustomization,
+   * repository and revision the object's tracking metadata names (change-origin.ts).
+   */
+  CODEVECTOR_GITOPS_CONTROLLERS: z
+    .string()
+    .default(defaultGitOpsControllers)
+    .refine(
+      (text) => {
+        try {
+          parseGitOpsControllers(text);
+          return true;
+        } catch {
+          return false;
+        }
+      },
+      { message: 'a comma-separated list of argocd=<user> or flux=<user>' },
+    ),
 });
 export type OperatorConfig = Omit<
   z.infer<typeof operatorConfigSchema>,

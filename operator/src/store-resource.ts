@@ -132,7 +132,7 @@ async function applyPlan(
     targetName,
     actor: actor.actor,
     actorSource: actor.actorSource,
-    detail: plan.detail,
+    detail: actor.origin ? { ...plan.detail, origin: actor.origin } : plan.detail,
   });
   return true;
 }

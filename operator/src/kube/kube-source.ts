@@ -7,6 +7,7 @@ import type { Actor } from '../actor.ts';
 import { apiVersion, changedByAnnotation, finalizerName, type KindName, keyOf, operatorKinds, providerSecretLabel } from '../kinds.ts';
 import type { ResourceSource, ResourceStatus } from '../resource-source.ts';
 import { readyCondition } from '../status-condition.ts';
+import { changeOriginSchema, readChangeOrigin } from '../webhook/change-origin.ts';
 import { createInformer, type Informer } from './informer.ts';
 import { apiStatus, type KubeClient, type KubeObject, mergePatch } from './kube-client.ts';
 
@@ -131,19 +132,22 @@ export function createKubeSource(options: KubeSourceOptions): KubeSource {
     changeActor(object, secretName) {
       const holder = secretName ? secrets.get(object.metadata.namespace ?? '', secretName) : object;
       const stamped = holder?.metadata.annotations?.[changedByAnnotation];
-      return stamped ? { actor: stamped, actorSource: 'kubernetes' } : unknownActor;
+      if (!stamped) return unknownActor;
+      const origin = readChangeOrigin(holder?.metadata.annotations);
+      return { actor: stamped, actorSource: 'kubernetes', ...(origin ? { origin } : {}) };
     },
 
     async deleteActor(kind, namespace, name, uid) {
-      const actor =
+      const intent = z.object({ actor: z.string(), origin: z.unknown() });
+      const found =
         uid !== undefined
-          ? await options.db.maybeOneFirst(
-              sql.type(z.object({ actor: z.string() }))`select actor from operator_delete_intents where uid = ${uid}`,
-            )
-          : await options.db.maybeOneFirst(sql.type(z.object({ actor: z.string() }))`
-              select actor from operator_delete_intents where kind = ${kind} and namespace = ${namespace} and name = ${name}
+          ? await options.db.maybeOne(sql.type(intent)`select actor, origin from operator_delete_intents where uid = ${uid}`)
+          : await options.db.maybeOne(sql.type(intent)`
+              select actor, origin from operator_delete_intents where kind = ${kind} and namespace = ${namespace} and name = ${name}
               order by at desc limit 1`);
-      return actor ? { actor, actorSource: 'kubernetes' } : unknownActor;
+      if (!found) return unknownActor;
+      const origin = changeOriginSchema.safeParse(found.origin);
+      return { actor: found.actor, actorSource: 'kubernetes', ...(origin.success ? { origin: origin.data } : {}) };
     },
 
     async ensureFinalizer(kind, object) {

@@ -1,5 +1,6 @@
 import { stableStringify } from '@codevector/core/audit-diff';
 import { changedByAnnotation, finalizerName } from '../kinds.ts';
+import { type ChangeOrigin, changedViaAnnotation } from './change-origin.ts';
 
 export type AdmissionRequest = {
   uid: string;
@@ -11,10 +12,19 @@ export type AdmissionRequest = {
   object?: AdmittedObject | null;
   oldObject?: AdmittedObject | null;
   dryRun?: boolean;
+  /** CreateOptions / UpdateOptions / PatchOptions / DeleteOptions of the request (fieldManager). */
+  options?: { fieldManager?: string } | null;
 };
 
 type AdmittedObject = {
-  metadata?: { uid?: string; name?: string; namespace?: string; annotations?: Record<string, string>; finalizers?: string[] };
+  metadata?: {
+    uid?: string;
+    name?: string;
+    namespace?: string;
+    labels?: Record<string, string>;
+    annotations?: Record<string, string>;
+    finalizers?: string[];
+  };
   spec?: unknown;
   data?: unknown;
   stringData?: unknown;
@@ -22,36 +32,41 @@ type AdmittedObject = {
 
 export type JsonPatchOp = { op: 'add' | 'remove' | 'replace'; path: string; value?: unknown };
 
-const annotationPath = `/metadata/annotations/${changedByAnnotation.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+const annotationPath = (name: string) => `/metadata/annotations/${name.replace(/~/g, '~0').replace(/\//g, '~1')}`;
 
 /**
- * The actor stamp (DESIGN §5.3) as a pure function of the admission request. CREATE and
- * content-changing UPDATEs get the requesting user; every other UPDATE gets the previous stamp
- * back, so a client can never write its own value into the annotation. Custom resources also
- * get the finalizer on CREATE, which saves the operator a write per new object.
+ * The actor stamp (DESIGN §5.3) and the change's origin (change-origin.ts) as a pure function of
+ * the admission request. CREATE and content-changing UPDATEs get the requesting user and the
+ * origin resolved for this request; every other UPDATE gets the previous stamps back, so a client
+ * can never write its own value into either annotation. Custom resources also get the finalizer
+ * on CREATE, which saves the operator a write per new object.
  */
-export function stampPatch(request: AdmissionRequest, options: { content: 'spec' | 'secret' }): JsonPatchOp[] {
+export function stampPatch(request: AdmissionRequest, options: { content: 'spec' | 'secret'; origin?: ChangeOrigin }): JsonPatchOp[] {
   const object = request.object ?? {};
-  const annotations = object.metadata?.annotations;
-  const user = request.userInfo.username ?? 'unknown';
-  let stamp: string | undefined;
-  if (request.operation === 'CREATE') {
-    stamp = user;
+  const old = request.oldObject ?? {};
+  let stamps: Record<string, string | undefined>;
+  if (stampsNewActor(request, options.content)) {
+    stamps = {
+      [changedByAnnotation]: request.userInfo.username ?? 'unknown',
+      [changedViaAnnotation]: options.origin ? JSON.stringify(options.origin) : undefined,
+    };
   } else {
-    const old = request.oldObject ?? {};
-    const changed =
-      options.content === 'spec'
-        ? stableStringify(old.spec ?? null) !== stableStringify(object.spec ?? null)
-        : stableStringify(old.data ?? null) !== stableStringify(object.data ?? null) || object.stringData !== undefined;
-    stamp = changed ? user : old.metadata?.annotations?.[changedByAnnotation];
+    const previous = old.metadata?.annotations;
+    stamps = { [changedByAnnotation]: previous?.[changedByAnnotation], [changedViaAnnotation]: previous?.[changedViaAnnotation] };
   }
   const ops: JsonPatchOp[] = [];
-  if (stamp === undefined) {
-    if (annotations?.[changedByAnnotation] !== undefined) ops.push({ op: 'remove', path: annotationPath });
-  } else if (annotations === undefined || annotations === null) {
-    ops.push({ op: 'add', path: '/metadata/annotations', value: { [changedByAnnotation]: stamp } });
-  } else if (annotations[changedByAnnotation] !== stamp) {
-    ops.push({ op: 'add', path: annotationPath, value: stamp });
+  const annotations = object.metadata?.annotations;
+  if (annotations === undefined || annotations === null) {
+    const wanted = Object.fromEntries(Object.entries(stamps).filter(([, v]) => v !== undefined));
+    if (Object.keys(wanted).length > 0) ops.push({ op: 'add', path: '/metadata/annotations', value: wanted });
+  } else {
+    for (const [name, stamp] of Object.entries(stamps)) {
+      if (stamp === undefined) {
+        if (annotations[name] !== undefined) ops.push({ op: 'remove', path: annotationPath(name) });
+      } else if (annotations[name] !== stamp) {
+        ops.push({ op: 'add', path: annotationPath(name), value: stamp });
+      }
+    }
   }
   if (options.content === 'spec' && request.operation === 'CREATE') {
     const finalizers = object.metadata?.finalizers;
@@ -59,4 +74,14 @@ export function stampPatch(request: AdmissionRequest, options: { content: 'spec'
     else if (!finalizers.includes(finalizerName)) ops.push({ op: 'add', path: '/metadata/finalizers/-', value: finalizerName });
   }
   return ops;
+}
+
+/** True when the request is a change the stamps name anew (CREATE, or content changed). */
+export function stampsNewActor(request: AdmissionRequest, content: 'spec' | 'secret'): boolean {
+  if (request.operation === 'CREATE') return true;
+  const old = request.oldObject ?? {};
+  const object = request.object ?? {};
+  return content === 'spec'
+    ? stableStringify(old.spec ?? null) !== stableStringify(object.spec ?? null)
+    : stableStringify(old.data ?? null) !== stableStringify(object.data ?? null) || object.stringData !== undefined;
 }

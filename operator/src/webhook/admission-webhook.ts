@@ -3,9 +3,10 @@ import type { IncomingMessage } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { type DatabasePool, statement } from '@codevector/core/create-pool';
+import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
-import { type AdmissionRequest, stampPatch } from './admission-review.ts';
+import { type AdmissionRequest, stampPatch, stampsNewActor } from './admission-review.ts';
+import { type ChangeOrigin, type GitOpsControllers, type ObjectLookup, resolveChangeOrigin } from './change-origin.ts';
 
 /**
  * Who may call the webhook (ADR 0121). Without it anyone who reaches the port could post an
@@ -35,6 +36,8 @@ export async function startAdmissionWebhook(options: {
   port: number;
   tls: { certPem: string; keyPem: string };
   clientAuth?: WebhookClientAuth;
+  /** Resolves where a change came from (GitOps tool, repository, revision); omitted: no origin stamp. */
+  origin?: { controllers: GitOpsControllers; lookup: ObjectLookup };
 }): Promise<AdmissionWebhookServer> {
   const { db, log } = options;
   const auth = options.clientAuth ?? {};
@@ -55,21 +58,27 @@ export async function startAdmissionWebhook(options: {
     return null;
   }
 
+  const originOf = async (request: AdmissionRequest): Promise<ChangeOrigin | undefined> =>
+    options.origin ? resolveChangeOrigin(request, options.origin) : undefined;
+
   async function handle(path: string, request: AdmissionRequest): Promise<Record<string, unknown>> {
     const base = { uid: request.uid, allowed: true };
     if (path === '/mutate') {
       const content = request.kind.group === '' && request.kind.kind === 'Secret' ? 'secret' : 'spec';
-      const ops = stampPatch(request, { content });
+      const origin = stampsNewActor(request, content) ? await originOf(request) : undefined;
+      const ops = stampPatch(request, { content, ...(origin ? { origin } : {}) });
       return ops.length === 0 ? base : { ...base, patchType: 'JSONPatch', patch: Buffer.from(JSON.stringify(ops)).toString('base64') };
     }
     if (path === '/delete') {
       const old = request.oldObject?.metadata;
       if (request.operation !== 'DELETE' || request.dryRun || !old?.uid) return base;
       try {
+        const origin = await originOf(request);
         await db.query(statement`
-          insert into operator_delete_intents (uid, kind, namespace, name, actor)
-          values (${old.uid}, ${request.kind.kind}, ${old.namespace ?? request.namespace ?? ''}, ${old.name ?? request.name ?? ''}, ${request.userInfo.username ?? 'unknown'})
-          on conflict (uid) do update set actor = excluded.actor, at = now()`);
+          insert into operator_delete_intents (uid, kind, namespace, name, actor, origin)
+          values (${old.uid}, ${request.kind.kind}, ${old.namespace ?? request.namespace ?? ''}, ${old.name ?? request.name ?? ''},
+            ${request.userInfo.username ?? 'unknown'}, ${origin ? sql.jsonb(origin) : null})
+          on conflict (uid) do update set actor = excluded.actor, origin = excluded.origin, at = now()`);
         return base;
       } catch (error) {
         log.error({ err: error }, 'delete intent not recorded');

@@ -4,8 +4,9 @@ import path from 'node:path';
 import type { DatabasePool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import type { OperatorConfig } from '../config.ts';
-import type { KubeClient } from '../kube/kube-client.ts';
+import { apiStatus, type KubeClient } from '../kube/kube-client.ts';
 import { startAdmissionWebhook } from './admission-webhook.ts';
+import { type ObjectLookup, parseGitOpsControllers } from './change-origin.ts';
 import { registerWebhooks, type WebhookTarget, waitForWebhook } from './register-webhooks.ts';
 import { obtainWebhookTls, type WebhookTls } from './webhook-tls.ts';
 import { x509 } from './x509.ts';
@@ -63,6 +64,7 @@ export async function startWebhook(deps: {
       // Read per call: a rotated token file takes effect without a restart (admission calls are few).
       bearerToken: tokenFile ? () => readFileSync(tokenFile, 'utf8') : undefined,
     },
+    origin: { controllers: parseGitOpsControllers(config.CODEVECTOR_GITOPS_CONTROLLERS), lookup: cachedLookup(client) },
   });
   if (!config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE && !tokenFile) {
     log.warn(
@@ -111,5 +113,30 @@ export async function startWebhook(deps: {
       clearInterval(timer);
       await server.close();
     },
+  };
+}
+
+/**
+ * GitOps objects read through the operator's client, each kept for two seconds: one Argo CD sync
+ * or Flux apply admits many objects of the same Application or Kustomization at once.
+ */
+function cachedLookup(client: KubeClient): ObjectLookup {
+  const cache = new Map<string, { at: number; value: Promise<Record<string, unknown> | null> }>();
+  return (ref) => {
+    const key = `${ref.group}/${ref.version}/${ref.plural}/${ref.namespace}/${ref.name}`;
+    const hit = cache.get(key);
+    if (hit && Date.now() - hit.at < 2000) return hit.value;
+    if (cache.size > 1000) cache.clear();
+    const value = client.customObjects.getNamespacedCustomObject(ref).then(
+      (object) => object as Record<string, unknown>,
+      (error: unknown) => {
+        // 404: no such object, or the tool's API is not installed. Anything else: unresolved.
+        if (apiStatus(error) === 404) return null;
+        cache.delete(key);
+        throw error;
+      },
+    );
+    cache.set(key, { at: Date.now(), value });
+    return value;
   };
 }

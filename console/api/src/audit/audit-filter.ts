@@ -18,6 +18,12 @@ export const auditFilterSchema = z.object({
   action: optionalText,
   actor: optionalText,
   targetType: optionalText,
+  /**
+   * Where admin changes came from (operator change-origin.ts): `argocd`, `flux`, `helm`,
+   * `kubectl` or `api` matches the tool; other text matches part of the Application/Kustomization,
+   * the repository, or the start of the revision.
+   */
+  origin: optionalText,
   /** Inclusive lower bound on `at`. */
   from: optionalInstant,
   /** Exclusive upper bound on `at`. */
@@ -44,11 +50,26 @@ export function likePattern(text: string): string {
   return `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 }
 
-/** Date-range conditions on audit_log alias `a` (always usable inside every strategy's scan). */
+const originTools = new Set(['argocd', 'flux', 'helm', 'kubectl', 'api']);
+
+/**
+ * Date-range and origin conditions on audit_log alias `a` (usable inside every strategy's scan;
+ * the origin one is served by the partial index of rows that have an origin, migration 0500).
+ */
 export function rangeConditions(filter: AuditFilter) {
   const parts = [];
   if (filter.from) parts.push(sql.fragment`a.at >= ${filter.from}::timestamptz`);
   if (filter.to) parts.push(sql.fragment`a.at < ${filter.to}::timestamptz`);
+  if (filter.origin) {
+    const text = filter.origin;
+    const part = likePattern(text);
+    parts.push(
+      originTools.has(text.toLowerCase())
+        ? sql.fragment`a.detail ? 'origin' and a.detail->'origin'->>'via' = ${text.toLowerCase()}`
+        : sql.fragment`a.detail ? 'origin' and (a.detail->'origin'->>'application' ilike ${part}
+            or a.detail->'origin'->>'repository' ilike ${part} or a.detail->'origin'->>'revision' like ${`${likePattern(text).slice(1)}`})`,
+    );
+  }
   return parts;
 }
 

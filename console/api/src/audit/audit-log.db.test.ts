@@ -27,13 +27,19 @@ beforeAll(async () => {
            when i % 4 = 1 then 'kubernetes-admin'
            else 'user' || (i % 60) || '@example.com' end,
       case when i % 4 = 0 then 'console' when i % 4 = 1 then 'kubernetes' else 'gateway' end,
-      case when i % 4 >= 2 then jsonb_build_object('rule', 'aws-key', 'limit', i) else jsonb_build_object('before', jsonb_build_object('n', i), 'after', jsonb_build_object('n', i + 1)) end,
+      case when i % 4 >= 2 then jsonb_build_object('rule', 'aws-key', 'limit', i)
+           when i % 8 = 1 then jsonb_build_object('before', jsonb_build_object('n', i), 'after', jsonb_build_object('n', i + 1),
+             'origin', jsonb_build_object('via', 'argocd', 'application', 'Application argocd/app-' || (i % 3),
+               'repository', 'https://git.example.com/fleet-' || (i % 2) || '.git', 'revision', md5(i::text)))
+           when i % 8 = 5 then jsonb_build_object('before', jsonb_build_object('n', i), 'after', jsonb_build_object('n', i + 1),
+             'origin', jsonb_build_object('via', 'kubectl', 'fieldManager', 'kubectl-client-side-apply'))
+           else jsonb_build_object('before', jsonb_build_object('n', i), 'after', jsonb_build_object('n', i + 1)) end,
       'req-' || i
     from generate_series(1, 400) i`);
 });
 afterAll(() => t.close());
 
-type Filter = { action?: string; actor?: string; targetType?: string; from?: string; to?: string };
+type Filter = { action?: string; actor?: string; targetType?: string; origin?: string; from?: string; to?: string };
 
 /** Brute force: the ids a filter should return, newest first, straight from SQL. */
 async function expected(filter: Filter): Promise<number[]> {
@@ -41,6 +47,11 @@ async function expected(filter: Filter): Promise<number[]> {
   if (filter.action) parts.push(sql.fragment`strpos(lower(action), lower(${filter.action})) > 0`);
   if (filter.actor) parts.push(sql.fragment`actor = ${filter.actor}`);
   if (filter.targetType) parts.push(sql.fragment`target_type = ${filter.targetType}`);
+  if (filter.origin) {
+    const o = filter.origin;
+    parts.push(sql.fragment`(detail->'origin'->>'via' = lower(${o}) or strpos(lower(detail->'origin'->>'application'), lower(${o})) > 0
+      or strpos(lower(detail->'origin'->>'repository'), lower(${o})) > 0 or starts_with(detail->'origin'->>'revision', ${o}))`);
+  }
   if (filter.from) parts.push(sql.fragment`at >= ${filter.from}::timestamptz`);
   if (filter.to) parts.push(sql.fragment`at < ${filter.to}::timestamptz`);
   return [
@@ -77,6 +88,13 @@ const filters: Filter[] = [
   { actor: 'bob@example.com', targetType: 'group', to: '2030-02-01T00:00:00Z' },
   { actor: 'alice@example.com', targetType: 'provider' },
   { action: 'created', targetType: 'model', from: '2030-01-03T00:00:00Z', to: '2030-02-03T00:00:00Z' },
+  { origin: 'argocd' },
+  { origin: 'KUBECTL' },
+  { origin: 'fleet-1' },
+  { origin: 'argocd/app-2', action: 'updated' },
+  { origin: 'c4ca' },
+  { origin: 'argocd', actor: 'kubernetes-admin', from: '2030-01-10T00:00:00Z' },
+  { origin: 'nothing-has-this-origin' },
 ];
 
 describe('GET /api/audit', () => {

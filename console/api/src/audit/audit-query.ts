@@ -82,7 +82,7 @@ export async function listAuditEntries(
       order by r.at desc, r.id desc limit ${take}`);
   } else {
     const where = sql.join(
-      [sql.fragment`true`, ...filterConditions({ ...filter, from: undefined, to: undefined }, facets), ...scan],
+      [sql.fragment`true`, ...filterConditions({ ...filter, from: undefined, to: undefined, origin: undefined }, facets), ...scan],
       sql.fragment` and `,
     );
     rows = await db.any(sql.type(unsealedRecordSchema)`

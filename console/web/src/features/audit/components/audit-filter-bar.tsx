@@ -6,10 +6,12 @@ import { emptyFilters, type Filters, filterKeys } from '../utils/audit-filters.t
 export function AuditFilterBar(props: { filters: Filters; facets: AuditFacets; onChange: (filters: Filters) => void }) {
   const { filters, facets, onChange } = props;
   const [actionText, setActionText] = useState(filters.action);
+  const [originText, setOriginText] = useState(filters.origin);
   useEffect(() => setActionText(filters.action), [filters.action]);
+  useEffect(() => setOriginText(filters.origin), [filters.origin]);
   useEffect(() => {
-    if (actionText === filters.action) return;
-    const timer = setTimeout(() => onChange({ ...filters, action: actionText.trim() }), 350);
+    if (actionText === filters.action && originText === filters.origin) return;
+    const timer = setTimeout(() => onChange({ ...filters, action: actionText.trim(), origin: originText.trim() }), 350);
     return () => clearTimeout(timer);
   });
   const set = (key: keyof Filters, value: string) => onChange({ ...filters, [key]: value });
@@ -54,6 +56,16 @@ export function AuditFilterBar(props: { filters: Filters; facets: AuditFacets; o
             </option>
           ))}
         </select>
+      </label>
+      <label className="field">
+        <span>Origin</span>
+        <input
+          type="search"
+          value={originText}
+          placeholder="argocd, kubectl, a repo or revision"
+          title="argocd, flux, helm, kubectl or api; or part of an Application, Kustomization or repository; or the start of a revision"
+          onChange={(e) => setOriginText(e.target.value)}
+        />
       </label>
       <label className="field">
         <span>From</span>

@@ -31,6 +31,13 @@ const providerUpdated = record({
   detail: {
     before: { timeoutSeconds: 30, headers: { x: '1' } },
     after: { timeoutSeconds: 60, baseURL: 'https://api.example.com' },
+    origin: {
+      via: 'argocd',
+      application: 'Application argocd/ai-gateway',
+      repository: 'https://git.example.com/platform.git',
+      revision: '2222222abcdef2222222222222222222222222ff',
+      resolved: true,
+    },
   },
 });
 const budgetExceeded = record({
@@ -86,6 +93,9 @@ describe('audit log page', () => {
     expect(row.textContent).toContain('system:serviceaccount:ops');
     expect(within(row).getByText('kubernetes').className).toContain('source-kubernetes');
     expect(within(row).getByText('#7').getAttribute('title')).toBe('Chain position 7');
+    // Where the change came from: the GitOps tool, its Application and the short revision.
+    const origin = within(row).getByText('via Argo CD · Application argocd/ai-gateway @ 2222222');
+    expect(origin.getAttribute('title')).toContain('https://git.example.com/platform.git');
     expect(rowTexts()).toEqual(['provider.updated', 'gateway.budget_exceeded', 'user.created']);
     const pending = screen.getByText('user.created').closest('tr')!;
     expect(within(pending).getByText('pending')).toBeTruthy();
@@ -118,6 +128,10 @@ describe('audit log page', () => {
     await waitFor(() => expect(pageQueries().at(-1)).toMatchObject({ action: 'budget' }));
     expect(pageQueries().length).toBe(before + 1);
 
+    await user.type(screen.getByLabelText('Origin'), 'argocd');
+    await waitFor(() => expect(pageQueries().at(-1)).toMatchObject({ action: 'budget', origin: 'argocd' }));
+    expect(new URLSearchParams(window.location.search).get('origin')).toBe('argocd');
+
     // Dates are whole UTC days; "To" includes its day.
     fireEvent.change(screen.getByLabelText('From'), { target: { value: '2030-01-02' } });
     fireEvent.change(screen.getByLabelText('To'), { target: { value: '2030-01-03' } });
@@ -126,6 +140,7 @@ describe('audit log page', () => {
         action: 'budget',
         actor: 'dev1@example.com',
         targetType: 'api_key',
+        origin: 'argocd',
         from: '2030-01-02T00:00:00Z',
         to: '2030-01-04T00:00:00.000Z',
         limit: '50',
@@ -136,6 +151,7 @@ describe('audit log page', () => {
     await waitFor(() => expect(pageQueries().at(-1)).toEqual({ limit: '50' }));
     expect(window.location.search).toBe('');
     expect((screen.getByLabelText('Action') as HTMLInputElement).value).toBe('');
+    expect((screen.getByLabelText('Origin') as HTMLInputElement).value).toBe('');
   });
 
   // Regression: after a filter change the previous filter's rows stayed on screen until the new

@@ -73,6 +73,7 @@ function AuditRow(props: { entry: AuditRecord; fresh: boolean; open: boolean; on
         </td>
         <td>
           {entry.actor} <span className={`badge source-${entry.actorSource}`}>{entry.actorSource}</span>
+          <OriginLine detail={entry.detail} />
         </td>
         <td>
           {entry.sealed === null ? (
@@ -104,6 +105,24 @@ function AuditRow(props: { entry: AuditRecord; fresh: boolean; open: boolean; on
         </tr>
       )}
     </Fragment>
+  );
+}
+
+type Origin = { via: string; application?: string; repository?: string; revision?: string; path?: string; fieldManager?: string };
+const toolNames: Record<string, string> = { argocd: 'Argo CD', flux: 'Flux', helm: 'Helm', kubectl: 'kubectl', api: 'API client' };
+
+/** Where an admin change came from (a GitOps tool, repository and revision, or a client), when recorded. */
+function OriginLine(props: { detail: unknown }) {
+  const origin = (props.detail as { origin?: Origin } | null)?.origin;
+  if (!origin || typeof origin.via !== 'string') return null;
+  const revision = origin.revision ? (/^[0-9a-f]{40}$/.test(origin.revision) ? origin.revision.slice(0, 7) : origin.revision) : '';
+  const title = [origin.repository, origin.path, origin.revision, origin.fieldManager].filter(Boolean).join(' · ');
+  return (
+    <div className="muted small origin" title={title || undefined}>
+      via {toolNames[origin.via] ?? origin.via}
+      {origin.application ? ` · ${origin.application}` : ''}
+      {revision ? ` @ ${revision}` : ''}
+    </div>
   );
 }
 

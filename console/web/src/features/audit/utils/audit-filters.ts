@@ -1,9 +1,9 @@
 // The audit log's view lives in the URL (shareable, back button works); these translate it.
 import type { AuditRecord } from '@codevector/core/audit-entry';
 
-export const filterKeys = ['action', 'actor', 'targetType', 'from', 'to'] as const;
+export const filterKeys = ['action', 'actor', 'targetType', 'origin', 'from', 'to'] as const;
 export type Filters = Record<(typeof filterKeys)[number], string>;
-export const emptyFilters: Filters = { action: '', actor: '', targetType: '', from: '', to: '' };
+export const emptyFilters: Filters = { action: '', actor: '', targetType: '', origin: '', from: '', to: '' };
 
 /** The filters and page cursor in a location's query string; absent ones are ''. */
 export function readFilters(search: string): { filters: Filters; cursor: string } {
@@ -19,6 +19,7 @@ export function apiQuery(filters: Filters): URLSearchParams {
   if (filters.action) query.set('action', filters.action);
   if (filters.actor) query.set('actor', filters.actor);
   if (filters.targetType) query.set('targetType', filters.targetType);
+  if (filters.origin) query.set('origin', filters.origin);
   if (filters.from) query.set('from', `${filters.from}T00:00:00Z`);
   if (filters.to) query.set('to', new Date(Date.parse(`${filters.to}T00:00:00Z`) + 86_400_000).toISOString());
   return query;
