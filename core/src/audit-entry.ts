@@ -1,6 +1,7 @@
 import { z } from 'zod';
 
-export const actorSources = ['console', 'kubernetes', 'gateway', 'system'] as const;
+/** `idp`: an identity provider provisioning accounts over SCIM (the actor names the IdP). */
+export const actorSources = ['console', 'kubernetes', 'gateway', 'system', 'idp'] as const;
 export type ActorSource = (typeof actorSources)[number];
 
 /**

@@ -15,6 +15,7 @@ import { apiKeyRoutes } from './people/api-key-routes.ts';
 import { groupRoutes } from './people/group-routes.ts';
 import { userRoutes } from './people/user-routes.ts';
 import { resourceRoutes } from './resources/resource-routes.ts';
+import { scimRoutes } from './scim/scim-routes.ts';
 
 /** Builds the console API (and web host) without listening; main.ts and tests call this. */
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
@@ -58,6 +59,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(resourceRoutes, { pool: deps.pool });
   await app.register(auditRoutes, { pool: deps.pool, exportPool: deps.exportPool });
   await app.register(insightRoutes, { config: deps.config, pool: deps.pool });
+  await app.register(scimRoutes, { config: deps.config, pool: deps.pool });
 
   const dist = deps.config.CONSOLE_WEB_DIST ? path.resolve(deps.config.CONSOLE_WEB_DIST) : null;
   if (dist && existsSync(path.join(dist, 'index.html'))) {

@@ -15,6 +15,16 @@ export const consoleConfigSchema = z.object({
   /** `auto` sets Secure when the request arrived over https (honouring X-Forwarded-Proto when TRUST_PROXY is set). */
   COOKIE_SECURE: booleanish.default('auto'),
   TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  /** SCIM 2.0 provisioning at /scim/v2 (off unless a token is set): a file holding the bearer token (a mounted Secret; re-read when it changes). */
+  CODEVECTOR_SCIM_TOKEN_FILE: z.string().optional(),
+  /** The SCIM bearer token itself, for development; prefer the file. */
+  CODEVECTOR_SCIM_TOKEN: z.string().min(32, 'the SCIM token needs at least 32 characters').optional(),
+  /** The identity provider's name: the actor of SCIM changes and the `idp` of the accounts it manages. */
+  CODEVECTOR_SCIM_IDP: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -')
+    .refine((name) => name !== 'local', 'local names password accounts')
+    .default('scim'),
   CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
   CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'the bootstrap admin password needs at least 12 characters').optional(),
   /** The URL agents use to reach the gateway; shown on the Connect page. */

@@ -20,6 +20,8 @@ export type GatewayFixture = {
   gateway: Awaited<ReturnType<typeof startGateway>>;
   /** `http://127.0.0.1:<port>` of the gateway's client port. */
   base: string;
+  /** The gateway's environment: start another replica on the same database with startGateway(env). */
+  gatewayEnv: Record<string, string>;
   /** The seeded user's virtual key (in clear) and its row id. */
   key: string;
   keyId: string;
@@ -88,15 +90,17 @@ export async function startGatewayFixture(options: GatewayFixtureOptions): Promi
     fake = await startFakeProvider(options.fakeProvider);
     await seedGatewayConfig(pool, secretBox, options.config(fake));
     const { key, keyId } = await seedUserWithKey(pool, options.user);
-    gateway = await startGateway({
+    const gatewayEnv: Record<string, string> = {
       DATABASE_URL: databaseUrl,
       CODEVECTOR_ENCRYPTION_KEY: encryptionKey,
       PORT: '0',
       METRICS_PORT: '0',
       LOG_LEVEL: 'silent',
       ...options.env,
-    });
+    };
+    gateway = await startGateway(gatewayEnv);
     return {
+      gatewayEnv,
       pool,
       secretBox,
       fake,
