@@ -2,6 +2,7 @@ import type { DatabasePool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import type { PasswordIdentityProvider } from './auth/identity-provider.ts';
 import type { LoginThrottle } from './auth/login-throttle.ts';
+import type { OidcSignIn } from './auth/oidc-sign-in.ts';
 import type { SessionStore } from './auth/session-store.ts';
 import type { ConsoleConfig } from './config.ts';
 
@@ -17,4 +18,6 @@ export type AppDeps = {
   sessions: SessionStore;
   throttle: LoginThrottle;
   identityProvider: PasswordIdentityProvider;
+  /** Single sign-on, when OIDC_ISSUER_URL is set. */
+  oidc: OidcSignIn | null;
 };

@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { AppDeps } from './app-deps.ts';
 import { auditRoutes } from './audit/audit-routes.ts';
 import { authRoutes } from './auth/auth-routes.ts';
+import { oidcRoutes } from './auth/oidc-routes.ts';
 import { createSessionGuard } from './auth/session-guard.ts';
 import { handleError } from './http/http-errors.ts';
 import { insightRoutes } from './insights/insight-routes.ts';
@@ -53,6 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     throttle: deps.throttle,
     identityProvider: deps.identityProvider,
   });
+  await app.register(oidcRoutes, { config: deps.config, sessions: deps.sessions, oidc: deps.oidc });
   await app.register(userRoutes, { pool: deps.pool });
   await app.register(groupRoutes, { pool: deps.pool });
   await app.register(apiKeyRoutes, { pool: deps.pool });

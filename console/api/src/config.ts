@@ -25,6 +25,32 @@ export const consoleConfigSchema = z.object({
     .regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'lowercase letters, digits and -')
     .refine((name) => name !== 'local', 'local names password accounts')
     .default('scim'),
+  /** Password sign-in (the bootstrap admin's break-glass way in). `false` leaves SSO as the only way. */
+  CONSOLE_LOCAL_LOGIN: z.enum(['true', 'false']).default('true'),
+  /** Single sign-on (auth/oidc-sign-in.ts): the OpenID provider's issuer URL; unset = SSO off. */
+  OIDC_ISSUER_URL: z.string().url().optional(),
+  OIDC_CLIENT_ID: z.string().optional(),
+  OIDC_CLIENT_SECRET: z.string().optional(),
+  /** A file holding the client secret (a mounted Secret); preferred over OIDC_CLIENT_SECRET. */
+  OIDC_CLIENT_SECRET_FILE: z.string().optional(),
+  OIDC_SCOPES: z.string().default('openid email profile groups'),
+  /** The claim holding the person's IdP groups (Dex, Okta: `groups`; Entra ID: `groups` or `roles`). */
+  OIDC_GROUPS_CLAIM: z.string().default('groups'),
+  /** IdP group → console role, e.g. `platform-admins=admin,security=auditor`; the strongest match wins. */
+  OIDC_ROLE_MAPPING: z.string().default(''),
+  /** Role of people in no mapped group; `none` refuses them. */
+  OIDC_DEFAULT_ROLE: z.enum(['admin', 'auditor', 'member', 'none']).default('member'),
+  /** IdP group → CodeVector group (for Budgets and RateLimits by group), e.g. `ml-team=ml`; applied at every sign-in. */
+  OIDC_GROUP_MAPPING: z.string().default(''),
+  /** Shown on the sign-in button. */
+  OIDC_DISPLAY_NAME: z.string().default('SSO'),
+  /** The IdP's name in users.idp and the audit log; the same name as CODEVECTOR_SCIM_IDP links SCIM-provisioned accounts. */
+  OIDC_IDP_NAME: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,62}$/)
+    .default('oidc'),
+  /** The callback URL registered at the IdP; default: this request's origin + /api/auth/oidc/callback. */
+  OIDC_REDIRECT_URL: z.string().url().optional(),
   CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
   CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'the bootstrap admin password needs at least 12 characters').optional(),
   /** The URL agents use to reach the gateway; shown on the Connect page. */

@@ -3,6 +3,7 @@ import type { Logger } from '@codevector/core/logger';
 import type { AppDeps } from './app-deps.ts';
 import { createLocalIdentityProvider } from './auth/local-identity-provider.ts';
 import { createLoginThrottle, defaultThrottle, type ThrottleLimits } from './auth/login-throttle.ts';
+import { createOidcSignIn } from './auth/oidc-sign-in.ts';
 import { createSessionStore } from './auth/session-store.ts';
 import type { ConsoleConfig } from './config.ts';
 
@@ -26,6 +27,7 @@ export async function createDeps(
     sessions: createSessionStore(pool, { secret: config.SESSION_SECRET, ttlMs: config.SESSION_TTL_HOURS * 3_600_000 }),
     throttle: createLoginThrottle(pool, options.throttle ?? defaultThrottle),
     identityProvider: createLocalIdentityProvider(pool),
+    oidc: createOidcSignIn(pool, config),
     async close() {
       await pool.end();
       await exportPool.end();

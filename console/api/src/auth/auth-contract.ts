@@ -17,3 +17,10 @@ export type LoginInput = z.input<typeof loginInputSchema>;
 /** POST /api/auth/login and GET /api/session: the user, and the token every mutation must echo in x-csrf-token. */
 export const sessionSchema = z.object({ user: sessionUserSchema, csrfToken: z.string() });
 export type SessionInfo = z.infer<typeof sessionSchema>;
+
+/** GET /api/auth/providers: the ways to sign in that are on (the sign-in page shows these). */
+export const signInOptionsSchema = z.object({
+  password: z.boolean(),
+  sso: z.object({ name: z.string(), start: z.string() }).nullable(),
+});
+export type SignInOptions = z.infer<typeof signInOptionsSchema>;

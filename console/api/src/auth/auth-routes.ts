@@ -57,6 +57,6 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, dep
   });
 };
 
-function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean): void {
+export function setSessionCookie(reply: FastifyReply, token: string, expires: Date, secure: boolean): void {
   void reply.setCookie(sessionCookie, token, { path: '/', httpOnly: true, sameSite: 'lax', secure, expires });
 }

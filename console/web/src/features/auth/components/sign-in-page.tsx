@@ -1,12 +1,20 @@
-import type { SessionUser } from '@codevector/console-api/auth/auth-contract';
-import { useState } from 'react';
+import type { SessionUser, SignInOptions } from '@codevector/console-api/auth/auth-contract';
+import { useEffect, useState } from 'react';
 import { ApiError } from '../../../lib/api-client.ts';
-import { signIn } from '../api/auth-api.ts';
+import { getSignInOptions, signIn } from '../api/auth-api.ts';
 
-/** Email and password; on success hands the session to the shell. */
+/**
+ * Single sign-on when it is on, and email and password unless turned off; on success hands the
+ * session to the shell. An SSO attempt the console refused comes back with ?signInError=.
+ */
 export function SignInPage(props: { onSignedIn: (user: SessionUser, csrfToken: string) => void }) {
-  const [error, setError] = useState<string | null>(null);
+  const [error, setError] = useState<string | null>(() => new URLSearchParams(window.location.search).get('signInError'));
   const [busy, setBusy] = useState(false);
+  const [options, setOptions] = useState<SignInOptions>({ password: true, sso: null });
+  useEffect(() => {
+    getSignInOptions().then(setOptions, () => {});
+  }, []);
+  const returnTo = `${window.location.pathname}${window.location.search.replace(/[?&]signInError=[^&]*/, '')}`;
 
   async function submit(event: React.FormEvent<HTMLFormElement>) {
     event.preventDefault();
@@ -33,23 +41,34 @@ export function SignInPage(props: { onSignedIn: (user: SessionUser, csrfToken: s
           CodeVector
         </p>
         <h1 id="sign-in-title">Sign in to the console</h1>
-        <label className="field">
-          <span>Email</span>
-          {/* biome-ignore lint/a11y/noAutofocus: the sign-in page has one job; focus starts where typing starts */}
-          <input name="email" type="email" autoComplete="username" required autoFocus />
-        </label>
-        <label className="field">
-          <span>Password</span>
-          <input name="password" type="password" autoComplete="current-password" required />
-        </label>
+        {options.sso && (
+          <a className="button primary sso" href={`${options.sso.start}?returnTo=${encodeURIComponent(returnTo)}`}>
+            Sign in with {options.sso.name}
+          </a>
+        )}
+        {options.password && (
+          <>
+            <label className="field">
+              <span>Email</span>
+              {/* biome-ignore lint/a11y/noAutofocus: the sign-in page has one job; focus starts where typing starts */}
+              <input name="email" type="email" autoComplete="username" required autoFocus={!options.sso} />
+            </label>
+            <label className="field">
+              <span>Password</span>
+              <input name="password" type="password" autoComplete="current-password" required />
+            </label>
+          </>
+        )}
         {error && (
           <p className="error" role="alert">
             {error}
           </p>
         )}
-        <button className="button primary" type="submit" disabled={busy}>
-          {busy ? 'Signing in…' : 'Sign in'}
-        </button>
+        {options.password && (
+          <button className={options.sso ? 'button' : 'button primary'} type="submit" disabled={busy}>
+            {busy ? 'Signing in…' : options.sso ? 'Sign in with password' : 'Sign in'}
+          </button>
+        )}
       </form>
     </main>
   );
