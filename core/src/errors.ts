@@ -33,6 +33,7 @@ export const errorCodes = {
   OP_SECRET_NOT_MARKED: { status: 403, message: 'The referenced Secret is not marked for use by CodeVector Providers.' },
   OP_BASE_URL_NOT_ALLOWED: { status: 403, message: "The Provider's baseURL is not in the installation's allow-list." },
   OP_CONFLICT: { status: 409, message: 'Another, older resource already holds what this one claims.' },
+  OP_NOT_IN_INSTALLATION_NAMESPACE: { status: 403, message: 'Only the installation namespace may hold this kind of resource.' },
 
   CON_UNAUTHENTICATED: { status: 401, message: 'Sign in first.' },
   CON_FORBIDDEN: { status: 403, message: 'Your role does not allow this.' },

@@ -71,6 +71,14 @@ describe('CRDs on a real apiserver', () => {
   });
 
   it('kubectl get codevector -A lists every example with its printer columns', async () => {
+    // No example streams the audit log anywhere (there is no collector in the demo): one sink here.
+    const sink = {
+      apiVersion,
+      kind: 'AuditSink',
+      metadata: { name: 'siem', namespace: 'codevector' },
+      spec: { type: 'otlp', otlp: { endpoint: 'https://otel-collector.observability:4318/v1/logs' } },
+    };
+    expect((await request('POST', collection('AuditSink', 'codevector'), sink)).status).toBe(201);
     const output = await kubectl('get', 'codevector', '-A');
     for (const object of ours) expect(output).toContain(`${object.kind.toLowerCase()}.codevector.dev/${object.metadata.name} `);
     const headers = output.split('\n').filter((line) => line.startsWith('NAMESPACE'));

@@ -1,6 +1,7 @@
 // The public surface of @codevector/crds: the API's zod schemas and types (the single source of
 // truth for every resource), the table of kinds the operator watches, and the CRD builder.
 export { apiCategory, apiGroup, apiVersion, apiVersionName } from './api-group.ts';
+export { type AuditSink, type AuditSinkSpec, auditSinkSchema, auditSinkSpecSchema, auditSinkStatusSchema } from './audit-sink.ts';
 export { type Budget, type BudgetSpec, type BudgetStatus, budgetSchema, budgetSpecSchema, budgetStatusSchema } from './budget.ts';
 export { buildCrd, type CustomResourceDefinition } from './build-crd.ts';
 export { commonStatusShape } from './common-status.ts';

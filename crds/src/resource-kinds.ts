@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { auditSinkSchema, auditSinkSpecSchema, auditSinkStatusSchema } from './audit-sink.ts';
 import { budgetSchema, budgetSpecSchema, budgetStatusSchema } from './budget.ts';
 import { modelSchema, modelSpecSchema, modelStatusSchema } from './model.ts';
 import { providerSchema, providerSpecSchema, providerStatusSchema } from './provider.ts';
@@ -138,6 +139,24 @@ export const resourceKinds = [
       { name: 'Detectors', type: 'string', jsonPath: '.spec.detectors', description: 'Built-in detector packs.', priority: 1 },
     ],
   },
+  {
+    kind: 'AuditSink',
+    listKind: 'AuditSinkList',
+    plural: 'auditsinks',
+    singular: 'auditsink',
+    shortNames: ['cvsink'],
+    description:
+      'AuditSink streams every audit row (admin changes and gateway rejections) to a SIEM or log pipeline: OpenTelemetry (OTLP/HTTP), syslog (RFC 5424) or a signed webhook. Delivery is at least once and in order, each row with its hash-chain sequence number and hash, and resumes after an outage from the last acknowledged row. Only the installation namespace may hold AuditSinks.',
+    specSchema: auditSinkSpecSchema,
+    statusSchema: auditSinkStatusSchema,
+    schema: auditSinkSchema,
+    printerColumns: [
+      { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'otlp, syslog or webhook.' },
+      { name: 'Delivered', type: 'integer', jsonPath: '.status.lastDeliveredSequence', description: 'Last chain sequence acknowledged.' },
+      { name: 'Lag', type: 'integer', jsonPath: '.status.lagRows', description: 'Sealed rows not yet delivered.' },
+      { name: 'Last Error', type: 'string', jsonPath: '.status.lastError', description: 'The latest delivery failure.', priority: 1 },
+    ],
+  },
 ] as const satisfies readonly ResourceKind[];
 
 export type ResourceKindName = (typeof resourceKinds)[number]['kind'];
@@ -175,6 +194,10 @@ export function parseSpec(
     }
     case 'SecretRule': {
       const r = secretRuleSpecSchema.safeParse(input);
+      return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
+    }
+    case 'AuditSink': {
+      const r = auditSinkSpecSchema.safeParse(input);
       return r.success ? { success: true, value: { kind, spec: r.data } } : { success: false, error: r.error };
     }
   }

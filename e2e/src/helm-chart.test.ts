@@ -70,7 +70,7 @@ describe('helm chart', () => {
     const generated = (await readdir(path.join(root, 'crds'))).filter((f) => f.endsWith('.yaml')).sort();
     const shipped = (await readdir(path.join(chart, 'crds'))).filter((f) => f.endsWith('.yaml')).sort();
     expect(shipped).toEqual(generated);
-    expect(generated.length).toBe(5);
+    expect(generated.length).toBe(6);
     for (const file of generated) {
       expect(await readFile(path.join(chart, 'crds', file), 'utf8')).toBe(await readFile(path.join(root, 'crds', file), 'utf8'));
     }

@@ -2,6 +2,7 @@ import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { createSecretBox } from '@codevector/core/secret-box';
 import { z } from 'zod';
+import { startAuditDelivery } from './audit-sink/audit-delivery.ts';
 import type { OperatorConfig } from './config.ts';
 import { createFileSource, type FileSource } from './file-source.ts';
 import { keyOf, operatorKinds } from './kinds.ts';
@@ -41,6 +42,7 @@ const tables = {
   budget: 'budgets',
   rate_limit: 'rate_limits',
   secret_rule: 'secret_rules',
+  audit_sink: 'audit_sinks',
 } as const;
 
 /**
@@ -95,9 +97,14 @@ export function buildOperator(deps: OperatorDeps): Operator {
       onError: (key, error, retryInMs) => log.warn({ key, err: error, retryInMs }, 'reconcile failed'),
     });
     queueRef = queue;
+    let delivery: { stop(): Promise<void> } | undefined;
     const mine = {
       queue,
+      startDelivery: () => {
+        delivery = startAuditDelivery({ db, source, log, intervalMs: config.CODEVECTOR_AUDIT_DELIVERY_MS });
+      },
       stop: async () => {
+        await delivery?.stop();
         await source.stop();
         await queue.shutdown();
       },
@@ -120,6 +127,8 @@ export function buildOperator(deps: OperatorDeps): Operator {
       for (const row of rows) if (!source.get(kind.kind, row.namespace, row.name)) queue.add(keyOf(kind.kind, row.namespace, row.name));
       for (const object of source.list(kind.kind)) queue.add(keyOf(kind.kind, object.metadata.namespace ?? '', object.metadata.name));
     }
+    // Audit streaming is the leader's, like reconciling: one deliverer, so sinks see one ordered stream.
+    mine.startDelivery();
     markLeading();
   }
 

@@ -60,6 +60,8 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_RESYNC_SECONDS: seconds(300),
   CODEVECTOR_CONCURRENCY: z.coerce.number().int().positive().default(8),
   CODEVECTOR_BUDGET_STATUS_SECONDS: seconds(30),
+  /** How often the leader looks for sealed audit rows to stream to AuditSinks (milliseconds). */
+  CODEVECTOR_AUDIT_DELIVERY_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   CODEVECTOR_WEBHOOK: bool.default(true),
   CODEVECTOR_WEBHOOK_BIND: z.string().default('0.0.0.0'),
   CODEVECTOR_WEBHOOK_PORT: z.coerce.number().int().min(0).max(65535).default(9443),

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 
 export type KindName = ResourceKindName;
 /** The audit log's target type of each kind (audit_log.target_type). */
-export type AuditTarget = 'provider' | 'model' | 'budget' | 'rate_limit' | 'secret_rule';
+export type AuditTarget = 'provider' | 'model' | 'budget' | 'rate_limit' | 'secret_rule' | 'audit_sink';
 
 export type OperatorKind = {
   kind: KindName;
@@ -18,6 +18,7 @@ const targets: Record<KindName, AuditTarget> = {
   Budget: 'budget',
   RateLimit: 'rate_limit',
   SecretRule: 'secret_rule',
+  AuditSink: 'audit_sink',
 };
 
 /** The five kinds the operator reconciles, in dependency order (a Model needs its Provider). */

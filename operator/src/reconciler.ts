@@ -164,7 +164,8 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         message: readyMessage(kind, namespace, deps.policy.installationNamespace),
         extra: resolution.statusExtra,
       });
-      return kind.kind === 'Budget' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
+      // Spend and delivery progress change without a spec change: refresh their status.
+      return kind.kind === 'Budget' || kind.kind === 'AuditSink' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
     },
   };
 }

@@ -6,6 +6,7 @@ import { fingerprintSecret } from '@codevector/core/secret-box';
 import { parseSpec } from '@codevector/crds';
 import RE2 from 're2';
 import { z } from 'zod';
+import { auditSinkProgress } from './audit-sink/audit-sink-progress.ts';
 import { budgetSpend } from './budget-spend.ts';
 import { type OperatorKind, providerSecretLabel } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
@@ -217,6 +218,41 @@ export async function resolveDesired(
     }
     case 'RateLimit':
       return { ok: true, desired, apiKey: null, statusExtra: {} };
+    case 'AuditSink': {
+      // A sink receives the whole installation's audit log: in a team's namespace it would hand
+      // every other team's changes and rejections to whoever may create it there (ADR 0120).
+      if (namespace !== deps.policy.installationNamespace) {
+        return refusal(
+          'OP_NOT_IN_INSTALLATION_NAMESPACE',
+          'NotInInstallationNamespace',
+          `An AuditSink receives the whole installation's audit log, so only the installation namespace "${deps.policy.installationNamespace}" may hold one.`,
+          'refused',
+        );
+      }
+      const ref = typed.spec.webhook?.hmacSecretRef ?? typed.spec.otlp?.headersSecretRef;
+      if (ref) {
+        const secret = await deps.source.getSecret(namespace, ref.name);
+        if (secret === null) {
+          return failure('OP_SECRET_NOT_FOUND', 'SecretNotFound', `Secret "${ref.name}" does not exist in namespace "${namespace}".`, true);
+        }
+        if (!secret.marked) {
+          return {
+            ...refusal(
+              'OP_SECRET_NOT_MARKED',
+              'SecretNotMarked',
+              `Secret "${ref.name}" is not marked for CodeVector; label it ${providerSecretLabel}=true before an AuditSink may use it.`,
+              'refused',
+            ),
+            waiting: true,
+          };
+        }
+        const key = 'key' in ref ? String(ref.key) : null;
+        if (key !== null && !secret.data[key]) {
+          return failure('OP_SECRET_NOT_FOUND', 'SecretKeyNotFound', `Secret "${ref.name}" has no key "${key}".`, true);
+        }
+      }
+      return { ok: true, desired, apiKey: null, statusExtra: await auditSinkProgress(deps.db, deps.uid) };
+    }
   }
 }
 

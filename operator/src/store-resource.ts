@@ -14,6 +14,7 @@ const tableByTarget = {
   budget: 'budgets',
   rate_limit: 'rate_limits',
   secret_rule: 'secret_rules',
+  audit_sink: 'audit_sinks',
 } as const satisfies Record<AuditTarget, string>;
 
 const storedRowSchema = z.object({
