@@ -10,6 +10,7 @@ import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
+import { provisionServiceLogins, type Service, serviceDatabaseUrl } from '@codevector/core/service-roles';
 import { startPostgres } from '@codevector/testbed/postgres';
 import PinoPretty from 'pino-pretty';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -27,19 +28,59 @@ const ports = {
 const demo = process.argv.includes('--demo');
 const exampleManifests = env['CODEVECTOR_MANIFESTS'] ?? path.join(root, 'examples');
 
-type Secrets = { encryptionKey: string; sessionSecret: string; adminEmail: string; adminPassword: string; demoApiKey?: string };
+type Secrets = {
+  encryptionKey: string;
+  sessionSecret: string;
+  adminEmail: string;
+  adminPassword: string;
+  demoApiKey?: string;
+  /** Passwords of the services' database logins (docs/adr/0400); added to older secrets.json files on start. */
+  databasePasswords?: Record<Service, string>;
+};
 
 async function loadSecrets(): Promise<Secrets> {
   const file = path.join(stateDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  if (existsSync(file)) {
+    const existing = JSON.parse(await readFile(file, 'utf8')) as Secrets;
+    if (!existing.databasePasswords) {
+      existing.databasePasswords = newDatabasePasswords();
+      await saveSecrets(existing);
+    }
+    return existing;
+  }
   const secrets: Secrets = {
     encryptionKey: randomBytes(32).toString('base64'),
     sessionSecret: randomBytes(32).toString('base64'),
     adminEmail: 'admin@codevector.local',
     adminPassword: randomBytes(12).toString('base64url'),
+    databasePasswords: newDatabasePasswords(),
   };
   await saveSecrets(secrets);
   return secrets;
+}
+
+function newDatabasePasswords(): Record<Service, string> {
+  return {
+    operator: randomBytes(18).toString('base64url'),
+    gateway: randomBytes(18).toString('base64url'),
+    console: randomBytes(18).toString('base64url'),
+  };
+}
+
+/**
+ * Each service connects as its own login (docs/adr/0400), provisioned the way `codevector migrate`
+ * does it. A DATABASE_URL whose role may not create roles keeps every service on that URL.
+ */
+async function serviceUrls(databaseUrl: string, passwords: Record<Service, string>): Promise<Record<Service, string>> {
+  const services = ['operator', 'gateway', 'console'] as const;
+  const logins = services.map((service) => ({ service, user: `codevector_${service}_login`, password: passwords[service] }));
+  try {
+    await provisionServiceLogins(databaseUrl, logins);
+  } catch (error) {
+    console.warn(`start: services share DATABASE_URL's role: could not provision their own (${(error as Error).message})`);
+    return { operator: databaseUrl, gateway: databaseUrl, console: databaseUrl };
+  }
+  return Object.fromEntries(logins.map((login) => [login.service, serviceDatabaseUrl(databaseUrl, login)])) as Record<Service, string>;
 }
 
 async function saveSecrets(secrets: Secrets): Promise<void> {
@@ -173,7 +214,8 @@ async function main(): Promise<void> {
   }
   await migrate(databaseUrl, (line) => console.log(`start: ${line}`));
 
-  const shared = { DATABASE_URL: databaseUrl, CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
+  const urls = await serviceUrls(databaseUrl, secrets.databasePasswords!);
+  const shared = { CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const consoleUrl = `http://127.0.0.1:${ports.console}`;
   let manifests = exampleManifests;
@@ -182,15 +224,17 @@ async function main(): Promise<void> {
     startService('fake provider', 'testbed/src/fake-provider-main.ts', [], { FAKE_PROVIDER_PORT: String(ports.fakeProvider) });
     manifests = await writeDemoManifests(exampleManifests, fakeUrl);
   }
-  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], shared);
+  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], { ...shared, DATABASE_URL: urls.operator });
   startService('gateway', 'gateway/src/main.ts', [], {
     ...shared,
+    DATABASE_URL: urls.gateway,
     HOST: '127.0.0.1',
     PORT: String(ports.gateway),
     METRICS_PORT: String(ports.gatewayMetrics),
   });
   startService('console', 'console/api/src/main.ts', [], {
     ...shared,
+    DATABASE_URL: urls.console,
     HOST: '127.0.0.1',
     PORT: String(ports.console),
     SESSION_SECRET: secrets.sessionSecret,
