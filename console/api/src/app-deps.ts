@@ -1,5 +1,6 @@
 import type { DatabasePool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
+import type { AuditAnchor } from './audit/audit-anchor.ts';
 import type { PasswordIdentityProvider } from './auth/identity-provider.ts';
 import type { LoginThrottle } from './auth/login-throttle.ts';
 import type { SessionStore } from './auth/session-store.ts';
@@ -17,4 +18,6 @@ export type AppDeps = {
   sessions: SessionStore;
   throttle: LoginThrottle;
   identityProvider: PasswordIdentityProvider;
+  /** Signed checkpoints outside PostgreSQL (ADR 0401); null when no checkpoint store is configured. */
+  anchor: AuditAnchor | null;
 };

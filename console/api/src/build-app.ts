@@ -56,7 +56,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   await app.register(groupRoutes, { pool: deps.pool });
   await app.register(apiKeyRoutes, { pool: deps.pool });
   await app.register(resourceRoutes, { pool: deps.pool });
-  await app.register(auditRoutes, { pool: deps.pool, exportPool: deps.exportPool });
+  await app.register(auditRoutes, { pool: deps.pool, exportPool: deps.exportPool, anchor: deps.anchor });
   await app.register(insightRoutes, { config: deps.config, pool: deps.pool });
 
   const dist = deps.config.CONSOLE_WEB_DIST ? path.resolve(deps.config.CONSOLE_WEB_DIST) : null;

@@ -22,6 +22,19 @@ export const consoleConfigSchema = z.object({
   /** Folder of the built web app (console/web/dist); unset means the API runs without a UI. */
   CONSOLE_WEB_DIST: z.string().optional(),
   AUDIT_SEALER_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
+  /**
+   * Signed checkpoints of the chain head (ADR 0401): the folder they go to (a PersistentVolume
+   * in the chart), and the Ed25519 private key (PKCS#8 PEM) as a file or as the value itself.
+   * Without both, the chain is not anchored outside the database.
+   */
+  AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_KEY: z.string().min(1).optional(),
+  /** More public keys (PEM blocks) whose checkpoints verify: the keys used before a rotation. */
+  AUDIT_CHECKPOINT_PUBLIC_KEYS_FILE: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
+  /** How often retention runs (the number of days kept is the migrator's setting, audit_retention). */
+  AUDIT_RETENTION_INTERVAL_MS: z.coerce.number().int().positive().default(3_600_000),
   /** Every replica may seal (an advisory lock picks one at a time); `false` leaves sealing to others. */
   AUDIT_SEALER_ENABLED: z.enum(['true', 'false']).default('true'),
 });

@@ -1,6 +1,7 @@
 import { createPool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import type { AppDeps } from './app-deps.ts';
+import { auditAnchorFromConfig } from './audit/audit-anchor.ts';
 import { createLocalIdentityProvider } from './auth/local-identity-provider.ts';
 import { createLoginThrottle, defaultThrottle, type ThrottleLimits } from './auth/login-throttle.ts';
 import { createSessionStore } from './auth/session-store.ts';
@@ -26,6 +27,7 @@ export async function createDeps(
     sessions: createSessionStore(pool, { secret: config.SESSION_SECRET, ttlMs: config.SESSION_TTL_HOURS * 3_600_000 }),
     throttle: createLoginThrottle(pool, options.throttle ?? defaultThrottle),
     identityProvider: createLocalIdentityProvider(pool),
+    anchor: auditAnchorFromConfig(config),
     async close() {
       await pool.end();
       await exportPool.end();

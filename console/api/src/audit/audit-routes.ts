@@ -5,6 +5,7 @@ import { z } from 'zod';
 import type { AppDeps } from '../app-deps.ts';
 import { requireRole } from '../auth/request-context.ts';
 import { parseInput } from '../http/http-errors.ts';
+import { verifyAnchoredChain } from './audit-anchor.ts';
 import { verifyAuditChain } from './audit-chain.ts';
 import { type AuditFacets, type AuditPage, type ChainHead, type ChainReport, exportFormats } from './audit-contract.ts';
 import { exportAuditLog } from './audit-export.ts';
@@ -18,7 +19,7 @@ const pageSchema = auditFilterSchema.extend({
 });
 
 /** The audit log for admins and auditors: pages, facets, streamed export, chain verification and head. */
-export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'>> = async (app, deps) => {
+export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool' | 'anchor'>> = async (app, deps) => {
   app.get<{ Reply: AuditPage }>('/api/audit', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const input = parseInput(pageSchema, request.query);
@@ -54,7 +55,8 @@ export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'
 
   app.get<{ Reply: ChainReport }>('/api/audit/verify', async (request) => {
     requireRole(request, 'admin', 'auditor');
-    return verifyAuditChain(deps.exportPool);
+    // Against the signed checkpoints when this replica has the store; the chain alone otherwise.
+    return deps.anchor ? verifyAnchoredChain(deps.exportPool, deps.anchor) : verifyAuditChain(deps.exportPool);
   });
 
   app.get<{ Reply: ChainHead }>('/api/audit/chain', async (request) => {
