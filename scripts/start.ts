@@ -4,7 +4,7 @@
 // `npm start -- --demo` also runs the fake provider and points the example Providers at it, so
 // agents can talk to the gateway without real provider keys or network access.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
@@ -36,14 +36,17 @@ type Secrets = {
   demoApiKey?: string;
   /** Passwords of the services' database logins (docs/adr/0400); added to older secrets.json files on start. */
   databasePasswords?: Record<Service, string>;
+  /** Ed25519 key (PKCS#8 PEM) that signs audit checkpoints (docs/adr/0401); added on start when missing. */
+  auditCheckpointKey?: string;
 };
 
 async function loadSecrets(): Promise<Secrets> {
   const file = path.join(stateDir, 'secrets.json');
   if (existsSync(file)) {
     const existing = JSON.parse(await readFile(file, 'utf8')) as Secrets;
-    if (!existing.databasePasswords) {
-      existing.databasePasswords = newDatabasePasswords();
+    if (!existing.databasePasswords || !existing.auditCheckpointKey) {
+      existing.databasePasswords ??= newDatabasePasswords();
+      existing.auditCheckpointKey ??= newCheckpointKey();
       await saveSecrets(existing);
     }
     return existing;
@@ -54,9 +57,14 @@ async function loadSecrets(): Promise<Secrets> {
     adminEmail: 'admin@codevector.local',
     adminPassword: randomBytes(12).toString('base64url'),
     databasePasswords: newDatabasePasswords(),
+    auditCheckpointKey: newCheckpointKey(),
   };
   await saveSecrets(secrets);
   return secrets;
+}
+
+function newCheckpointKey(): string {
+  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
 }
 
 function newDatabasePasswords(): Record<Service, string> {
@@ -241,6 +249,10 @@ async function main(): Promise<void> {
     CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
     CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
     GATEWAY_PUBLIC_URL: gatewayUrl,
+    // Checkpoints of the audit chain outside PostgreSQL; `bin/codevector audit verify` with the
+    // same two variables checks against them.
+    AUDIT_CHECKPOINT_DIR: path.join(stateDir, 'audit-checkpoints'),
+    AUDIT_CHECKPOINT_KEY: secrets.auditCheckpointKey!,
   });
 
   const [gatewayUp, consoleUp] = await Promise.all([
@@ -256,6 +268,7 @@ async function main(): Promise<void> {
     consoleUrl,
     databaseUrl,
     manifests,
+    auditCheckpoints: path.join(stateDir, 'audit-checkpoints'),
     admin: { email: secrets.adminEmail, password: secrets.adminPassword },
     services: { gateway: gatewayUp, console: consoleUp },
   };

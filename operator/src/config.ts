@@ -61,7 +61,10 @@ export const operatorConfigSchema = z.object({
    * `operator migrate` only: audit rows older than this many days may be pruned by the console's
    * retention (the database keeps the setting, so no serving role can change it); unset = forever.
    */
-  CODEVECTOR_AUDIT_RETENTION_DAYS: z.coerce.number().int().positive().optional(),
+  CODEVECTOR_AUDIT_RETENTION_DAYS: z.preprocess(
+    (v) => (v === '' || v === '0' ? undefined : v),
+    z.coerce.number().int().positive().optional(),
+  ),
   /** The pod's namespace (downward API); the default for CODEVECTOR_OPERATOR_NAMESPACE. */
   POD_NAMESPACE: z.string().optional(),
   /** Namespace of the Lease and the webhook certificate Secret (the operator's own namespace in a cluster). */
