@@ -20,7 +20,8 @@ import { resourceRoutes } from './resources/resource-routes.ts';
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    trustProxy: deps.config.TRUST_PROXY === 'true',
+    // Only the named proxies' X-Forwarded-* count (request.ip, request.protocol); false otherwise.
+    trustProxy: deps.config.TRUST_PROXY.length > 0 ? deps.config.TRUST_PROXY : false,
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
   });
@@ -52,7 +53,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     throttle: deps.throttle,
     identityProvider: deps.identityProvider,
   });
-  await app.register(userRoutes, { pool: deps.pool });
+  await app.register(userRoutes, { pool: deps.pool, sessions: deps.sessions });
   await app.register(groupRoutes, { pool: deps.pool });
   await app.register(apiKeyRoutes, { pool: deps.pool });
   await app.register(resourceRoutes, { pool: deps.pool });

@@ -1,7 +1,10 @@
+import { isIP } from 'node:net';
 import { loadConfig } from '@codevector/core/load-config';
 import { z } from 'zod';
 
 const booleanish = z.enum(['true', 'false', 'auto']);
+// Names proxy-addr (fastify's trustProxy) understands besides addresses and CIDRs.
+const proxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /** The console's environment, parsed once at start-up (STYLE "Config"). */
 export const consoleConfigSchema = z.object({
@@ -12,11 +15,35 @@ export const consoleConfigSchema = z.object({
   /** Mixed into session token hashing; rotate it to sign everyone out. At least 32 characters. */
   SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters'),
   SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
-  /** `auto` sets Secure when the request arrived over https (honouring X-Forwarded-Proto when TRUST_PROXY is set). */
+  /** `auto` sets Secure when the request arrived over https (X-Forwarded-Proto counts only from a TRUST_PROXY address). */
   COOKIE_SECURE: booleanish.default('auto'),
-  TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  /**
+   * The proxies in front of the console (the ingress controller): `false`, or comma-separated
+   * addresses and CIDRs. Only requests from them have X-Forwarded-For/-Proto believed, for the
+   * client address (sign-in throttling) and https (the Secure cookie). Trusting every hop (`true`)
+   * would let any client pick its own address and scheme, so it is refused.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v) => (v === 'false' || v === '' ? [] : v.split(',').map((a) => a.trim())))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            (a) => proxyNames.has(a) || isIP(a.split('/')[0] ?? '') !== 0,
+            'TRUST_PROXY takes `false` or addresses/CIDRs of your proxies (loopback, linklocal and uniquelocal also work), not `true`',
+          ),
+      ),
+    ),
   CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
   CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'the bootstrap admin password needs at least 12 characters').optional(),
+  /**
+   * Break glass: apply CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD to the bootstrap admin again on this
+   * start (audited; its sessions end). Otherwise the password is set once, at creation.
+   */
+  CODEVECTOR_BOOTSTRAP_ADMIN_RESET: z.enum(['true', 'false']).default('false'),
   /** The URL agents use to reach the gateway; shown on the Connect page. */
   GATEWAY_PUBLIC_URL: z.string().url().default('http://127.0.0.1:8090'),
   /** Folder of the built web app (console/web/dist); unset means the API runs without a UI. */

@@ -18,6 +18,7 @@ if (config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL && config.CODEVECTOR_BOOTSTRAP_ADMIN
     deps.pool,
     config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL,
     config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD,
+    { reset: config.CODEVECTOR_BOOTSTRAP_ADMIN_RESET === 'true' },
   );
   logger.info({ email: config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, outcome }, 'bootstrap admin checked');
 }
