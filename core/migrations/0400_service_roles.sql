@@ -29,6 +29,10 @@ end $$;
 revoke create on schema public from public;
 grant usage on schema public to codevector_operator, codevector_gateway, codevector_console;
 revoke execute on all functions in schema public from public;
+-- Functions the migrator creates later are not executable by everyone either. (Tables are never
+-- granted by default: a migration that adds one grants it to the services that use it, and
+-- core/src/service-roles.db.test.ts fails until it does.)
+alter default privileges in schema public revoke execute on functions from public;
 
 -- The audit log: every service inserts (mutations and rejections) and nothing else writes it.
 -- Identity columns take their values without sequence privileges.

@@ -106,6 +106,38 @@ describe('least privilege beyond the audit log', () => {
   });
 });
 
+describe('every table has an owner-decided grant', () => {
+  it('grants each table to at least one service role, and no service role owns anything', async () => {
+    // A migration that adds a table must say which service may use it; running tests as the
+    // superuser would never notice the missing grant, production would.
+    const ungranted = async () =>
+      (
+        await admin.query(`
+      select c.relname from pg_class c join pg_namespace n on n.oid = c.relnamespace
+      where n.nspname = 'public' and c.relkind in ('r', 'p')
+        and not exists (
+          select 1 from unnest(array['codevector_operator', 'codevector_gateway', 'codevector_console']) r
+          where has_table_privilege(r, c.oid, 'select, insert, update, delete')
+             or has_any_column_privilege(r, c.oid, 'select, insert, update'))
+      order by 1`)
+      ).rows.map((r) => r.relname);
+    expect(await ungranted()).toEqual([]);
+    // The check itself: a table added without a grant is named.
+    await admin.query('create table ungranted_probe (id int)');
+    try {
+      expect(await ungranted()).toEqual(['ungranted_probe']);
+    } finally {
+      await admin.query('drop table ungranted_probe');
+    }
+    const owned = await admin.query(`
+      select c.relname from pg_class c join pg_roles r on r.oid = c.relowner
+      where not r.rolsuper and exists (
+        select 1 from unnest(array['codevector_operator', 'codevector_gateway', 'codevector_console']) g
+        where pg_has_role(r.oid, g, 'member'))`);
+    expect(owned.rows).toEqual([]);
+  });
+});
+
 describe('provisioning login roles', () => {
   it('stores a SCRAM verifier, rotates the password, and refuses a superuser login', async () => {
     const user = `cvt_${randomBytes(5).toString('hex')}_rotate`;

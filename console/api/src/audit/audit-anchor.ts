@@ -97,7 +97,13 @@ export async function verifyAnchoredChain(
  * nothing is old enough.
  * @throws AuditTamperedError when the chain does not verify (nothing is pruned then).
  */
-export async function pruneAuditLog(pool: DatabasePool, anchor: AuditAnchor, now: () => Date = () => new Date()) {
+export async function pruneAuditLog(
+  pool: DatabasePool,
+  anchor: AuditAnchor,
+  options: { now?: () => Date; batchRows?: number } = {},
+): Promise<{ pruned: number; seq: number } | null> {
+  const now = options.now ?? (() => new Date());
+  const batchRows = options.batchRows ?? 20_000;
   const days = await pool.oneFirst(sql.type(z.object({ days: z.number().nullable() }))`select days from audit_retention`);
   if (days === null) return null;
   await sealAuditChain(pool);
@@ -110,24 +116,32 @@ export async function pruneAuditLog(pool: DatabasePool, anchor: AuditAnchor, now
              s.head_seq) as seq,
            s.base_seq, s.head_seq
     from audit_chain_state s`);
-  const seq = cut.seq ?? cut.head_seq;
-  if (seq <= cut.base_seq) return null;
+  const last = cut.seq ?? cut.head_seq;
+  if (last <= cut.base_seq) return null;
   const report = await verifyAnchoredChain(pool, anchor);
   if (!report.ok) throw new AuditTamperedError(report);
-  const at = await pool.one(sql.type(z.object({ hash: z.instanceof(Buffer), audit_id: z.number() }))`
-    select hash, audit_id from audit_chain where seq = ${seq}`);
-  const checkpoint: Checkpoint = {
-    v: 1,
-    seq,
-    hash: at.hash.toString('hex'),
-    auditId: at.audit_id,
-    at: now().toISOString(),
-    purpose: 'retention',
-  };
-  await anchor.sink.write(anchor.signer.sign(checkpoint));
-  const pruned = await pool.oneFirst(sql.type(z.object({ pruned: z.number() }))`
-    select audit_prune(${seq}, ${sql.binary(at.hash)}) as pruned`);
-  return { pruned, seq };
+  // In batches, each its own short transaction behind its own retention checkpoint, so a first
+  // prune of millions of rows neither holds one huge delete open nor hits the statement timeout.
+  let pruned = 0;
+  let base = cut.base_seq;
+  while (base < last) {
+    const seq = Math.min(last, base + batchRows);
+    const at = await pool.one(sql.type(z.object({ hash: z.instanceof(Buffer), audit_id: z.number() }))`
+      select hash, audit_id from audit_chain where seq = ${seq}`);
+    const checkpoint: Checkpoint = {
+      v: 1,
+      seq,
+      hash: at.hash.toString('hex'),
+      auditId: at.audit_id,
+      at: now().toISOString(),
+      purpose: 'retention',
+    };
+    await anchor.sink.write(anchor.signer.sign(checkpoint));
+    pruned += await pool.oneFirst(sql.type(z.object({ pruned: z.number() }))`
+      select audit_prune(${seq}, ${sql.binary(at.hash)}) as pruned`);
+    base = seq;
+  }
+  return { pruned, seq: last };
 }
 
 /**

@@ -73,10 +73,14 @@ describe('audit retention', () => {
 
   it('prunes rows older than the period, keeps a signed retention checkpoint, and verify still passes', async () => {
     const before = await count();
-    const pruned = await pruneAuditLog(t.deps.pool, t.deps.anchor!);
+    // Batches of 4: two prunes, each behind its own signed retention checkpoint.
+    const pruned = await pruneAuditLog(t.deps.pool, t.deps.anchor!, { batchRows: 4 });
     expect(pruned).toEqual({ pruned: oldRows, seq: oldRows });
     expect(await count()).toBe(before - oldRows);
-    expect(await readdir(dir)).toContain(`${String(oldRows).padStart(20, '0')}-retention.json`);
+    expect((await readdir(dir)).filter((f) => f.endsWith('-retention.json'))).toEqual([
+      `${String(4).padStart(20, '0')}-retention.json`,
+      `${String(oldRows).padStart(20, '0')}-retention.json`,
+    ]);
     const report = await verifyAnchoredChain(t.deps.pool, t.deps.anchor!);
     expect(report).toMatchObject({ ok: true, baseSeq: oldRows, firstBreak: null });
     expect(report.checked).toBe(report.headSeq - oldRows);
