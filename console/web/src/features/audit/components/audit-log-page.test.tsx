@@ -207,7 +207,9 @@ describe('audit log page', () => {
     const user = userEvent.setup();
     render(<AuditLogPage />);
     await user.click(screen.getByRole('button', { name: 'Verify chain' }));
-    expect((await screen.findByRole('status')).textContent).toBe('Chain intact: 12 sealed rows verified, 2 pending. 3 signed checkpoints matched.');
+    expect((await screen.findByRole('status')).textContent).toBe(
+      'Chain intact: 12 sealed rows verified, 2 pending. 3 signed checkpoints matched.',
+    );
     api = mockApi({
       'GET /api/audit': () => ({ entries: [], nextCursor: null }),
       'GET /api/audit/verify': () => ({
