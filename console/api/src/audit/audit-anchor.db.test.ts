@@ -5,12 +5,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createPool, type DatabasePool, type DatabaseTransactionConnection, sql, statement } from '@codevector/core/create-pool';
+import type { Logger } from '@codevector/core/logger';
 import { createTestServiceLogin } from '@codevector/core/test-service-login';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
+import { waitFor } from '@codevector/testbed/wait-for';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { startTestConsole, type TestClient } from '../testing/test-console.ts';
-import { AuditTamperedError, writeAuditCheckpoint } from './audit-anchor.ts';
+import { AuditTamperedError, startAuditAnchorer, writeAuditCheckpoint } from './audit-anchor.ts';
 import { type ChainRow, chainColumns, chainHash, chainRow, sealAuditChain, verifyAuditChain } from './audit-chain.ts';
 import { createCheckpointSigner, createDirectoryCheckpointSink, loadCheckpoints } from './audit-checkpoint.ts';
 import type { ChainReport } from './audit-contract.ts';
@@ -83,6 +85,10 @@ afterAll(async () => {
 });
 
 const rollback = new Error('rollback');
+
+/** A logger that keeps error calls and drops the rest. */
+const quietLogger = (errors: unknown[]) =>
+  ({ debug() {}, info() {}, warn() {}, error: (...args: unknown[]) => void errors.push(args) }) as unknown as Logger;
 
 /** Runs an attack as the superuser and verifies what it left, then rolls the attack back. */
 async function attack(change: (tx: DatabaseTransactionConnection) => Promise<void>, anchored = true): Promise<ChainReport> {
@@ -202,6 +208,17 @@ describe('the anchored audit chain', () => {
     expect((await client.request('GET', '/api/audit/verify')).json.ok).toBe(true);
   });
 
+  it('the background anchorer checkpoints new rows within an interval', async () => {
+    const before = (await readdir(dir)).length;
+    const stop = startAuditAnchorer(t.deps.pool, t.deps.anchor!, quietLogger([]), { intervalMs: 50, retentionIntervalMs: 3_600_000 });
+    try {
+      await writeRows(2, 'e');
+      await waitFor(async () => (await readdir(dir)).length === before + 1, 10_000);
+    } finally {
+      await stop();
+    }
+  });
+
   it('CLI: reports a committed re-chained forgery with its first bad sequence number, and the anchorer refuses to anchor it', async () => {
     const seq = at.second + 1;
     await admin.transaction(async (tx) => {
@@ -223,8 +240,17 @@ describe('the anchored audit chain', () => {
     });
     expect(bare.status).toBe(0);
     expect(bare.stdout).toContain('NOT checked against signed checkpoints');
+    const files = (await readdir(dir)).length;
     await writeRows(1, 'd');
     await expect(writeAuditCheckpoint(t.deps.pool, t.deps.anchor!)).rejects.toBeInstanceOf(AuditTamperedError);
-    expect((await readdir(dir)).filter((f) => f.endsWith('.json'))).toHaveLength(3);
+    const errors: unknown[] = [];
+    const stop = startAuditAnchorer(t.deps.pool, t.deps.anchor!, quietLogger(errors), { intervalMs: 50, retentionIntervalMs: 3_600_000 });
+    try {
+      await waitFor(async () => errors.length > 0, 10_000);
+    } finally {
+      await stop();
+    }
+    expect(errors[0]).toMatchObject([{ firstBreak: { reason: 'checkpoint_mismatch' } }, 'audit chain tampered; not anchoring']);
+    expect((await readdir(dir)).length).toBe(files);
   });
 });

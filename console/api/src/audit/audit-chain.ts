@@ -7,7 +7,7 @@ import type { Checkpoint, RejectedCheckpoint } from './audit-checkpoint.ts';
 import type { ChainBreak, ChainReport } from './audit-contract.ts';
 
 // Any constant works; every sealer (one per console replica) must use the same one.
-const sealerLockKey = 7_412_003_301;
+export const sealerLockKey = 7_412_003_301;
 
 // The chain hashes audit_log's columns as stored, under the columns' own names: this list and
 // canonicalAuditRow's order are the chain's format, fixed for every row already sealed, so they
@@ -187,6 +187,19 @@ export async function verifyAuditChain(db: CommonQueryMethods, options: VerifyOp
         auditId: null,
         reason: 'base_unanchored',
         message: `rows ${from}..${state.base_seq} were removed without a signed retention checkpoint`,
+      });
+    }
+  }
+  if (options.from && options.from.seq > state.base_seq) {
+    // The incremental check starts from a signed position: the chain there must still be it.
+    const stored = await db.maybeOneFirst(sql.type(z.object({ hash: z.instanceof(Buffer) }))`
+      select hash from audit_chain where seq = ${options.from.seq}`);
+    if (!stored || stored.toString('hex') !== options.from.hash) {
+      return report({
+        seq: options.from.seq,
+        auditId: null,
+        reason: 'checkpoint_mismatch',
+        message: `the chain at seq ${options.from.seq} differs from the newest signed checkpoint: rows up to it were rewritten and the chain recomputed (a full verify names the first bad seq)`,
       });
     }
   }
