@@ -40,13 +40,14 @@ async function sqlState(service: Service, text: string): Promise<string | null> 
 }
 
 describe.each(services)('the %s role and the audit log', (service) => {
-  it('may insert an audit row (and read back its id)', async () => {
+  it('may insert an audit row under its own actor_source (and read back its id)', async () => {
+    const source = { operator: 'kubernetes', gateway: 'gateway', console: 'console' }[service];
     const result = await clients
       .get(service)!
-      .query(
-        `insert into audit_log (action, target_type, actor, actor_source) values ('test.inserted', 'test', $1, 'system') returning id`,
-        [service],
-      );
+      .query(`insert into audit_log (action, target_type, actor, actor_source) values ('test.inserted', 'test', $1, $2) returning id`, [
+        service,
+        source,
+      ]);
     expect(result.rows[0].id).toBeDefined();
   });
 
@@ -70,6 +71,31 @@ describe.each(services)('the %s role and the audit log', (service) => {
     ['create a table', 'create table sneaky (id int)'],
   ])('is refused %s', async (_label, statement) => {
     expect(await sqlState(service, statement)).toBe('42501');
+  });
+});
+
+describe("audit rows under another service's name", () => {
+  const insert = (source: string) =>
+    `insert into audit_log (action, target_type, actor, actor_source) values ('user.created', 'user', 'admin@example.com', '${source}')`;
+  it.each([
+    ['gateway', 'console'],
+    ['gateway', 'kubernetes'],
+    ['gateway', 'system'],
+    ['operator', 'console'],
+    ['operator', 'gateway'],
+    ['console', 'kubernetes'],
+    ['console', 'gateway'],
+  ] as const)('%s may not write a row with actor_source %s', async (service, source) => {
+    expect(await sqlState(service, insert(source))).toBe('42501');
+  });
+  it.each([
+    ['gateway', 'gateway'],
+    ['operator', 'kubernetes'],
+    ['operator', 'system'],
+    ['console', 'console'],
+    ['console', 'system'],
+  ] as const)('%s may write a row with actor_source %s', async (service, source) => {
+    expect(await sqlState(service, insert(source))).toBeNull();
   });
 });
 
