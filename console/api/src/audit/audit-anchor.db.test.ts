@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { createPublicKey, generateKeyPairSync } from 'node:crypto';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -233,6 +233,16 @@ describe('the anchored audit chain', () => {
     expect({ status: run.status, stderr: run.stderr }).toEqual({ status: 1, stderr: '' });
     expect(run.stdout).toContain(`BROKEN at seq ${seq}`);
     expect(run.stdout).toContain('checkpoint_mismatch');
+    // An auditor needs only the public key.
+    const publicKeyFile = path.join(dir, '..', `${path.basename(dir)}.pub`);
+    await writeFile(publicKeyFile, createPublicKey(keyPem).export({ type: 'spki', format: 'pem' }).toString());
+    const auditor = spawnSync(process.execPath, [cli, 'audit', 'verify', '--json', '--checkpoints', dir, '--public-key', publicKeyFile], {
+      env: { ...process.env, DATABASE_URL: login.url },
+      encoding: 'utf8',
+    });
+    await rm(publicKeyFile);
+    expect(auditor.status).toBe(1);
+    expect(JSON.parse(auditor.stdout).firstBreak).toMatchObject({ seq, reason: 'checkpoint_mismatch' });
     // Without the checkpoints the same log looks intact: that is the gap anchoring closes.
     const bare = spawnSync(process.execPath, [cli, 'audit', 'verify'], {
       env: { ...process.env, DATABASE_URL: login.url },
