@@ -92,6 +92,8 @@ describe('chart: database roles and the anchored audit chain', () => {
     const pvc = docs.find((d) => d.kind === 'PersistentVolumeClaim')!;
     expect(pvc.metadata?.name).toBe('cv-codevector-audit-checkpoints');
     expect(JSON.stringify(pvc)).toContain('helm.sh/resource-policy');
+    await expect(render('console.replicas=2')).rejects.toThrow(/ReadWriteMany/);
+    expect((await render('console.replicas=2', 'audit.checkpoints.persistence.accessModes={ReadWriteMany}')).length).toBeGreaterThan(0);
     const trusted = envOf(await render('console.trustedProxies={10.0.0.0/8,192.168.1.7}'), 'Deployment', 'cv-codevector-console');
     expect(trusted['TRUST_PROXY']?.value).toBe('10.0.0.0/8,192.168.1.7');
   });
