@@ -4,12 +4,13 @@
 // `npm start -- --demo` also runs the fake provider and points the example Providers at it, so
 // agents can talk to the gateway without real provider keys or network access.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
+import { provisionServiceLogins, type Service, serviceDatabaseUrl } from '@codevector/core/service-roles';
 import { startPostgres } from '@codevector/testbed/postgres';
 import PinoPretty from 'pino-pretty';
 import { parseAllDocuments, stringify } from 'yaml';
@@ -27,19 +28,67 @@ const ports = {
 const demo = process.argv.includes('--demo');
 const exampleManifests = env['CODEVECTOR_MANIFESTS'] ?? path.join(root, 'examples');
 
-type Secrets = { encryptionKey: string; sessionSecret: string; adminEmail: string; adminPassword: string; demoApiKey?: string };
+type Secrets = {
+  encryptionKey: string;
+  sessionSecret: string;
+  adminEmail: string;
+  adminPassword: string;
+  demoApiKey?: string;
+  /** Passwords of the services' database logins (docs/adr/0400); added to older secrets.json files on start. */
+  databasePasswords?: Record<Service, string>;
+  /** Ed25519 key (PKCS#8 PEM) that signs audit checkpoints (docs/adr/0401); added on start when missing. */
+  auditCheckpointKey?: string;
+};
 
 async function loadSecrets(): Promise<Secrets> {
   const file = path.join(stateDir, 'secrets.json');
-  if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Secrets;
+  if (existsSync(file)) {
+    const existing = JSON.parse(await readFile(file, 'utf8')) as Secrets;
+    if (!existing.databasePasswords || !existing.auditCheckpointKey) {
+      existing.databasePasswords ??= newDatabasePasswords();
+      existing.auditCheckpointKey ??= newCheckpointKey();
+      await saveSecrets(existing);
+    }
+    return existing;
+  }
   const secrets: Secrets = {
     encryptionKey: randomBytes(32).toString('base64'),
     sessionSecret: randomBytes(32).toString('base64'),
     adminEmail: 'admin@codevector.local',
     adminPassword: randomBytes(12).toString('base64url'),
+    databasePasswords: newDatabasePasswords(),
+    auditCheckpointKey: newCheckpointKey(),
   };
   await saveSecrets(secrets);
   return secrets;
+}
+
+function newCheckpointKey(): string {
+  return generateKeyPairSync('ed25519').privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
+}
+
+function newDatabasePasswords(): Record<Service, string> {
+  return {
+    operator: randomBytes(18).toString('base64url'),
+    gateway: randomBytes(18).toString('base64url'),
+    console: randomBytes(18).toString('base64url'),
+  };
+}
+
+/**
+ * Each service connects as its own login (docs/adr/0400), provisioned the way `codevector migrate`
+ * does it. A DATABASE_URL whose role may not create roles keeps every service on that URL.
+ */
+async function serviceUrls(databaseUrl: string, passwords: Record<Service, string>): Promise<Record<Service, string>> {
+  const services = ['operator', 'gateway', 'console'] as const;
+  const logins = services.map((service) => ({ service, user: `codevector_${service}_login`, password: passwords[service] }));
+  try {
+    await provisionServiceLogins(databaseUrl, logins);
+  } catch (error) {
+    console.warn(`start: services share DATABASE_URL's role: could not provision their own (${(error as Error).message})`);
+    return { operator: databaseUrl, gateway: databaseUrl, console: databaseUrl };
+  }
+  return Object.fromEntries(logins.map((login) => [login.service, serviceDatabaseUrl(databaseUrl, login)])) as Record<Service, string>;
 }
 
 async function saveSecrets(secrets: Secrets): Promise<void> {
@@ -173,7 +222,8 @@ async function main(): Promise<void> {
   }
   await migrate(databaseUrl, (line) => console.log(`start: ${line}`));
 
-  const shared = { DATABASE_URL: databaseUrl, CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
+  const urls = await serviceUrls(databaseUrl, secrets.databasePasswords!);
+  const shared = { CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const consoleUrl = `http://127.0.0.1:${ports.console}`;
   let manifests = exampleManifests;
@@ -182,21 +232,27 @@ async function main(): Promise<void> {
     startService('fake provider', 'testbed/src/fake-provider-main.ts', [], { FAKE_PROVIDER_PORT: String(ports.fakeProvider) });
     manifests = await writeDemoManifests(exampleManifests, fakeUrl);
   }
-  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], shared);
+  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], { ...shared, DATABASE_URL: urls.operator });
   startService('gateway', 'gateway/src/main.ts', [], {
     ...shared,
+    DATABASE_URL: urls.gateway,
     HOST: '127.0.0.1',
     PORT: String(ports.gateway),
     METRICS_PORT: String(ports.gatewayMetrics),
   });
   startService('console', 'console/api/src/main.ts', [], {
     ...shared,
+    DATABASE_URL: urls.console,
     HOST: '127.0.0.1',
     PORT: String(ports.console),
     SESSION_SECRET: secrets.sessionSecret,
     CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
     CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
     GATEWAY_PUBLIC_URL: gatewayUrl,
+    // Checkpoints of the audit chain outside PostgreSQL; `bin/codevector audit verify` with the
+    // same two variables checks against them.
+    AUDIT_CHECKPOINT_DIR: path.join(stateDir, 'audit-checkpoints'),
+    AUDIT_CHECKPOINT_KEY: secrets.auditCheckpointKey!,
   });
 
   const [gatewayUp, consoleUp] = await Promise.all([
@@ -212,6 +268,7 @@ async function main(): Promise<void> {
     consoleUrl,
     databaseUrl,
     manifests,
+    auditCheckpoints: path.join(stateDir, 'audit-checkpoints'),
     admin: { email: secrets.adminEmail, password: secrets.adminPassword },
     services: { gateway: gatewayUp, console: consoleUp },
   };

@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   operator: () => import('./operator.ts'),
   gateway: () => import('./gateway.ts'),
   console: () => import('./console.ts'),
+  audit: () => import('./audit.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -59,3 +59,17 @@ export async function migrate(databaseUrl: string, log: (line: string) => void =
     await client.end();
   }
 }
+
+/**
+ * Stores how many days audit rows are kept (null = forever), as the migrator: serving roles may
+ * read the setting but not change it (core/migrations/0401).
+ */
+export async function setAuditRetention(databaseUrl: string, days: number | null): Promise<void> {
+  const client = new pg.Client({ connectionString: databaseUrl, application_name: 'codevector-migrate' });
+  await client.connect();
+  try {
+    await client.query('update audit_retention set days = $1', [days]);
+  } finally {
+    await client.end();
+  }
+}

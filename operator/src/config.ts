@@ -47,6 +47,25 @@ export const operatorConfigSchema = z.object({
     )
     .pipe(z.array(z.url()))
     .optional(),
+  /**
+   * `operator migrate` only: login roles to provision after the migrations, one per service, each
+   * a member of its group role (docs/adr/0400). A service whose password is unset gets no login
+   * (it then connects with whatever DATABASE_URL it is given).
+   */
+  CODEVECTOR_DB_OPERATOR_USER: z.string().min(1).default('codevector_operator_login'),
+  CODEVECTOR_DB_OPERATOR_PASSWORD: z.string().min(16).optional(),
+  CODEVECTOR_DB_GATEWAY_USER: z.string().min(1).default('codevector_gateway_login'),
+  CODEVECTOR_DB_GATEWAY_PASSWORD: z.string().min(16).optional(),
+  CODEVECTOR_DB_CONSOLE_USER: z.string().min(1).default('codevector_console_login'),
+  CODEVECTOR_DB_CONSOLE_PASSWORD: z.string().min(16).optional(),
+  /**
+   * `operator migrate` only: audit rows older than this many days may be pruned by the console's
+   * retention (the database keeps the setting, so no serving role can change it); unset = forever.
+   */
+  CODEVECTOR_AUDIT_RETENTION_DAYS: z.preprocess(
+    (v) => (v === '' || v === '0' ? undefined : v),
+    z.coerce.number().int().positive().optional(),
+  ),
   /** The pod's namespace (downward API); the default for CODEVECTOR_OPERATOR_NAMESPACE. */
   POD_NAMESPACE: z.string().optional(),
   /** Namespace of the Lease and the webhook certificate Secret (the operator's own namespace in a cluster). */

@@ -1,6 +1,7 @@
 import { createPool } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
-import { migrate } from '@codevector/core/migrate';
+import { migrate, setAuditRetention } from '@codevector/core/migrate';
+import { provisionServiceLogins } from '@codevector/core/service-roles';
 import { buildOperator, type OperatorSource } from './build-operator.ts';
 import { loadOperatorConfig } from './config.ts';
 import { createKubeClient } from './kube/kube-client.ts';
@@ -19,6 +20,16 @@ async function main(argv: string[]): Promise<void> {
   if (command === 'migrate') {
     const applied = await migrate(config.DATABASE_URL, (line) => log.info(line));
     log.info({ applied }, 'migrations done');
+    const logins = (
+      [
+        ['operator', config.CODEVECTOR_DB_OPERATOR_USER, config.CODEVECTOR_DB_OPERATOR_PASSWORD],
+        ['gateway', config.CODEVECTOR_DB_GATEWAY_USER, config.CODEVECTOR_DB_GATEWAY_PASSWORD],
+        ['console', config.CODEVECTOR_DB_CONSOLE_USER, config.CODEVECTOR_DB_CONSOLE_PASSWORD],
+      ] as const
+    ).flatMap(([service, user, password]) => (password ? [{ service, user, password }] : []));
+    await provisionServiceLogins(config.DATABASE_URL, logins, (line) => log.info(line));
+    await setAuditRetention(config.DATABASE_URL, config.CODEVECTOR_AUDIT_RETENTION_DAYS ?? null);
+    log.info({ retentionDays: config.CODEVECTOR_AUDIT_RETENTION_DAYS ?? null }, 'audit retention set');
     return;
   }
   if (command !== 'run') {

@@ -1,5 +1,6 @@
 import type { DatabasePool } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
+import type { AuditAnchor } from './audit/audit-anchor.ts';
 import type { PasswordIdentityProvider } from './auth/identity-provider.ts';
 import type { LoginThrottle } from './auth/login-throttle.ts';
 import type { OidcSignIn } from './auth/oidc-sign-in.ts';
@@ -20,4 +21,6 @@ export type AppDeps = {
   identityProvider: PasswordIdentityProvider;
   /** Single sign-on, when OIDC_ISSUER_URL is set. */
   oidc: OidcSignIn | null;
+  /** Signed checkpoints outside PostgreSQL (ADR 0401); null when no checkpoint store is configured. */
+  anchor: AuditAnchor | null;
 };

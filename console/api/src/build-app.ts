@@ -22,7 +22,8 @@ import { scimRoutes } from './scim/scim-routes.ts';
 export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
-    trustProxy: deps.config.TRUST_PROXY === 'true',
+    // Only the named proxies' X-Forwarded-* count (request.ip, request.protocol); false otherwise.
+    trustProxy: deps.config.TRUST_PROXY.length > 0 ? deps.config.TRUST_PROXY : false,
     genReqId: () => randomUUID(),
     bodyLimit: 64 * 1024,
   });
@@ -55,11 +56,11 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
     identityProvider: deps.identityProvider,
   });
   await app.register(oidcRoutes, { config: deps.config, sessions: deps.sessions, oidc: deps.oidc });
-  await app.register(userRoutes, { pool: deps.pool });
+  await app.register(userRoutes, { pool: deps.pool, sessions: deps.sessions });
   await app.register(groupRoutes, { pool: deps.pool });
   await app.register(apiKeyRoutes, { pool: deps.pool });
   await app.register(resourceRoutes, { pool: deps.pool });
-  await app.register(auditRoutes, { pool: deps.pool, exportPool: deps.exportPool });
+  await app.register(auditRoutes, { pool: deps.pool, exportPool: deps.exportPool, anchor: deps.anchor });
   await app.register(insightRoutes, { config: deps.config, pool: deps.pool });
   await app.register(scimRoutes, { config: deps.config, pool: deps.pool });
 

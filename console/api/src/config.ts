@@ -1,7 +1,10 @@
+import { isIP } from 'node:net';
 import { loadConfig } from '@codevector/core/load-config';
 import { z } from 'zod';
 
 const booleanish = z.enum(['true', 'false', 'auto']);
+// Names proxy-addr (fastify's trustProxy) understands besides addresses and CIDRs.
+const proxyNames = new Set(['loopback', 'linklocal', 'uniquelocal']);
 
 /** The console's environment, parsed once at start-up (STYLE "Config"). */
 export const consoleConfigSchema = z.object({
@@ -12,9 +15,28 @@ export const consoleConfigSchema = z.object({
   /** Mixed into session token hashing; rotate it to sign everyone out. At least 32 characters. */
   SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters'),
   SESSION_TTL_HOURS: z.coerce.number().positive().default(12),
-  /** `auto` sets Secure when the request arrived over https (honouring X-Forwarded-Proto when TRUST_PROXY is set). */
+  /** `auto` sets Secure when the request arrived over https (X-Forwarded-Proto counts only from a TRUST_PROXY address). */
   COOKIE_SECURE: booleanish.default('auto'),
-  TRUST_PROXY: z.enum(['true', 'false']).default('false'),
+  /**
+   * The proxies in front of the console (the ingress controller): `false`, or comma-separated
+   * addresses and CIDRs. Only requests from them have X-Forwarded-For/-Proto believed, for the
+   * client address (sign-in throttling) and https (the Secure cookie). Trusting every hop (`true`)
+   * would let any client pick its own address and scheme, so it is refused.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((v) => (v === 'false' || v === '' ? [] : v.split(',').map((a) => a.trim())))
+    .pipe(
+      z.array(
+        z
+          .string()
+          .refine(
+            (a) => proxyNames.has(a) || isIP(a.split('/')[0] ?? '') !== 0,
+            'TRUST_PROXY takes `false` or addresses/CIDRs of your proxies (loopback, linklocal and uniquelocal also work), not `true`',
+          ),
+      ),
+    ),
   /** SCIM 2.0 provisioning at /scim/v2 (off unless a token is set): a file holding the bearer token (a mounted Secret; re-read when it changes). */
   CODEVECTOR_SCIM_TOKEN_FILE: z.string().optional(),
   /** The SCIM bearer token itself, for development; prefer the file. */
@@ -53,11 +75,29 @@ export const consoleConfigSchema = z.object({
   OIDC_REDIRECT_URL: z.string().url().optional(),
   CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: z.string().email().optional(),
   CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: z.string().min(12, 'the bootstrap admin password needs at least 12 characters').optional(),
+  /**
+   * Break glass: apply CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD to the bootstrap admin again on this
+   * start (audited; its sessions end). Otherwise the password is set once, at creation.
+   */
+  CODEVECTOR_BOOTSTRAP_ADMIN_RESET: z.enum(['true', 'false']).default('false'),
   /** The URL agents use to reach the gateway; shown on the Connect page. */
   GATEWAY_PUBLIC_URL: z.string().url().default('http://127.0.0.1:8090'),
   /** Folder of the built web app (console/web/dist); unset means the API runs without a UI. */
   CONSOLE_WEB_DIST: z.string().optional(),
   AUDIT_SEALER_INTERVAL_MS: z.coerce.number().int().positive().default(1000),
+  /**
+   * Signed checkpoints of the chain head (ADR 0401): the folder they go to (a PersistentVolume
+   * in the chart), and the Ed25519 private key (PKCS#8 PEM) as a file or as the value itself.
+   * Without both, the chain is not anchored outside the database.
+   */
+  AUDIT_CHECKPOINT_DIR: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_KEY_FILE: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_KEY: z.string().min(1).optional(),
+  /** More public keys (PEM blocks) whose checkpoints verify: the keys used before a rotation. */
+  AUDIT_CHECKPOINT_PUBLIC_KEYS_FILE: z.string().min(1).optional(),
+  AUDIT_CHECKPOINT_INTERVAL_MS: z.coerce.number().int().positive().default(60_000),
+  /** How often retention runs (the number of days kept is the migrator's setting, audit_retention). */
+  AUDIT_RETENTION_INTERVAL_MS: z.coerce.number().int().positive().default(3_600_000),
   /** Every replica may seal (an advisory lock picks one at a time); `false` leaves sealing to others. */
   AUDIT_SEALER_ENABLED: z.enum(['true', 'false']).default('true'),
 });

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@codevector/core/logger';
+import { startAuditAnchorer } from './audit/audit-anchor.ts';
 import { startAuditSealer } from './audit/audit-sealer.ts';
 import { ensureBootstrapAdmin } from './auth/bootstrap-admin.ts';
 import { buildApp } from './build-app.ts';
@@ -17,12 +18,21 @@ if (config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL && config.CODEVECTOR_BOOTSTRAP_ADMIN
     deps.pool,
     config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL,
     config.CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD,
+    { reset: config.CODEVECTOR_BOOTSTRAP_ADMIN_RESET === 'true' },
   );
   logger.info({ email: config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, outcome }, 'bootstrap admin checked');
 }
 const app = await buildApp(deps);
 const stopSealer =
   config.AUDIT_SEALER_ENABLED === 'true' ? startAuditSealer(deps.pool, logger, config.AUDIT_SEALER_INTERVAL_MS) : async () => {};
+const stopAnchorer = deps.anchor
+  ? startAuditAnchorer(deps.pool, deps.anchor, logger, {
+      intervalMs: config.AUDIT_CHECKPOINT_INTERVAL_MS,
+      retentionIntervalMs: config.AUDIT_RETENTION_INTERVAL_MS,
+    })
+  : async () => {};
+if (!deps.anchor)
+  logger.warn('audit checkpoints are off (AUDIT_CHECKPOINT_DIR and a key unset): the chain is not anchored outside the database');
 await app.listen({ port: config.PORT, host: config.HOST });
 
 let closing = false;
@@ -35,6 +45,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     void (async () => {
       await app.close();
       await stopSealer();
+      await stopAnchorer();
       await deps.close();
       process.exit(0);
     })().catch((error: unknown) => {

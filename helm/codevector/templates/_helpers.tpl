@@ -44,6 +44,25 @@ app.kubernetes.io/component: {{ .component }}
   value: {{ .Values.logLevel | quote }}
 {{- end -}}
 
+{{/* DATABASE_URL of one service: its own login (docs/adr/0400), or the migrator's URL when serviceRoles is off. */}}
+{{- define "codevector.serviceEnv" -}}
+{{- if .root.Values.database.serviceRoles.enabled -}}
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ include "codevector.dbRolesSecret" .root }}
+      key: {{ .service }}-url
+- name: LOG_LEVEL
+  value: {{ .root.Values.logLevel | quote }}
+{{- else -}}
+{{ include "codevector.commonEnv" .root }}
+{{- end -}}
+{{- end -}}
+
+{{- define "codevector.dbRolesSecret" -}}
+{{ .Values.database.serviceRoles.existingSecret | default (printf "%s-db-roles" (include "codevector.fullname" .)) }}
+{{- end -}}
+
 {{- define "codevector.encryptionEnv" -}}
 - name: CODEVECTOR_ENCRYPTION_KEY
   valueFrom:

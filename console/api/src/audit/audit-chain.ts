@@ -3,11 +3,11 @@ import { stableStringify } from '@codevector/core/audit-diff';
 import { auditRecordSchema } from '@codevector/core/audit-entry';
 import { type CommonQueryMethods, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { z } from 'zod';
+import type { Checkpoint, RejectedCheckpoint } from './audit-checkpoint.ts';
 import type { ChainBreak, ChainReport } from './audit-contract.ts';
 
 // Any constant works; every sealer (one per console replica) must use the same one.
-const sealerLockKey = 7_412_003_301;
-const genesisHash = Buffer.alloc(32);
+export const sealerLockKey = 7_412_003_301;
 
 // The chain hashes audit_log's columns as stored, under the columns' own names: this list and
 // canonicalAuditRow's order are the chain's format, fixed for every row already sealed, so they
@@ -26,10 +26,11 @@ const chainRow = z.object({
   detail: record.detail,
   request_id: record.requestId,
 });
-type ChainRow = z.infer<typeof chainRow>;
+export type ChainRow = z.infer<typeof chainRow>;
+export { chainRow };
 
 // `at` as integer microseconds since the epoch: exact, independent of the session time zone.
-const chainColumns = sql.fragment`a.id, (extract(epoch from a.at) * 1000000)::bigint::text as at_us, a.action, a.target_type,
+export const chainColumns = sql.fragment`a.id, (extract(epoch from a.at) * 1000000)::bigint::text as at_us, a.action, a.target_type,
   a.target_id, a.target_name, a.actor, a.actor_source, a.detail, a.request_id`;
 
 /** The bytes a row contributes to the chain: every recorded field, JSON with sorted keys. */
@@ -54,6 +55,7 @@ export function chainHash(previous: Buffer, row: ChainRow): Buffer {
 }
 
 const stateRow = z.object({ last_txid: z.string(), last_audit_id: z.number(), head_seq: z.number(), head_hash: z.instanceof(Buffer) });
+const fullStateRow = stateRow.extend({ base_seq: z.number(), base_hash: z.instanceof(Buffer) });
 
 /**
  * Seals one batch of settled audit rows onto the chain. Only one sealer runs at a time
@@ -124,26 +126,87 @@ const linkRow = z.object({
   ...nullableColumns(chainRow.shape),
 });
 
+export type VerifyOptions = {
+  batchSize?: number;
+  /**
+   * Signature-checked checkpoints from outside the database (audit-checkpoint.ts). With them,
+   * verify also catches a chain recomputed after a rewrite, a truncated tail and a retention
+   * base nobody signed; without them (undefined) only the in-database chain is checked.
+   */
+  checkpoints?: readonly Checkpoint[];
+  /** Checkpoint files that failed their signature or did not parse: reported as a break. */
+  rejectedCheckpoints?: readonly RejectedCheckpoint[];
+  /** Start at a trusted position (a checkpoint) instead of the retention base: the anchorer's incremental check. */
+  from?: { seq: number; hash: string };
+};
+
 /**
- * Recomputes the whole chain from the genesis hash and reports the first broken link: a row
- * deleted or altered after sealing, a hole in the sequence, a head that does not match, or a
- * row slipped in behind the sealed head. Reads in keyset batches, so memory stays flat.
+ * Recomputes the chain from its base (genesis, or the retention checkpoint rows were pruned up
+ * to) and reports the first broken link: a row deleted or altered after sealing, a hole in the
+ * sequence, a head that does not match, a row slipped in behind the sealed head, and, against
+ * signed checkpoints, a chain recomputed after a rewrite (`checkpoint_mismatch`, from the first
+ * position after the last checkpoint that still matches), rows removed past the chain's end
+ * (`checkpoint_ahead`), a retention base no checkpoint vouches for (`base_unanchored`), or a
+ * forged checkpoint file (`checkpoint_invalid`). Reads in keyset batches, so memory stays flat.
  */
-export async function verifyAuditChain(db: CommonQueryMethods, batchSize = 5000): Promise<ChainReport> {
-  const state = await db.one(sql.type(stateRow)`
-    select last_txid::text as last_txid, last_audit_id, head_seq, head_hash from audit_chain_state`);
+export async function verifyAuditChain(db: CommonQueryMethods, options: VerifyOptions = {}): Promise<ChainReport> {
+  const batchSize = options.batchSize ?? 5000;
+  const state = await db.one(sql.type(fullStateRow)`
+    select last_txid::text as last_txid, last_audit_id, head_seq, head_hash, base_seq, base_hash from audit_chain_state`);
   const pending = await db.oneFirst(sql.type(z.object({ n: z.number() }))`
     select count(*)::int as n from audit_log a where (a.txid, a.id) > (${state.last_txid}::xid8, ${state.last_audit_id})`);
-  let previous: Buffer = genesisHash;
-  let expectedSeq = 1;
+  const anchors = new Map<number, Checkpoint[]>();
+  for (const checkpoint of options.checkpoints ?? []) anchors.set(checkpoint.seq, [...(anchors.get(checkpoint.seq) ?? []), checkpoint]);
   let checked = 0;
   const report = (firstBreak: ChainBreak | null): ChainReport => ({
     ok: firstBreak === null,
     checked,
     headSeq: state.head_seq,
+    baseSeq: state.base_seq,
     pending,
+    checkpoints: options.checkpoints ? options.checkpoints.length : null,
     firstBreak,
   });
+  const rejected = options.rejectedCheckpoints?.[0];
+  if (rejected) {
+    return report({
+      seq: rejected.seq ?? 0,
+      auditId: null,
+      reason: 'checkpoint_invalid',
+      message: `checkpoint ${rejected.name} cannot be trusted (${rejected.why}): the checkpoint store was tampered with`,
+    });
+  }
+  const baseHex = state.base_hash.toString('hex');
+  if (!options.from && options.checkpoints && state.base_seq > 0) {
+    const vouched = (anchors.get(state.base_seq) ?? []).some((c) => c.purpose === 'retention' && c.hash === baseHex);
+    if (!vouched) {
+      const earlier = (options.checkpoints ?? []).filter((c) => c.purpose === 'retention' && c.seq < state.base_seq).map((c) => c.seq);
+      const from = Math.max(0, ...earlier) + 1;
+      return report({
+        seq: from,
+        auditId: null,
+        reason: 'base_unanchored',
+        message: `rows ${from}..${state.base_seq} were removed without a signed retention checkpoint`,
+      });
+    }
+  }
+  if (options.from && options.from.seq > state.base_seq) {
+    // The incremental check starts from a signed position: the chain there must still be it.
+    const stored = await db.maybeOneFirst(sql.type(z.object({ hash: z.instanceof(Buffer) }))`
+      select hash from audit_chain where seq = ${options.from.seq}`);
+    if (!stored || stored.toString('hex') !== options.from.hash) {
+      return report({
+        seq: options.from.seq,
+        auditId: null,
+        reason: 'checkpoint_mismatch',
+        message: `the chain at seq ${options.from.seq} differs from the newest signed checkpoint: rows up to it were rewritten and the chain recomputed (a full verify names the first bad seq)`,
+      });
+    }
+  }
+  const startSeq = options.from ? options.from.seq : state.base_seq;
+  let previous: Buffer = options.from ? Buffer.from(options.from.hash, 'hex') : state.base_hash;
+  let expectedSeq = startSeq + 1;
+  let lastAnchored = startSeq;
   for (;;) {
     const rows = await db.any(sql.type(linkRow)`
       select c.seq, c.audit_id, c.hash, a.id is not null as present, ${chainColumns}
@@ -171,14 +234,37 @@ export async function verifyAuditChain(db: CommonQueryMethods, batchSize = 5000)
           message: `audit row ${row.audit_id} does not match its seal`,
         });
       }
+      const signed = anchors.get(row.seq) ?? [];
+      if (signed.some((c) => c.hash !== hash.toString('hex') || (c.auditId !== null && c.auditId !== row.audit_id))) {
+        return report({
+          seq: lastAnchored + 1,
+          auditId: null,
+          reason: 'checkpoint_mismatch',
+          message: `the chain at seq ${row.seq} differs from its signed checkpoint: rows ${lastAnchored + 1}..${row.seq} were rewritten, inserted or deleted and the chain recomputed`,
+        });
+      }
+      if (signed.length > 0) lastAnchored = row.seq;
       previous = hash;
       expectedSeq += 1;
       checked += 1;
     }
   }
-  if (checked !== state.head_seq || !previous.equals(state.head_seq === 0 ? genesisHash : state.head_hash)) {
-    return report({ seq: checked + 1, auditId: null, reason: 'head_mismatch', message: 'the chain does not end at the recorded head' });
+  const end = startSeq + checked;
+  const furthest = Math.max(0, ...(options.checkpoints ?? []).map((c) => c.seq));
+  if (furthest > end) {
+    return report({
+      seq: end + 1,
+      auditId: null,
+      reason: 'checkpoint_ahead',
+      message: `the chain ends at seq ${end} but a signed checkpoint vouches for seq ${furthest}: rows ${end + 1}..${furthest} were deleted or truncated`,
+    });
   }
+  if (end !== state.head_seq || !previous.equals(state.head_seq === state.base_seq ? state.base_hash : state.head_hash)) {
+    return report({ seq: end + 1, auditId: null, reason: 'head_mismatch', message: 'the chain does not end at the recorded head' });
+  }
+  // A whole-table anti-join: the full verify's job, not the anchorer's once a minute (its rows
+  // behind the head were checked when their range was last verified in full).
+  if (options.from) return report(null);
   const intruder = await db.maybeOne(sql.type(z.object({ id: z.number() }))`
     select a.id from audit_log a
     where (a.txid, a.id) <= (${state.last_txid}::xid8, ${state.last_audit_id})

@@ -20,17 +20,31 @@ export type ExportFormat = (typeof exportFormats)[number];
 export const chainBreakSchema = z.object({
   seq: z.number().int(),
   auditId: z.number().int().nullable(),
-  reason: z.enum(['row_missing', 'row_altered', 'sequence_gap', 'head_mismatch', 'unchained_row']),
+  reason: z.enum([
+    'row_missing',
+    'row_altered',
+    'sequence_gap',
+    'head_mismatch',
+    'unchained_row',
+    'checkpoint_mismatch',
+    'checkpoint_ahead',
+    'checkpoint_invalid',
+    'base_unanchored',
+  ]),
   message: z.string(),
 });
 export type ChainBreak = z.infer<typeof chainBreakSchema>;
 
-/** GET /api/audit/verify: the whole chain recomputed; `firstBreak` is null when intact. */
+/** GET /api/audit/verify: the chain recomputed from its base (and checked against signed checkpoints); `firstBreak` is null when intact. */
 export const chainReportSchema = z.object({
   ok: z.boolean(),
   checked: z.number().int(),
   headSeq: z.number().int(),
+  /** Rows up to here were pruned by retention; verify starts after it. */
+  baseSeq: z.number().int(),
   pending: z.number().int(),
+  /** Signed checkpoints checked against the chain; null when no checkpoint store is configured. */
+  checkpoints: z.number().int().nullable(),
   firstBreak: chainBreakSchema.nullable(),
 });
 export type ChainReport = z.infer<typeof chainReportSchema>;

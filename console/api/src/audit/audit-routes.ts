@@ -1,10 +1,10 @@
 import { PassThrough } from 'node:stream';
-import { sql } from '@codevector/core/create-pool';
+import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
-import type { AppDeps } from '../app-deps.ts';
 import { requireRole } from '../auth/request-context.ts';
 import { parseInput } from '../http/http-errors.ts';
+import { type AuditAnchor, verifyAnchoredChain } from './audit-anchor.ts';
 import { verifyAuditChain } from './audit-chain.ts';
 import { type AuditFacets, type AuditPage, type ChainHead, type ChainReport, exportFormats } from './audit-contract.ts';
 import { exportAuditLog } from './audit-export.ts';
@@ -18,7 +18,11 @@ const pageSchema = auditFilterSchema.extend({
 });
 
 /** The audit log for admins and auditors: pages, facets, streamed export, chain verification and head. */
-export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'>> = async (app, deps) => {
+// Spelled out rather than picked from AppDeps: app-deps.ts names this room's AuditAnchor, and
+// naming AppDeps here would loop audit/ back onto it.
+type AuditRoutesOptions = { pool: DatabasePool; exportPool: DatabasePool; anchor: AuditAnchor | null };
+
+export const auditRoutes: FastifyPluginAsync<AuditRoutesOptions> = async (app, deps) => {
   app.get<{ Reply: AuditPage }>('/api/audit', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const input = parseInput(pageSchema, request.query);
@@ -54,7 +58,8 @@ export const auditRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'exportPool'
 
   app.get<{ Reply: ChainReport }>('/api/audit/verify', async (request) => {
     requireRole(request, 'admin', 'auditor');
-    return verifyAuditChain(deps.exportPool);
+    // Against the signed checkpoints when this replica has the store; the chain alone otherwise.
+    return deps.anchor ? verifyAnchoredChain(deps.exportPool, deps.anchor) : verifyAuditChain(deps.exportPool);
   });
 
   app.get<{ Reply: ChainHead }>('/api/audit/chain', async (request) => {

@@ -5,7 +5,7 @@ import type { Ok } from '../http/http-contract.ts';
 import { parseInput } from '../http/http-errors.ts';
 import { loginInputSchema, type SessionInfo } from './auth-contract.ts';
 import type { PasswordIdentityProvider } from './identity-provider.ts';
-import type { LoginThrottle } from './login-throttle.ts';
+import { deviceCookie, type LoginThrottle } from './login-throttle.ts';
 import { requireRole } from './request-context.ts';
 import type { SessionStore } from './session-store.ts';
 
@@ -14,13 +14,16 @@ export const sessionCookie = 'cv_session';
 // Spelled out rather than picked from AppDeps: app-deps.ts is made of this folder's types, and
 // naming it here would loop auth/ back onto it.
 type AuthRoutesOptions = {
-  config: Pick<ConsoleConfig, 'COOKIE_SECURE'>;
+  config: Pick<ConsoleConfig, 'COOKIE_SECURE' | 'CONSOLE_LOCAL_LOGIN'>;
   sessions: SessionStore;
   throttle: LoginThrottle;
   identityProvider: PasswordIdentityProvider;
 };
 
-/** Whether the session cookie gets `Secure`: forced by config, else when the request came over https. */
+/**
+ * Whether the session cookie gets `Secure`: forced by config, else when the request came over
+ * https. request.protocol honours X-Forwarded-Proto only from TRUST_PROXY's addresses.
+ */
 function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean {
   if (deps.config.COOKIE_SECURE !== 'auto') return deps.config.COOKIE_SECURE === 'true';
   return request.protocol === 'https';
@@ -29,17 +32,31 @@ function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean
 /** Sign-in, sign-out and the current session. */
 export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, deps) => {
   app.post<{ Reply: SessionInfo }>('/api/auth/login', async (request, reply) => {
+    if (deps.config.CONSOLE_LOCAL_LOGIN === 'false')
+      throw new CodeVectorError('CON_FORBIDDEN', 'Password sign-in is turned off here; sign in with SSO.');
     const input = parseInput(loginInputSchema, request.body);
-    await deps.throttle.assertAllowed(input.email, request.ip);
+    // request.ip is the peer's address, or X-Forwarded-For's as far as TRUST_PROXY's proxies vouch.
+    const device = request.cookies[deviceCookie];
+    await deps.throttle.assertAllowed(input.email, request.ip, device);
     const identity = await deps.identityProvider.authenticate(input.email, input.password);
     if (!identity) {
-      await deps.throttle.recordFailure(input.email, request.ip);
-      request.log.info({ email: input.email }, 'sign-in failed');
+      await deps.throttle.recordFailure(input.email, request.ip, device);
+      request.log.info({ email: input.email, ip: request.ip }, 'sign-in failed');
       throw new CodeVectorError('CON_INVALID_CREDENTIALS');
     }
-    await deps.throttle.recordSuccess(input.email);
+    const deviceToken = await deps.throttle.recordSuccess(input.email, request.ip, device);
     const created = await deps.sessions.create(identity, { userAgent: request.headers['user-agent'], ip: request.ip });
-    setSessionCookie(reply, created.token, created.expiresAt, secureCookie(deps, request));
+    const secure = secureCookie(deps, request);
+    setSessionCookie(reply, created.token, created.expiresAt, secure);
+    // Proof that this browser signed in to this account before: its attempts skip the
+    // account-wide backoff a stranger may have caused (login-throttle.ts).
+    void reply.setCookie(deviceCookie, deviceToken, {
+      path: '/api/auth',
+      httpOnly: true,
+      sameSite: 'strict',
+      secure,
+      maxAge: 180 * 24 * 3600,
+    });
     const session = await deps.sessions.find(created.token);
     return { user: session!.user, csrfToken: created.csrfToken };
   });

@@ -7,8 +7,9 @@ let t: Awaited<ReturnType<typeof startTestConsole>>;
 beforeAll(async () => {
   t = await startTestConsole({
     throttle: {
-      email: { maxFailures: 3, windowSeconds: 60, lockSeconds: 60 },
-      ip: { maxFailures: 100, windowSeconds: 60, lockSeconds: 60 },
+      pair: { free: 3, baseSeconds: 60, maxSeconds: 60, windowSeconds: 60 },
+      source: { free: 100, baseSeconds: 60, maxSeconds: 60, windowSeconds: 60 },
+      account: { free: 100, baseSeconds: 60, maxSeconds: 60, windowSeconds: 60 },
     },
   });
 });
@@ -53,7 +54,7 @@ describe('console authentication', () => {
   });
 
   it('marks the cookie Secure behind an https proxy', async () => {
-    const secure = await startTestConsole({ env: { TRUST_PROXY: 'true' } });
+    const secure = await startTestConsole({ env: { TRUST_PROXY: '127.0.0.1' } });
     try {
       const response = await secure.app.inject({
         method: 'POST',
@@ -79,7 +80,7 @@ describe('console authentication', () => {
     expect(wrong.json().error.code).toBe('CON_INVALID_CREDENTIALS');
   });
 
-  it('throttles repeated failures per account, even with the right password', async () => {
+  it('throttles repeated failures per account and source, even with the right password', async () => {
     const email = 'victim@example.com';
     const admin = await t.signIn();
     await admin.request('POST', '/api/users', { email, role: 'member', password: 'a long enough password' });

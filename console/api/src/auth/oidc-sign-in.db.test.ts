@@ -182,6 +182,21 @@ describe('single sign-on through an OpenID provider', () => {
     expect((await sessionOf(victim)).status).toBe(401);
   });
 
+  it('turns password sign-in off when the installation says so', async () => {
+    const ssoOnly = await startTestConsole({ env: { CONSOLE_LOCAL_LOGIN: 'false' } });
+    try {
+      const r = await ssoOnly.app.inject({
+        method: 'POST',
+        url: '/api/auth/login',
+        payload: { email: 'admin@example.com', password: 'x' },
+      });
+      expect(r.statusCode).toBe(403);
+      expect(r.json().error.message).toMatch(/sign in with SSO/);
+    } finally {
+      await ssoOnly.close();
+    }
+  });
+
   it('refuses to redirect anywhere but this console after sign-in', async () => {
     const b = browser();
     const landed = await b.signIn('bob', '//evil.example/phish');

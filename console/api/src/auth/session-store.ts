@@ -1,5 +1,5 @@
 import { createHmac, randomBytes } from 'node:crypto';
-import { type DatabasePool, sql, statement } from '@codevector/core/create-pool';
+import { type CommonQueryMethods, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { z } from 'zod';
 import { roleSchema, type SessionUser } from './auth-contract.ts';
 import type { Identity } from './identity-provider.ts';
@@ -45,6 +45,16 @@ export function createSessionStore(pool: DatabasePool, options: { secret: string
         idp: row.idp,
         expiresAt: row.expires_at,
       };
+    },
+    /**
+     * Ends every session of a user except `keepToken`'s (the caller's own, when they changed
+     * their own password or role), inside the caller's transaction. Returns how many ended.
+     */
+    async endOtherSessions(tx: CommonQueryMethods, userId: string, keepToken: string | undefined): Promise<number> {
+      const keep = keepToken ? sql.binary(digest(keepToken)) : null;
+      const ended = await tx.any(sql.type(z.object({ user_id: z.string() }))`
+        delete from sessions where user_id = ${userId} and (${keep}::bytea is null or token_hash <> ${keep}::bytea) returning user_id`);
+      return ended.length;
     },
     async delete(token: string): Promise<void> {
       await pool.query(statement`delete from sessions where token_hash = ${sql.binary(digest(token))}`);

@@ -5,6 +5,7 @@ import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import type { AppDeps } from '../app-deps.ts';
 import { roles } from '../auth/auth-contract.ts';
+import { sessionCookie } from '../auth/auth-routes.ts';
 import { hashPassword } from '../auth/password-hasher.ts';
 import { auditConsoleChange, requireRole } from '../auth/request-context.ts';
 import { parseInput } from '../http/http-errors.ts';
@@ -48,7 +49,7 @@ async function assertAnotherAdmin(tx: DatabaseTransactionConnection, userId: str
 }
 
 /** Local accounts: list, create, change role, disable, reset password; every change audited in its transaction. */
-export const userRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app, deps) => {
+export const userRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool' | 'sessions'>> = async (app, deps) => {
   app.get<{ Reply: UserList }>('/api/users', async (request) => {
     requireRole(request, 'admin', 'auditor');
     const rows = await deps.pool.any(sql.type(userRow)`select ${userColumns} from users order by lower(email)`);
@@ -127,6 +128,12 @@ export const userRoutes: FastifyPluginAsync<Pick<AppDeps, 'pool'>> = async (app,
       if (passwordHash) {
         // The diff says that the password changed, never what it is or was.
         await auditConsoleChange(tx, request, { action: 'user.password_changed', ...target, detail: { fields: ['password'] } });
+      }
+      // A new password or role ends the user's other sessions now: a session opened with the old
+      // password, or holding the old role's rights, must not outlive the change. The admin's own
+      // session survives a change to their own account.
+      if ((passwordHash || before.role !== after.role) && !isDisabled) {
+        await deps.sessions.endOtherSessions(tx, id, id === actor.id ? request.cookies[sessionCookie] : undefined);
       }
       return after;
     });

@@ -2,7 +2,7 @@
 import { createLogger } from '@codevector/core/logger';
 import type { FastifyInstance } from 'fastify';
 import { ensureBootstrapAdmin } from '../auth/bootstrap-admin.ts';
-import type { ThrottleLimits } from '../auth/login-throttle.ts';
+import type { ThrottlePolicies } from '../auth/login-throttle.ts';
 import { buildApp } from '../build-app.ts';
 import { consoleConfigSchema } from '../config.ts';
 import { createDeps } from '../create-deps.ts';
@@ -21,9 +21,7 @@ export type TestClient = {
   ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
 };
 
-export async function startTestConsole(
-  options: { env?: Record<string, string>; throttle?: { email: ThrottleLimits; ip: ThrottleLimits } } = {},
-) {
+export async function startTestConsole(options: { env?: Record<string, string>; throttle?: ThrottlePolicies } = {}) {
   const config = consoleConfigSchema.parse({
     DATABASE_URL: process.env['DATABASE_URL'],
     SESSION_SECRET: 'test-secret-test-secret-test-secret-0123',

@@ -70,7 +70,7 @@ beforeEach(() => {
   api = mockApi({
     'GET /api/audit': (call) => answerPage(call),
     'GET /api/audit/facets': () => facets,
-    'GET /api/audit/verify': () => ({ ok: true, checked: 12, headSeq: 12, pending: 2, firstBreak: null }),
+    'GET /api/audit/verify': () => ({ ok: true, checked: 12, headSeq: 12, baseSeq: 0, pending: 2, checkpoints: 3, firstBreak: null }),
   });
 });
 afterEach(() => {
@@ -223,7 +223,9 @@ describe('audit log page', () => {
     const user = userEvent.setup();
     render(<AuditLogPage />);
     await user.click(screen.getByRole('button', { name: 'Verify chain' }));
-    expect((await screen.findByRole('status')).textContent).toBe('Chain intact: 12 sealed rows verified, 2 pending.');
+    expect((await screen.findByRole('status')).textContent).toBe(
+      'Chain intact: 12 sealed rows verified, 2 pending. 3 signed checkpoints matched.',
+    );
     api = mockApi({
       'GET /api/audit': () => ({ entries: [], nextCursor: null }),
       'GET /api/audit/verify': () => ({
