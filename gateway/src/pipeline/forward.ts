@@ -8,24 +8,11 @@ import { account } from './account.ts';
 import type { HttpContext, ProxyDeps } from './endpoint.ts';
 import { refusal, refuseHttp } from './refuse.ts';
 import { decodeBody, decompressorFor } from './request-body.ts';
+import { createUpstreamHeaderFilter } from './upstream-headers.ts';
 import { createUsageStripper } from './usage-stripper.ts';
 
-// Never forwarded upstream: hop-by-hop headers, the virtual key, and what undici sets itself.
-const droppedRequestHeaders = new Set([
-  'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'x-api-key',
-  'authorization',
-  'expect',
-]);
+const defaultHeaderFilter = createUpstreamHeaderFilter();
+
 const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
 /** A Provider's extra headers, lower-cased once per config snapshot (they replace the client's). */
@@ -129,11 +116,12 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   // A flat [name, value, ...] list in the client's order: repeated headers stay repeated, and
   // neither side builds a header object per request.
   const extra = providerHeaders(provider.provider.headers);
+  const allowHeader = deps.upstreamHeaders ?? defaultHeaderFilter;
   const headers: string[] = [];
   const rawHeaders = req.rawHeaders;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
-    if (droppedRequestHeaders.has(name)) continue;
+    if (!allowHeader(name)) continue;
     if (modified && name === 'content-encoding') continue;
     if (stripUsageChunk && name === 'accept-encoding') continue;
     if (extra.names.has(name)) continue;
