@@ -96,6 +96,14 @@ describe('refused keys, aggregated', () => {
 });
 
 describe('repeated refusals, aggregated', () => {
+  it('counts still reach the database after a quiet second (regression: an empty flush once stopped all later ones)', async () => {
+    await new Promise((resolve) => setTimeout(resolve, 2500));
+    const user = await fx.seedUser({ email: 'quiet@example.com' });
+    await fx.pool.query(statement`update api_keys set revoked_at = now() where id = ${user.keyId}`);
+    expect((await send(user.key)).status).toBe(401);
+    await waitFor(async () => (await windowsOf('gateway.key_refused', `key:${user.keyId}`))[0]);
+  });
+
   it('the same prompt with a secret retried six times is one gateway.secret_blocked row with count 6', async () => {
     const secret = `acme_${randomBytes(16).toString('hex')}`;
     const before = (await rows('gateway.secret_blocked')).length;

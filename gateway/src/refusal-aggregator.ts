@@ -89,20 +89,26 @@ export function createRefusalAggregator(options: {
     }
   }
 
+  async function flushOnce(): Promise<void> {
+    try {
+      const now = clock();
+      const due = [...windows.values()].filter((w) => w.durable && w.unflushed > 0);
+      if (due.length > 0) await write(due);
+      for (const [key, w] of windows) if (w.windowStart + windowMs <= now && w.unflushed === 0 && w.durable) windows.delete(key);
+    } catch (error) {
+      logger.warn({ err: error }, 'refusal counts not written');
+    }
+  }
+
   function flush(): Promise<void> {
-    flushing ??= (async () => {
-      try {
-        const now = clock();
-        const due = [...windows.values()].filter((w) => w.durable && w.unflushed > 0);
-        if (due.length > 0) await write(due);
-        for (const [key, w] of windows) if (w.windowStart + windowMs <= now && w.unflushed === 0 && w.durable) windows.delete(key);
-      } catch (error) {
-        logger.warn({ err: error }, 'refusal counts not written');
-      } finally {
-        flushing = null;
-      }
-    })();
-    return flushing;
+    // One flush at a time; the slot is cleared only by the flush that holds it (a flush with
+    // nothing to write finishes synchronously, before an assignment after it would run).
+    if (flushing) return flushing;
+    const running = flushOnce().finally(() => {
+      if (flushing === running) flushing = null;
+    });
+    flushing = running;
+    return running;
   }
 
   return {
