@@ -56,17 +56,27 @@ for (const name of readdirSync(figuresDir).filter((f) => f.endsWith('.json') && 
   const value = JSON.parse(readFileSync(path.join(figuresDir, name), 'utf8')) as Record<string, unknown> & { fault: string };
   figures[value.fault] = value;
 }
+const previous = existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, 'utf8')) as Record<string, unknown>) : {};
+// A run of some files only (`npm run test:faults -- <file>…`) replaces those files' entries and
+// figures and keeps the others from the last run that measured them.
+const ranFiles = new Set(results.testResults.map((file) => path.basename(file.name)));
+const partial = passThrough.some((a) => a.endsWith('.test.ts'));
+if (partial) {
+  for (const kept of (previous['faults'] as typeof faults | undefined) ?? []) if (!ranFiles.has(kept.file)) faults.push(kept);
+  for (const [fault, value] of Object.entries((previous['figures'] as Record<string, Record<string, unknown>> | undefined) ?? {})) {
+    if (!(fault in figures)) figures[fault] = value;
+  }
+}
 const sum = (key: string) =>
   Object.entries(figures)
     .filter(([fault]) => fault !== 'soak')
     .reduce((total, [, f]) => total + (typeof f[key] === 'number' ? (f[key] as number) : 0), 0);
 
-const previous = existsSync(resultFile) ? (JSON.parse(readFileSync(resultFile, 'utf8')) as Record<string, unknown>) : {};
 const keep = (key: string) => (previous[key] === undefined ? null : previous[key]);
 const soakFigures = figures['soak'];
 const measuredAt = new Date().toISOString();
 const reliability = {
-  command: soak ? 'npm run test:faults -- --soak' : 'npm run test:faults',
+  command: soak ? 'npm run test:faults -- --soak' : partial ? `npm run test:faults -- ${passThrough.join(' ')}` : 'npm run test:faults',
   measured_at: measuredAt,
   machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
   // Every usage row or rejection event a client's answer promised that PostgreSQL does not
