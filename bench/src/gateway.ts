@@ -154,7 +154,14 @@ async function startFake(): Promise<Proc> {
 async function startGatewayProcess(env: Record<string, string>): Promise<Proc> {
   const port = await freePort();
   const child = fork(`${root}gateway/src/main.ts`, [], {
-    env: { ...process.env, ...env, PORT: String(port), METRICS_PORT: String(await freePort()), LOG_LEVEL: 'warn' },
+    env: {
+      ...process.env,
+      UPSTREAM_HEADER_ALLOW: 'x-fake-*',
+      ...env,
+      PORT: String(port),
+      METRICS_PORT: String(await freePort()),
+      LOG_LEVEL: 'warn',
+    },
     execArgv: profile ? ['--cpu-prof', '--cpu-prof-dir=/tmp/codevector-gateway-profile'] : [],
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -25,6 +25,9 @@ export const errorCodes = {
   GW_WRONG_SURFACE: { status: 400, message: 'This model is served through the other API surface.', final: true },
   GW_PROVIDER_KEY_MISSING: { status: 503, message: 'The provider for this model has no API key configured.' },
   GW_BODY_TOO_LARGE: { status: 413, message: 'The request body is too large.', final: true },
+  GW_REQUEST_TIMEOUT: { status: 408, message: 'The request did not arrive in time.' },
+  GW_UNSUPPORTED_ENCODING: { status: 415, message: 'The content-encoding of the request body is not supported.', final: true },
+  GW_UNKNOWN_MESSAGE: { status: 400, message: 'The gateway does not accept this WebSocket message type.', final: true },
 
   OP_SECRET_NOT_FOUND: { status: 422, message: 'The referenced Secret or key does not exist.' },
   OP_PROVIDER_NOT_FOUND: { status: 422, message: 'The referenced Provider does not exist.' },

@@ -35,6 +35,17 @@ describe('createRejectionRecorder', () => {
     await recorder.close();
   });
 
+  it('stores a client value holding NUL (replaced), without failing the rest of its batch', async () => {
+    const recorder = createRejectionRecorder(pool, { windowMs: 5 });
+    const poisoned = { ...event(5000), targetName: 'gpt\u0000x', detail: { model: 'a\u0000b' }, requestId: 'req-nul' };
+    await Promise.all([recorder.record(poisoned), recorder.record({ ...event(5001), requestId: 'req-beside-nul' })]);
+    const rows = await pool.any(sql.type(z.object({ target_name: z.string().nullable(), detail: z.unknown() }))`
+      select target_name, detail from audit_log where request_id in ('req-nul', 'req-beside-nul') order by request_id desc`);
+    expect(rows).toHaveLength(2);
+    expect(rows[0]).toEqual({ target_name: 'gpt\uFFFDx', detail: { model: 'a\uFFFDb' } });
+    await recorder.close();
+  });
+
   it('rejects the callers of a batch that could not be written', async () => {
     await pool.query(statement`
       create function fail_audit2() returns trigger language plpgsql as $$ begin raise exception 'audit offline'; end $$`);

@@ -90,15 +90,19 @@ export function createRejectionRecorder(
 }
 
 async function insertBatch(pool: DatabasePool, batch: Pending[]): Promise<void> {
+  // PostgreSQL refuses NUL in text and jsonb: one client value carrying one would fail the whole
+  // group commit, every other caller's event with it. It is replaced, never stored.
+  const text = (value: string | null | undefined) =>
+    value == null ? null : value.includes('\u0000') ? value.replaceAll('\u0000', '\uFFFD') : value;
   const rows = batch.map(({ entry }) => [
-    entry.action,
-    entry.targetType,
-    entry.targetId ?? null,
-    entry.targetName ?? null,
-    entry.actor,
+    text(entry.action),
+    text(entry.targetType),
+    text(entry.targetId),
+    text(entry.targetName),
+    text(entry.actor),
     entry.actorSource,
-    JSON.stringify(entry.detail),
-    entry.requestId ?? null,
+    JSON.stringify(entry.detail).replaceAll('\\u0000', '\\ufffd'),
+    text(entry.requestId),
   ]);
   await pool.query(sql.type(noRows)`
     insert into audit_log (action, target_type, target_id, target_name, actor, actor_source, detail, request_id)

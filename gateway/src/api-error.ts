@@ -8,7 +8,9 @@ const anthropicTypes: Record<number, string> = {
   402: 'billing_error',
   403: 'permission_error',
   404: 'not_found_error',
+  408: 'timeout_error',
   413: 'request_too_large',
+  415: 'invalid_request_error',
   429: 'rate_limit_error',
   529: 'overloaded_error',
 };
@@ -19,7 +21,9 @@ const openaiTypes: Record<number, string> = {
   402: 'insufficient_quota',
   403: 'permission_error',
   404: 'invalid_request_error',
+  408: 'timeout',
   413: 'invalid_request_error',
+  415: 'invalid_request_error',
   429: 'rate_limit_error',
 };
 

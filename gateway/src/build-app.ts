@@ -3,11 +3,18 @@ import { CodeVectorError } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { formatApiError } from './api-error.ts';
+import { clip } from './clip.ts';
 import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
 import { createProxy } from './pipeline/proxy.ts';
+import { defaultBodyLimits } from './pipeline/request-body.ts';
 import { attachResponsesWebSocket } from './responses-websocket.ts';
 
-export type GatewayDeps = ProxyDeps & { bodyLimitBytes?: number; inflight?: { count: number } };
+export type GatewayDeps = ProxyDeps & {
+  bodyLimitBytes?: number;
+  inflight?: { count: number };
+  /** Slow clients (ADR 0113): the headers must arrive within headersTimeoutMs. */
+  headersTimeoutMs?: number;
+};
 
 const anthropicTypes = ['anthropic'];
 const ignore = () => {};
@@ -28,7 +35,9 @@ export const endpoints = {
  * client sent (ADR 0110).
  */
 export function buildApp(deps: GatewayDeps): FastifyInstance {
-  const bodyLimit = deps.bodyLimitBytes ?? 64 * 1024 * 1024;
+  const bodyLimit = deps.bodyLimitBytes ?? deps.bodyLimits?.default?.maxBytes ?? defaultBodyLimits.maxBytes;
+  const headersTimeoutMs = deps.headersTimeoutMs ?? 10_000;
+  const bodyTimeoutMs = deps.bodyLimits?.default?.timeoutMs ?? defaultBodyLimits.timeoutMs;
   // The four metered POST routes are served straight from the server's request event (hotRoute
   // below); fastify routes everything else and answers 503 while closing. fastify's routing,
   // request/reply objects and content-type parser were about a tenth of the gateway's CPU per
@@ -41,7 +50,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     bodyLimit,
     return503OnClosing: true,
     serverFactory: (fastifyHandler) => {
-      const server = createServer((req, res) => {
+      // Timeouts are checked every second (Node's default is every 30 s, far too coarse).
+      const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
         if (req.method === 'POST' && !closing) {
           const url = req.url ?? '/';
           const query = url.indexOf('?');
@@ -51,8 +61,38 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
         fastifyHandler(req, res);
       });
       server.keepAliveTimeout = 65_000;
-      // Streams can run for many minutes; the provider timeout bounds them, not the server.
-      server.requestTimeout = 0;
+      // Slowloris (ADR 0113): the headers within headersTimeout, the whole request within
+      // requestTimeout. Both cover only receiving the request: once its last byte is in, a
+      // response may stream for as long as the provider's timeout allows. The body reader's own
+      // timer (readBody) answers first, in the route's API shape; requestTimeout is the backstop.
+      server.headersTimeout = headersTimeoutMs;
+      server.requestTimeout = headersTimeoutMs + bodyTimeoutMs + 5000;
+      server.on('clientError', (error: NodeJS.ErrnoException & { rawPacket?: Buffer }, socket) => {
+        // Node's own answer to a malformed or timed-out request is a bare status line; this one
+        // is in the caller's API shape (guessed from the request line when there is one).
+        if (!socket.writable) {
+          socket.destroy();
+          return;
+        }
+        const start = error.rawPacket?.subarray(0, 64).toString('latin1') ?? '';
+        const surface = /^\w+ \/v1\/messages/.test(start) ? 'anthropic' : 'openai';
+        const timeout = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+        const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+        const { status, body } = formatApiError(
+          surface,
+          timeout ? 'GW_REQUEST_TIMEOUT' : tooLarge ? 'GW_BODY_TOO_LARGE' : 'GW_BAD_REQUEST',
+          timeout
+            ? 'The request headers did not arrive in time.'
+            : tooLarge
+              ? 'The request headers are too large.'
+              : 'The request is not valid HTTP.',
+        );
+        const reason = status === 408 ? 'Request Timeout' : status === 413 ? 'Payload Too Large' : 'Bad Request';
+        socket.end(
+          `HTTP/1.1 ${status === 413 ? 431 : status} ${status === 413 ? 'Request Header Fields Too Large' : reason}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+        );
+        deps.metrics.rejection(timeout ? 'headers_timeout' : 'bad_http');
+      });
       return server;
     },
   });
@@ -81,40 +121,11 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
       reply.hijack();
       return run(endpoint, request.raw, reply.raw, request.body as Buffer | undefined);
     };
-  const tooLarge = (endpoint: Endpoint, res: ServerResponse) => {
-    const { status, body } = formatApiError(endpoint.surface, 'GW_BODY_TOO_LARGE');
-    res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'close' });
-    res.end(body);
-  };
-  /** Reads the body as bytes (any content type, within the body limit) and hands it to the proxy. */
+  /** The proxy reads the body itself, after the key is checked (ADR 0113). */
   const hotRoute = (endpoint: Endpoint, req: IncomingMessage, res: ServerResponse) => {
-    const declared = req.headers['content-length'];
-    if (declared !== undefined && Number(declared) > bodyLimit) {
-      tooLarge(endpoint, res);
-      req.resume();
-      return;
-    }
-    let first: Buffer | undefined;
-    let chunks: Buffer[] | undefined;
-    let size = 0;
     // A client gone mid-body: nothing to answer, and the socket is already closing.
     req.on('error', ignore);
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > bodyLimit) {
-        if (!res.headersSent) tooLarge(endpoint, res);
-        first = undefined;
-        chunks = undefined;
-        return;
-      }
-      if (first === undefined) first = chunk;
-      else if (chunks === undefined) chunks = [first, chunk];
-      else chunks.push(chunk);
-    });
-    req.on('end', () => {
-      if (size > bodyLimit) return;
-      void run(endpoint, req, res, chunks ? Buffer.concat(chunks, size) : first);
-    });
+    void run(endpoint, req, res, undefined);
   };
   const internalError = (endpoint: Endpoint, res: ServerResponse, error: unknown) => {
     if (error instanceof CodeVectorError && !res.headersSent) {
@@ -154,7 +165,11 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
   app.setNotFoundHandler((request, reply) => {
     const surface = request.url.startsWith('/v1/messages') || request.headers['anthropic-version'] ? 'anthropic' : 'openai';
-    const { body } = formatApiError(surface, 'GW_BAD_REQUEST', `No route ${request.method} ${request.url.split('?')[0]} on this gateway.`);
+    const { body } = formatApiError(
+      surface,
+      'GW_BAD_REQUEST',
+      `No route ${request.method} ${clip(request.url.split('?')[0] ?? '', 100)} on this gateway.`,
+    );
     reply.code(404).header('content-type', 'application/json').send(body);
   });
   app.setErrorHandler((error: { statusCode?: number; code?: string; message: string }, request, reply) => {

@@ -12,6 +12,24 @@ export const gatewayConfigSchema = z.object({
   KEY_CACHE_TTL_MS: z.coerce.number().int().positive().default(1000),
   /** How long shutdown waits for requests in flight (streams can be long) before dropping them. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(30_000),
+  /** Per route (ADR 0113): bytes sent, bytes after decompression, and the decoded/sent ratio refused as a bomb. */
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
+  DECODED_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .positive()
+    .default(32 * 1024 * 1024),
+  BODY_MAX_RATIO: z.coerce.number().positive().default(50),
+  JSON_MAX_DEPTH: z.coerce.number().int().positive().default(128),
+  /** Slow clients: the headers must arrive within HEADERS_TIMEOUT_MS, then the body within BODY_TIMEOUT_MS. */
+  HEADERS_TIMEOUT_MS: z.coerce.number().int().positive().default(10_000),
+  BODY_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
+  /** Client headers forwarded upstream on top of the built-in allow-list (comma-separated; `prefix-*` allowed). */
+  UPSTREAM_HEADER_ALLOW: z.string().default(''),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
   /**
    * The namespace whose Budgets, RateLimits and SecretRules govern the traffic of every namespace

@@ -5,7 +5,9 @@ import type { Logger } from '@codevector/core/logger';
 import { z } from 'zod';
 import type { Principal } from './principal.ts';
 
-export type KeyLookup = { ok: true; principal: Principal } | { ok: false; reason: 'unknown' | 'revoked' | 'expired' | 'disabled' };
+export type KeyLookup =
+  | { ok: true; principal: Principal }
+  | { ok: false; reason: 'unknown' | 'revoked' | 'expired' | 'disabled'; keyId?: string; keyPrefix?: string; email?: string };
 
 export type KeyStore = {
   /** Resolves a presented virtual key; answers from memory while the entry is fresh. */
@@ -54,9 +56,10 @@ export function createKeyStore(options: {
       from api_keys k join users u on u.id = k.user_id
       where k.hash = ${sql.binary(hash)}`);
     if (!row) return { ok: false, reason: 'unknown' };
-    if (row.revoked_at) return { ok: false, reason: 'revoked' };
-    if (row.disabled_at) return { ok: false, reason: 'disabled' };
-    if (row.expires_at && row.expires_at.getTime() <= clock()) return { ok: false, reason: 'expired' };
+    const known = { keyId: row.id, keyPrefix: row.prefix, email: row.email };
+    if (row.revoked_at) return { ok: false, reason: 'revoked', ...known };
+    if (row.disabled_at) return { ok: false, reason: 'disabled', ...known };
+    if (row.expires_at && row.expires_at.getTime() <= clock()) return { ok: false, reason: 'expired', ...known };
     return {
       ok: true,
       principal: { keyId: row.id, keyName: row.name, keyPrefix: row.prefix, userId: row.user_id, email: row.email, groups: row.groups },

@@ -7,7 +7,10 @@ import { buildApp, buildOpsApp } from './build-app.ts';
 import { loadGatewayConfig } from './config.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
 import { createKeyStore } from './key-store.ts';
+import type { BodyLimits } from './pipeline/request-body.ts';
+import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
 import { createRateLimiter } from './rate-limiter.ts';
+import { createRefusalAggregator } from './refusal-aggregator.ts';
 import { createSnapshotStore } from './snapshot-store.ts';
 import { createOutputEstimator } from './usage.ts';
 import { createUsageRecorder } from './usage-recorder.ts';
@@ -28,10 +31,22 @@ export async function startGateway(
     installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
   });
   await snapshots.start();
+  const recorder = createRejectionRecorder(pool, { windowMs: 5, maxBatch: 1000, maxInFlight: 2 });
+  const bodyLimits: BodyLimits = {
+    maxBytes: config.BODY_LIMIT_BYTES,
+    maxDecodedBytes: config.DECODED_BODY_LIMIT_BYTES,
+    maxRatio: config.BODY_MAX_RATIO,
+    ratioFloorBytes: Math.min(1024 * 1024, config.DECODED_BODY_LIMIT_BYTES),
+    maxDepth: config.JSON_MAX_DEPTH,
+    timeoutMs: config.BODY_TIMEOUT_MS,
+  };
   const deps = {
     snapshots,
     keys: createKeyStore({ pool, logger, ttlMs: config.KEY_CACHE_TTL_MS }),
-    recorder: createRejectionRecorder(pool, { windowMs: 5, maxBatch: 1000, maxInFlight: 2 }),
+    recorder,
+    refusals: createRefusalAggregator({ pool, recorder, logger }),
+    bodyLimits: { default: bodyLimits },
+    upstreamHeaders: createUpstreamHeaderFilter(config.UPSTREAM_HEADER_ALLOW.split(',')),
     rateLimiter: createRateLimiter({ pool, logger }),
     budgets: createBudgetLedger({ pool, logger }),
     usage: createUsageRecorder({ pool, logger }),
@@ -40,7 +55,7 @@ export async function startGateway(
     logger,
   };
   const inflight = { count: 0 };
-  const app = buildApp({ ...deps, inflight });
+  const app = buildApp({ ...deps, inflight, headersTimeoutMs: config.HEADERS_TIMEOUT_MS });
   const ops = buildOpsApp(deps);
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
@@ -68,6 +83,7 @@ export async function startGateway(
         await deps.rateLimiter.close();
         await deps.budgets.close();
         await deps.usage.close();
+        await deps.refusals.close();
         await deps.recorder.close();
         await deps.keys.close();
         await snapshots.close();

@@ -5,15 +5,18 @@ import type { FastifyInstance } from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
 import { formatApiError } from './api-error.ts';
 import type { BudgetTicket } from './budget-ledger.ts';
+import { clip } from './clip.ts';
 import { account } from './pipeline/account.ts';
 import { admit } from './pipeline/admit/admit.ts';
 import { authenticate } from './pipeline/authenticate.ts';
 import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
-import { recordRefusal } from './pipeline/refuse.ts';
+import { type Refusal, recordRefusal, refusal } from './pipeline/refuse.ts';
+import { defaultBodyLimits, parseRequestBody } from './pipeline/request-body.ts';
+import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
 import type { Principal } from './principal.ts';
 import type { RateLimitTicket } from './rate-limiter.ts';
 import type { ProviderRuntime, RoutedModel } from './snapshot-store.ts';
-import { emptyUsage, mergeUsage } from './usage.ts';
+import { createSseUsageTap, emptyUsage, estimateInputTokens, mergeUsage, partialUsage, type SseUsageTap } from './usage.ts';
 
 const endpoint: Endpoint = {
   name: 'responses.websocket',
@@ -23,21 +26,6 @@ const endpoint: Endpoint = {
   metered: true,
 };
 
-// Client headers that describe the WebSocket itself or carry the virtual key stay behind.
-const droppedHeaders = new Set([
-  'host',
-  'connection',
-  'upgrade',
-  'authorization',
-  'x-api-key',
-  'sec-websocket-key',
-  'sec-websocket-version',
-  'sec-websocket-extensions',
-  'sec-websocket-protocol',
-  'content-length',
-  'transfer-encoding',
-]);
-
 type Turn = {
   requestId: string;
   routed: RoutedModel;
@@ -45,7 +33,18 @@ type Turn = {
   budgetTicket: BudgetTicket | null;
   started: number;
   ttfbMs: number | null;
+  /** The upstream's id for this turn, from its response.created. */
+  responseId: string | null;
+  /** Usage and output relayed, as for an SSE stream (ADR 0114). */
+  tap: SseUsageTap;
+  inputEstimate: number;
 };
+
+/** Client messages the gateway understands; anything else is refused, never relayed unchecked. */
+const clientTypes = new Set(['response.create', 'response.cancel']);
+
+/** How often an open socket re-checks its key: revocation and expiry take effect within the key cache TTL plus this. */
+const keyCheckMs = 250;
 
 function refuseUpgrade(socket: Duplex, status: number, body: string): void {
   socket.end(
@@ -56,13 +55,19 @@ function refuseUpgrade(socket: Duplex, status: number, body: string): void {
 /**
  * WebSocket mode of the Responses API (GET /v1/responses with an upgrade), which Codex tries
  * before SSE. Each client connection gets one upstream WebSocket to the provider of the first
- * model it asks for; every `response.create` message passes the same policies as an HTTP
- * request (model lookup, secret scan, rate limit, budget) before it is relayed, and refusals come
- * back as `error` events on the open socket. Server events are relayed unchanged; each
- * `response.completed` (or failed/incomplete) settles the oldest open turn.
+ * model it asks for. Every client message passes the HTTP pipeline's steps before anything is
+ * relayed (issue #14 §1): the key as it is now (re-checked per message and every 250 ms, so a
+ * revoked key ends the session within the key cache TTL), the body checks, model, secret scan,
+ * rate limit and budget; refusals come back as `error` events on the open socket, with their
+ * audit events. Message types the gateway does not know are refused, never relayed. Server
+ * events are relayed unchanged; each turn is settled by its own response id (from its
+ * response.created), a create-time `error` settles the turn that never started, and a turn cut
+ * by either side is billed for what it consumed (ADR 0114).
  */
 export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps): void {
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const limits = deps.bodyLimits?.[endpoint.name] ?? deps.bodyLimits?.default ?? defaultBodyLimits;
+  const allowHeader = deps.upstreamHeaders ?? createUpstreamHeaderFilter();
+  const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxDecodedBytes });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/responses') {
@@ -74,11 +79,12 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       refuseUpgrade(socket, 503, formatApiError('openai', 'GW_NOT_READY').body);
       return;
     }
-    // Step 1, the same as for HTTP.
-    Promise.resolve(authenticate(deps.keys, req.headers)).then(
-      (auth) => {
+    // Step 1, the same as for HTTP, with its (aggregated) event.
+    Promise.resolve(authenticate(deps.keys, req.headers, req.socket.remoteAddress)).then(
+      async (auth) => {
         if (!auth.ok) {
-          refuseUpgrade(socket, 401, formatApiError('openai', auth.code, auth.message).body);
+          const final = await recordRefusal(deps, { actor: 'anonymous', requestId: randomUUID() }, auth);
+          refuseUpgrade(socket, formatApiError('openai', final.code).status, formatApiError('openai', final.code, final.message).body);
           return;
         }
         wss.handleUpgrade(req, socket, head, (client) => session(client, req, auth.principal));
@@ -90,9 +96,14 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
   function session(client: WebSocket, req: IncomingMessage, principal: Principal): void {
     let upstream: WebSocket | null = null;
     let upstreamProvider: ProviderRuntime | null = null;
+    // Turns sent upstream, oldest first. The upstream answers one at a time, in order: a turn
+    // without a response id yet is the one the next response.created (or a create-time `error`)
+    // belongs to; later events name their response.
     const turns: Turn[] = [];
     // Messages are handled one at a time and in order, as the protocol expects.
     let chain: Promise<void> = Promise.resolve();
+    let closed = false;
+    const source = req.socket.remoteAddress ?? 'unknown';
 
     const sendError = (status: number, code: Parameters<typeof formatApiError>[1], message: string) => {
       const { body } = formatApiError('openai', code, message);
@@ -101,8 +112,12 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
     };
 
     const settle = (turn: Turn, raw: Record<string, unknown> | null, status: number, outcome: string) => {
-      const used = emptyUsage();
+      const index = turns.indexOf(turn);
+      if (index >= 0) turns.splice(index, 1);
+      let used = emptyUsage();
       if (raw) mergeUsage('openai-responses', raw, used);
+      // No usage from the provider but it had the turn: bill what it consumed (ADR 0114).
+      else if (status < 400 || outcome !== 'upstream_error') used = partialUsage(turn.tap, () => turn.inputEstimate, 0);
       account(deps, {
         requestId: turn.requestId,
         principal,
@@ -121,38 +136,97 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       });
     };
 
+    /** The refuse step on the socket: the event is durable before the client hears of it. */
+    const refuse = async (refused: Refusal, requestId: string) => {
+      const final = await recordRefusal(deps, { actor: principal.email, requestId }, refused);
+      sendError(formatApiError('openai', final.code).status, final.code, final.message);
+    };
+
+    // The key is valid now, not just when the socket opened: checked before every turn, and
+    // every keyCheckMs while the socket is open, so a revoked or expired key (or a disabled
+    // owner) ends the session and its turns within the key cache's TTL.
+    const recheck = async (): Promise<boolean> => {
+      const found = authenticate(deps.keys, req.headers, source);
+      let auth: Awaited<typeof found>;
+      try {
+        auth = found instanceof Promise ? await found : found;
+      } catch {
+        // The database is away: the key cannot be re-checked; keep the session (fail open for
+        // an already-admitted socket, as for HTTP streams in flight) until it answers.
+        return true;
+      }
+      if (auth.ok) return true;
+      if (closed) return false;
+      closed = true;
+      clearInterval(keyTimer);
+      await refuse(auth, randomUUID()).catch(() => {});
+      for (const turn of [...turns]) settle(turn, null, 499, 'key_refused');
+      upstream?.close();
+      if (client.readyState === WebSocket.OPEN) client.close(1008, 'key no longer valid');
+      return false;
+    };
+    const keyTimer = setInterval(() => void recheck(), keyCheckMs);
+    keyTimer.unref();
+
+    const turnFor = (event: { type?: string; response?: { id?: string } }): Turn | undefined => {
+      const id = event.response?.id;
+      if (id) {
+        const named = turns.find((t) => t.responseId === id);
+        if (named) return named;
+        if (event.type === 'response.created') {
+          const next = turns.find((t) => t.responseId === null);
+          if (next) next.responseId = id;
+          return next;
+        }
+        return undefined;
+      }
+      // An `error` without a response: the create it answers never started a response.
+      if (event.type === 'error') return turns.find((t) => t.responseId === null);
+      // Deltas carry item ids only; they belong to the response in progress.
+      return turns.find((t) => t.responseId !== null);
+    };
+
     const openUpstream = (provider: ProviderRuntime): Promise<WebSocket> => {
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (!droppedHeaders.has(name) && typeof value === 'string') headers[name] = value;
+        if (allowHeader(name) && typeof value === 'string') headers[name] = value;
       }
       headers['authorization'] = `Bearer ${provider.apiKey}`;
       for (const [name, value] of Object.entries(provider.provider.headers)) headers[name.toLowerCase()] = value;
       const url = `${provider.origin.replace(/^http/, 'ws')}${provider.basePath.endsWith('/v1') ? provider.basePath : `${provider.basePath}/v1`}/responses`;
-      const socket = new WebSocket(url, { headers, handshakeTimeout: provider.provider.timeoutSeconds * 1000 });
+      const socket = new WebSocket(url, {
+        headers,
+        handshakeTimeout: provider.provider.timeoutSeconds * 1000,
+        maxPayload: 64 * 1024 * 1024,
+      });
       socket.on('message', (data, isBinary) => {
         const text = isBinary ? null : String(data);
         if (text !== null) {
-          const turn = turns[0];
-          if (turn && turn.ttfbMs === null) turn.ttfbMs = Math.round(performance.now() - turn.started);
-          if (/"type":\s*"response\.(completed|failed|incomplete)"/.test(text.slice(0, 200)) || text.includes('"type":"error"')) {
-            const finished = turns.shift();
-            if (finished) {
-              let usage: Record<string, unknown> | null = null;
-              try {
-                const event = JSON.parse(text) as { type?: string; response?: { usage?: Record<string, unknown> } };
-                usage = event.response?.usage ?? null;
-                settle(finished, usage, event.type === 'error' ? 502 : 200, event.type === 'response.completed' ? 'ok' : 'upstream_error');
-              } catch {
-                settle(finished, null, 200, 'ok');
-              }
+          let event: { type?: string; response?: { id?: string; usage?: Record<string, unknown> | null } } = {};
+          // Events over 1 MB are relayed but not parsed (a huge delta is counted by its size).
+          if (text.length < 1024 * 1024) {
+            try {
+              event = JSON.parse(text) as typeof event;
+            } catch {
+              event = {};
+            }
+          }
+          const turn = turnFor(event);
+          if (turn) {
+            if (turn.ttfbMs === null) turn.ttfbMs = Math.round(performance.now() - turn.started);
+            turn.tap.push(`data: ${text}\n`);
+            const type = event.type;
+            if (type === 'response.completed' || type === 'response.failed' || type === 'response.incomplete' || type === 'error') {
+              const usage = event.response?.usage ?? null;
+              if (type === 'error') settle(turn, null, 502, 'upstream_error');
+              else settle(turn, usage, 200, type === 'response.completed' ? 'ok' : 'upstream_error');
             }
           }
         }
         if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
       });
       socket.on('close', (code, reason) => {
-        for (const turn of turns.splice(0)) settle(turn, null, 502, 'upstream_closed');
+        for (const turn of [...turns]) settle(turn, null, 502, 'upstream_closed');
         if (client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1011 : code, reason);
       });
       socket.on('error', (error) => deps.logger.warn({ err: error, provider: provider.ref }, 'upstream websocket error'));
@@ -163,31 +237,72 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
     };
 
     const handle = async (data: WebSocket.RawData): Promise<void> => {
+      if (closed) return;
       const plain = Buffer.isBuffer(data) ? data : Buffer.from(data as ArrayBuffer);
-      let message: Record<string, unknown>;
-      try {
-        message = JSON.parse(plain.toString('utf8')) as Record<string, unknown>;
-      } catch {
-        sendError(400, 'GW_BAD_REQUEST', 'Messages must be JSON.');
+      const requestId = randomUUID();
+      // Step 1 again, for this turn: the key as it is now.
+      if (!(await recheck())) return;
+      const parsed = parseRequestBody(plain, limits.maxDepth);
+      const type =
+        'body' in parsed
+          ? parsed.body['type']
+          : (() => {
+              try {
+                return (JSON.parse(plain.toString('utf8')) as Record<string, unknown>)?.['type'];
+              } catch {
+                return undefined;
+              }
+            })();
+      if (typeof type !== 'string' || !clientTypes.has(type)) {
+        await refuse(
+          {
+            ...refusal(
+              'GW_UNKNOWN_MESSAGE',
+              `The gateway does not accept WebSocket messages of type "${clip(String(type ?? 'none'), 60)}".`,
+              {
+                action: 'gateway.request_refused',
+                targetType: 'request',
+                targetName: endpoint.name,
+                detail: { reason: 'unknown_message', type: clip(String(type ?? 'none'), 60), apiKeyId: principal.keyId },
+              },
+            ),
+            aggregate: { subject: `key:${principal.keyId}`, signature: `${endpoint.name}:unknown_message:${clip(String(type), 60)}` },
+          },
+          requestId,
+        );
         return;
       }
-      if (message['type'] !== 'response.create') {
+      if (type === 'response.cancel') {
+        // Stops work; carries no content to scan.
         if (upstream?.readyState === WebSocket.OPEN) upstream.send(plain.toString('utf8'));
         return;
       }
-      const snapshot = deps.snapshots.current();
-      const modelName = message['model'];
-      if (!snapshot || typeof modelName !== 'string') {
-        sendError(400, 'GW_BAD_REQUEST', 'response.create needs a "model".');
+      if ('error' in parsed) {
+        await refuse(
+          {
+            ...refusal('GW_BAD_REQUEST', parsed.error, {
+              action: 'gateway.request_refused',
+              targetType: 'request',
+              targetName: endpoint.name,
+              detail: { reason: parsed.reason, endpoint: endpoint.name, apiKeyId: principal.keyId },
+            }),
+            aggregate: { subject: `key:${principal.keyId}`, signature: `${endpoint.name}:${parsed.reason}` },
+          },
+          requestId,
+        );
         return;
       }
-      const requestId = randomUUID();
+      const message = parsed.body;
+      const modelName = parsed.model;
+      const snapshot = deps.snapshots.current();
+      if (!snapshot) {
+        sendError(503, 'GW_NOT_READY', 'The gateway has not loaded its configuration yet.');
+        return;
+      }
       const started = performance.now();
       const admission = await admit(deps, snapshot, endpoint, principal, modelName, message, plain);
       if (!admission.ok) {
-        // The refuse step, as for HTTP: the event is durable before the client hears of it.
-        const final = await recordRefusal(deps, { actor: principal.email, requestId }, admission);
-        sendError(formatApiError('openai', final.code).status, final.code, final.message);
+        await refuse(admission, requestId);
         return;
       }
       const { routed } = admission;
@@ -198,12 +313,15 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         budgetTicket: admission.budgetTicket,
         started,
         ttfbMs: null,
+        responseId: null,
+        tap: createSseUsageTap('openai-responses'),
+        inputEstimate: estimateInputTokens(message),
       };
       if (
         !routed.provider.apiKey ||
         (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref)
       ) {
-        settle(turn, null, 400, 'error');
+        settle(turn, null, 400, 'upstream_error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;
       }
@@ -219,6 +337,10 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         client.close(1011);
         return;
       }
+      if (closed) {
+        settle(turn, null, 499, 'key_refused');
+        return;
+      }
       let outgoing = plain.toString('utf8');
       if (routed.model.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: routed.model.upstreamModel });
       turns.push(turn);
@@ -229,7 +351,10 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       chain = chain.then(() => handle(data)).catch((error: unknown) => deps.logger.error({ err: error }, 'websocket message failed'));
     });
     client.on('close', () => {
-      for (const turn of turns.splice(0)) settle(turn, null, 499, 'client_aborted');
+      closed = true;
+      clearInterval(keyTimer);
+      // The provider had these turns: billed for what they consumed (ADR 0114).
+      for (const turn of [...turns]) settle(turn, null, 499, 'client_aborted');
       upstream?.close();
     });
     client.on('error', () => upstream?.close());

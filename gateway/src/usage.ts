@@ -137,9 +137,11 @@ export function usageFromJson(format: UsageFormat, body: string | Buffer): Usage
 /**
  * Follows an SSE stream's usage without touching the bytes the client gets: Anthropic's
  * message_start and message_delta, OpenAI Chat's final usage chunk, the Responses API's
- * response.completed (or incomplete/failed).
+ * response.completed (or incomplete/failed). It also counts the output relayed so far (delta
+ * events and their characters), so a stream cut before its usage arrived is still billed for
+ * what the client received (ADR 0114).
  */
-export function createSseUsageTap(format: UsageFormat): { push(text: string): void; usage: Usage; seen: boolean } {
+export function createSseUsageTap(format: UsageFormat): SseUsageTap {
   // The unfinished line is kept as its pieces and joined once when its newline comes: joining
   // on every chunk re-copied the whole line each time (a 10 MB SSE line in 64 KB chunks made
   // ~400 MB of garbage, fault suite "upstream faults"). A line longer than maxLineChars is not
@@ -147,36 +149,144 @@ export function createSseUsageTap(format: UsageFormat): { push(text: string): vo
   let parts: string[] = [];
   let partChars = 0;
   let overlong = false;
-  const tap = {
+  let overlongChars = 0;
+  const tap: SseUsageTap = {
     usage: emptyUsage(),
     seen: false,
+    inputSeen: false,
+    outputSeen: false,
+    deltas: { events: 0, chars: 0 },
     push(text: string) {
       let start = 0;
       for (let nl = text.indexOf('\n'); nl >= 0; nl = text.indexOf('\n', start)) {
         const piece = text.slice(start, nl);
+        if (overlong) {
+          // A delta too long to read is still output the client got.
+          tap.deltas.events++;
+          tap.deltas.chars += overlongChars + piece.length;
+        }
         const line = overlong ? '' : parts.length === 0 ? piece : parts.join('') + piece;
         parts = [];
         partChars = 0;
         overlong = false;
-        if (line.startsWith('data:') && (line.includes('"usage":{') || line.includes('"usage": {'))) {
-          const raw = findUsageObject(line);
-          if (raw) {
-            mergeUsage(format, raw, tap.usage);
-            tap.seen = true;
+        overlongChars = 0;
+        if (line.startsWith('data:')) {
+          if (line.includes('"usage":{') || line.includes('"usage": {')) {
+            const raw = findUsageObject(line);
+            if (raw) {
+              mergeUsage(format, raw, tap.usage);
+              tap.seen = true;
+              if (format === 'anthropic' ? 'input_tokens' in raw : true) tap.inputSeen = true;
+              // Anthropic's message_start carries output_tokens 1 before any output: only the
+              // final message_delta's count is the output.
+              if (format !== 'anthropic' || !line.includes('"message_start"')) tap.outputSeen = true;
+            }
           }
+          countDelta(format, line, tap.deltas);
         }
         start = nl + 1;
       }
-      if (start < text.length && !overlong) {
-        partChars += text.length - start;
-        if (partChars > maxLineChars) {
-          overlong = true;
-          parts = [];
-        } else parts.push(start === 0 ? text : text.slice(start));
+      if (start < text.length) {
+        if (overlong) overlongChars += text.length - start;
+        else {
+          partChars += text.length - start;
+          if (partChars > maxLineChars) {
+            overlong = true;
+            overlongChars = partChars;
+            parts = [];
+          } else parts.push(start === 0 ? text : text.slice(start));
+        }
       }
     },
   };
   return tap;
+}
+
+export type SseUsageTap = {
+  push(text: string): void;
+  usage: Usage;
+  /** A usage object was read. */
+  seen: boolean;
+  /** The input count was read (Anthropic's message_start, or any OpenAI usage). */
+  inputSeen: boolean;
+  /** The final output count was read. */
+  outputSeen: boolean;
+  /** Output relayed: delta events and the characters of text, thinking and tool arguments in them. */
+  deltas: { events: number; chars: number };
+};
+
+const deltaFields = ['"text":"', '"partial_json":"', '"thinking":"', '"content":"', '"arguments":"', '"delta":"', '"reasoning_content":"'];
+
+/**
+ * Adds one SSE data line's output to `into` when it is a delta event: the characters of the
+ * strings that carry output, read without parsing the line (the JSON escapes count as one
+ * character each, close enough for an estimate).
+ */
+function countDelta(format: UsageFormat, line: string, into: { events: number; chars: number }): void {
+  const isDelta =
+    format === 'anthropic'
+      ? line.includes('"content_block_delta"')
+      : format === 'openai-chat'
+        ? line.includes('"delta":{')
+        : line.includes('.delta"');
+  if (!isDelta) return;
+  into.events++;
+  for (const field of deltaFields) {
+    let at = line.indexOf(field);
+    while (at >= 0) {
+      const from = at + field.length;
+      let i = from;
+      while (i < line.length) {
+        const c = line.charCodeAt(i);
+        if (c === 92) i += 2;
+        else if (c === 34) break;
+        else i++;
+      }
+      into.chars += i - from;
+      at = line.indexOf(field, i);
+    }
+  }
+}
+
+/**
+ * Output tokens of the deltas relayed (ADR 0114): the larger of one token per delta event (what
+ * OpenAI streams send) and a token per four characters (the providers' own rule of thumb for
+ * English and code, and what Anthropic's multi-token deltas come to). An upper estimate, for
+ * streams cut before the provider said its count.
+ */
+export function outputTokensOfDeltas(deltas: { events: number; chars: number }): number {
+  return Math.max(deltas.events, Math.ceil(deltas.chars / 4));
+}
+
+/**
+ * Input tokens of a request body when the provider never said (a stream cut before its first
+ * usage, a non-streaming answer the client abandoned): a token per four characters of the text
+ * the model reads (messages or input, system, instructions, tool definitions), never zero for a
+ * request that reached the upstream (ADR 0114).
+ */
+export function estimateInputTokens(body: Record<string, unknown>): number {
+  let chars = 0;
+  const stack: unknown[] = [body['messages'], body['input'], body['system'], body['instructions'], body['tools']];
+  while (stack.length > 0) {
+    const value = stack.pop();
+    if (typeof value === 'string') chars += value.length;
+    else if (Array.isArray(value)) for (const item of value) stack.push(item);
+    else if (value !== null && typeof value === 'object')
+      for (const key in value as Record<string, unknown>) stack.push((value as Record<string, unknown>)[key]);
+  }
+  return Math.max(1, Math.ceil(chars / 4));
+}
+
+/**
+ * What a request consumed when its answer did not finish (ADR 0114): the counts the provider
+ * sent before the cut, and for what it had not said, the input counted from the body and the
+ * output counted from the deltas relayed.
+ */
+export function partialUsage(tap: SseUsageTap | null, inputTokens: () => number, fallbackOutput: number): Usage {
+  const used = tap ? { ...tap.usage } : emptyUsage();
+  if (!tap?.inputSeen) used.input = inputTokens();
+  if (!tap?.outputSeen) used.output = tap ? Math.max(used.output, outputTokensOfDeltas(tap.deltas)) : fallbackOutput;
+  return used;
 }
 
 const maxLineChars = 16 * 1024 * 1024;

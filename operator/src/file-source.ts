@@ -17,6 +17,9 @@ export type FileSource = ResourceSource & {
 
 type Entry = { object: KubeObject; file: string; fingerprint: string };
 
+const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
 /** Stable uid for an object without an apiserver: the same manifest always maps to the same row. */
 export function fileUid(kind: string, namespace: string, name: string): string {
   const hex = createHash('sha256').update(`${kind}/${namespace}/${name}`).digest('hex');
@@ -58,7 +61,7 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
       const entries: Entry[] = [];
       for (const doc of parseAllDocuments(text)) {
         if (doc.errors.length > 0) throw doc.errors[0];
-        const raw = doc.toJS() as Record<string, unknown> | null;
+        const raw = doc.toJS({ maxAliasCount: 100 }) as Record<string, unknown> | null;
         if (!raw || typeof raw !== 'object') continue;
         const meta = (raw['metadata'] ?? {}) as {
           name?: string;
@@ -69,6 +72,12 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
         const kind = String(raw['kind'] ?? '');
         if (!meta.name) continue;
         const namespace = meta.namespace ?? 'default';
+        // What the apiserver would refuse is refused here too: a name such as `../../x` or one
+        // with a newline never becomes a key, a row or a log line's path.
+        if (!dnsSubdomain.test(meta.name) || meta.name.length > 253 || !dnsLabel.test(namespace)) {
+          log.warn({ file, name: String(meta.name).slice(0, 80) }, 'manifest name or namespace is not a Kubernetes name; ignored');
+          continue;
+        }
         const isSecret = kind === 'Secret' && raw['apiVersion'] === 'v1';
         if (!isSecret && !(raw['apiVersion'] === apiVersion && kindByName.has(kind))) continue;
         let data = raw['data'] as Record<string, string> | undefined;

@@ -98,9 +98,54 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         }
         websocketMessages.push(message);
         if (message['type'] !== 'response.create') return;
+        // Steering for the gateway's tests: `metadata.fake` "reject" answers the create with an
+        // `error` event (no response started), "fail" with response.created then response.failed.
+        const fake = (message['metadata'] as Json | undefined)?.['fake'];
+        if (fake === 'reject') {
+          ws.send(
+            JSON.stringify({
+              type: 'error',
+              status: 400,
+              error: { type: 'invalid_request_error', code: 'previous_response_not_found', message: 'Previous response not found.' },
+            }),
+          );
+          return;
+        }
         // Codex's warm-up (`generate: false`) gets a completed response with no output.
         const events = responsesEvents(message, options.text ?? defaultText, req.headers, message['generate'] !== false);
-        for (const event of events) ws.send(JSON.stringify(event));
+        if (fake === 'fail') {
+          const created = events[0]!;
+          const id = (created['response'] as Json)['id'];
+          ws.send(JSON.stringify(created));
+          ws.send(
+            JSON.stringify({
+              type: 'response.failed',
+              sequence_number: 1,
+              response: {
+                ...(created['response'] as Json),
+                id,
+                status: 'failed',
+                error: { code: 'server_error', message: 'fake failure' },
+                usage: null,
+              },
+            }),
+          );
+          return;
+        }
+        // x-fake-latency-ms on the upgrade spreads each turn's events over that time.
+        const latency = Number(req.headers['x-fake-latency-ms'] ?? 0);
+        if (latency <= 0) {
+          for (const event of events) ws.send(JSON.stringify(event));
+          return;
+        }
+        const step = Math.max(1, Math.floor(latency / events.length));
+        let i = 0;
+        const next = () => {
+          if (ws.readyState !== ws.OPEN) return;
+          ws.send(JSON.stringify(events[i++]));
+          if (i < events.length) setTimeout(next, step);
+        };
+        next();
       });
     });
   });

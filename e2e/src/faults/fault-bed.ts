@@ -189,6 +189,8 @@ export async function spawnGateway(options: {
     METRICS_PORT: String(metricsPort),
     LOG_LEVEL: 'warn',
     SHUTDOWN_GRACE_MS: '2000',
+    // The fake provider is steered by x-fake-* headers, which the allow-list keeps from real upstreams.
+    UPSTREAM_HEADER_ALLOW: 'x-fake-*',
     ...options.env,
   });
   const deadline = Date.now() + 30_000;

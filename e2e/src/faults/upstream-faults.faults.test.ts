@@ -36,12 +36,12 @@ afterAll(async () => {
   await db?.close();
 });
 
-const usageRow = z.object({ status: z.number(), outcome: z.string(), output_tokens: z.number() });
+const usageRow = z.object({ status: z.number(), outcome: z.string(), input_tokens: z.number(), output_tokens: z.number() });
 
 async function usageOf(requestId: string | null) {
   if (!requestId) return null;
   return eventually(`usage row of ${requestId}`, () =>
-    db.pool.maybeOne(sql.type(usageRow)`select status, outcome, output_tokens from usage where request_id = ${requestId}`),
+    db.pool.maybeOne(sql.type(usageRow)`select status, outcome, input_tokens, output_tokens from usage where request_id = ${requestId}`),
   );
 }
 
@@ -102,20 +102,25 @@ describe('an upstream that hangs, resets, answers garbage or sends a 10 MB SSE l
     for (const s of [stalled, reset]) {
       expect(s.status).toBe(200);
       expect(s.text.includes('message_start') || s.cut !== null).toBe(true);
-      expect(await usageOf(s.requestId)).toMatchObject({ outcome: 'upstream_error' });
+      // Cut after message_start: billed the input it reported (10) and the output relayed.
+      expect(await usageOf(s.requestId)).toMatchObject({ outcome: 'upstream_error', input_tokens: 10 });
     }
     expect(stalled.ms).toBeLessThan(timeoutSeconds * 1000 + 3000);
     expect(gateway.alive()).toBe(true);
   });
 
-  it('answers garbage: passed through byte for byte (the gateway does not rewrite answers), recorded with no tokens', async () => {
+  it('answers garbage: passed through byte for byte (the gateway does not rewrite answers), billed as estimated, never $0', async () => {
     const garbage = await call(gateway.base, seeded.key, { model: 'claude-f', headers: { 'x-fake-fault': 'garbage' } });
     const garbageStream = await stream('claude-f', 'garbage-stream');
     figures['garbage'] = { status: garbage.status, bytes: garbage.bytes };
     figures['garbage_stream'] = { status: garbageStream.status, cut: garbageStream.cut };
     expect(garbage.status).toBe(200);
-    expect(await usageOf(garbage.requestId)).toMatchObject({ status: 200, output_tokens: 0 });
+    // The upstream served both: with no usage to read, the input is counted from the body (and the
+    // non-streamed answer is billed the output its reservation expected; ADR 0114).
+    expect((await usageOf(garbage.requestId))?.input_tokens).toBeGreaterThan(0);
+    expect((await usageOf(garbage.requestId))?.output_tokens).toBeGreaterThan(0);
     expect(await usageOf(garbageStream.requestId)).toMatchObject({ status: 200, output_tokens: 0 });
+    expect((await usageOf(garbageStream.requestId))?.input_tokens).toBeGreaterThan(0);
     expect(gateway.alive()).toBe(true);
   });
 

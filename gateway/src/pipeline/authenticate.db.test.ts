@@ -35,11 +35,18 @@ describe('authenticate', () => {
       ok: false,
       code: 'GW_KEY_REVOKED',
     });
-    expect(await authenticate(t.deps.keys, { 'x-api-key': expired.key })).toEqual({
+    expect(await authenticate(t.deps.keys, { 'x-api-key': expired.key }, '10.0.0.9')).toMatchObject({
       ok: false,
       code: 'GW_UNAUTHENTICATED',
       message: 'This CodeVector API key has expired.',
+      // Every refused key carries its event, counted per key when the key is known…
+      event: { action: 'gateway.key_refused', targetId: expired.keyId, detail: { reason: 'expired', source: '10.0.0.9' } },
+      aggregate: { subject: `key:${expired.keyId}`, signature: 'expired' },
     });
+    // …and per source address when it is not, with a hash of the key, never the key.
+    const unknown = await authenticate(t.deps.keys, { 'x-api-key': 'cvk_not_a_key' }, '10.0.0.9');
+    expect(unknown).toMatchObject({ event: { targetId: null, detail: { reason: 'unknown' } }, aggregate: { subject: 'source:10.0.0.9' } });
+    expect(JSON.stringify(unknown)).not.toContain('cvk_not_a_key');
     expect(await authenticate(t.deps.keys, { 'x-api-key': 'cvk_not_a_key' })).toMatchObject({ ok: false, code: 'GW_UNAUTHENTICATED' });
     expect(await authenticate(t.deps.keys, {})).toMatchObject({ ok: false, message: expect.stringMatching(/required/) });
   });

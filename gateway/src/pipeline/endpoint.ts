@@ -8,9 +8,12 @@ import type { GatewayMetrics } from '../gateway-metrics.ts';
 import type { KeyStore } from '../key-store.ts';
 import type { Principal } from '../principal.ts';
 import type { RateLimiter } from '../rate-limiter.ts';
+import type { RefusalAggregator } from '../refusal-aggregator.ts';
 import type { SnapshotStore } from '../snapshot-store.ts';
 import type { OutputEstimator, UsageFormat } from '../usage.ts';
 import type { UsageRecorder } from '../usage-recorder.ts';
+import type { BodyLimits } from './request-body.ts';
+import type { UpstreamHeaderFilter } from './upstream-headers.ts';
 
 /** Everything the request pipeline's steps use; each step takes only the part it needs. */
 export type ProxyDeps = {
@@ -23,6 +26,12 @@ export type ProxyDeps = {
   metrics: GatewayMetrics;
   outputEstimator: OutputEstimator;
   logger: Logger;
+  /** Refused keys and repeated refusals, one row per window with a count (optional in step tests). */
+  refusals?: RefusalAggregator;
+  /** Per-route body limits (ADR 0113); defaults when absent. */
+  bodyLimits?: Partial<Record<string, BodyLimits>> & { default?: BodyLimits };
+  /** Which client headers go upstream. */
+  upstreamHeaders?: UpstreamHeaderFilter;
 };
 
 /** What a route is: which API shape it speaks, which providers can serve it, how usage looks. */
@@ -46,4 +55,8 @@ export type HttpContext = {
   res: ServerResponse;
   principal: Principal | null;
   model: string | null;
+  /** The body was not (fully) read: answer with `connection: close`. */
+  closeAfter?: boolean;
+  /** The client's address, for refusals counted per source. */
+  source?: string;
 };

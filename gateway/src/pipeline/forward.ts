@@ -3,29 +3,16 @@ import type { Dispatcher } from 'undici';
 import type { BudgetTicket } from '../budget-ledger.ts';
 import type { RateLimitTicket } from '../rate-limiter.ts';
 import type { CompiledSnapshot, RoutedModel } from '../snapshot-store.ts';
-import { createSseUsageTap, emptyUsage, type Usage, usageFromJson } from '../usage.ts';
+import { createSseUsageTap, emptyUsage, estimateInputTokens, partialUsage, type SseUsageTap, type Usage, usageFromJson } from '../usage.ts';
 import { account } from './account.ts';
 import type { HttpContext, ProxyDeps } from './endpoint.ts';
 import { refusal, refuseHttp } from './refuse.ts';
 import { decodeBody, decompressorFor } from './request-body.ts';
+import { createUpstreamHeaderFilter } from './upstream-headers.ts';
 import { createUsageStripper } from './usage-stripper.ts';
 
-// Never forwarded upstream: hop-by-hop headers, the virtual key, and what undici sets itself.
-const droppedRequestHeaders = new Set([
-  'host',
-  'connection',
-  'keep-alive',
-  'proxy-connection',
-  'proxy-authorization',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
-  'content-length',
-  'x-api-key',
-  'authorization',
-  'expect',
-]);
+const defaultHeaderFilter = createUpstreamHeaderFilter();
+
 const droppedResponseHeaders = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
 
 /** A Provider's extra headers, lower-cased once per config snapshot (they replace the client's). */
@@ -66,22 +53,46 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   const { provider, model } = routed;
   const endpoint = ctx.endpoint;
   const settled = { done: false };
-  const usageSeen = emptyUsage();
+  // What an unfinished answer is billed for, counted now so no closure holds the body (ADR 0114):
+  // the body's input tokens, and for a non-streaming answer the client abandoned, the output the
+  // reservation expected (the provider generated it; the gateway never saw its count).
+  const inputEstimate = endpoint.metered ? estimateInputTokens(body) : 0;
+  const requested = body['max_tokens'] ?? body['max_completion_tokens'] ?? body['max_output_tokens'];
+  const expectedOutput = Math.min(
+    Number.isSafeInteger(requested) && (requested as number) > 0 ? (requested as number) : Number.MAX_SAFE_INTEGER,
+    Math.ceil(deps.outputEstimator.estimate(model.modelName)),
+  );
+  // A provider finishes a non-streaming answer whoever is still waiting; a stream stops when its
+  // connection goes.
+  const streamRequested = body['stream'] === true;
+  let tap: SseUsageTap | null = null;
+  // The upstream answered with an error status (it bills nothing), or answered at all.
+  let upstreamRefused = false;
   let format = endpoint.format;
   let status = 0;
   let outcome = 'ok';
   let ttfbMs: number | null = null;
 
-  const finish = (usageKnown: Usage | null) => {
+  /**
+   * Accounts once. `usageKnown` is the provider's own count; without it, `reached` says the
+   * upstream received the request (it bills what it consumed, so the gateway does too): the
+   * counts it sent before the cut, the rest estimated. Not reached (refused connection): nothing.
+   */
+  const finish = (usageKnown: Usage | null, reached = true, outputGenerated = !streamRequested) => {
     if (settled.done) return;
     settled.done = true;
+    const billed =
+      usageKnown ??
+      (reached && endpoint.metered && !upstreamRefused
+        ? partialUsage(tap, () => inputEstimate, outputGenerated ? expectedOutput : 0)
+        : emptyUsage());
     account(deps, {
       requestId: ctx.requestId,
       principal: ctx.principal,
       routed,
       endpointName: endpoint.name,
       metered: endpoint.metered,
-      usage: usageKnown ?? usageSeen,
+      usage: billed,
       usageKnown: usageKnown !== null,
       status: status || 499,
       outcome,
@@ -94,7 +105,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   };
 
   if (!provider.apiKey) {
-    finish(null);
+    finish(null, false);
     return refuseHttp(deps, ctx, refusal('GW_PROVIDER_KEY_MISSING', `The provider ${provider.ref} has no API key configured yet.`));
   }
 
@@ -129,11 +140,12 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   // A flat [name, value, ...] list in the client's order: repeated headers stay repeated, and
   // neither side builds a header object per request.
   const extra = providerHeaders(provider.provider.headers);
+  const allowHeader = deps.upstreamHeaders ?? defaultHeaderFilter;
   const headers: string[] = [];
   const rawHeaders = req.rawHeaders;
   for (let i = 0; i < rawHeaders.length; i += 2) {
     const name = rawHeaders[i]!.toLowerCase();
-    if (droppedRequestHeaders.has(name)) continue;
+    if (!allowHeader(name)) continue;
     if (modified && name === 'content-encoding') continue;
     if (stripUsageChunk && name === 'accept-encoding') continue;
     if (extra.names.has(name)) continue;
@@ -163,7 +175,6 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     let streaming = false;
     let chunks: Buffer[] = [];
     let encoding: string | undefined;
-    let tap: ReturnType<typeof createSseUsageTap> | null = null;
     let decompress: ReturnType<typeof decompressorFor> = null;
     let stripper: ReturnType<typeof createUsageStripper> | null = null;
     const onDrain = () => controller?.resume();
@@ -175,6 +186,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       onResponseStart(_ctrl, statusCode, upstreamHeaders) {
         if (statusCode < 200) return;
         status = statusCode;
+        upstreamRefused = statusCode >= 400;
         ttfbMs = Math.round(performance.now() - started);
         metrics.upstreamLatency(provider.ref, (performance.now() - sentAt) / 1000);
         if (status >= 400) outcome = 'upstream_error';
@@ -243,8 +255,10 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
         if (rest) res.write(rest);
         const done = () => {
           res.end();
-          const usageTap = tap as ReturnType<typeof createSseUsageTap> | null;
-          finish(usageTap?.seen ? usageTap.usage : null);
+          const usageTap = tap as SseUsageTap | null;
+          // A stream that ended without its final count (an upstream that closed early) is
+          // billed like a cut one: the counts it sent, the rest from the deltas.
+          finish(usageTap?.inputSeen && usageTap.outputSeen ? usageTap.usage : null);
           resolve(null);
         };
         if (decompress) decompress.end(done);
@@ -277,9 +291,13 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     }
     const code = (failure as { code?: string }).code;
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';
+    // Sent but never answered (a hang, a reset after the request went out): the upstream has
+    // the prompt and bills its input. Never connected: it has nothing.
+    const reached = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
     outcome = timeout ? 'upstream_timeout' : 'upstream_error';
     status = timeout ? 504 : 502;
-    finish(null);
+    // A hang or a reset: whether the provider generated anything is unknown; its input only.
+    finish(null, reached, false);
     logger.warn({ requestId: ctx.requestId, err: failure, provider: provider.ref }, 'upstream request failed');
     return refuseHttp(
       deps,

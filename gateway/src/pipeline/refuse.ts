@@ -1,9 +1,18 @@
 import type { ServerResponse } from 'node:http';
 import { type ErrorCode, errorCodes } from '@codevector/core/errors';
 import { formatApiError } from '../api-error.ts';
+import { clip } from '../clip.ts';
+import type { Aggregation } from '../refusal-aggregator.ts';
 import type { HttpContext, ProxyDeps, RejectionEvent } from './endpoint.ts';
 
-export type Refusal = { code: ErrorCode; message: string; event: RejectionEvent | null; headers: Record<string, string> };
+export type Refusal = {
+  code: ErrorCode;
+  message: string;
+  event: RejectionEvent | null;
+  headers: Record<string, string>;
+  /** Set for refusals that repeat (refused keys, a retried secret): one row per window with a count. */
+  aggregate?: Aggregation;
+};
 
 /** A refusal an admit step returns; the refuse step records and sends it. */
 export const refusal = (
@@ -32,14 +41,16 @@ const notRecorded: Refusal = {
  * to tell the client; the surface writes it in its own framing (HTTP body, WebSocket event).
  */
 export async function recordRefusal(
-  deps: Pick<ProxyDeps, 'recorder' | 'metrics' | 'logger'>,
+  deps: Pick<ProxyDeps, 'recorder' | 'metrics' | 'logger' | 'refusals'>,
   who: { actor: string; requestId: string },
   refused: Refusal,
 ): Promise<Refusal> {
   let final = refused;
   if (refused.event) {
     try {
-      await deps.recorder.record({ ...refused.event, actor: who.actor, actorSource: 'gateway', requestId: who.requestId });
+      const entry = { ...refused.event, actor: who.actor, actorSource: 'gateway' as const, requestId: who.requestId };
+      if (refused.aggregate && deps.refusals) await deps.refusals.record(entry, refused.aggregate);
+      else await deps.recorder.record(entry);
     } catch (error) {
       deps.logger.error({ err: error, requestId: who.requestId }, 'rejection event not recorded');
       final = notRecorded;
@@ -63,7 +74,7 @@ export function sendJson(res: ServerResponse, requestId: string, status: number,
 
 /** The refuse step for HTTP: record, count, log, answer in the caller's API shape. */
 export async function refuseHttp(
-  deps: Pick<ProxyDeps, 'recorder' | 'metrics' | 'logger'>,
+  deps: Pick<ProxyDeps, 'recorder' | 'metrics' | 'logger' | 'refusals'>,
   ctx: HttpContext,
   refused: Refusal,
 ): Promise<void> {
@@ -71,8 +82,14 @@ export async function refuseHttp(
   const final = await recordRefusal(deps, { actor: actor ?? 'anonymous', requestId: ctx.requestId }, refused);
   const { status, body } = formatApiError(ctx.surface, final.code, final.message);
   deps.metrics.request(ctx.endpoint.name, status);
-  deps.logger.info({ requestId: ctx.requestId, code: final.code, status, model: ctx.model, user: actor }, 'request refused');
-  sendJson(ctx.res, ctx.requestId, status, body, isFinal(final.code) ? { ...final.headers, 'x-should-retry': 'false' } : final.headers);
+  deps.logger.info(
+    { requestId: ctx.requestId, code: final.code, status, model: ctx.model === null ? null : clip(ctx.model, 200), user: actor },
+    'request refused',
+  );
+  const headers = isFinal(final.code) ? { ...final.headers, 'x-should-retry': 'false' } : final.headers;
+  // A refusal sent before the body was read closes the connection: the rest of the body is
+  // discarded, never parsed, and the client cannot keep the socket for the next attempt.
+  sendJson(ctx.res, ctx.requestId, status, body, ctx.closeAfter ? { ...headers, connection: 'close' } : headers);
 }
 
 /** A refusal no retry can fix (core/errors `final`). */

@@ -2,6 +2,7 @@ import { hash as hashText } from 'node:crypto';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
+import { jsonDepthExceeds } from '../pipeline/request-body.ts';
 import { type BuiltinDetector, selectBuiltinDetectors } from './builtin-detectors.ts';
 import { encodeUtf8 } from './encode-utf8.ts';
 import { createKeywordFinder, type FinderKeyword, isFindable } from './keyword-finder.ts';
@@ -103,6 +104,11 @@ function longStringBytes(body: unknown, enough: number): number {
   }
   return total;
 }
+
+/** Nesting a JSON string may have and still be walked (the request body's own limit is JSON_MAX_DEPTH). */
+const maxNestedDepth = 128;
+/** Keys shorter than any secret the detectors know are not searched (most keys are `type`, `text`, `role`). */
+const minKeyScanLength = 8;
 
 /** Compiles SecretRules into a scanner; patterns that do not compile are reported and skipped. */
 export function createSecretScanner(
@@ -499,6 +505,9 @@ export function createSecretScanner(
 
       /** Walks the JSON object or array a string holds; false when it holds none (search the text). */
       const walkJson = (text: string): boolean => {
+        // A string holding JSON nested past the body's own limit is searched as text: walking
+        // it would recurse as deep as it nests.
+        if (jsonDepthExceeds(text, maxNestedDepth)) return false;
         let inner: unknown;
         try {
           inner = JSON.parse(text);
@@ -524,6 +533,11 @@ export function createSecretScanner(
         }
         for (const key in value as Record<string, unknown>) {
           path.push(key);
+          // Keys reach the upstream too: a secret used as an object key is still a secret.
+          if (key.length >= minKeyScanLength && scanString(key)) {
+            path.pop();
+            return true;
+          }
           const stop = walk((value as Record<string, unknown>)[key]);
           path.pop();
           if (stop) return true;

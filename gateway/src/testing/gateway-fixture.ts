@@ -96,6 +96,8 @@ export async function startGatewayFixture(options: GatewayFixtureOptions): Promi
       PORT: '0',
       METRICS_PORT: '0',
       LOG_LEVEL: 'silent',
+      // The fake provider is steered by x-fake-* headers, which the allow-list keeps from real upstreams.
+      UPSTREAM_HEADER_ALLOW: 'x-fake-*',
       ...options.env,
     };
     gateway = await startGateway(gatewayEnv);

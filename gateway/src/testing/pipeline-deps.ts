@@ -7,6 +7,7 @@ import { createBudgetLedger } from '../budget-ledger.ts';
 import { createGatewayMetrics } from '../gateway-metrics.ts';
 import { createKeyStore } from '../key-store.ts';
 import type { ProxyDeps } from '../pipeline/endpoint.ts';
+import { createUpstreamHeaderFilter } from '../pipeline/upstream-headers.ts';
 import { createRateLimiter } from '../rate-limiter.ts';
 import { type SeedConfig, seedGatewayConfig } from '../seed-config.ts';
 import { createSnapshotStore } from '../snapshot-store.ts';
@@ -45,6 +46,7 @@ export async function createPipelineDeps(options: { installationNamespace?: stri
     metrics: createGatewayMetrics(),
     outputEstimator: createOutputEstimator(),
     logger,
+    upstreamHeaders: createUpstreamHeaderFilter(['x-fake-*']),
   };
   return {
     deps,

@@ -31,7 +31,12 @@ export async function admit(
   const routed = routeModel(snapshot, endpoint, principal, modelName);
   if ('code' in routed) return { ok: false, ...routed };
   const secret = scanSecrets(routed, modelName, body, plain);
-  if (secret) return { ok: false, ...secret };
+  if (secret) {
+    // A client retrying the same prompt (Claude Code does, six times) is one event with a count.
+    const detail = secret.event?.detail as { rule?: string; fingerprint?: string; location?: string } | undefined;
+    const signature = `${detail?.rule}:${detail?.fingerprint}:${detail?.location}:${routed.model.modelName}`;
+    return { ok: false, ...secret, aggregate: { subject: `key:${principal.keyId}`, signature } };
+  }
   if (!endpoint.metered) return { ok: true, routed, rateTicket: null, budgetTicket: null };
 
   const limited = await checkRateLimits(deps.rateLimiter, routed, principal, modelName);

@@ -1,3 +1,4 @@
+import { clip } from '../../clip.ts';
 import type { Principal } from '../../principal.ts';
 import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
 import type { Endpoint } from '../endpoint.ts';
@@ -7,6 +8,8 @@ import { type Refusal, refusal } from '../refuse.ts';
 export function routeModel(snapshot: CompiledSnapshot, endpoint: Endpoint, principal: Principal, modelName: string): RoutedModel | Refusal {
   const found = snapshot.router.route(modelName);
   if (!found) {
+    // What the client sent, clipped before it goes into the message and the audit row.
+    modelName = clip(modelName);
     const names = snapshot.router.names();
     const shown = names.length > 20 ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more` : names.join(', ');
     return refusal(
@@ -23,6 +26,7 @@ export function routeModel(snapshot: CompiledSnapshot, endpoint: Endpoint, princ
   const routed = found.target;
   const type = routed.provider.provider.type;
   if (!endpoint.providerTypes.includes(type)) {
+    modelName = clip(modelName);
     return refusal(
       'GW_WRONG_SURFACE',
       `The model "${modelName}" is served by an ${type} provider; call it through ${

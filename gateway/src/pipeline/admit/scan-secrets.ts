@@ -1,3 +1,4 @@
+import { clip } from '../../clip.ts';
 import type { RoutedModel } from '../../snapshot-store.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 
@@ -15,7 +16,13 @@ export function scanSecrets(routed: RoutedModel, modelName: string, body: Record
       action: 'gateway.secret_blocked',
       targetType: 'secret_rule',
       targetName: match.secretRule,
-      detail: { rule: match.rule, secretRule: match.secretRule, location: match.path, fingerprint: match.fingerprint, model: modelName },
+      detail: {
+        rule: match.rule,
+        secretRule: match.secretRule,
+        location: match.path,
+        fingerprint: match.fingerprint,
+        model: clip(modelName),
+      },
     },
   );
 }
