@@ -19,6 +19,34 @@ export const gatewayConfigSchema = z.object({
    * (the release namespace in the chart), then `codevector`. Must match the operator's.
    */
   CODEVECTOR_INSTALLATION_NAMESPACE: z.string().min(1).optional(),
+  /**
+   * Tenant namespaces (ADR 0122): `team-a=group1,group2;team-b=group3`. A listed namespace's
+   * Models serve only keys whose owner is in one of its console groups, and its default Model
+   * serves their unmatched names. Unset: no tenants, every key reaches every Model.
+   */
+  CODEVECTOR_TENANTS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const tenants = new Map<string, Set<string>>();
+      for (const entry of (value ?? '')
+        .split(';')
+        .map((e) => e.trim())
+        .filter(Boolean)) {
+        const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)$/.exec(entry);
+        const groups =
+          match?.[3]
+            ?.split(',')
+            .map((g) => g.trim())
+            .filter(Boolean) ?? [];
+        if (!match || groups.length === 0) {
+          ctx.addIssue({ code: 'custom', message: `"${entry}" is not namespace=group[,group...]` });
+          return z.NEVER;
+        }
+        tenants.set(match[1]!, new Set(groups));
+      }
+      return tenants as ReadonlyMap<string, ReadonlySet<string>>;
+    }),
   /** The pod's namespace (downward API). */
   POD_NAMESPACE: z.string().optional(),
 });

@@ -26,6 +26,7 @@ export async function startGateway(
     secretBox,
     logger,
     installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
+    tenants: config.CODEVECTOR_TENANTS,
   });
   await snapshots.start();
   const deps = {
