@@ -1,5 +1,6 @@
 import { loadConfig } from '@codevector/core/load-config';
 import { z } from 'zod';
+import { parseTenants } from './routing-view.ts';
 
 export const gatewayConfigSchema = z.object({
   DATABASE_URL: z.string().min(1),
@@ -28,24 +29,12 @@ export const gatewayConfigSchema = z.object({
     .string()
     .optional()
     .transform((value, ctx) => {
-      const tenants = new Map<string, Set<string>>();
-      for (const entry of (value ?? '')
-        .split(';')
-        .map((e) => e.trim())
-        .filter(Boolean)) {
-        const match = /^([a-z0-9]([-a-z0-9]*[a-z0-9])?)=(.+)$/.exec(entry);
-        const groups =
-          match?.[3]
-            ?.split(',')
-            .map((g) => g.trim())
-            .filter(Boolean) ?? [];
-        if (!match || groups.length === 0) {
-          ctx.addIssue({ code: 'custom', message: `"${entry}" is not namespace=group[,group...]` });
-          return z.NEVER;
-        }
-        tenants.set(match[1]!, new Set(groups));
+      const parsed = parseTenants(value);
+      if ('error' in parsed) {
+        ctx.addIssue({ code: 'custom', message: parsed.error });
+        return z.NEVER;
       }
-      return tenants as ReadonlyMap<string, ReadonlySet<string>>;
+      return parsed.tenants;
     }),
   /** The pod's namespace (downward API). */
   POD_NAMESPACE: z.string().optional(),

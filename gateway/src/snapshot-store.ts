@@ -15,6 +15,7 @@ import pg from 'pg';
 import { Pool } from 'undici';
 import { createModelRouter, type ModelRouter } from './model-router.ts';
 import type { Principal } from './principal.ts';
+import { createRoutingViews, type RoutingView, type Tenants } from './routing-view.ts';
 import { createSecretScanner, type SecretScanner } from './secret-scan/secret-scanner.ts';
 
 /** A provider ready to forward to: decrypted key, connection pool, path prefix. */
@@ -68,24 +69,9 @@ export type CompiledSnapshot = {
   /** By Model namespace; only namespaces that have Models. */
   policies: Map<string, NamespacePolicy>;
   /** What one key may reach: its tenants' Models and every open namespace's (ADR 0122). */
-  viewFor(principal: Pick<Principal, 'groups'>): RoutingView;
+  viewFor(principal: Pick<Principal, 'groups'>): RoutingView<RoutedModel>;
   loadedAt: number;
 };
-
-/**
- * The routes a key sees (ADR 0122): Models of the namespaces it is a tenant of and of every
- * namespace that is no tenant, and the defaults for names nothing matches, best first.
- */
-export type RoutingView = {
-  router: ModelRouter<RoutedModel>;
-  defaults: readonly RoutedModel[];
-  visible(routed: RoutedModel): boolean;
-  /** Names, aliases and patterns this key could use on a surface served by these provider types. */
-  namesServing(providerTypes: readonly string[]): string[];
-};
-
-/** Tenant namespaces and the console groups whose keys they serve (CODEVECTOR_TENANTS). */
-export type Tenants = ReadonlyMap<string, ReadonlySet<string>>;
 
 export type SnapshotStore = {
   current(): CompiledSnapshot | null;
@@ -168,8 +154,9 @@ export function createSnapshotStore(options: {
       const upstreams: Upstream[] = [{ provider, upstreamModel: model.upstreamModel }];
       for (const fallback of model.fallbacks) {
         const other = providers.get(fallback.providerUid);
-        // The operator refuses a fallback of another API; a race with a Provider edit skips it.
-        if (other && family(other.provider.type) === family(provider.provider.type)) {
+        // The operator refuses a fallback of another API (a race with a Provider edit skips it here);
+        // one without a key yet would only fail, so it is skipped too.
+        if (other?.apiKey && family(other.provider.type) === family(provider.provider.type)) {
           upstreams.push({ provider: other, upstreamModel: fallback.upstreamModel });
         }
       }
@@ -190,7 +177,12 @@ export function createSnapshotStore(options: {
     for (const { model, target } of entries) {
       for (const name of [model.modelName, ...model.aliases]) if (!models.has(name)) models.set(name, target);
     }
-    const viewFor = createViews(entries, router, options.installationNamespace, options.tenants ?? new Map());
+    const viewFor = createRoutingViews(
+      entries.map((e) => ({ ...e, providerType: e.target.provider.provider.type })),
+      options.installationNamespace,
+      options.tenants ?? new Map(),
+      router,
+    );
     return { version: config.version, config, models, router, policies, viewFor, loadedAt: Date.now() };
   }
 
@@ -307,68 +299,6 @@ export function createSnapshotStore(options: {
       await Promise.all([...pools.values()].map((upstream) => upstream.close().catch(() => {})));
       pools.clear();
     },
-  };
-}
-
-/**
- * Routing views per set of tenancies (ADR 0122), built on first use and kept for the snapshot's
- * life: a key's view depends only on which tenant namespaces its groups open, so there are as
- * many views as distinct combinations in use (bounded; past the bound a view is built per call).
- */
-function createViews(
-  entries: readonly { model: SnapshotModel; target: RoutedModel }[],
-  fullRouter: ModelRouter<RoutedModel>,
-  installationNamespace: string,
-  tenants: Tenants,
-): CompiledSnapshot['viewFor'] {
-  const views = new Map<string, RoutingView>();
-  const build = (member: ReadonlySet<string>): RoutingView => {
-    const open = (namespace: string) => namespace === installationNamespace || !tenants.has(namespace) || member.has(namespace);
-    const visible = entries.filter((e) => open(e.model.namespace));
-    const router = tenants.size === 0 ? fullRouter : createModelRouter(visible, () => {});
-    // A default in a namespace that is nobody's tenant would catch every key's unknown names
-    // (and send them to that namespace's provider): only the key's tenants' and the
-    // installation's count, the tenants' first.
-    const defaults = visible
-      .filter((e) => e.model.isDefault && (e.model.namespace === installationNamespace || member.has(e.model.namespace)))
-      .sort((a, b) => {
-        const rank = (e: (typeof visible)[number]) => (e.model.namespace === installationNamespace ? 1 : 0);
-        const ka = `${a.model.namespace}/${a.model.name}`;
-        const kb = `${b.model.namespace}/${b.model.name}`;
-        return rank(a) - rank(b) || (ka < kb ? -1 : ka > kb ? 1 : 0);
-      })
-      .map((e) => e.target);
-    const names = new Map<string, string[]>();
-    return {
-      router,
-      defaults,
-      visible: (routed) => open(routed.model.namespace),
-      namesServing(providerTypes) {
-        const key = providerTypes.join(',');
-        let list = names.get(key);
-        if (!list) {
-          const serving = new Set<string>();
-          for (const { model, target } of visible) {
-            if (!providerTypes.includes(target.provider.provider.type)) continue;
-            for (const name of [model.modelName, ...model.aliases, ...model.patterns]) serving.add(name);
-          }
-          list = [...serving].sort();
-          names.set(key, list);
-        }
-        return list;
-      },
-    };
-  };
-  return (principal) => {
-    const member = new Set<string>();
-    for (const [namespace, groups] of tenants) if (principal.groups.some((g) => groups.has(g))) member.add(namespace);
-    const key = [...member].sort().join(',');
-    let view = views.get(key);
-    if (!view) {
-      view = build(member);
-      if (views.size < 1000) views.set(key, view);
-    }
-    return view;
   };
 }
 

@@ -54,7 +54,7 @@ export function createProxy(deps: ProxyDeps) {
     // Only what this key may use (ADR 0122): another tenant's Model names stay private.
     const view = snapshot.viewFor(ctx.principal!);
     const names = [...snapshot.models]
-      .filter(([, routed]) => view.visible(routed))
+      .filter(([, routed]) => view.visible(routed.model.namespace))
       .map(([name]) => name)
       .sort();
     const created = Math.floor(snapshot.loadedAt / 1000);

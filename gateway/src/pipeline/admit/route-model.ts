@@ -10,8 +10,7 @@ import { type Refusal, refusal } from '../refuse.ts';
  */
 export function routeModel(snapshot: CompiledSnapshot, endpoint: Endpoint, principal: Principal, modelName: string): RoutedModel | Refusal {
   const view = snapshot.viewFor(principal);
-  const found =
-    view.router.route(modelName)?.target ?? view.defaults.find((d) => endpoint.providerTypes.includes(d.provider.provider.type));
+  const found = view.router.route(modelName)?.target ?? view.defaults.find((d) => endpoint.providerTypes.includes(d.providerType))?.target;
   if (!found) {
     // Only what would have worked for this key on this surface: other tenants' names stay private.
     const names = view.namesServing(endpoint.providerTypes);
