@@ -67,4 +67,38 @@ describe('agents out of the box', () => {
       await rm(home, { recursive: true, force: true });
     }
   }, 120_000);
+
+  it('ends Claude Code’s attempt at once on a key the gateway refuses, with the gateway’s message', async () => {
+    const require = createRequire(import.meta.url);
+    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
+    const home = await mkdtemp(path.join(tmpdir(), 'cv-claude-refused-'));
+    const started = performance.now();
+    try {
+      const output = await new Promise<string>((resolve) => {
+        execFile(
+          claude,
+          ['-p', 'hello', '--output-format', 'json'],
+          {
+            cwd: home,
+            timeout: 60_000,
+            env: {
+              PATH: process.env['PATH'],
+              HOME: home,
+              ANTHROPIC_BASE_URL: fx.base,
+              ANTHROPIC_API_KEY: 'cvk_not_a_key',
+              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+              DISABLE_TELEMETRY: '1',
+              DISABLE_AUTOUPDATER: '1',
+            },
+          },
+          (_error, stdout, stderr) => resolve(`${stdout}\n${stderr}`),
+        );
+      });
+      // Without x-should-retry: false it backs off and retries for minutes.
+      expect((performance.now() - started) / 1000).toBeLessThan(15);
+      expect(output).toContain('The CodeVector API key is not valid.');
+    } finally {
+      await rm(home, { recursive: true, force: true });
+    }
+  }, 90_000);
 });

@@ -195,6 +195,27 @@ describe('Codex CLI', () => {
   });
 });
 
+// A key the gateway refuses must end Codex's attempt at once with the gateway's words. Codex
+// (the version in the lockfile) ignores x-should-retry and retries every 4xx but 400 five times
+// (~7 s over SSE, ~15 s with its WebSocket attempts first), so the gateway answers Codex's final
+// refusals with 400 (pipeline/refuse.ts retryHints).
+describe('Codex CLI on a refused key', () => {
+  for (const [name, provider] of [
+    ['the built-in provider (WebSocket first)', builtInProvider],
+    ['a custom provider (SSE)', customProvider],
+  ] as const) {
+    it(`stops at once with the gateway's message, with ${name}`, async () => {
+      const started = performance.now();
+      const error = await runCodex({ prompt: 'Say hello.', ...provider('cvk_not_a_key') }).catch((e: unknown) => e as Error);
+      const seconds = (performance.now() - started) / 1000;
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toContain('The CodeVector API key is not valid.');
+      expect(seconds).toBeLessThan(4);
+      expect(fx.fake.requests).toHaveLength(0);
+    });
+  }
+});
+
 // A tool round trip: the fake provider answers the prompt `CALL_TOOL:exec_command:{…}` with a
 // Responses `function_call` for Codex's shell tool (`exec_command`, whose argument is `cmd`),
 // Codex runs the command, sends a `function_call_output` in its next request, and the fake

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { CodeVectorError, type ErrorCode } from '@codevector/core/errors';
 import type { FastifyInstance } from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
 import { formatApiError } from './api-error.ts';
@@ -9,7 +10,7 @@ import { account } from './pipeline/account.ts';
 import { admit } from './pipeline/admit/admit.ts';
 import { authenticate } from './pipeline/authenticate.ts';
 import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
-import { recordRefusal } from './pipeline/refuse.ts';
+import { recordRefusal, retryHints } from './pipeline/refuse.ts';
 import type { Principal } from './principal.ts';
 import type { RateLimitTicket } from './rate-limiter.ts';
 import type { ProviderRuntime, RoutedModel } from './snapshot-store.ts';
@@ -47,9 +48,15 @@ type Turn = {
   ttfbMs: number | null;
 };
 
-function refuseUpgrade(socket: Duplex, status: number, body: string): void {
+/** Answers an upgrade with the same error, status and retry hints an HTTP request would get. */
+function refuseUpgrade(socket: Duplex, req: IncomingMessage, code: ErrorCode, message?: string): void {
+  const { body } = formatApiError('openai', code, message);
+  const { status, headers } = retryHints(code, req.headers);
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -66,24 +73,28 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/responses') {
-      refuseUpgrade(socket, 404, formatApiError('openai', 'GW_BAD_REQUEST', `No WebSocket route ${path}.`).body);
+      refuseUpgrade(socket, req, 'GW_BAD_REQUEST', `No WebSocket route ${path}.`);
       return;
     }
     const snapshot = deps.snapshots.current();
     if (!snapshot) {
-      refuseUpgrade(socket, 503, formatApiError('openai', 'GW_NOT_READY').body);
+      refuseUpgrade(socket, req, 'GW_NOT_READY');
       return;
     }
     // Step 1, the same as for HTTP.
     Promise.resolve(authenticate(deps.keys, req.headers)).then(
       (auth) => {
         if (!auth.ok) {
-          refuseUpgrade(socket, 401, formatApiError('openai', auth.code, auth.message).body);
+          refuseUpgrade(socket, req, auth.code, auth.message);
           return;
         }
         wss.handleUpgrade(req, socket, head, (client) => session(client, req, auth.principal));
       },
-      () => refuseUpgrade(socket, 503, formatApiError('openai', 'GW_UPSTREAM_UNAVAILABLE', 'The gateway could not check the key.').body),
+      // As for HTTP (build-app's internalError): the key store's own error, retryable.
+      (error: unknown) =>
+        error instanceof CodeVectorError
+          ? refuseUpgrade(socket, req, error.code, error.message)
+          : refuseUpgrade(socket, req, 'CORE_DATABASE_UNAVAILABLE', 'The API key could not be checked. Try again.'),
     );
   });
 
@@ -187,7 +198,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       if (!admission.ok) {
         // The refuse step, as for HTTP: the event is durable before the client hears of it.
         const final = await recordRefusal(deps, { actor: principal.email, requestId }, admission);
-        sendError(formatApiError('openai', final.code).status, final.code, final.message);
+        sendError(retryHints(final.code, req.headers).status, final.code, final.message);
         return;
       }
       const { routed } = admission;
@@ -199,10 +210,13 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         started,
         ttfbMs: null,
       };
-      if (
-        !routed.provider.apiKey ||
-        (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref)
-      ) {
+      if (!routed.provider.apiKey) {
+        settle(turn, null, 503, 'error');
+        // The HTTP path's wording (forward.ts).
+        sendError(503, 'GW_PROVIDER_KEY_MISSING', `The provider ${routed.provider.ref} has no API key configured yet.`);
+        return;
+      }
+      if (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref) {
         settle(turn, null, 400, 'error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;
