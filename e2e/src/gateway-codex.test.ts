@@ -271,6 +271,28 @@ describe('Codex CLI tool round trip', () => {
     expect(rows.every((row) => row['status'] === 200 && row['outcome'] === 'ok')).toBe(true);
   });
 
+  // The demo's line, no marker: the fake provider picks Codex's shell tool for a plain ask.
+  for (const [name, provider] of [
+    ['the Responses WebSocket', builtInProvider],
+    ['SSE with a custom provider', customProvider],
+  ] as const) {
+    it(`answers "run ls and count the files" with Codex's shell tool over ${name}`, async () => {
+      const user = await fx.seedUser({ email: `codex-ls-${name.length}@example.com`, keyName: `codex-ls-${name.length}` });
+      const run = await runCodex({
+        prompt: 'run ls and count the files',
+        ...provider(user.key),
+        files: { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd' },
+      });
+      const items = run.events.filter((e) => e['type'] === 'item.completed').map((e) => e['item'] as Json);
+      const command = items.find((item) => item['type'] === 'command_execution');
+      expect(command).toMatchObject({ command: expect.stringContaining('ls'), exit_code: 0 });
+      // What ls printed (the four files, and the -o file Codex writes its last message to).
+      const listed = String(command!['aggregated_output']).trim().split('\n');
+      expect(listed).toEqual(expect.arrayContaining(['a.txt', 'b.txt', 'c.txt', 'd.txt']));
+      expect(run.lastMessage.trim()).toBe(`There are ${listed.length} files: ${listed.join(', ')}.`);
+    });
+  }
+
   it('runs a shell command for the model over SSE with a custom provider and sends its output back', async () => {
     const user = await fx.seedUser({ email: 'codex-tool-sse@example.com', keyName: 'codex-tool-sse' });
     const run = await runCodex({ prompt, ...customProvider(user.key), files: { 'note.txt': `${note}\n` } });

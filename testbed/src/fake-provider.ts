@@ -18,6 +18,10 @@ import { WebSocketServer } from 'ws';
  *   `reset-mid-stream` (one event, then a TCP reset), `garbage` (200 with bytes that are not
  *   JSON), `garbage-stream` (SSE headers, then random bytes), `huge-line` (an Anthropic stream
  *   whose one delta line is `x-fake-line-bytes` long, default 10 MB, then the usual usage events);
+ * - when the request offers a shell tool (Claude Code's `Bash`, Codex's `exec_command` or
+ *   `shell`, …) and the user's prompt asks for an action as a person would ("run ls and count
+ *   the files", "run `git status`", "list the files"), the model calls that tool with the
+ *   command, and answers the tool's output in kind ("There are 3 files: …");
  * - a user message containing `CALL_TOOL:<name>:<json input>` makes the model call that tool
  *   (a `tool_use` block, a chat `tool_calls` entry, or a Responses `function_call` item); a final
  *   `tool_result`, `role: "tool"` message or `function_call_output` item makes it answer with
@@ -88,6 +92,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     }
     if (record) requests.push({ method: 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0), json: null });
     wss.handleUpgrade(req, socket, head, (ws) => {
+      const earlier: Json[] = [];
       ws.on('message', (data) => {
         let message: Json;
         try {
@@ -99,7 +104,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
         websocketMessages.push(message);
         if (message['type'] !== 'response.create') return;
         // Codex's warm-up (`generate: false`) gets a completed response with no output.
-        const events = responsesEvents(message, options.text ?? defaultText, req.headers, message['generate'] !== false);
+        const events = responsesEvents(message, options.text ?? defaultText, req.headers, message['generate'] !== false, earlier);
+        if (Array.isArray(message['input'])) earlier.push(...(message['input'] as Json[]));
         for (const event of events) ws.send(JSON.stringify(event));
       });
     });
@@ -215,7 +221,85 @@ function requestedToolCall(body: Json): ToolCall | null {
       }
     }
   }
+  return shellCallFor(body);
+}
+
+// The shell tools agents offer and the input each takes: Claude Code's Bash, Codex's
+// exec_command (and its older shell), and the generic names other agents use.
+const shellTools: Record<string, (command: string) => Json> = {
+  bash: (command) => ({ command, description: `Run ${command}` }),
+  exec_command: (cmd) => ({ cmd }),
+  shell: (command) => ({ command: ['bash', '-lc', command] }),
+  run_command: (command) => ({ command }),
+  execute_command: (command) => ({ command }),
+  run_terminal_cmd: (command) => ({ command, is_background: false }),
+};
+
+/** The names of the tools a request offers, in any of the three wire formats. */
+function offeredTools(body: Json): string[] {
+  const tools = body['tools'];
+  if (!Array.isArray(tools)) return [];
+  return (tools as Json[]).flatMap((tool) => {
+    const name = tool['name'] ?? (tool['function'] as Json | undefined)?.['name'];
+    return typeof name === 'string' ? [name] : [];
+  });
+}
+
+/**
+ * The user's own words in the last user message (Anthropic `text` blocks, chat strings,
+ * Responses `input_text` parts), skipping what agents wrap around them (`<system-reminder>`,
+ * `<environment_context>`, AGENTS.md instructions).
+ */
+function userAsk(body: Json): string | null {
+  const messages = body['messages'] ?? body['input'];
+  if (typeof messages === 'string') return messages;
+  if (!Array.isArray(messages)) return null;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const item = messages[i] as Json;
+    if (item['role'] !== 'user') continue;
+    const content = item['content'];
+    const texts = typeof content === 'string' ? [content] : Array.isArray(content) ? (content as Json[]).map((b) => b['text']) : [];
+    const own = texts.filter((t): t is string => typeof t === 'string' && !/^\s*(<|# AGENTS\.md)/.test(t));
+    if (own.length > 0) return own.at(-1)!.trim();
+    // A user message of tool results only: keep looking for what was asked.
+  }
   return null;
+}
+
+/**
+ * What shell command an imperative prompt asks for, like a model would pick it: a command in
+ * backticks, "run <command>", or a request to list or count the files (ls).
+ */
+export function commandFor(ask: string): string | null {
+  const quoted = /`([^`]+)`/.exec(ask);
+  if (quoted && /^\s*(please\s+)?(run|execute|use)\b/i.test(ask)) return quoted[1]!.trim();
+  const run = /^\s*(?:please\s+)?(?:run|execute)\s+(.+?)(?:\s+and\s+.*|\s*[.!?]\s*)?$/is.exec(ask);
+  if (run) return run[1]!.replace(/^(the\s+)?(command\s+)?["']?|["']?$/g, '').trim() || null;
+  if (/^\s*(?:please\s+)?(?:list|count|show)\b.*\bfiles?\b/is.test(ask) || /^\s*how many files\b/i.test(ask)) return 'ls';
+  return null;
+}
+
+/** A shell tool call when the request offers a shell tool and the user asks for an action. */
+function shellCallFor(body: Json): ToolCall | null {
+  const tool = offeredTools(body).find((name) => shellTools[name.toLowerCase()]);
+  if (!tool) return null;
+  const ask = userAsk(body);
+  const command = ask === null ? null : commandFor(ask);
+  return command ? { name: tool, input: shellTools[tool.toLowerCase()]!(command) } : null;
+}
+
+/** What a model would say about a shell command's output, given what the user asked. */
+function shellReply(ask: string, output: string): string {
+  // Claude Code and Codex may wrap the output (exit code, timings); the listing is the lines
+  // that look like names.
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l && !/^(Exit code|Wall time|Output:|Process exited|Chunk ID|Original token count)/i.test(l));
+  if (/\b(count|how many)\b/i.test(ask)) {
+    return `There ${lines.length === 1 ? 'is 1 file' : `are ${lines.length} files`}: ${lines.slice(0, 20).join(', ')}${lines.length > 20 ? ', …' : ''}.`;
+  }
+  return `The command printed:\n${output.slice(0, 2000)}`;
 }
 
 /**
@@ -255,10 +339,16 @@ function toolResultText(body: Json): string | null {
   return '';
 }
 
-/** What the model says: what the tool said when the last turn is a tool result, else `text`. */
+/**
+ * What the model says: about the tool's output when the last turn is a tool result ("The tool
+ * said: …" for a CALL_TOOL prompt, an answer to the user's ask for a shell command), else `text`.
+ */
 function replyFor(body: Json, text: string): string {
   const toolResult = toolResultText(body);
-  return toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+  if (toolResult === null) return text;
+  const ask = userAsk(body);
+  if (ask === null || ask.includes('CALL_TOOL:') || commandFor(ask) === null) return `The tool said: ${toolResult.slice(0, 200)}`;
+  return shellReply(ask, toolResult);
 }
 
 function id(prefix: string): string {
@@ -417,9 +507,13 @@ function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, 
  * output is one item: a `message` with the reply text, or a `function_call` when the last turn
  * asks for a tool, or none when `generate` is false (Codex's warm-up).
  */
-function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders, generate = true): Json[] {
-  const call = generate ? requestedToolCall(body) : null;
-  const replyText = generate && !call ? replyFor(body, text) : '';
+function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders, generate = true, earlier: Json[] = []): Json[] {
+  // Over the WebSocket a turn carries only what is new (previous_response_id chains it): what
+  // the user asked is in the connection's earlier turns.
+  const context =
+    earlier.length > 0 && Array.isArray(body['input']) ? { ...body, input: [...earlier, ...(body['input'] as Json[])] } : body;
+  const call = generate ? requestedToolCall(context) : null;
+  const replyText = generate && !call ? replyFor(context, text) : '';
   const callArguments = call ? JSON.stringify(call.input) : '';
   const usage = usageNumbers(headers, body, call ? callArguments : replyText);
   const responseId = id('resp_');
