@@ -79,6 +79,8 @@ export type SnapshotStore = {
   start(): Promise<void>;
   /** Reloads now (coalesced with a reload already running). */
   reload(reason: string): Promise<void>;
+  /** Stops following changes (the current snapshot stays in force); the first step of shutdown. */
+  stopListening(): Promise<void>;
   close(): Promise<void>;
   readonly stats: { reloads: number; failures: number; lastError: string | null };
 };
@@ -241,6 +243,8 @@ export function createSnapshotStore(options: {
     if (closed) return;
     const client = new pg.Client({ connectionString: databaseUrl, application_name: 'codevector-gateway-listen' });
     client.on('error', (error) => {
+      // Shutting down (PostgreSQL may stop first, as `npm start` stops both on Ctrl-C): expected.
+      if (closed) return;
       logger.warn({ err: error }, 'config listener connection lost');
       scheduleReconnect(client);
     });
@@ -289,12 +293,16 @@ export function createSnapshotStore(options: {
       pollTimer.unref();
     },
     reload,
-    async close() {
+    async stopListening() {
       closed = true;
       clearInterval(pollTimer);
       clearTimeout(reconnectTimer);
-      if (listener) await listener.end().catch(() => {});
+      const ending = listener;
       listener = null;
+      if (ending) await ending.end().catch(() => {});
+    },
+    async close() {
+      await this.stopListening();
       await running?.catch(() => {});
       await Promise.all([...pools.values()].map((upstream) => upstream.close().catch(() => {})));
       pools.clear();

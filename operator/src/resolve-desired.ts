@@ -22,6 +22,11 @@ export type Resolution =
       statusExtra: Record<string, unknown>;
       waiting: boolean;
       /**
+       * Waiting on a dependency that exists and is being reconciled (its store re-queues this
+       * one): status says so, but no warning is logged or recorded.
+       */
+      transient?: boolean;
+      /**
        * A refusal on the installation's terms (a lost name conflict, an unmarked Secret, a baseURL
        * outside the allow-list), not a mistake to wait out: a stored row is withdrawn and the
        * refusal is audited (`<kind>.conflict` or `<kind>.refused`), instead of the last good row
@@ -123,12 +128,15 @@ export async function resolveDesired(
       if (stored === null) {
         const exists = deps.source.get('Provider', namespace, providerName) !== undefined;
         return exists
-          ? failure(
-              'OP_PROVIDER_NOT_FOUND',
-              'ProviderNotReady',
-              `Provider "${providerName}" exists but is not Ready yet; see its status.`,
-              true,
-            )
+          ? {
+              ...failure(
+                'OP_PROVIDER_NOT_FOUND',
+                'ProviderNotReady',
+                `Provider "${providerName}" exists but is not Ready yet; see its status.`,
+                true,
+              ),
+              transient: true,
+            }
           : failure(
               'OP_PROVIDER_NOT_FOUND',
               'ProviderNotFound',
@@ -260,7 +268,7 @@ export function describeRouting(spec: ModelSpec, stored: (provider: string) => b
   return parts.join('; ').slice(0, 1024);
 }
 
-function failure(code: ErrorCode, reason: string, message: string, waiting: boolean): Resolution {
+function failure(code: ErrorCode, reason: string, message: string, waiting: boolean): Extract<Resolution, { ok: false }> {
   return { ok: false, code, reason, message, statusExtra: {}, waiting };
 }
 
