@@ -490,7 +490,7 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
         headers: { 'content-type': 'application/json', ...headers },
         body: JSON.stringify({ model, input: 'hi' }),
       });
-    for (const client of [{}, { originator: 'codex_exec' }]) {
+    for (const client of [{}, { originator: 'codex_exec' }] as Record<string, string>[]) {
       const bad = { authorization: 'Bearer cvk_wrong', ...client };
       const overHttp = await http(bad);
       const overSocket = await upgrade(bad);
