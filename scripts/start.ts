@@ -246,10 +246,10 @@ async function main(): Promise<void> {
         ? `  try it    ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_API_KEY=${demoApiKey} CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude -p "hello"`
         : '',
       demoApiKey && demo
-        ? `  a tool    ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_API_KEY=${demoApiKey} CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude -p "run ls and count the files" --allowedTools Bash`
+        ? `  a tool    ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_API_KEY=${demoApiKey} CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude -p "run ls and count the files"`
         : '',
       demoApiKey
-        ? `  Codex     CODEX_API_KEY=${demoApiKey} codex exec -c openai_base_url=${gatewayUrl}/v1 "run ls and count the files"`
+        ? `  Codex     CODEX_API_KEY=${demoApiKey} codex exec --skip-git-repo-check -c openai_base_url=${gatewayUrl}/v1 "run ls and count the files"`
         : '',
       `  details   ${path.join(stateDir, 'dev.json')}`,
       'Ctrl-C stops everything.',

@@ -80,7 +80,7 @@ describe('agents out of the box', () => {
       const output = await new Promise<string>((resolve, reject) => {
         execFile(
           claude,
-          ['-p', 'run ls and count the files', '--allowedTools', 'Bash', '--output-format', 'json'],
+          ['-p', 'run ls and count the files', '--output-format', 'json'],
           {
             cwd: work,
             timeout: 90_000,

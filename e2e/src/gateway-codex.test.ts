@@ -129,7 +129,14 @@ beforeAll(async () => {
       models: [
         {
           name: 'gpt',
-          spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5-2026', pricing: { input: 1.25, output: 10 } },
+          // gpt-* serves Codex's own default model, whichever release this is (as examples/ do).
+          spec: {
+            name: 'gpt-5',
+            providerRef: { name: 'openai' },
+            upstreamModel: 'gpt-5-2026',
+            pricing: { input: 1.25, output: 10 },
+            patterns: ['gpt-*'],
+          },
         },
       ],
       secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
@@ -292,6 +299,21 @@ describe('Codex CLI tool round trip', () => {
       expect(run.lastMessage.trim()).toBe(`There are ${listed.length} files: ${listed.join(', ')}.`);
     });
   }
+
+  it('answers the demo’s Codex line with Codex’s own default model, whose only shell is the code-mode exec tool', async () => {
+    const user = await fx.seedUser({ email: 'codex-default@example.com', keyName: 'codex-default' });
+    const run = await runCodex({
+      prompt: 'run ls and count the files',
+      config: [`openai_base_url="${fx.base}/v1"`],
+      env: { CODEX_API_KEY: user.key },
+      files: { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd' },
+    });
+    const turns = fx.fake.websocketMessages as Json[];
+    // The model this Codex release picks by itself (routed by gpt-*) runs tools in code mode:
+    // the script's output came back as a custom_tool_call_output.
+    expect(turns.some((t) => (t['input'] as Json[] | undefined)?.some((i) => i['type'] === 'custom_tool_call_output'))).toBe(true);
+    expect(run.lastMessage.trim()).toMatch(/^There are [45] files: a\.txt, b\.txt, c\.txt, d\.txt(, last-message\.txt)?\.$/);
+  });
 
   it('runs a shell command for the model over SSE with a custom provider and sends its output back', async () => {
     const user = await fx.seedUser({ email: 'codex-tool-sse@example.com', keyName: 'codex-tool-sse' });

@@ -199,7 +199,8 @@ function usageNumbers(headers: IncomingHttpHeaders, body: Json, text: string) {
   };
 }
 
-type ToolCall = { name: string; input: unknown };
+/** A tool call; `custom` is a Responses custom (freeform) tool whose input is text, not JSON. */
+type ToolCall = { name: string; input: unknown; custom?: true };
 
 /** The tool the last user turn asks for, if the request offers it and has not answered it yet. */
 function requestedToolCall(body: Json): ToolCall | null {
@@ -207,7 +208,12 @@ function requestedToolCall(body: Json): ToolCall | null {
   if (!last) return null;
   const content = last['content'];
   const blocks = Array.isArray(content) ? (content as Json[]) : [{ type: 'text', text: content }];
-  if (blocks.some((block) => block['type'] === 'tool_result') || last['role'] === 'tool' || last['type'] === 'function_call_output') {
+  if (
+    blocks.some((block) => block['type'] === 'tool_result') ||
+    last['role'] === 'tool' ||
+    last['type'] === 'function_call_output' ||
+    last['type'] === 'custom_tool_call_output'
+  ) {
     return null;
   }
   for (const block of blocks) {
@@ -235,14 +241,24 @@ const shellTools: Record<string, (command: string) => Json> = {
   run_terminal_cmd: (command) => ({ command, is_background: false }),
 };
 
-/** The names of the tools a request offers, in any of the three wire formats. */
-function offeredTools(body: Json): string[] {
-  const tools = body['tools'];
-  if (!Array.isArray(tools)) return [];
-  return (tools as Json[]).flatMap((tool) => {
-    const name = tool['name'] ?? (tool['function'] as Json | undefined)?.['name'];
-    return typeof name === 'string' ? [name] : [];
-  });
+/**
+ * The tools a request offers, in any of the three wire formats, plus those Codex sends as an
+ * `additional_tools` input item (namespaces of tools, e.g. its code-mode `exec`).
+ */
+function offeredTools(body: Json): { name: string; custom: boolean; description: string }[] {
+  const flatten = (tools: unknown): { name: string; custom: boolean; description: string }[] =>
+    Array.isArray(tools)
+      ? (tools as Json[]).flatMap((tool) => {
+          if (tool['type'] === 'namespace') return flatten(tool['tools']);
+          const name = tool['name'] ?? (tool['function'] as Json | undefined)?.['name'];
+          return typeof name === 'string'
+            ? [{ name, custom: tool['type'] === 'custom', description: String(tool['description'] ?? '') }]
+            : [];
+        })
+      : [];
+  const input = body['input'];
+  const additional = Array.isArray(input) ? (input as Json[]).filter((item) => item['type'] === 'additional_tools') : [];
+  return [...flatten(body['tools']), ...additional.flatMap((item) => flatten(item['tools']))];
 }
 
 /**
@@ -279,13 +295,21 @@ export function commandFor(ask: string): string | null {
   return null;
 }
 
-/** A shell tool call when the request offers a shell tool and the user asks for an action. */
+/**
+ * A shell tool call when the request offers a shell tool and the user asks for an action. Codex
+ * with its newer models offers only `exec`, a freeform tool that runs JavaScript calling its
+ * nested tools; the model then writes a script calling `tools.exec_command`.
+ */
 function shellCallFor(body: Json): ToolCall | null {
-  const tool = offeredTools(body).find((name) => shellTools[name.toLowerCase()]);
-  if (!tool) return null;
+  const offered = offeredTools(body);
+  const tool = offered.find((t) => !t.custom && shellTools[t.name.toLowerCase()]);
+  const codeMode = offered.find((t) => t.custom && t.name === 'exec' && t.description.includes('tools.exec_command'));
+  if (!tool && !codeMode) return null;
   const ask = userAsk(body);
   const command = ask === null ? null : commandFor(ask);
-  return command ? { name: tool, input: shellTools[tool.toLowerCase()]!(command) } : null;
+  if (!command) return null;
+  if (tool) return { name: tool.name, input: shellTools[tool.name.toLowerCase()]!(command) };
+  return { name: 'exec', custom: true, input: `const r = await tools.exec_command({ cmd: ${JSON.stringify(command)} });\ntext(r.output);` };
 }
 
 /** What a model would say about a shell command's output, given what the user asked. */
@@ -295,7 +319,9 @@ function shellReply(ask: string, output: string): string {
   const lines = output
     .split('\n')
     .map((l) => l.trim())
-    .filter((l) => l && !/^(Exit code|Wall time|Output:|Process exited|Chunk ID|Original token count)/i.test(l));
+    .filter(
+      (l) => l && !/^(Exit code|Wall time|Output:|Process exited|Chunk ID|Original token count|Script (completed|failed|running))/i.test(l),
+    );
   if (/\b(count|how many)\b/i.test(ask)) {
     return `There ${lines.length === 1 ? 'is 1 file' : `are ${lines.length} files`}: ${lines.slice(0, 20).join(', ')}${lines.length > 20 ? ', …' : ''}.`;
   }
@@ -315,7 +341,7 @@ function lastTurn(body: Json): Json | undefined {
     const item = messages[i] as Json;
     const type = item['type'];
     if (item['role'] === 'system') continue;
-    if (type === undefined || type === 'message' || type === 'function_call_output') return item;
+    if (type === undefined || type === 'message' || type === 'function_call_output' || type === 'custom_tool_call_output') return item;
   }
   return undefined;
 }
@@ -324,7 +350,7 @@ function toolResultText(body: Json): string | null {
   const last = lastTurn(body);
   if (!last) return null;
   if (last['role'] === 'tool') return String(last['content']);
-  if (last['type'] === 'function_call_output') {
+  if (last['type'] === 'function_call_output' || last['type'] === 'custom_tool_call_output') {
     const output = last['output'];
     // A Responses tool output is a string or a list of content parts.
     return Array.isArray(output) ? (output as Json[]).map((part) => String(part['text'] ?? '')).join('') : String(output ?? '');
@@ -514,7 +540,7 @@ function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders,
     earlier.length > 0 && Array.isArray(body['input']) ? { ...body, input: [...earlier, ...(body['input'] as Json[])] } : body;
   const call = generate ? requestedToolCall(context) : null;
   const replyText = generate && !call ? replyFor(context, text) : '';
-  const callArguments = call ? JSON.stringify(call.input) : '';
+  const callArguments = call ? (call.custom ? String(call.input) : JSON.stringify(call.input)) : '';
   const usage = usageNumbers(headers, body, call ? callArguments : replyText);
   const responseId = id('resp_');
   const createdAt = Math.floor(Date.now() / 1000);
@@ -535,7 +561,29 @@ function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders,
     { type: 'response.in_progress', sequence_number: sequence++, response: { ...base, status: 'in_progress', output: [] } },
   ];
   let outputItem: Json | null = null;
-  if (call) {
+  if (call?.custom) {
+    const itemId = id('ctc_');
+    outputItem = { id: itemId, type: 'custom_tool_call', status: 'completed', call_id: id('call_'), name: call.name, input: callArguments };
+    events.push({
+      type: 'response.output_item.added',
+      sequence_number: sequence++,
+      output_index: 0,
+      item: { ...outputItem, status: 'in_progress', input: '' },
+    });
+    for (const piece of callArguments.match(/.{1,16}/gs) ?? []) {
+      events.push({
+        type: 'response.custom_tool_call_input.delta',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        delta: piece,
+      });
+    }
+    events.push(
+      { type: 'response.custom_tool_call_input.done', sequence_number: sequence++, item_id: itemId, output_index: 0, input: callArguments },
+      { type: 'response.output_item.done', sequence_number: sequence++, output_index: 0, item: outputItem },
+    );
+  } else if (call) {
     const itemId = id('fc_');
     outputItem = {
       id: itemId,
