@@ -2,6 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { sql } from '@codevector/core/create-pool';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
 import { z } from 'zod';
 import { type GatewayFixture, startGatewayFixture } from './testing/gateway-fixture.ts';
 
@@ -107,6 +108,16 @@ beforeAll(async () => {
             upstreamModel: 'gpt-5-2025-08-07',
             pricing,
             fallbacks: [{ providerRef: { name: 'openai-unreachable' } }, { providerRef: { name: 'openai-backup' } }],
+          },
+        },
+        {
+          name: 'gpt-ws',
+          spec: {
+            name: 'gpt-ws',
+            providerRef: { name: 'openai-unreachable' },
+            upstreamModel: 'gpt-ws-upstream',
+            pricing,
+            fallbacks: [{ providerRef: { name: 'openai-backup' }, upstreamModel: 'gpt-ws-backup' }],
           },
         },
       ],
@@ -250,6 +261,49 @@ describe('fallbacks', () => {
     expect(responses.status).toBe(200);
     expect(((await responses.json()) as { status: string }).status).toBe('completed');
     expect(keysSeen()).toEqual([keys.openaiLimited, keys.openaiBackup]);
+  });
+
+  it('opens the Responses WebSocket on the first upstream that answers, and relays every turn there', async () => {
+    fx.fake.websocketMessages.length = 0;
+    const socket = new WebSocket(`ws://127.0.0.1:${fx.gateway.port}/v1/responses`, { headers: { authorization: `Bearer ${fx.key}` } });
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const turn = () =>
+      new Promise<Record<string, unknown>[]>((resolve) => {
+        const events: Record<string, unknown>[] = [];
+        const onMessage = (data: WebSocket.RawData) => {
+          const event = JSON.parse(String(data)) as Record<string, unknown>;
+          events.push(event);
+          if (event['type'] === 'response.completed' || event['type'] === 'error') {
+            socket.off('message', onMessage);
+            resolve(events);
+          }
+        };
+        socket.on('message', onMessage);
+      });
+    for (let i = 0; i < 2; i++) {
+      const done = turn();
+      socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-ws', input: [{ role: 'user', content: 'hi' }] }));
+      expect((await done).at(-1)).toMatchObject({ type: 'response.completed' });
+    }
+    socket.close();
+    expect(fx.fake.websocketMessages.map((m) => (m as { model: string }).model)).toEqual(['gpt-ws-backup', 'gpt-ws-backup']);
+    const rows = await (async () => {
+      for (let i = 0; i < 100; i++) {
+        const found = await fx.pool.any(sql.type(usageRow)`
+          select attempt, provider, status, outcome, cost_usd::text as cost from usage where model = 'gpt-ws' order by id`);
+        if (found.length >= 3) return found;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      throw new Error('usage rows did not arrive');
+    })();
+    expect(rows.map((r) => [r.attempt, r.provider, r.outcome])).toEqual([
+      [1, 'default/openai-unreachable', 'fallback'],
+      [2, 'default/openai-backup', 'ok'],
+      [1, 'default/openai-backup', 'ok'],
+    ]);
   });
 
   it('counts each failed attempt in the metrics, by model, provider and status', async () => {

@@ -10,6 +10,7 @@ import { account } from './pipeline/account.ts';
 import { admit } from './pipeline/admit/admit.ts';
 import { authenticate } from './pipeline/authenticate.ts';
 import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
+import { recordFailedAttempt } from './pipeline/fallback.ts';
 import { recordRefusal, retryHints } from './pipeline/refuse.ts';
 import type { Principal } from './principal.ts';
 import type { RateLimitTicket } from './rate-limiter.ts';
@@ -46,6 +47,8 @@ type Turn = {
   budgetTicket: BudgetTicket | null;
   started: number;
   ttfbMs: number | null;
+  /** The upstream attempt that serves it (1 unless the socket opened on a fallback). */
+  attempt?: number;
 };
 
 /** Answers an upgrade with the same error, status and retry hints an HTTP request would get. */
@@ -129,6 +132,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         sessionId: null,
         rateTicket: turn.rateTicket,
         budgetTicket: turn.budgetTicket,
+        attempt: turn.attempt ?? 1,
       });
     };
 
@@ -163,6 +167,8 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
       });
       socket.on('close', (code, reason) => {
+        // A socket that never opened (a fallback was tried instead) serves nothing.
+        if (upstream !== socket) return;
         for (const turn of turns.splice(0)) settle(turn, null, 502, 'upstream_closed');
         if (client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1011 : code, reason);
       });
@@ -216,25 +222,43 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         sendError(503, 'GW_PROVIDER_KEY_MISSING', `The provider ${routed.provider.ref} has no API key configured yet.`);
         return;
       }
-      if (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref) {
+      // The socket relays to one provider: the first of this Model's upstreams that opens
+      // (fallbacks, ADR 0122); later turns must be served by that one.
+      const opened = upstreamProvider;
+      let chosen = opened ? routed.upstreams.find((u) => u.provider === opened || u.provider.ref === opened.ref) : routed.upstreams[0];
+      if (!chosen) {
         settle(turn, null, 400, 'error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;
       }
-      try {
-        if (!upstream) {
-          upstreamProvider = routed.provider;
-          upstream = await openUpstream(routed.provider);
+      for (let attempt = 0; !upstream; attempt++) {
+        chosen = routed.upstreams[attempt]!;
+        const sentAt = performance.now();
+        try {
+          upstream = await openUpstream(chosen.provider);
+          upstreamProvider = chosen.provider;
+          if (attempt > 0) {
+            turn.routed = { ...routed, provider: chosen.provider };
+            turn.attempt = attempt + 1;
+          }
+        } catch (error) {
+          if (attempt + 1 < routed.upstreams.length) {
+            const failed = { requestId, principal, routed, upstream: chosen, endpointName: endpoint.name, metered: true };
+            recordFailedAttempt(deps, { ...failed, number: attempt + 1, status: 0, sentAt, sessionId: null, error });
+            continue;
+          }
+          deps.logger.warn({ err: error, requestId }, 'upstream websocket failed to open');
+          turn.routed = { ...routed, provider: chosen.provider };
+          turn.attempt = attempt + 1;
+          settle(turn, null, 502, 'upstream_error');
+          sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${chosen.provider.ref} could not be reached.`);
+          client.close(1011);
+          return;
         }
-      } catch (error) {
-        deps.logger.warn({ err: error, requestId }, 'upstream websocket failed to open');
-        settle(turn, null, 502, 'upstream_error');
-        sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${routed.provider.ref} could not be reached.`);
-        client.close(1011);
-        return;
       }
+      if (chosen.provider !== routed.provider && turn.routed === routed) turn.routed = { ...routed, provider: chosen.provider };
       let outgoing = plain.toString('utf8');
-      if (routed.model.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: routed.model.upstreamModel });
+      if (chosen.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: chosen.upstreamModel });
       turns.push(turn);
       upstream.send(outgoing);
     };

@@ -19,9 +19,10 @@ import { WebSocketServer } from 'ws';
  *   JSON), `garbage-stream` (SSE headers, then random bytes), `huge-line` (an Anthropic stream
  *   whose one delta line is `x-fake-line-bytes` long, default 10 MB, then the usual usage events);
  * - when the request offers a shell tool (Claude Code's `Bash`, Codex's `exec_command` or
- *   `shell`, …) and the user's prompt asks for an action as a person would ("run ls and count
- *   the files", "run `git status`", "list the files"), the model calls that tool with the
- *   command, and answers the tool's output in kind ("There are 3 files: …");
+ *   `shell`, or Codex's code-mode `exec`, which takes a script calling `tools.exec_command`) and
+ *   the user's prompt asks for an action as a person would ("run ls and count the files", "run
+ *   `git status`", "list the files"), the model calls that tool with the command, and answers
+ *   the tool's output in kind ("There are 3 files: …");
  * - a user message containing `CALL_TOOL:<name>:<json input>` makes the model call that tool
  *   (a `tool_use` block, a chat `tool_calls` entry, or a Responses `function_call` item); a final
  *   `tool_result`, `role: "tool"` message or `function_call_output` item makes it answer with
