@@ -296,10 +296,17 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       return;
     }
     if (again && (failure === fellBack || retriesFailure(routed, attempt))) {
-      const sessionId = (req.headers['x-claude-code-session-id'] as string | undefined) ?? null;
       recordFailedAttempt(deps, {
-        ...{ requestId: ctx.requestId, principal: ctx.principal, routed, upstream, sentAt, sessionId },
-        ...{ endpointName: endpoint.name, metered: endpoint.metered, number: attempt + 1, status: fellBackStatus },
+        requestId: ctx.requestId,
+        principal: ctx.principal,
+        routed,
+        upstream,
+        endpointName: endpoint.name,
+        metered: endpoint.metered,
+        number: attempt + 1,
+        status: fellBackStatus,
+        sentAt,
+        sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
         error: failure === fellBack ? undefined : failure,
       });
       // The body as the client sent it: this attempt rewrote the parsed one for its upstream.
