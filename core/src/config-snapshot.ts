@@ -33,7 +33,8 @@ import { type Money, parseUsd, pricePerToken } from './money.ts';
  * ahead of the gateways), keeping its last good snapshot, instead of misreading new fields.
  * Bump it when a change to the specs or the translation would be misread by older gateways.
  */
-export const configSnapshotVersion = 1;
+// 2: Models carry fallbacks (upstreams tried in order) and default (serves unmatched names).
+export const configSnapshotVersion = 2;
 
 export type { Subject };
 
@@ -57,8 +58,17 @@ export type SnapshotModel = ResourceRef &
     /** Name patterns with * wildcards (precedence in the gateway's router). */
     patterns: string[];
     providerUid: string;
+    /**
+     * Upstreams tried after the primary (providerUid/upstreamModel), in order. Only those whose
+     * Provider is stored; priced as this Model whichever one serves.
+     */
+    fallbacks: SnapshotFallback[];
+    /** Serves names nothing else matches, for the keys its namespace serves (ADR 0122). */
+    isDefault: boolean;
     pricing: TokenPrices;
   };
+
+export type SnapshotFallback = { providerUid: string; upstreamModel: string };
 
 export type SnapshotBudget = ResourceRef &
   Pick<BudgetSpec, 'subject' | 'period' | 'mode' | 'strict'> & {
@@ -92,14 +102,28 @@ export function toSnapshotProvider(ref: ResourceRef, spec: ProviderSpec, apiKeyS
   return { ...ref, type: spec.type, baseURL: spec.baseURL, timeoutSeconds: spec.timeoutSeconds, headers: spec.headers ?? {}, apiKeySealed };
 }
 
-/** @throws RangeError when a price cannot be held exactly (see money.ts). */
-export function toSnapshotModel(ref: ResourceRef, spec: ModelSpec, providerUid: string): SnapshotModel {
+/**
+ * `providerUidOf` maps a Provider name of the Model's namespace to its uid, or null when it is
+ * not stored (such a fallback is left out; the operator reports it in the Model's status).
+ * @throws RangeError when a price cannot be held exactly (see money.ts).
+ */
+export function toSnapshotModel(
+  ref: ResourceRef,
+  spec: ModelSpec,
+  providerUid: string,
+  providerUidOf: (name: string) => string | null = () => null,
+): SnapshotModel {
   return {
     ...ref,
     modelName: spec.name,
     aliases: spec.aliases ?? [],
     patterns: spec.patterns ?? [],
     providerUid,
+    fallbacks: (spec.fallbacks ?? []).flatMap((f) => {
+      const uid = providerUidOf(f.providerRef.name);
+      return uid ? [{ providerUid: uid, upstreamModel: f.upstreamModel ?? spec.upstreamModel }] : [];
+    }),
+    isDefault: spec.default === true,
     upstreamModel: spec.upstreamModel,
     pricing: {
       input: pricePerToken(spec.pricing.input),
@@ -201,7 +225,8 @@ export async function loadConfigSnapshot(db: Pick<CommonQueryMethods, 'transacti
         const providerUid = providerUidByName.get(`${row.namespace}/${spec.providerRef.name}`);
         // The operator only stores models whose provider exists; a race with a provider delete
         // leaves the model out rather than failing the whole snapshot.
-        return providerUid ? [toSnapshotModel(ref(row), spec, providerUid)] : [];
+        const uidOf = (name: string) => providerUidByName.get(`${row.namespace}/${name}`) ?? null;
+        return providerUid ? [toSnapshotModel(ref(row), spec, providerUid, uidOf)] : [];
       }),
       budgets: budgetRows.map((row) => toSnapshotBudget(ref(row), parseRow(budgetSpecSchema, 'Budget', ref(row), row.spec))),
       rateLimits: rateLimitRows.map((row) => toSnapshotRateLimit(ref(row), parseRow(rateLimitSpecSchema, 'RateLimit', ref(row), row.spec))),

@@ -22,10 +22,14 @@ const redactPaths = [
   'body',
 ];
 
-/** Creates the service logger: JSON lines, short lowercase messages, secrets redacted. */
+/**
+ * Creates the service logger: JSON lines, short lowercase messages, secrets redacted. The
+ * service goes in `service`, not pino's `name`: the operator's child loggers carry the
+ * resource's `name` (STYLE: {kind, namespace, name, generation}), and two `name` keys on one
+ * line is JSON most parsers read as the last one only.
+ */
 export function createLogger(options: { name: string; level?: string; destination?: pino.DestinationStream }): Logger {
   const config: LoggerOptions = {
-    name: options.name,
     level: options.level ?? 'info',
     redact: { paths: redactPaths, censor: '[redacted]' },
     base: { service: options.name },

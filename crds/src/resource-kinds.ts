@@ -71,8 +71,27 @@ export const resourceKinds = [
     printerColumns: [
       { name: 'Model', type: 'string', jsonPath: '.spec.name', description: 'Name clients send.' },
       { name: 'Provider', type: 'string', jsonPath: '.spec.providerRef.name', description: 'Provider that serves the model.' },
+      {
+        name: 'Fallbacks',
+        type: 'string',
+        jsonPath: '.spec.fallbacks[*].providerRef.name',
+        description: 'Providers tried in order when the one before fails before answering.',
+      },
       { name: 'Upstream', type: 'string', jsonPath: '.spec.upstreamModel', description: 'Model id sent to the provider.' },
-      { name: 'Patterns', type: 'string', jsonPath: '.spec.patterns', description: 'Name patterns this model also serves.', priority: 1 },
+      {
+        name: 'Patterns',
+        type: 'string',
+        jsonPath: '.spec.patterns',
+        description: 'Name patterns this model also serves (after exact names and aliases; more literal characters win).',
+      },
+      { name: 'Default', type: 'boolean', jsonPath: '.spec.default', description: 'Serves names nothing else matches.' },
+      {
+        name: 'Routing',
+        type: 'string',
+        jsonPath: '.status.routing',
+        description: 'Names, aliases, patterns with their rank, default and upstreams, in precedence order.',
+        priority: 1,
+      },
       { name: 'Input', type: 'number', jsonPath: '.spec.pricing.input', description: 'USD per million input tokens.', priority: 1 },
       { name: 'Output', type: 'number', jsonPath: '.spec.pricing.output', description: 'USD per million output tokens.', priority: 1 },
     ],

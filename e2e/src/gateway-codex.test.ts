@@ -129,7 +129,14 @@ beforeAll(async () => {
       models: [
         {
           name: 'gpt',
-          spec: { name: 'gpt-5', providerRef: { name: 'openai' }, upstreamModel: 'gpt-5-2026', pricing: { input: 1.25, output: 10 } },
+          // gpt-* serves Codex's own default model, whichever release this is (as examples/ do).
+          spec: {
+            name: 'gpt-5',
+            providerRef: { name: 'openai' },
+            upstreamModel: 'gpt-5-2026',
+            pricing: { input: 1.25, output: 10 },
+            patterns: ['gpt-*'],
+          },
         },
       ],
       secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
@@ -195,6 +202,27 @@ describe('Codex CLI', () => {
   });
 });
 
+// A key the gateway refuses must end Codex's attempt at once with the gateway's words. Codex
+// (the version in the lockfile) ignores x-should-retry and retries every 4xx but 400 five times
+// (~7 s over SSE, ~15 s with its WebSocket attempts first), so the gateway answers Codex's final
+// refusals with 400 (pipeline/refuse.ts retryHints).
+describe('Codex CLI on a refused key', () => {
+  for (const [name, provider] of [
+    ['the built-in provider (WebSocket first)', builtInProvider],
+    ['a custom provider (SSE)', customProvider],
+  ] as const) {
+    it(`stops at once with the gateway's message, with ${name}`, async () => {
+      const started = performance.now();
+      const error = await runCodex({ prompt: 'Say hello.', ...provider('cvk_not_a_key') }).catch((e: unknown) => e as Error);
+      const seconds = (performance.now() - started) / 1000;
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toContain('The CodeVector API key is not valid.');
+      expect(seconds).toBeLessThan(4);
+      expect(fx.fake.requests).toHaveLength(0);
+    });
+  }
+});
+
 // A tool round trip: the fake provider answers the prompt `CALL_TOOL:exec_command:{…}` with a
 // Responses `function_call` for Codex's shell tool (`exec_command`, whose argument is `cmd`),
 // Codex runs the command, sends a `function_call_output` in its next request, and the fake
@@ -248,6 +276,43 @@ describe('Codex CLI tool round trip', () => {
     // Both turns that produced output were metered.
     const rows = await usageRows('responses.websocket', { keyId: user.keyId, atLeast: 2 });
     expect(rows.every((row) => row['status'] === 200 && row['outcome'] === 'ok')).toBe(true);
+  });
+
+  // The demo's line, no marker: the fake provider picks Codex's shell tool for a plain ask.
+  for (const [name, provider] of [
+    ['the Responses WebSocket', builtInProvider],
+    ['SSE with a custom provider', customProvider],
+  ] as const) {
+    it(`answers "run ls and count the files" with Codex's shell tool over ${name}`, async () => {
+      const user = await fx.seedUser({ email: `codex-ls-${name.length}@example.com`, keyName: `codex-ls-${name.length}` });
+      const run = await runCodex({
+        prompt: 'run ls and count the files',
+        ...provider(user.key),
+        files: { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd' },
+      });
+      const items = run.events.filter((e) => e['type'] === 'item.completed').map((e) => e['item'] as Json);
+      const command = items.find((item) => item['type'] === 'command_execution');
+      expect(command).toMatchObject({ command: expect.stringContaining('ls'), exit_code: 0 });
+      // What ls printed (the four files, and the -o file Codex writes its last message to).
+      const listed = String(command!['aggregated_output']).trim().split('\n');
+      expect(listed).toEqual(expect.arrayContaining(['a.txt', 'b.txt', 'c.txt', 'd.txt']));
+      expect(run.lastMessage.trim()).toBe(`There are ${listed.length} files: ${listed.join(', ')}.`);
+    });
+  }
+
+  it('answers the demo’s Codex line with Codex’s own default model, whose only shell is the code-mode exec tool', async () => {
+    const user = await fx.seedUser({ email: 'codex-default@example.com', keyName: 'codex-default' });
+    const run = await runCodex({
+      prompt: 'run ls and count the files',
+      config: [`openai_base_url="${fx.base}/v1"`],
+      env: { CODEX_API_KEY: user.key },
+      files: { 'a.txt': 'a', 'b.txt': 'b', 'c.txt': 'c', 'd.txt': 'd' },
+    });
+    const turns = fx.fake.websocketMessages as Json[];
+    // The model this Codex release picks by itself (routed by gpt-*) runs tools in code mode:
+    // the script's output came back as a custom_tool_call_output.
+    expect(turns.some((t) => (t['input'] as Json[] | undefined)?.some((i) => i['type'] === 'custom_tool_call_output'))).toBe(true);
+    expect(run.lastMessage.trim()).toMatch(/^There are [45] files: a\.txt, b\.txt, c\.txt, d\.txt(, last-message\.txt)?\.$/);
   });
 
   it('runs a shell command for the model over SSE with a custom provider and sends its output back', async () => {

@@ -1,5 +1,6 @@
 import { loadConfig } from '@codevector/core/load-config';
 import { z } from 'zod';
+import { parseTenants } from './routing-view.ts';
 
 export const gatewayConfigSchema = z.object({
   DATABASE_URL: z.string().min(1),
@@ -37,6 +38,22 @@ export const gatewayConfigSchema = z.object({
    * (the release namespace in the chart), then `codevector`. Must match the operator's.
    */
   CODEVECTOR_INSTALLATION_NAMESPACE: z.string().min(1).optional(),
+  /**
+   * Tenant namespaces (ADR 0122): `team-a=group1,group2;team-b=group3`. A listed namespace's
+   * Models serve only keys whose owner is in one of its console groups, and its default Model
+   * serves their unmatched names. Unset: no tenants, every key reaches every Model.
+   */
+  CODEVECTOR_TENANTS: z
+    .string()
+    .optional()
+    .transform((value, ctx) => {
+      const parsed = parseTenants(value);
+      if ('error' in parsed) {
+        ctx.addIssue({ code: 'custom', message: parsed.error });
+        return z.NEVER;
+      }
+      return parsed.tenants;
+    }),
   /** The pod's namespace (downward API). */
   POD_NAMESPACE: z.string().optional(),
 });

@@ -9,6 +9,8 @@ export type GatewayMetrics = {
   request(surface: string, status: number): void;
   rejection(reason: string): void;
   upstreamLatency(provider: string, seconds: number): void;
+  /** An upstream attempt that failed before its first byte and was passed to the next upstream. */
+  fallback(model: string, provider: string, status: number): void;
   tokens(model: string, kind: 'input' | 'output' | 'cache_read' | 'cache_write', count: number): void;
   /** Exact cost (picodollars); the sum stays exact and is rendered as a decimal. */
   cost(model: string, amount: Money): void;
@@ -24,6 +26,7 @@ export function createGatewayMetrics(): GatewayMetrics {
   const tokens = new Map<string, number>();
   const cost = new Map<string, Money>();
   const gauges = new Map<string, number>();
+  const fallbacks = new Map<string, number>();
   const latency = new Map<string, { labels: string; buckets: number[]; sum: number; count: number }>();
   const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
   const escaped = new Map<string, string>();
@@ -71,6 +74,9 @@ export function createGatewayMetrics(): GatewayMetrics {
       add(requests, key, 1);
     },
     rejection: (reason) => add(rejections, `reason="${escapeLabel(reason)}"`, 1),
+    // Rare (a provider failing), so the key is built per call.
+    fallback: (model, provider, status) =>
+      add(fallbacks, `model="${escapeLabel(model)}",provider="${escapeLabel(provider)}",status="${status}"`, 1),
     upstreamLatency(provider, seconds) {
       let h = latency.get(provider);
       if (!h) {
@@ -104,6 +110,11 @@ export function createGatewayMetrics(): GatewayMetrics {
       counter('codevector_gateway_rejections_total', 'Requests refused by a policy, by reason.', rejections);
       counter('codevector_gateway_tokens_total', 'Tokens reported by providers, by model and kind.', tokens);
       counter('codevector_gateway_cost_usd_total', 'Cost in USD at model prices, by model.', cost);
+      counter(
+        'codevector_gateway_upstream_fallbacks_total',
+        'Upstream attempts that failed before their first byte and went to the next upstream, by model, failed provider and status (0: unreachable).',
+        fallbacks,
+      );
       lines.push('# HELP codevector_gateway_upstream_latency_seconds Time to upstream response headers.');
       lines.push('# TYPE codevector_gateway_upstream_latency_seconds histogram');
       for (const { labels, ...h } of latency.values()) {

@@ -29,6 +29,7 @@ export async function startGateway(
     secretBox,
     logger,
     installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
+    tenants: config.CODEVECTOR_TENANTS,
   });
   await snapshots.start();
   const recorder = createRejectionRecorder(pool, { windowMs: 5, maxBatch: 1000, maxInFlight: 2 });
@@ -70,6 +71,9 @@ export async function startGateway(
     close() {
       closing ??= (async () => {
         logger.info('gateway shutting down');
+        // The snapshot in force serves what is in flight; a config change now is not needed, and
+        // the database may be stopping too (npm start stops everything on Ctrl-C).
+        await snapshots.stopListening();
         // Stop taking requests and let the ones in flight finish (their rejection events,
         // usage and spend are queued by then), then flush everything queued.
         // Stop accepting, give in-flight requests (long streams included) up to the grace period,

@@ -98,16 +98,22 @@ describe('model routing', () => {
     expect(upstreamDown.headers.get('x-should-retry')).toBeNull();
   });
 
-  it('names the models a client can use when nothing matches', async () => {
-    const res = await fetch(`${fx.base}/v1/chat/completions`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${fx.key}` },
-      body: JSON.stringify({ model: 'llama3', messages: [{ role: 'user', content: 'hi' }] }),
-    });
+  it('names the models a client can use on this surface when nothing matches', async () => {
+    const res = await post('llama3');
     expect(res.status).toBe(404);
     // Final: the SDKs behind Claude Code and Codex stop instead of retrying for minutes.
     expect(res.headers.get('x-should-retry')).toBe('false');
     const message = ((await res.json()) as { error: { message: string } }).error.message;
-    expect(message).toContain('Models served here: claude-*, claude-opus-4-5, claude-sonnet-5, opus-dated.');
+    expect(message).toContain('Models you can use here: claude-*, claude-opus-4-5, claude-sonnet-5, opus-dated.');
+    // Only Anthropic-served Models here: none would have worked on the OpenAI surface.
+    const chat = await fetch(`${fx.base}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${fx.key}` },
+      body: JSON.stringify({ model: 'llama3', messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(chat.status).toBe(404);
+    expect(((await chat.json()) as { error: { message: string } }).error.message).toContain(
+      'No models are configured for this key here yet.',
+    );
   });
 });

@@ -470,4 +470,46 @@ describe('Responses WebSocket mode (what Codex tries first)', () => {
   it('refuses the upgrade without a valid key', async () => {
     await expect(openSocket('cvk_wrong')).rejects.toThrow(/401/);
   });
+
+  it('words a refusal the same on HTTP and on the WebSocket, with the same status and retry hints', async () => {
+    const upgrade = (headers: Record<string, string>) =>
+      new Promise<{ status: number; headers: Record<string, unknown>; body: string }>((resolve, reject) => {
+        const socket = new WebSocket(`ws://127.0.0.1:${fx.gateway.port}/v1/responses`, { headers });
+        socket.once('unexpected-response', (_req, res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        });
+        socket.once('open', () => reject(new Error('upgraded')));
+      });
+    const http = (headers: Record<string, string>, model = 'gpt-5') =>
+      fetch(`${fx.base}/v1/responses`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...headers },
+        body: JSON.stringify({ model, input: 'hi' }),
+      });
+    for (const client of [{}, { originator: 'codex_exec' }] as Record<string, string>[]) {
+      const bad = { authorization: 'Bearer cvk_wrong', ...client };
+      const overHttp = await http(bad);
+      const overSocket = await upgrade(bad);
+      expect(overSocket.status).toBe(overHttp.status);
+      expect(overSocket.body).toBe(await overHttp.text());
+      expect(overSocket.headers['x-should-retry']).toBe('false');
+      expect(overHttp.headers.get('x-should-retry')).toBe('false');
+    }
+    // Codex stops at once only on a 400; other clients get the 401 the SDKs expect.
+    expect((await http({ authorization: 'Bearer cvk_wrong', originator: 'codex_exec' })).status).toBe(400);
+    expect((await http({ authorization: 'Bearer cvk_wrong' })).status).toBe(401);
+
+    // An unknown model: the HTTP message is the socket's error event message.
+    const overHttp = (await (await http({ authorization: `Bearer ${fx.key}` }, 'nope-model')).json()) as { error: { message: string } };
+    const socket = await openSocket(fx.key);
+    const refused = nextDone(socket);
+    socket.send(JSON.stringify({ type: 'response.create', model: 'nope-model', input: [] }));
+    const event = (await refused).at(-1)!;
+    socket.close();
+    expect(event).toMatchObject({ type: 'error', status: 404, error: { code: 'model_not_found', message: overHttp.error.message } });
+  });
 });

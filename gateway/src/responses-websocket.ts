@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import { type IncomingMessage, STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
+import { CodeVectorError, type ErrorCode } from '@codevector/core/errors';
 import type { FastifyInstance } from 'fastify';
 import WebSocket, { WebSocketServer } from 'ws';
 import { formatApiError } from './api-error.ts';
@@ -10,7 +11,8 @@ import { account } from './pipeline/account.ts';
 import { admit } from './pipeline/admit/admit.ts';
 import { authenticate } from './pipeline/authenticate.ts';
 import type { Endpoint, ProxyDeps } from './pipeline/endpoint.ts';
-import { type Refusal, recordRefusal, refusal } from './pipeline/refuse.ts';
+import { recordFailedAttempt } from './pipeline/fallback.ts';
+import { type Refusal, recordRefusal, refusal, retryHints } from './pipeline/refuse.ts';
 import { defaultBodyLimits, parseRequestBody } from './pipeline/request-body.ts';
 import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
 import type { Principal } from './principal.ts';
@@ -38,6 +40,8 @@ type Turn = {
   /** Usage and output relayed, as for an SSE stream (ADR 0114). */
   tap: SseUsageTap;
   inputEstimate: number;
+  /** The upstream attempt that serves it (1 unless the socket opened on a fallback). */
+  attempt?: number;
 };
 
 /** Client messages the gateway understands; anything else is refused, never relayed unchecked. */
@@ -46,9 +50,15 @@ const clientTypes = new Set(['response.create', 'response.cancel']);
 /** How often an open socket re-checks its key: revocation and expiry take effect within the key cache TTL plus this. */
 const keyCheckMs = 250;
 
-function refuseUpgrade(socket: Duplex, status: number, body: string): void {
+/** Answers an upgrade with the same error, status and retry hints an HTTP request would get. */
+function refuseUpgrade(socket: Duplex, req: IncomingMessage, code: ErrorCode, message?: string): void {
+  const { body } = formatApiError('openai', code, message);
+  const { status, headers } = retryHints(code, req.headers);
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
-    `HTTP/1.1 ${status} ${status === 401 ? 'Unauthorized' : 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`,
+    `HTTP/1.1 ${status} ${STATUS_CODES[status] ?? 'Error'}\r\ncontent-type: application/json\r\ncontent-length: ${Buffer.byteLength(body)}\r\n${extra}connection: close\r\n\r\n${body}`,
   );
 }
 
@@ -71,12 +81,12 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/responses') {
-      refuseUpgrade(socket, 404, formatApiError('openai', 'GW_BAD_REQUEST', `No WebSocket route ${path}.`).body);
+      refuseUpgrade(socket, req, 'GW_BAD_REQUEST', `No WebSocket route ${path}.`);
       return;
     }
     const snapshot = deps.snapshots.current();
     if (!snapshot) {
-      refuseUpgrade(socket, 503, formatApiError('openai', 'GW_NOT_READY').body);
+      refuseUpgrade(socket, req, 'GW_NOT_READY');
       return;
     }
     // Step 1, the same as for HTTP, with its (aggregated) event.
@@ -84,12 +94,16 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       async (auth) => {
         if (!auth.ok) {
           const final = await recordRefusal(deps, { actor: 'anonymous', requestId: randomUUID() }, auth);
-          refuseUpgrade(socket, formatApiError('openai', final.code).status, formatApiError('openai', final.code, final.message).body);
+          refuseUpgrade(socket, req, final.code, final.message);
           return;
         }
         wss.handleUpgrade(req, socket, head, (client) => session(client, req, auth.principal));
       },
-      () => refuseUpgrade(socket, 503, formatApiError('openai', 'GW_UPSTREAM_UNAVAILABLE', 'The gateway could not check the key.').body),
+      // As for HTTP (build-app's internalError): the key store's own error, retryable.
+      (error: unknown) =>
+        error instanceof CodeVectorError
+          ? refuseUpgrade(socket, req, error.code, error.message)
+          : refuseUpgrade(socket, req, 'CORE_DATABASE_UNAVAILABLE', 'The API key could not be checked. Try again.'),
     );
   });
 
@@ -133,13 +147,14 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         sessionId: null,
         rateTicket: turn.rateTicket,
         budgetTicket: turn.budgetTicket,
+        attempt: turn.attempt ?? 1,
       });
     };
 
     /** The refuse step on the socket: the event is durable before the client hears of it. */
     const refuse = async (refused: Refusal, requestId: string) => {
       const final = await recordRefusal(deps, { actor: principal.email, requestId }, refused);
-      sendError(formatApiError('openai', final.code).status, final.code, final.message);
+      sendError(retryHints(final.code, req.headers).status, final.code, final.message);
     };
 
     // The key is valid now, not just when the socket opened: checked before every turn, and
@@ -226,6 +241,8 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         if (client.readyState === WebSocket.OPEN) client.send(data, { binary: isBinary });
       });
       socket.on('close', (code, reason) => {
+        // A socket that never opened (a fallback was tried instead) serves nothing.
+        if (upstream !== socket) return;
         for (const turn of [...turns]) settle(turn, null, 502, 'upstream_closed');
         if (client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1011 : code, reason);
       });
@@ -317,32 +334,53 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         tap: createSseUsageTap('openai-responses'),
         inputEstimate: estimateInputTokens(message),
       };
-      if (
-        !routed.provider.apiKey ||
-        (upstreamProvider && upstreamProvider !== routed.provider && upstreamProvider.ref !== routed.provider.ref)
-      ) {
-        settle(turn, null, 400, 'upstream_error');
+      if (!routed.provider.apiKey) {
+        settle(turn, null, 503, 'error');
+        // The HTTP path's wording (forward.ts).
+        sendError(503, 'GW_PROVIDER_KEY_MISSING', `The provider ${routed.provider.ref} has no API key configured yet.`);
+        return;
+      }
+      // The socket relays to one provider: the first of this Model's upstreams that opens
+      // (fallbacks, ADR 0122); later turns must be served by that one.
+      const opened = upstreamProvider;
+      let chosen = opened ? routed.upstreams.find((u) => u.provider === opened || u.provider.ref === opened.ref) : routed.upstreams[0];
+      if (!chosen) {
+        settle(turn, null, 400, 'error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;
       }
-      try {
-        if (!upstream) {
-          upstreamProvider = routed.provider;
-          upstream = await openUpstream(routed.provider);
+      for (let attempt = 0; !upstream; attempt++) {
+        chosen = routed.upstreams[attempt]!;
+        const sentAt = performance.now();
+        try {
+          upstream = await openUpstream(chosen.provider);
+          upstreamProvider = chosen.provider;
+          if (attempt > 0) {
+            turn.routed = { ...routed, provider: chosen.provider };
+            turn.attempt = attempt + 1;
+          }
+        } catch (error) {
+          if (attempt + 1 < routed.upstreams.length) {
+            const failed = { requestId, principal, routed, upstream: chosen, endpointName: endpoint.name, metered: true };
+            recordFailedAttempt(deps, { ...failed, number: attempt + 1, status: 0, sentAt, sessionId: null, error });
+            continue;
+          }
+          deps.logger.warn({ err: error, requestId }, 'upstream websocket failed to open');
+          turn.routed = { ...routed, provider: chosen.provider };
+          turn.attempt = attempt + 1;
+          settle(turn, null, 502, 'upstream_error');
+          sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${chosen.provider.ref} could not be reached.`);
+          client.close(1011);
+          return;
         }
-      } catch (error) {
-        deps.logger.warn({ err: error, requestId }, 'upstream websocket failed to open');
-        settle(turn, null, 502, 'upstream_error');
-        sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${routed.provider.ref} could not be reached.`);
-        client.close(1011);
-        return;
       }
       if (closed) {
         settle(turn, null, 499, 'key_refused');
         return;
       }
+      if (chosen.provider !== routed.provider && turn.routed === routed) turn.routed = { ...routed, provider: chosen.provider };
       let outgoing = plain.toString('utf8');
-      if (routed.model.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: routed.model.upstreamModel });
+      if (chosen.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: chosen.upstreamModel });
       turns.push(turn);
       upstream.send(outgoing);
     };

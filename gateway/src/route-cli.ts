@@ -1,17 +1,28 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { type ConfigSnapshot, loadConfigSnapshot, toSnapshotModel } from '@codevector/core/config-snapshot';
+import { type ConfigSnapshot, loadConfigSnapshot, type SnapshotModel, toSnapshotModel } from '@codevector/core/config-snapshot';
 import { createPool } from '@codevector/core/create-pool';
 import { modelSpecSchema, providerSpecSchema } from '@codevector/crds';
 import { parseAllDocuments } from 'yaml';
 import { createModelRouter } from './model-router.ts';
+import { createRoutingViews, parseTenants } from './routing-view.ts';
 
-const usage = `usage: codevector route <model-name>... [--manifests <file or folder>...] [--json]
+const usage = `usage: codevector route <model-name>... [--manifests <file or folder>...] [--groups <g1,g2>] [--json]
 
 Prints which Model and Provider each model name reaches and why (exact name, alias, pattern,
-variant), with the gateway's own router. Reads the declared config from DATABASE_URL, or from
-Model and Provider manifests (YAML, as you would kubectl apply them) with --manifests.
+variant, or the default Model for names nothing matches), and the upstreams tried in order
+(the Model's fallbacks), with the gateway's own router. Reads the declared config from
+DATABASE_URL, or from Model and Provider manifests (YAML, as you would kubectl apply them) with
+--manifests. --groups routes as a key whose owner is in those console groups would be routed
+when CODEVECTOR_TENANTS names tenant namespaces (CODEVECTOR_INSTALLATION_NAMESPACE, default
+codevector, as on the gateway).
 Exit status: 0 every name routes, 1 some name reaches nothing, 2 usage or input error.`;
+
+/** The two API families a request can come in on, and the provider types each can call. */
+const surfaces = [
+  { name: 'anthropic', label: 'Anthropic requests (/v1/messages)', providerTypes: ['anthropic'] },
+  { name: 'openai', label: 'OpenAI requests (/v1/chat/completions, /v1/responses)', providerTypes: ['openai', 'openai-compatible'] },
+] as const;
 
 type Models = Pick<ConfigSnapshot, 'models'> & {
   providers: { uid: string; namespace: string; name: string; type: string; baseURL: string }[];
@@ -47,8 +58,9 @@ async function fromManifests(entries: readonly string[]): Promise<Models> {
     .flatMap((d) => {
       const spec = modelSpecSchema.parse(d.spec);
       const r = ref(d);
-      const provider = providers.find((p) => p.namespace === r.namespace && p.name === spec.providerRef.name);
-      return provider ? [toSnapshotModel(r, spec, provider.uid)] : [];
+      const uidOf = (name: string) => providers.find((p) => p.namespace === r.namespace && p.name === name)?.uid ?? null;
+      const provider = uidOf(spec.providerRef.name);
+      return provider ? [toSnapshotModel(r, spec, provider, uidOf)] : [];
     });
   return { models, providers };
 }
@@ -62,10 +74,13 @@ export async function runRouteCli(
   const names: string[] = [];
   const manifests: string[] = [];
   let json = false;
+  let groups: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--json') json = true;
-    else if (arg === '--manifests') {
+    else if (arg === '--groups') {
+      groups = (args[++i] ?? '').split(',').filter(Boolean);
+    } else if (arg === '--manifests') {
       while (args[i + 1] !== undefined && !args[i + 1]!.startsWith('--')) manifests.push(args[++i]!);
     } else if (arg === '--help' || arg === '-h') {
       io.stdout.write(`${usage}\n`);
@@ -99,40 +114,70 @@ export async function runRouteCli(
     io.stderr.write(`could not read the config: ${(error as Error).message}\n`);
     return 2;
   }
+  const tenants = parseTenants(env['CODEVECTOR_TENANTS']);
+  if ('error' in tenants) {
+    io.stderr.write(`CODEVECTOR_TENANTS: ${tenants.error}\n`);
+    return 2;
+  }
   const providers = new Map(config.providers.map((p) => [p.uid, p]));
-  const router = createModelRouter(
-    config.models.filter((m) => providers.has(m.providerUid)).map((model) => ({ model, target: model })),
-    (name) => io.stderr.write(`warning: two Models claim "${name}"; the first one wins\n`),
-  );
+  const entries = config.models
+    .filter((m) => providers.has(m.providerUid))
+    .map((model) => ({ model, target: model, providerType: providers.get(model.providerUid)!.type }));
+  const full = createModelRouter(entries, (name) => io.stderr.write(`warning: two Models claim "${name}"; the first one wins\n`));
+  const view = createRoutingViews(entries, env['CODEVECTOR_INSTALLATION_NAMESPACE'] || 'codevector', tenants.tenants, full)({ groups });
+  const providerOf = (uid: string) => providers.get(uid)!;
+  const ref = (r: { namespace: string; name: string }) => `${r.namespace}/${r.name}`;
+  // The primary, then the fallbacks whose Provider speaks the same API, as the gateway tries them.
+  const upstreams = (model: SnapshotModel) => {
+    const family = (type: string) => (type === 'anthropic' ? 'anthropic' : 'openai');
+    const primary = providerOf(model.providerUid);
+    return [{ providerUid: model.providerUid, upstreamModel: model.upstreamModel }, ...model.fallbacks]
+      .filter((u) => providers.has(u.providerUid) && family(providerOf(u.providerUid).type) === family(primary.type))
+      .map((u) => ({ provider: providerOf(u.providerUid), upstreamModel: u.upstreamModel }));
+  };
+  const describeUpstreams = (model: SnapshotModel) =>
+    upstreams(model)
+      .map(
+        (u, i) =>
+          `${i === 0 ? 'Provider' : `then, if it fails before answering (429, 5xx, 529, unreachable), fallback ${i}`} ${ref(u.provider)} (${u.provider.type}, ${u.provider.baseURL}) as "${u.upstreamModel}"`,
+      )
+      .join(', ');
   let missing = 0;
   for (const name of names) {
-    const found = router.route(name);
-    const provider = found ? providers.get(found.target.providerUid)! : null;
-    if (!found || !provider) missing++;
+    const found = view.router.route(name);
+    const defaults = found
+      ? []
+      : surfaces.flatMap((surface) => {
+          const d = view.defaults.find((e) => (surface.providerTypes as readonly string[]).includes(e.providerType));
+          return d ? [{ surface, model: d.model }] : [];
+        });
+    if (!found && defaults.length === 0) missing++;
     if (json) {
-      io.stdout.write(
-        `${JSON.stringify(
-          found && provider
-            ? {
-                name,
-                model: `${found.target.namespace}/${found.target.name}`,
-                modelName: found.target.modelName,
-                via: found.via,
-                matched: found.matched,
-                variant: found.variant,
-                provider: `${provider.namespace}/${provider.name}`,
-                upstreamModel: found.target.upstreamModel,
-              }
-            : { name, model: null, available: router.names() },
-        )}\n`,
-      );
-    } else if (found && provider) {
+      const route = (model: SnapshotModel) => ({
+        model: ref(model),
+        modelName: model.modelName,
+        provider: ref(providerOf(model.providerUid)),
+        upstreamModel: model.upstreamModel,
+        upstreams: upstreams(model).map((u) => ({ provider: ref(u.provider), upstreamModel: u.upstreamModel })),
+      });
+      const line = found
+        ? { name, ...route(found.target), via: found.via, matched: found.matched, variant: found.variant }
+        : defaults.length > 0
+          ? { name, model: null, via: 'default', defaults: defaults.map((d) => ({ surface: d.surface.name, ...route(d.model) })) }
+          : { name, model: null, available: [...new Set(surfaces.flatMap((s) => view.namesServing(s.providerTypes)))].sort() };
+      io.stdout.write(`${JSON.stringify(line)}\n`);
+    } else if (found) {
       const why = found.via === 'pattern' ? `pattern "${found.matched}"` : found.via === 'alias' ? `alias "${found.matched}"` : 'its name';
       io.stdout.write(
-        `${name} → Model ${found.target.namespace}/${found.target.name} by ${why}${found.variant ? ` (variant ${found.variant})` : ''} → Provider ${provider.namespace}/${provider.name} (${provider.type}, ${provider.baseURL}) as "${found.target.upstreamModel}"\n`,
+        `${name} → Model ${ref(found.target)} by ${why}${found.variant ? ` (variant ${found.variant})` : ''} → ${describeUpstreams(found.target)}\n`,
       );
+    } else if (defaults.length > 0) {
+      const lines = defaults.map((d) => `  ${d.surface.label}: default Model ${ref(d.model)} → ${describeUpstreams(d.model)}`);
+      const without = surfaces.filter((s) => !defaults.some((d) => d.surface === s)).map((s) => `  ${s.label}: refused, no default`);
+      io.stdout.write(`${name} → no name, alias or pattern matches; served by the default Model:\n${[...lines, ...without].join('\n')}\n`);
     } else {
-      io.stdout.write(`${name} → no Model; names served: ${router.names().join(', ') || 'none'}\n`);
+      const available = [...new Set(surfaces.flatMap((s) => view.namesServing(s.providerTypes)))].sort();
+      io.stdout.write(`${name} → no Model and no default; names served: ${available.join(', ') || 'none'}\n`);
     }
   }
   return missing > 0 ? 1 : 0;

@@ -14,6 +14,8 @@ import type { SecretBox } from '@codevector/core/secret-box';
 import pg from 'pg';
 import { Pool } from 'undici';
 import { createModelRouter, type ModelRouter } from './model-router.ts';
+import type { Principal } from './principal.ts';
+import { createRoutingViews, type RoutingView, type Tenants } from './routing-view.ts';
 import { createSecretScanner, type SecretScanner } from './secret-scan/secret-scanner.ts';
 
 /** A provider ready to forward to: decrypted key, connection pool, path prefix. */
@@ -41,9 +43,15 @@ export type NamespacePolicy = {
   scanner: SecretScanner | null;
 };
 
+/** One upstream a request for a Model may go to. */
+export type Upstream = { provider: ProviderRuntime; upstreamModel: string };
+
 export type RoutedModel = {
   model: SnapshotModel;
+  /** The primary upstream's provider (`upstreams[0].provider`). */
   provider: ProviderRuntime;
+  /** The primary, then the Model's fallbacks that speak its API, in the order they are tried. */
+  upstreams: readonly Upstream[];
   /** The Model's name and aliases: a Budget or RateLimit listing any of them covers every way to reach it. */
   names: ReadonlySet<string>;
   /** The policies of the Model's namespace plus the installation namespace's (ADR 0120). */
@@ -60,6 +68,8 @@ export type CompiledSnapshot = {
   router: ModelRouter<RoutedModel>;
   /** By Model namespace; only namespaces that have Models. */
   policies: Map<string, NamespacePolicy>;
+  /** What one key may reach: its tenants' Models and every open namespace's (ADR 0122). */
+  viewFor(principal: Pick<Principal, 'groups'>): RoutingView<RoutedModel>;
   loadedAt: number;
 };
 
@@ -69,6 +79,8 @@ export type SnapshotStore = {
   start(): Promise<void>;
   /** Reloads now (coalesced with a reload already running). */
   reload(reason: string): Promise<void>;
+  /** Stops following changes (the current snapshot stays in force); the first step of shutdown. */
+  stopListening(): Promise<void>;
   close(): Promise<void>;
   readonly stats: { reloads: number; failures: number; lastError: string | null };
 };
@@ -88,6 +100,8 @@ export function createSnapshotStore(options: {
   logger: Logger;
   /** Whose Budgets, RateLimits and SecretRules govern every namespace's traffic (ADR 0120). */
   installationNamespace: string;
+  /** Namespaces whose Models serve only some groups' keys (ADR 0122); none by default. */
+  tenants?: Tenants;
   pollIntervalMs?: number;
   onChange?: (snapshot: CompiledSnapshot) => void;
 }): SnapshotStore {
@@ -135,10 +149,26 @@ export function createSnapshotStore(options: {
       createSecretScanner(rules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped')),
     );
     const entries: { model: SnapshotModel; target: RoutedModel }[] = [];
+    const family = (type: string) => (type === 'anthropic' ? 'anthropic' : 'openai');
     for (const model of config.models) {
       const provider = providers.get(model.providerUid);
       if (!provider) continue;
-      const target = { model, provider, names: new Set([model.modelName, ...model.aliases]), policy: policies.get(model.namespace)! };
+      const upstreams: Upstream[] = [{ provider, upstreamModel: model.upstreamModel }];
+      for (const fallback of model.fallbacks) {
+        const other = providers.get(fallback.providerUid);
+        // The operator refuses a fallback of another API (a race with a Provider edit skips it here);
+        // one without a key yet would only fail, so it is skipped too.
+        if (other?.apiKey && family(other.provider.type) === family(provider.provider.type)) {
+          upstreams.push({ provider: other, upstreamModel: fallback.upstreamModel });
+        }
+      }
+      const target = {
+        model,
+        provider,
+        upstreams,
+        names: new Set([model.modelName, ...model.aliases]),
+        policy: policies.get(model.namespace)!,
+      };
       entries.push({ model, target });
     }
     // The operator stores one holder per name (the oldest Model); two can coexist only for the
@@ -149,7 +179,13 @@ export function createSnapshotStore(options: {
     for (const { model, target } of entries) {
       for (const name of [model.modelName, ...model.aliases]) if (!models.has(name)) models.set(name, target);
     }
-    return { version: config.version, config, models, router, policies, loadedAt: Date.now() };
+    const viewFor = createRoutingViews(
+      entries.map((e) => ({ ...e, providerType: e.target.provider.provider.type })),
+      options.installationNamespace,
+      options.tenants ?? new Map(),
+      router,
+    );
+    return { version: config.version, config, models, router, policies, viewFor, loadedAt: Date.now() };
   }
 
   async function reloadOnce(reason: string): Promise<void> {
@@ -207,6 +243,8 @@ export function createSnapshotStore(options: {
     if (closed) return;
     const client = new pg.Client({ connectionString: databaseUrl, application_name: 'codevector-gateway-listen' });
     client.on('error', (error) => {
+      // Shutting down (PostgreSQL may stop first, as `npm start` stops both on Ctrl-C): expected.
+      if (closed) return;
       logger.warn({ err: error }, 'config listener connection lost');
       scheduleReconnect(client);
     });
@@ -255,12 +293,16 @@ export function createSnapshotStore(options: {
       pollTimer.unref();
     },
     reload,
-    async close() {
+    async stopListening() {
       closed = true;
       clearInterval(pollTimer);
       clearTimeout(reconnectTimer);
-      if (listener) await listener.end().catch(() => {});
+      const ending = listener;
       listener = null;
+      if (ending) await ending.end().catch(() => {});
+    },
+    async close() {
+      await this.stopListening();
       await running?.catch(() => {});
       await Promise.all([...pools.values()].map((upstream) => upstream.close().catch(() => {})));
       pools.clear();

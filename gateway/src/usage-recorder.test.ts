@@ -20,6 +20,7 @@ const row = (i: number): UsageRow => ({
   latencyMs: 5,
   ttfbMs: i % 3 ? null : 4,
   sessionId: i % 5 ? null : `s-${i}`,
+  attempt: 1 + (i % 3),
 });
 
 describe('usage recorder', () => {

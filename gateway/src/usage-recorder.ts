@@ -20,6 +20,8 @@ export type UsageRow = {
   latencyMs: number;
   ttfbMs: number | null;
   sessionId: string | null;
+  /** Which upstream attempt of the request this row is (1 unless a Model's fallbacks were used). */
+  attempt?: number;
 };
 
 export type UsageRecorder = {
@@ -76,19 +78,19 @@ export function createUsageRecorder(options: {
     // Costs go as decimal strings, which json_to_recordset reads into numeric exactly.
     const rows = JSON.stringify(batch, (key, value) => (key === 'cost' ? formatUsd(value as Money) : value));
     const notStored = since
-      ? sql.fragment`where not exists (select 1 from usage u where u.at >= ${since}::timestamptz and u.request_id = r."requestId")`
+      ? sql.fragment`where not exists (select 1 from usage u where u.at >= ${since}::timestamptz and u.request_id = r."requestId" and u.attempt = r.attempt)`
       : sql.fragment``;
     const firstTry = new Date(Date.now() - 60_000).toISOString();
     try {
       await pool.query(statement`
         insert into usage (request_id, api_key_id, user_id, model, provider, endpoint, input_tokens, output_tokens,
-          cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id)
+          cache_read_tokens, cache_write_tokens, cost_usd, status, outcome, latency_ms, ttfb_ms, session_id, attempt)
         select "requestId", "apiKeyId", "userId", model, provider, endpoint, "inputTokens", "outputTokens",
-          "cacheReadTokens", "cacheWriteTokens", cost, status, outcome, "latencyMs", "ttfbMs", "sessionId"
+          "cacheReadTokens", "cacheWriteTokens", cost, status, outcome, "latencyMs", "ttfbMs", "sessionId", attempt
         from json_to_recordset(${rows}::json) as r("requestId" text, "apiKeyId" uuid, "userId" uuid, model text,
           provider text, endpoint text, "inputTokens" bigint, "outputTokens" bigint, "cacheReadTokens" bigint,
           "cacheWriteTokens" bigint, cost numeric, status int, outcome text, "latencyMs" int, "ttfbMs" int,
-          "sessionId" text) ${notStored}`);
+          "sessionId" text, attempt smallint) ${notStored}`);
       stats.written += batch.length;
       return true;
     } catch (error) {
@@ -173,6 +175,7 @@ export function createUsageRecorder(options: {
       n[at + 2] = row.cacheReadTokens;
       n[at + 3] = row.cacheWriteTokens;
       queue.costs[i] = row.cost;
+      n[at + 4] = row.attempt ?? 1;
       n[at + 5] = row.status;
       n[at + 6] = row.latencyMs;
       n[at + 7] = row.ttfbMs ?? Number.NaN;
@@ -197,7 +200,7 @@ type Columns = {
   endpoint: string[];
   outcome: string[];
   sessionId: (string | null)[];
-  /** inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, (unused), status, latencyMs, ttfbMs (NaN: null). */
+  /** inputTokens, outputTokens, cacheReadTokens, cacheWriteTokens, attempt, status, latencyMs, ttfbMs (NaN: null). */
   numbers: Float64Array;
   /** Exact costs; a request costs far less than the 9.2 million dollars an int64 of picodollars holds. */
   costs: BigInt64Array;
@@ -262,6 +265,7 @@ function rowsOf(columns: Columns, from: number, to: number): UsageRow[] {
       latencyMs: n[at + 6]!,
       ttfbMs: Number.isNaN(ttfb) ? null : ttfb,
       sessionId: columns.sessionId[i]!,
+      attempt: n[at + 4]!,
     });
   }
   return rows;

@@ -291,3 +291,44 @@ describe('operator against a real apiserver', () => {
     expect(await env.audit()).toHaveLength(before);
   });
 });
+
+describe('fallbacks in status (ADR 0122)', () => {
+  it('shows the routing order in status.routing, skips a fallback whose Provider is not Ready until it is, and refuses one of another API', async () => {
+    expect((await env.as('alice', 'POST', secretsPath(), secret('fb-key', 'sk-fb'))).status).toBe(201);
+    expect((await env.as('alice', 'POST', env.path('providers'), provider('fb-primary', 'fb-key'))).status).toBe(201);
+    await readyOf('providers', 'fb-primary', 'True');
+    const withFallbacks = {
+      ...model('fb-model', 'fb-primary'),
+      spec: {
+        ...model('fb-model', 'fb-primary').spec,
+        patterns: ['fb-*'],
+        default: true,
+        fallbacks: [{ providerRef: { name: 'fb-later' }, upstreamModel: 'fb-other' }],
+      },
+    };
+    expect((await env.as('alice', 'POST', env.path('models'), withFallbacks)).status).toBe(201);
+    const first = await readyOf('models', 'fb-model', 'True');
+    expect(first.status?.['routing']).toBe(
+      'name fb-model; patterns fb-* (rank 3); default for unmatched names; upstreams fb-primary/fb-model-upstream → fb-later/fb-other (not Ready, skipped)',
+    );
+    // The fallback's Provider appears: the Model is reconciled again and names it plainly.
+    expect((await env.as('alice', 'POST', env.path('providers'), provider('fb-later', 'fb-key'))).status).toBe(201);
+    const healed = await until(
+      () => env.get('models', 'fb-model'),
+      (o) => !String(o.status?.['routing']).includes('not Ready'),
+    );
+    expect(healed.status?.['routing']).toMatch(/upstreams fb-primary\/fb-model-upstream → fb-later\/fb-other$/);
+
+    const openai = provider('fb-openai', 'fb-key', { type: 'openai', baseURL: 'https://api.openai.com' });
+    expect((await env.as('alice', 'POST', env.path('providers'), openai)).status).toBe(201);
+    await readyOf('providers', 'fb-openai', 'True');
+    const mixed = {
+      ...model('fb-mixed', 'fb-primary'),
+      spec: { ...model('fb-mixed', 'fb-primary').spec, fallbacks: [{ providerRef: { name: 'fb-openai' } }] },
+    };
+    expect((await env.as('alice', 'POST', env.path('models'), mixed)).status).toBe(201);
+    const refused = await readyOf('models', 'fb-mixed', 'False');
+    expect(ready(refused)).toMatchObject({ reason: 'FallbackWrongAPI' });
+    expect(await rowCount('models', 'fb-mixed')).toBe(0);
+  });
+});

@@ -35,10 +35,10 @@ export type Reconciler = { reconcile(key: string): Promise<WorkResult> };
 export function createReconciler(deps: ReconcilerDeps): Reconciler {
   const { db, source } = deps;
 
-  async function report(kind: OperatorKind, object: KubeObject, status: ResourceStatus): Promise<void> {
+  async function report(kind: OperatorKind, object: KubeObject, status: ResourceStatus, warn = true): Promise<void> {
     const previous = readyCondition(object);
     await source.writeStatus(kind.kind, object, status);
-    if (!status.ready && (previous?.reason !== status.reason || previous?.message !== status.message)) {
+    if (warn && !status.ready && (previous?.reason !== status.reason || previous?.message !== status.message)) {
       await source.recordWarning(kind.kind, object, status.reason, status.message);
     }
   }
@@ -56,9 +56,11 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       return;
     }
     if (kind.kind !== 'Provider') return;
+    // Models it serves, first or as a fallback (their status.routing names it).
     for (const model of source.list('Model')) {
-      const ref = (model.spec as { providerRef?: { name?: string } } | undefined)?.providerRef?.name;
-      if (model.metadata.namespace === namespace && ref === name) deps.enqueue(keyOf('Model', namespace, model.metadata.name));
+      const spec = model.spec as { providerRef?: { name?: string }; fallbacks?: { providerRef?: { name?: string } }[] } | undefined;
+      const refs = [spec?.providerRef?.name, ...(Array.isArray(spec?.fallbacks) ? spec.fallbacks.map((f) => f?.providerRef?.name) : [])];
+      if (model.metadata.namespace === namespace && refs.includes(name)) deps.enqueue(keyOf('Model', namespace, model.metadata.name));
     }
   }
 
@@ -100,7 +102,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         policy: deps.policy,
       });
       if (!resolution.ok) {
-        log.warn({ reason: resolution.reason, detail: resolution.message }, 'resource not ready');
+        // Waiting on a dependency that is being reconciled (a Model before its Provider, as on
+        // every start): this reconcile runs again when it is stored, so nobody needs telling.
+        if (resolution.transient) log.debug({ reason: resolution.reason, detail: resolution.message }, 'resource waiting');
+        else log.warn({ reason: resolution.reason, detail: resolution.message }, 'resource not ready');
         if (resolution.refusal) {
           const withdrawn = await withdrawResource(db, {
             target: kind.target,
@@ -117,7 +122,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
             enqueueDependents(kind, namespace, name, object);
           }
         }
-        await report(kind, object, { ready: false, reason: resolution.reason, message: resolution.message, extra: resolution.statusExtra });
+        await report(
+          kind,
+          object,
+          { ready: false, reason: resolution.reason, message: resolution.message, extra: resolution.statusExtra },
+          !resolution.transient,
+        );
         // Waiting on something that may appear without an event we watch (an unlabeled Secret).
         return resolution.waiting ? { requeueAfterMs: waitingRetryMs } : undefined;
       }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { KubeObject } from './kube/kube-client.ts';
-import { baseURLAllowed, claimsBefore } from './resolve-desired.ts';
+import { baseURLAllowed, claimsBefore, describeRouting } from './resolve-desired.ts';
 
 const model = (namespace: string, name: string, creationTimestamp: string, uid = `${namespace}/${name}`): KubeObject =>
   ({ metadata: { namespace, name, uid, creationTimestamp } }) as KubeObject;
@@ -35,5 +35,23 @@ describe('baseURLAllowed', () => {
     ['not a url', false],
   ])('%s → %s', (url, expected) => {
     expect(baseURLAllowed(url, allowed)).toBe(expected);
+  });
+});
+
+describe('describeRouting (status.routing, kubectl get -o wide)', () => {
+  it('lists how names reach the Model in precedence order, then the upstreams in the order they are tried', () => {
+    const spec = {
+      name: 'claude-sonnet-5',
+      providerRef: { name: 'anthropic' },
+      upstreamModel: 'claude-sonnet-5',
+      pricing: { input: 3, output: 15 },
+      aliases: ['sonnet'],
+      patterns: ['claude-*', 'claude-sonnet-*'],
+      default: true,
+      fallbacks: [{ providerRef: { name: 'bedrock' }, upstreamModel: 'anthropic.claude-sonnet-5' }, { providerRef: { name: 'vertex' } }],
+    };
+    expect(describeRouting(spec, (name) => name !== 'vertex')).toBe(
+      'name claude-sonnet-5; aliases sonnet; patterns claude-* (rank 7), claude-sonnet-* (rank 14); default for unmatched names; upstreams anthropic/claude-sonnet-5 → bedrock/anthropic.claude-sonnet-5 → vertex/claude-sonnet-5 (not Ready, skipped)',
+    );
   });
 });

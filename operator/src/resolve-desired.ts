@@ -3,7 +3,7 @@ import type { DatabasePool } from '@codevector/core/create-pool';
 import { sql } from '@codevector/core/create-pool';
 import type { ErrorCode } from '@codevector/core/errors';
 import { fingerprintSecret } from '@codevector/core/secret-box';
-import { parseSpec } from '@codevector/crds';
+import { type ModelSpec, parseSpec } from '@codevector/crds';
 import RE2 from 're2';
 import { z } from 'zod';
 import { auditSinkProgress } from './audit-sink/audit-sink-progress.ts';
@@ -22,6 +22,11 @@ export type Resolution =
       message: string;
       statusExtra: Record<string, unknown>;
       waiting: boolean;
+      /**
+       * Waiting on a dependency that exists and is being reconciled (its store re-queues this
+       * one): status says so, but no warning is logged or recorded.
+       */
+      transient?: boolean;
       /**
        * A refusal on the installation's terms (a lost name conflict, an unmarked Secret, a baseURL
        * outside the allow-list), not a mistake to wait out: a stored row is withdrawn and the
@@ -124,12 +129,15 @@ export async function resolveDesired(
       if (stored === null) {
         const exists = deps.source.get('Provider', namespace, providerName) !== undefined;
         return exists
-          ? failure(
-              'OP_PROVIDER_NOT_FOUND',
-              'ProviderNotReady',
-              `Provider "${providerName}" exists but is not Ready yet; see its status.`,
-              true,
-            )
+          ? {
+              ...failure(
+                'OP_PROVIDER_NOT_FOUND',
+                'ProviderNotReady',
+                `Provider "${providerName}" exists but is not Ready yet; see its status.`,
+                true,
+              ),
+              transient: true,
+            }
           : failure(
               'OP_PROVIDER_NOT_FOUND',
               'ProviderNotFound',
@@ -186,7 +194,26 @@ export async function resolveDesired(
       } catch (error) {
         return failure('OP_SPEC_INVALID', 'SpecInvalid', `The spec is not valid: ${(error as Error).message}`, false);
       }
-      return { ok: true, desired, apiKey: null, statusExtra: {} };
+      // Fallbacks must speak the primary's API: the gateway forwards the client's body unchanged.
+      const fallbackNames = (typed.spec.fallbacks ?? []).map((f) => f.providerRef.name);
+      const types = new Map(
+        (
+          await deps.db.any(sql.type(z.object({ name: z.string(), type: z.string() }))`
+            select name, spec->>'type' as type from providers
+            where namespace = ${namespace} and name = any(${sql.array([providerName, ...fallbackNames], 'text')})`)
+        ).map((p) => [p.name, p.type]),
+      );
+      const family = (type: string | undefined) => (type === 'anthropic' ? 'anthropic' : 'openai');
+      const wrong = fallbackNames.filter((n) => types.has(n) && family(types.get(n)) !== family(types.get(providerName)));
+      if (wrong.length > 0) {
+        return failure(
+          'OP_SPEC_INVALID',
+          'FallbackWrongAPI',
+          `Fallback Provider ${wrong.map((n) => `"${n}"`).join(', ')} speaks another API than Provider "${providerName}" (${types.get(providerName)}); a fallback receives the client's request unchanged, so it must be of the same type (openai and openai-compatible mix).`,
+          false,
+        );
+      }
+      return { ok: true, desired, apiKey: null, statusExtra: { routing: describeRouting(typed.spec, (n) => types.has(n)) } };
     }
     case 'SecretRule': {
       const patterns = typed.spec.patterns ?? [];
@@ -256,7 +283,28 @@ export async function resolveDesired(
   }
 }
 
-function failure(code: ErrorCode, reason: string, message: string, waiting: boolean): Resolution {
+/**
+ * The Model's routes in precedence order, for `kubectl get -o wide` (status.routing): what a
+ * requested name is matched against, then the upstreams tried in order.
+ */
+export function describeRouting(spec: ModelSpec, stored: (provider: string) => boolean): string {
+  const parts = [`name ${spec.name}`];
+  if (spec.aliases?.length) parts.push(`aliases ${spec.aliases.join(', ')}`);
+  if (spec.patterns?.length) {
+    parts.push(`patterns ${spec.patterns.map((p) => `${p} (rank ${p.replaceAll('*', '').length})`).join(', ')}`);
+  }
+  if (spec.default) parts.push('default for unmatched names');
+  const upstreams = [
+    `${spec.providerRef.name}/${spec.upstreamModel}`,
+    ...(spec.fallbacks ?? []).map(
+      (f) => `${f.providerRef.name}/${f.upstreamModel ?? spec.upstreamModel}${stored(f.providerRef.name) ? '' : ' (not Ready, skipped)'}`,
+    ),
+  ];
+  parts.push(`upstreams ${upstreams.join(' → ')}`);
+  return parts.join('; ').slice(0, 1024);
+}
+
+function failure(code: ErrorCode, reason: string, message: string, waiting: boolean): Extract<Resolution, { ok: false }> {
   return { ok: false, code, reason, message, statusExtra: {}, waiting };
 }
 

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
-import { type FakeProvider, startFakeProvider } from './fake-provider.ts';
+import { commandFor, type FakeProvider, startFakeProvider } from './fake-provider.ts';
 
 type Json = Record<string, unknown>;
 
@@ -112,5 +112,18 @@ describe('Responses tool calls', () => {
     expect((events.at(-1)!['response'] as Json)['output']).toEqual([
       expect.objectContaining({ type: 'function_call', name: 'exec_command', arguments: '{"cmd":"ls"}' }),
     ]);
+  });
+});
+
+describe('commandFor (the demo model picks a shell command from a plain ask)', () => {
+  it('reads the command a person asks for, and nothing from prompts that ask for none', () => {
+    expect(commandFor('run ls and count the files')).toBe('ls');
+    expect(commandFor('please run `git status --short` and tell me what changed')).toBe('git status --short');
+    expect(commandFor('Run pwd.')).toBe('pwd');
+    expect(commandFor('list the files here')).toBe('ls');
+    expect(commandFor('how many files are in this folder?')).toBe('ls');
+    expect(commandFor('hello')).toBeNull();
+    expect(commandFor('Say hello.')).toBeNull();
+    expect(commandFor('What does the run function do?')).toBeNull();
   });
 });

@@ -18,6 +18,11 @@ import { WebSocketServer } from 'ws';
  *   `reset-mid-stream` (one event, then a TCP reset), `garbage` (200 with bytes that are not
  *   JSON), `garbage-stream` (SSE headers, then random bytes), `huge-line` (an Anthropic stream
  *   whose one delta line is `x-fake-line-bytes` long, default 10 MB, then the usual usage events);
+ * - when the request offers a shell tool (Claude Code's `Bash`, Codex's `exec_command` or
+ *   `shell`, or Codex's code-mode `exec`, which takes a script calling `tools.exec_command`) and
+ *   the user's prompt asks for an action as a person would ("run ls and count the files", "run
+ *   `git status`", "list the files"), the model calls that tool with the command, and answers
+ *   the tool's output in kind ("There are 3 files: …");
  * - a user message containing `CALL_TOOL:<name>:<json input>` makes the model call that tool
  *   (a `tool_use` block, a chat `tool_calls` entry, or a Responses `function_call` item); a final
  *   `tool_result`, `role: "tool"` message or `function_call_output` item makes it answer with
@@ -88,6 +93,7 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
     }
     if (record) requests.push({ method: 'GET', url: req.url ?? '/', headers: req.headers, body: Buffer.alloc(0), json: null });
     wss.handleUpgrade(req, socket, head, (ws) => {
+      const earlier: Json[] = [];
       ws.on('message', (data) => {
         let message: Json;
         try {
@@ -112,7 +118,8 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
           return;
         }
         // Codex's warm-up (`generate: false`) gets a completed response with no output.
-        const events = responsesEvents(message, options.text ?? defaultText, req.headers, message['generate'] !== false);
+        const events = responsesEvents(message, options.text ?? defaultText, req.headers, message['generate'] !== false, earlier);
+        if (Array.isArray(message['input'])) earlier.push(...(message['input'] as Json[]));
         if (fake === 'fail') {
           const created = events[0]!;
           const id = (created['response'] as Json)['id'];
@@ -238,7 +245,8 @@ function usageNumbers(headers: IncomingHttpHeaders, body: Json, text: string) {
   };
 }
 
-type ToolCall = { name: string; input: unknown };
+/** A tool call; `custom` is a Responses custom (freeform) tool whose input is text, not JSON. */
+type ToolCall = { name: string; input: unknown; custom?: true };
 
 /** The tool the last user turn asks for, if the request offers it and has not answered it yet. */
 function requestedToolCall(body: Json): ToolCall | null {
@@ -246,7 +254,12 @@ function requestedToolCall(body: Json): ToolCall | null {
   if (!last) return null;
   const content = last['content'];
   const blocks = Array.isArray(content) ? (content as Json[]) : [{ type: 'text', text: content }];
-  if (blocks.some((block) => block['type'] === 'tool_result') || last['role'] === 'tool' || last['type'] === 'function_call_output') {
+  if (
+    blocks.some((block) => block['type'] === 'tool_result') ||
+    last['role'] === 'tool' ||
+    last['type'] === 'function_call_output' ||
+    last['type'] === 'custom_tool_call_output'
+  ) {
     return null;
   }
   for (const block of blocks) {
@@ -260,7 +273,105 @@ function requestedToolCall(body: Json): ToolCall | null {
       }
     }
   }
+  return shellCallFor(body);
+}
+
+// The shell tools agents offer and the input each takes: Claude Code's Bash, Codex's
+// exec_command (and its older shell), and the generic names other agents use.
+const shellTools: Record<string, (command: string) => Json> = {
+  bash: (command) => ({ command, description: `Run ${command}` }),
+  exec_command: (cmd) => ({ cmd }),
+  shell: (command) => ({ command: ['bash', '-lc', command] }),
+  run_command: (command) => ({ command }),
+  execute_command: (command) => ({ command }),
+  run_terminal_cmd: (command) => ({ command, is_background: false }),
+};
+
+/**
+ * The tools a request offers, in any of the three wire formats, plus those Codex sends as an
+ * `additional_tools` input item (namespaces of tools, e.g. its code-mode `exec`).
+ */
+function offeredTools(body: Json): { name: string; custom: boolean; description: string }[] {
+  const flatten = (tools: unknown): { name: string; custom: boolean; description: string }[] =>
+    Array.isArray(tools)
+      ? (tools as Json[]).flatMap((tool) => {
+          if (tool['type'] === 'namespace') return flatten(tool['tools']);
+          const name = tool['name'] ?? (tool['function'] as Json | undefined)?.['name'];
+          return typeof name === 'string'
+            ? [{ name, custom: tool['type'] === 'custom', description: String(tool['description'] ?? '') }]
+            : [];
+        })
+      : [];
+  const input = body['input'];
+  const additional = Array.isArray(input) ? (input as Json[]).filter((item) => item['type'] === 'additional_tools') : [];
+  return [...flatten(body['tools']), ...additional.flatMap((item) => flatten(item['tools']))];
+}
+
+/**
+ * The user's own words in the last user message (Anthropic `text` blocks, chat strings,
+ * Responses `input_text` parts), skipping what agents wrap around them (`<system-reminder>`,
+ * `<environment_context>`, AGENTS.md instructions).
+ */
+function userAsk(body: Json): string | null {
+  const messages = body['messages'] ?? body['input'];
+  if (typeof messages === 'string') return messages;
+  if (!Array.isArray(messages)) return null;
+  for (let i = messages.length - 1; i >= 0; i--) {
+    const item = messages[i] as Json;
+    if (item['role'] !== 'user') continue;
+    const content = item['content'];
+    const texts = typeof content === 'string' ? [content] : Array.isArray(content) ? (content as Json[]).map((b) => b['text']) : [];
+    const own = texts.filter((t): t is string => typeof t === 'string' && !/^\s*(<|# AGENTS\.md)/.test(t));
+    if (own.length > 0) return own.at(-1)!.trim();
+    // A user message of tool results only: keep looking for what was asked.
+  }
   return null;
+}
+
+/**
+ * What shell command an imperative prompt asks for, like a model would pick it: a command in
+ * backticks, "run <command>", or a request to list or count the files (ls).
+ */
+export function commandFor(ask: string): string | null {
+  const quoted = /`([^`]+)`/.exec(ask);
+  if (quoted && /^\s*(please\s+)?(run|execute|use)\b/i.test(ask)) return quoted[1]!.trim();
+  const run = /^\s*(?:please\s+)?(?:run|execute)\s+(.+?)(?:\s+and\s+.*|\s*[.!?]\s*)?$/is.exec(ask);
+  if (run) return run[1]!.replace(/^(the\s+)?(command\s+)?["']?|["']?$/g, '').trim() || null;
+  if (/^\s*(?:please\s+)?(?:list|count|show)\b.*\bfiles?\b/is.test(ask) || /^\s*how many files\b/i.test(ask)) return 'ls';
+  return null;
+}
+
+/**
+ * A shell tool call when the request offers a shell tool and the user asks for an action. Codex
+ * with its newer models offers only `exec`, a freeform tool that runs JavaScript calling its
+ * nested tools; the model then writes a script calling `tools.exec_command`.
+ */
+function shellCallFor(body: Json): ToolCall | null {
+  const offered = offeredTools(body);
+  const tool = offered.find((t) => !t.custom && shellTools[t.name.toLowerCase()]);
+  const codeMode = offered.find((t) => t.custom && t.name === 'exec' && t.description.includes('tools.exec_command'));
+  if (!tool && !codeMode) return null;
+  const ask = userAsk(body);
+  const command = ask === null ? null : commandFor(ask);
+  if (!command) return null;
+  if (tool) return { name: tool.name, input: shellTools[tool.name.toLowerCase()]!(command) };
+  return { name: 'exec', custom: true, input: `const r = await tools.exec_command({ cmd: ${JSON.stringify(command)} });\ntext(r.output);` };
+}
+
+/** What a model would say about a shell command's output, given what the user asked. */
+function shellReply(ask: string, output: string): string {
+  // Claude Code and Codex may wrap the output (exit code, timings); the listing is the lines
+  // that look like names.
+  const lines = output
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(
+      (l) => l && !/^(Exit code|Wall time|Output:|Process exited|Chunk ID|Original token count|Script (completed|failed|running))/i.test(l),
+    );
+  if (/\b(count|how many)\b/i.test(ask)) {
+    return `There ${lines.length === 1 ? 'is 1 file' : `are ${lines.length} files`}: ${lines.slice(0, 20).join(', ')}${lines.length > 20 ? ', …' : ''}.`;
+  }
+  return `The command printed:\n${output.slice(0, 2000)}`;
 }
 
 /**
@@ -276,7 +387,7 @@ function lastTurn(body: Json): Json | undefined {
     const item = messages[i] as Json;
     const type = item['type'];
     if (item['role'] === 'system') continue;
-    if (type === undefined || type === 'message' || type === 'function_call_output') return item;
+    if (type === undefined || type === 'message' || type === 'function_call_output' || type === 'custom_tool_call_output') return item;
   }
   return undefined;
 }
@@ -285,7 +396,7 @@ function toolResultText(body: Json): string | null {
   const last = lastTurn(body);
   if (!last) return null;
   if (last['role'] === 'tool') return String(last['content']);
-  if (last['type'] === 'function_call_output') {
+  if (last['type'] === 'function_call_output' || last['type'] === 'custom_tool_call_output') {
     const output = last['output'];
     // A Responses tool output is a string or a list of content parts.
     return Array.isArray(output) ? (output as Json[]).map((part) => String(part['text'] ?? '')).join('') : String(output ?? '');
@@ -300,10 +411,16 @@ function toolResultText(body: Json): string | null {
   return '';
 }
 
-/** What the model says: what the tool said when the last turn is a tool result, else `text`. */
+/**
+ * What the model says: about the tool's output when the last turn is a tool result ("The tool
+ * said: …" for a CALL_TOOL prompt, an answer to the user's ask for a shell command), else `text`.
+ */
 function replyFor(body: Json, text: string): string {
   const toolResult = toolResultText(body);
-  return toolResult === null ? text : `The tool said: ${toolResult.slice(0, 200)}`;
+  if (toolResult === null) return text;
+  const ask = userAsk(body);
+  if (ask === null || ask.includes('CALL_TOOL:') || commandFor(ask) === null) return `The tool said: ${toolResult.slice(0, 200)}`;
+  return shellReply(ask, toolResult);
 }
 
 function id(prefix: string): string {
@@ -462,10 +579,14 @@ function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, 
  * output is one item: a `message` with the reply text, or a `function_call` when the last turn
  * asks for a tool, or none when `generate` is false (Codex's warm-up).
  */
-function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders, generate = true): Json[] {
-  const call = generate ? requestedToolCall(body) : null;
-  const replyText = generate && !call ? replyFor(body, text) : '';
-  const callArguments = call ? JSON.stringify(call.input) : '';
+function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders, generate = true, earlier: Json[] = []): Json[] {
+  // Over the WebSocket a turn carries only what is new (previous_response_id chains it): what
+  // the user asked is in the connection's earlier turns.
+  const context =
+    earlier.length > 0 && Array.isArray(body['input']) ? { ...body, input: [...earlier, ...(body['input'] as Json[])] } : body;
+  const call = generate ? requestedToolCall(context) : null;
+  const replyText = generate && !call ? replyFor(context, text) : '';
+  const callArguments = call ? (call.custom ? String(call.input) : JSON.stringify(call.input)) : '';
   const usage = usageNumbers(headers, body, call ? callArguments : replyText);
   const responseId = id('resp_');
   const createdAt = Math.floor(Date.now() / 1000);
@@ -486,7 +607,29 @@ function responsesEvents(body: Json, text: string, headers: IncomingHttpHeaders,
     { type: 'response.in_progress', sequence_number: sequence++, response: { ...base, status: 'in_progress', output: [] } },
   ];
   let outputItem: Json | null = null;
-  if (call) {
+  if (call?.custom) {
+    const itemId = id('ctc_');
+    outputItem = { id: itemId, type: 'custom_tool_call', status: 'completed', call_id: id('call_'), name: call.name, input: callArguments };
+    events.push({
+      type: 'response.output_item.added',
+      sequence_number: sequence++,
+      output_index: 0,
+      item: { ...outputItem, status: 'in_progress', input: '' },
+    });
+    for (const piece of callArguments.match(/.{1,16}/gs) ?? []) {
+      events.push({
+        type: 'response.custom_tool_call_input.delta',
+        sequence_number: sequence++,
+        item_id: itemId,
+        output_index: 0,
+        delta: piece,
+      });
+    }
+    events.push(
+      { type: 'response.custom_tool_call_input.done', sequence_number: sequence++, item_id: itemId, output_index: 0, input: callArguments },
+      { type: 'response.output_item.done', sequence_number: sequence++, output_index: 0, item: outputItem },
+    );
+  } else if (call) {
     const itemId = id('fc_');
     outputItem = {
       id: itemId,

@@ -327,7 +327,8 @@ export type Ledger = {
 
 /**
  * Checks every answer the clients saw against what PostgreSQL holds: each answered request
- * (2xx, or an upstream error after admission) has exactly one usage row; each refusal with an
+ * (2xx, or an upstream error after admission) has exactly one usage row besides the $0 rows of
+ * upstream attempts a Model's fallbacks replaced (outcome `fallback`, ADR 0122); each refusal with an
  * event (402, 429, or a secret block) has exactly one audit row; each 503 "not recorded" has none.
  */
 export async function reconcileLedger(pool: DatabasePool, outcomes: readonly Outcome[]): Promise<Ledger> {
@@ -338,7 +339,8 @@ export async function reconcileLedger(pool: DatabasePool, outcomes: readonly Out
   for (let i = 0; i < ids.length; i += 5000) {
     const slice = ids.slice(i, i + 5000);
     for (const row of await pool.any(sql.type(counts)`
-      select request_id, count(*)::int as n from usage where request_id = any(${sql.array(slice, 'text')}) group by request_id`))
+      select request_id, count(*)::int as n from usage
+      where request_id = any(${sql.array(slice, 'text')}) and outcome <> 'fallback' group by request_id`))
       usage.set(row.request_id, row.n);
     for (const row of await pool.any(sql.type(counts)`
       select request_id, count(*)::int as n from audit_log where request_id = any(${sql.array(slice, 'text')}) group by request_id`))

@@ -21,6 +21,8 @@ export type AccountEntry = {
   sessionId: string | null;
   rateTicket: RateLimitTicket | null;
   budgetTicket: BudgetTicket | null;
+  /** The upstream attempt that answered (1 unless fallbacks were tried, see fallback.ts). */
+  attempt?: number;
 };
 
 /**
@@ -63,6 +65,7 @@ export function account(
       latencyMs: Math.round(performance.now() - entry.started),
       ttfbMs: entry.ttfbMs,
       sessionId: entry.sessionId,
+      attempt: entry.attempt ?? 1,
     });
   }
   if (logger.isLevelEnabled('debug')) {

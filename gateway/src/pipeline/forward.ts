@@ -6,6 +6,7 @@ import type { CompiledSnapshot, RoutedModel } from '../snapshot-store.ts';
 import { createSseUsageTap, emptyUsage, estimateInputTokens, partialUsage, type SseUsageTap, type Usage, usageFromJson } from '../usage.ts';
 import { account } from './account.ts';
 import type { HttpContext, ProxyDeps } from './endpoint.ts';
+import { fallsBack, recordFailedAttempt, retriesFailure, upstreamFor } from './fallback.ts';
 import { refusal, refuseHttp } from './refuse.ts';
 import { decodeBody, decompressorFor } from './request-body.ts';
 import { createUpstreamHeaderFilter } from './upstream-headers.ts';
@@ -39,7 +40,12 @@ export type ForwardArgs = {
   started: number;
   rateTicket: RateLimitTicket | null;
   budgetTicket: BudgetTicket | null;
+  /** Which of `routed.upstreams` this call sends to (0-based; fallback.ts). */
+  attempt?: number;
 };
+
+/** Resolves the dispatch when an upstream's error answer goes to the next upstream instead of the client. */
+const fellBack = new Error('fell back to the next upstream');
 
 /**
  * Step 6 of the request path: send the admitted request upstream and relay the answer, and call
@@ -50,7 +56,13 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   // Closures below capture only what they use: holding `args` would keep the parsed body alive
   // for the whole upstream round trip, and every young-generation GC would copy it again.
   const { routed, req, res, body, started, rateTicket, budgetTicket } = args;
-  const { provider, model } = routed;
+  const attempt = args.attempt ?? 0;
+  const upstream = upstreamFor(routed, attempt);
+  const { provider } = upstream;
+  const { model } = routed;
+  let fellBackStatus = 0;
+  // Buffers only (off the JS heap), and only when a next upstream exists.
+  const again = attempt + 1 < routed.upstreams.length ? { snapshot: args.snapshot, raw: args.raw, plain: args.plain } : null;
   const endpoint = ctx.endpoint;
   const settled = { done: false };
   // What an unfinished answer is billed for, counted now so no closure holds the body (ADR 0114):
@@ -89,7 +101,8 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     account(deps, {
       requestId: ctx.requestId,
       principal: ctx.principal,
-      routed,
+      routed: attempt === 0 ? routed : { ...routed, provider },
+      attempt: attempt + 1,
       endpointName: endpoint.name,
       metered: endpoint.metered,
       usage: billed,
@@ -121,8 +134,8 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     path = path.replace('/chat/completions', '/responses');
     format = 'openai-responses';
   }
-  if (model.upstreamModel !== model.modelName || body['model'] !== model.upstreamModel) {
-    body['model'] = model.upstreamModel;
+  if (upstream.upstreamModel !== model.modelName || body['model'] !== upstream.upstreamModel) {
+    body['model'] = upstream.upstreamModel;
     modified = true;
   }
   if (format === 'openai-chat' && body['stream'] === true) {
@@ -183,8 +196,15 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
         controller = ctrl;
         if (clientGone) ctrl.abort(new Error('client disconnected'));
       },
-      onResponseStart(_ctrl, statusCode, upstreamHeaders) {
+      onResponseStart(ctrl, statusCode, upstreamHeaders) {
         if (statusCode < 200) return;
+        if (fallsBack(routed, attempt, statusCode)) {
+          // Nothing reached the client yet: drop this answer and try the next upstream.
+          fellBackStatus = statusCode;
+          resolve(fellBack);
+          ctrl.abort(fellBack);
+          return;
+        }
         status = statusCode;
         upstreamRefused = statusCode >= 400;
         ttfbMs = Math.round(performance.now() - started);
@@ -288,6 +308,24 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     if (clientGone) {
       finish(null);
       return;
+    }
+    if (again && (failure === fellBack || retriesFailure(routed, attempt))) {
+      recordFailedAttempt(deps, {
+        requestId: ctx.requestId,
+        principal: ctx.principal,
+        routed,
+        upstream,
+        endpointName: endpoint.name,
+        metered: endpoint.metered,
+        number: attempt + 1,
+        status: fellBackStatus,
+        sentAt,
+        sessionId: (req.headers['x-claude-code-session-id'] as string | undefined) ?? null,
+        error: failure === fellBack ? undefined : failure,
+      });
+      // The body as the client sent it: this attempt rewrote the parsed one for its upstream.
+      const fresh = JSON.parse(again.plain.toString('utf8')) as Record<string, unknown>;
+      return forward(deps, ctx, { ...again, routed, req, res, body: fresh, started, rateTicket, budgetTicket, attempt: attempt + 1 });
     }
     const code = (failure as { code?: string }).code;
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';

@@ -68,7 +68,12 @@ export function createProxy(deps: ProxyDeps) {
     const snapshot = snapshots.current();
     if (!snapshot) return refuseHttp(deps, ctx, refusal('GW_NOT_READY', 'The gateway has not loaded its configuration yet.'));
     if (!(await authenticated(ctx, input.req))) return;
-    const names = [...snapshot.models.keys()].sort();
+    // Only what this key may use (ADR 0122): another tenant's Model names stay private.
+    const view = snapshot.viewFor(ctx.principal!);
+    const names = [...snapshot.models]
+      .filter(([, routed]) => view.visible(routed.model.namespace))
+      .map(([name]) => name)
+      .sort();
     const created = Math.floor(snapshot.loadedAt / 1000);
     const body =
       ctx.surface === 'anthropic'

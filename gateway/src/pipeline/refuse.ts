@@ -1,4 +1,4 @@
-import type { ServerResponse } from 'node:http';
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import { type ErrorCode, errorCodes } from '@codevector/core/errors';
 import { formatApiError } from '../api-error.ts';
 import { clip } from '../clip.ts';
@@ -80,16 +80,43 @@ export async function refuseHttp(
 ): Promise<void> {
   const actor = ctx.principal?.email;
   const final = await recordRefusal(deps, { actor: actor ?? 'anonymous', requestId: ctx.requestId }, refused);
-  const { status, body } = formatApiError(ctx.surface, final.code, final.message);
+  const { body } = formatApiError(ctx.surface, final.code, final.message);
+  const { status, headers } = retryHints(final.code, ctx.res.req.headers, final.headers);
   deps.metrics.request(ctx.endpoint.name, status);
   deps.logger.info(
     { requestId: ctx.requestId, code: final.code, status, model: ctx.model === null ? null : clip(ctx.model, 200), user: actor },
     'request refused',
   );
-  const headers = isFinal(final.code) ? { ...final.headers, 'x-should-retry': 'false' } : final.headers;
   // A refusal sent before the body was read closes the connection: the rest of the body is
   // discarded, never parsed, and the client cannot keep the socket for the next attempt.
   sendJson(ctx.res, ctx.requestId, status, body, ctx.closeAfter ? { ...headers, connection: 'close' } : headers);
+}
+
+/** Codex names itself in `originator` (codex_exec, codex_cli_rs, codex_vscode) and its user-agent. */
+function isCodex(headers: IncomingHttpHeaders): boolean {
+  const originator = headers['originator'];
+  if (typeof originator === 'string' && originator.startsWith('codex')) return true;
+  return (headers['user-agent'] ?? '').startsWith('codex');
+}
+
+/**
+ * The status and headers that make the caller's client stop at once on a refusal no retry can
+ * fix, and retry the others (docs/clients.md, measured with the CLIs in the lockfile):
+ * - the Anthropic and OpenAI SDKs (so Claude Code and most tools) honour `x-should-retry: false`;
+ * - Codex ignores it and retries every 4xx but 400 five times (a 401 costs 6 requests, ~7 s;
+ *   15 s with its WebSocket attempts), so for Codex a final refusal is a 400, same body and
+ *   message (a 429 with `insufficient_quota` would stop it too, but it prints its own
+ *   "Quota exceeded" text instead of ours);
+ * - `retry-after` on what a retry can fix (rate limits, the database away).
+ */
+export function retryHints(
+  code: ErrorCode,
+  requestHeaders: IncomingHttpHeaders,
+  headers: Record<string, string> = {},
+): { status: number; headers: Record<string, string> } {
+  const status = errorCodes[code].status;
+  if (!isFinal(code)) return { status, headers: status === 503 && !headers['retry-after'] ? { ...headers, 'retry-after': '1' } : headers };
+  return { status: isCodex(requestHeaders) ? 400 : status, headers: { ...headers, 'x-should-retry': 'false' } };
 }
 
 /** A refusal no retry can fix (core/errors `final`). */

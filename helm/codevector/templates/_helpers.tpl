@@ -97,3 +97,12 @@ app.kubernetes.io/component: {{ .component }}
       to: {{- toYaml . | nindent 8 }}
       {{- end }}
 {{- end }}
+
+{{/* CODEVECTOR_TENANTS from .Values.tenants: team-a=g1,g2;team-b=g3 (sorted by namespace). */}}
+{{- define "codevector.tenants" -}}
+{{- $entries := list -}}
+{{- range $namespace, $groups := .Values.tenants -}}
+{{- $entries = append $entries (printf "%s=%s" $namespace (join "," $groups)) -}}
+{{- end -}}
+{{- join ";" $entries -}}
+{{- end -}}

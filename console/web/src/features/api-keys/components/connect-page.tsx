@@ -1,67 +1,10 @@
 import { useEffect, useState } from 'react';
 import { CopyButton } from '../../../components/copy-button.tsx';
+import { agentSetups } from '../agent-setups.ts';
 import { getConnectInfo } from '../api/api-keys-api.ts';
 import { CreateKeyForm } from './create-key-form.tsx';
 
-type Client = { id: string; label: string; intro: string; snippet: (url: string, key: string) => string };
-
-const clients: Client[] = [
-  {
-    id: 'claude-code',
-    label: 'Claude Code',
-    intro:
-      'Set these before running claude. Non-essential traffic (telemetry, update checks) stays off so every request goes through the gateway.',
-    snippet: (url, key) => `export ANTHROPIC_BASE_URL="${url}"
-export ANTHROPIC_API_KEY="${key}"
-export CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC=1
-claude`,
-  },
-  {
-    id: 'cursor',
-    label: 'Cursor',
-    intro: 'Settings → Models → API Keys: paste the key as the OpenAI API key, enable "Override OpenAI Base URL" and enter:',
-    snippet: (url, key) => `OpenAI API Key:            ${key}
-Override OpenAI Base URL:  ${url}/v1`,
-  },
-  {
-    id: 'codex',
-    label: 'Codex CLI',
-    intro: 'Add a provider to ~/.codex/config.toml and export the key:',
-    snippet: (url, key) => `# ~/.codex/config.toml
-model_provider = "codevector"
-
-[model_providers.codevector]
-name = "CodeVector"
-base_url = "${url}/v1"
-env_key = "CODEVECTOR_API_KEY"
-wire_api = "responses"
-
-# shell
-export CODEVECTOR_API_KEY="${key}"`,
-  },
-  {
-    id: 'anthropic-sdk',
-    label: 'Anthropic SDK',
-    intro: 'TypeScript (Python: anthropic.Anthropic(base_url=..., api_key=...)):',
-    snippet: (url, key) => `import Anthropic from '@anthropic-ai/sdk';
-
-const client = new Anthropic({ baseURL: '${url}', apiKey: '${key}' });`,
-  },
-  {
-    id: 'openai-sdk',
-    label: 'OpenAI SDK',
-    intro: 'TypeScript (Python: openai.OpenAI(base_url=..., api_key=...)):',
-    snippet: (url, key) => `import OpenAI from 'openai';
-
-const client = new OpenAI({ baseURL: '${url}/v1', apiKey: '${key}' });`,
-  },
-  {
-    id: 'curl',
-    label: 'curl',
-    intro: 'Check the key and list the models you may use:',
-    snippet: (url, key) => `curl -s ${url}/v1/models -H "Authorization: Bearer ${key}"`,
-  },
-];
+const clients = agentSetups;
 
 /** Step by step: create a key, then copy a ready setup for the chosen agent or SDK. */
 export function ConnectPage() {
