@@ -4,6 +4,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   operator: () => import('./operator.ts'),
   gateway: () => import('./gateway.ts'),
   console: () => import('./console.ts'),
+  secrets: () => import('./secrets.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -1,12 +1,15 @@
 import {
   hasValidCrc32Base62,
   hasValidGitlabRoutableCrc,
+  isAzureStorageKey,
   isBase64PrivateKey,
+  isKnownExample,
   isLiveJwt,
   isParsablePrivateKey,
   isPlausibleAwsKeyId,
   isPypiMacaroon,
   isRealDatabasePassword,
+  isSecretLikeValue,
   looksLikePlaceholder,
   shannonEntropy,
 } from './validate-token.ts';
@@ -22,7 +25,20 @@ export type BuiltinDetector = {
   pack: string;
   description: string;
   keywords: string[];
+  /**
+   * Keywords (lowercase) matched case-insensitively by the prefilter and the keyword finder, placed
+   * like `keywords` (they are listed there too). For key names (`DB_PASSWORD`, `clientSecret`).
+   */
+  looseKeywords?: string[];
   pattern: RegExp;
+  /**
+   * The secret's span within a match (default: the whole match), e.g. the value of `password=…`
+   * without its key: what Redact replaces and what the fingerprint is taken of. The pattern
+   * is compiled with `d` (indices) when this is set.
+   */
+  span?: (match: RegExpExecArray) => [start: number, end: number];
+  /** Reports only where no other detector's match overlaps (generic rules yield to specific ones). */
+  fallback?: boolean;
   /** `text` is the whole decoded string, `match` the regex match within it. */
   validate?: (match: RegExpExecArray, text: string) => boolean;
   /** No literal start (or a backreference): expensive enough on long strings to cache results. */
@@ -58,6 +74,101 @@ const end = '(?![A-Za-z0-9_])';
 const now = () => Math.floor(Date.now() / 1000);
 const entropyAtLeast = (value: string, bits: number) => shannonEntropy(value) >= bits && !looksLikePlaceholder(value);
 const awsKeyIdAt = /(?:AKIA|ASIA)[A-Z2-7]{16}/y;
+
+// Key names that hold secrets; the value check (isSecretLikeValue) keeps precision.
+const genericKeywords = [
+  'pass',
+  'pwd',
+  'secret',
+  'token',
+  'api_key',
+  'apikey',
+  'api-key',
+  'access_key',
+  'accesskey',
+  'private_key',
+  'privatekey',
+  'credential',
+];
+const genericKeyName = '(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)';
+const genericKeyStart = new RegExp(`^${genericKeyName}`, 'i');
+// Key names that describe a secret rather than hold it: `password_hash`, `tokenUrl`, `secretName`.
+const describingSuffixes = new Set(
+  'hash hashed digest length len min max policy field fields type name names label file path url uri endpoint count ttl expiry expires expiration timeout prompt reset regex pattern header param format mode id ids limit limits size strength rotation ref arn version enabled required env var location dir store manager provider method kind placeholder input hint help schema class error errors rule rules usage budget count estimate'.split(
+    ' ',
+  ),
+);
+
+function isLetterAt(text: string, at: number): boolean {
+  const code = text.charCodeAt(at) | 32;
+  return code >= 97 && code <= 122;
+}
+
+function caseAt(text: string, at: number): 'lower' | 'upper' | null {
+  const code = text.charCodeAt(at);
+  if (code >= 97 && code <= 122) return 'lower';
+  if (code >= 65 && code <= 90) return 'upper';
+  return null;
+}
+
+/** The keyword begins a word: `bypass`, `mytoken` are not key names, `DB_PASSWORD`, `dbPassword` are. */
+function keywordStartsWord(text: string, start: number): boolean {
+  const before = caseAt(text, start - 1);
+  return before === null || before !== caseAt(text, start);
+}
+
+const keyNameWord = /pass|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential/gi;
+
+/** A JSON object key that names a secret (`stripeSecret`, `db_password`), wherever the keyword is in it. */
+export function isSecretObjectKey(key: string): boolean {
+  if (key.length > 64) return false;
+  keyNameWord.lastIndex = 0;
+  for (let m = keyNameWord.exec(key); m !== null; m = keyNameWord.exec(key)) {
+    if (isSecretKeyName(key.slice(m.index), key, m.index)) return true;
+  }
+  return false;
+}
+
+/** The matched key is a secret's name: the keyword is a whole word of it, and the key does not describe the secret. */
+export function isSecretKeyName(key: string, text = key, at = 0): boolean {
+  if (at > 0 && !keywordStartsWord(text, at)) return false;
+  const base = genericKeyStart.exec(key)?.[0];
+  if (!base) return false;
+  // `tokenizer`, `secretary`, `passage`: the word goes on in the same case.
+  if (base.length < key.length) {
+    const last = caseAt(base, base.length - 1);
+    if (last !== null && caseAt(key, base.length) === last) return false;
+  }
+  const words = key.split(/[_.-]|(?<=[a-z0-9])(?=[A-Z])/).filter(Boolean);
+  const lastWord = words[words.length - 1]!.toLowerCase();
+  return words.length === 1 || !describingSuffixes.has(lastWord);
+}
+
+/** The value a generic assignment matched (the first alternative that took part). */
+function assignedValue(m: RegExpExecArray): string {
+  return m[2] ?? m[3] ?? m[4] ?? m[5]!;
+}
+
+function valueSpan(m: RegExpExecArray): [number, number] {
+  const indices = m.indices!;
+  return (indices[2] ?? indices[3] ?? indices[4] ?? indices[5]!) as [number, number];
+}
+
+const connectionContext =
+  /Server=|Data Source=|Host=|Hostname=|Driver=|jdbc:|User ID=|UID=|User=|Username=|Database=|Initial Catalog=|Provider=|DSN=|Port=|AccountName=/i;
+const databaseSchemeBefore = /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?)$/;
+const twilioSidAt = /AC[0-9a-f]{32}(?![0-9A-Za-z])/y;
+const azureContext = [
+  'accountkey',
+  'accountname',
+  'account-key',
+  'account-name',
+  'account_key',
+  'azure_storage',
+  'azurestorage',
+  'storage_account',
+  'storageaccount',
+];
 
 export const builtinDetectors: BuiltinDetector[] = [
   {
@@ -195,7 +306,8 @@ export const builtinDetectors: BuiltinDetector[] = [
     keywords: ['xoxb-', 'xoxp-', 'xoxa-', 'xoxr-', 'xoxe', 'xapp-'],
     pattern:
       /(?<![A-Za-z0-9_])(xox[bpar]-[0-9]{10,13}-[0-9]{10,13}(?:-[0-9]{10,13})?-[A-Za-z0-9]{24,34}|xoxe(?:\.xox[bp])?-\d-[A-Za-z0-9]{100,}|xapp-\d-[A-Z0-9]{9,12}-\d{10,13}-[a-z0-9]{64})(?![A-Za-z0-9])/g,
-    validate: (m) => entropyAtLeast(m[1]!.slice(-24), 3.5),
+    // The tails of user and app tokens are hex (at most 4 bits a character).
+    validate: (m) => entropyAtLeast(m[1]!.slice(-24), 3),
   },
   {
     id: 'slack-webhook',
@@ -257,12 +369,91 @@ export const builtinDetectors: BuiltinDetector[] = [
     validate: (m) => isRealDatabasePassword(m[1]!, m[2]!, m[3]!),
   },
   {
+    id: 'connection-string-password',
+    pack: 'connection-strings',
+    description: 'Password= / Pwd= in an ADO.NET, ODBC or JDBC connection string with a real password',
+    keywords: ['password=', 'pwd='],
+    looseKeywords: ['password=', 'pwd='],
+    pattern: /(?:password|pwd)=(?:\{([^}\r\n]{1,256})\}|([^;&"'\s]{1,256}))/dgi,
+    span: (m) => (m.indices![1] ?? m.indices![2]!) as [number, number],
+    mayMatchAt: (text, start) => !isLetterAt(text, start - 1),
+    validate: (m, text) => {
+      const around = text.slice(Math.max(0, m.index - 300), m.index + 300);
+      if (!connectionContext.test(around)) return false;
+      const value = m[1] ?? m[2]!;
+      return isRealDatabasePassword('', value, 'remote') && !isKnownExample(value);
+    },
+  },
+  {
+    id: 'url-credentials',
+    pack: 'connection-strings',
+    description: 'user:password@ in the userinfo of any URL (https, ftp, git, sftp, …) with a real password',
+    keywords: ['://'],
+    pattern: /:\/\/([^\s:@/"'`<>\\]{1,128}):([^\s@/"'`<>\\]{3,256})@([A-Za-z0-9._-]{1,253})/dg,
+    span: (m) => m.indices![2]! as [number, number],
+    fallback: true,
+    // Database schemes are the database-url detector's.
+    mayMatchAt: (text, start) => !databaseSchemeBefore.test(text.slice(Math.max(0, start - 16), start)),
+    validate: (m) => isRealDatabasePassword(m[1]!, m[2]!, m[3]!) && !isKnownExample(m[2]!),
+  },
+  {
+    id: 'twilio-auth-token',
+    pack: 'messaging',
+    description: 'Twilio auth token (32 hex) next to an Account SID (AC + 32 hex)',
+    keywords: ['AC', 'twilio', 'auth_token', 'authtoken'],
+    looseKeywords: ['twilio', 'auth_token', 'authtoken'],
+    pattern: /(?<![0-9A-Za-z])([0-9a-f]{32})(?![0-9A-Za-z])/g,
+    costly: true,
+    window: {
+      maxLength: 32,
+      context: { keywords: ['twilio', 'auth_token', 'authtoken'], from: -400, to: 400 },
+      keywords: { AC: [-400, 400] },
+      accept: (text, hit) => {
+        twilioSidAt.lastIndex = hit;
+        return twilioSidAt.test(text);
+      },
+    },
+    validate: (m, text) => {
+      const value = m[1]!;
+      if (shannonEntropy(value) < 3.2 || /^[0-9]+$/.test(value)) return false;
+      const near = text.slice(Math.max(0, m.index - 434), m.index + 466);
+      return /(?<![0-9A-Za-z])AC[0-9a-f]{32}(?![0-9A-Za-z])/.test(near);
+    },
+  },
+  {
+    id: 'azure-storage-key',
+    pack: 'cloud',
+    description: 'Azure storage account key (88 base64 characters of 64 bytes) in a connection string or next to the account name',
+    keywords: azureContext,
+    looseKeywords: azureContext,
+    pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])/g,
+    costly: true,
+    window: { maxLength: 88, context: { keywords: azureContext, from: -300, to: 300 }, keywords: {} },
+    validate: (m) => isAzureStorageKey(m[1]!),
+  },
+  {
     id: 'codevector-api-key',
     pack: 'codevector',
     description: 'CodeVector virtual API key',
     keywords: ['cvk_'],
     pattern: /(?<![A-Za-z0-9_])(cvk_[0-9A-Za-z]{40})(?![A-Za-z0-9])/g,
     validate: (m) => entropyAtLeast(m[1]!.slice(4), 4),
+  },
+  {
+    id: 'generic-secret-assignment',
+    pack: 'generic',
+    description:
+      'A secret-named key (password, secret, token, api_key, private_key, credential…) assigned a random-looking value in .env, shell, YAML, JSON, TOML or code',
+    keywords: genericKeywords,
+    looseKeywords: genericKeywords,
+    pattern: new RegExp(
+      `(${genericKeyName}(?:[_.-]?[A-Za-z0-9]{1,16}){0,3})["']?[ \\t]{0,4}(?:=>|:=|=|:)[ \\t]{0,4}(?:"([^"\\s\\\\]{8,256})"|'([^'\\s\\\\]{8,256})'|\\{([^}\\s]{8,256})\\}|([^\\s"'\x60,;&<>(){}[\\]\\\\]{8,256}))`,
+      'gid',
+    ),
+    span: valueSpan,
+    fallback: true,
+    mayMatchAt: (text, start) => keywordStartsWord(text, start),
+    validate: (m, text) => isSecretKeyName(m[1]!, text, m.index) && isSecretLikeValue(assignedValue(m)),
   },
 ];
 

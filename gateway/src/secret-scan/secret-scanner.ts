@@ -2,15 +2,22 @@ import { hash as hashText } from 'node:crypto';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
-import { type BuiltinDetector, selectBuiltinDetectors } from './builtin-detectors.ts';
+import { type BuiltinDetector, isSecretObjectKey, selectBuiltinDetectors } from './builtin-detectors.ts';
 import { encodeUtf8 } from './encode-utf8.ts';
 import { createKeywordFinder, type FinderKeyword, isFindable } from './keyword-finder.ts';
+import { holdsKubernetesSecret, kubernetesSecretView, type TextView, unescapedView, unwrappedView } from './text-views.ts';
+import { isKnownExample, isSecretLikeValue } from './validate-token.ts';
+
+/** What a SecretRule does with a match (SecretRule `spec.action`). */
+export type SecretAction = 'block' | 'redact' | 'observe';
 
 export type SecretMatch = {
   /** Detector id (built-in) or pattern name (custom). */
   rule: string;
   /** The SecretRule resource that enabled it, `namespace/name`. */
   secretRule: string;
+  /** What that SecretRule does with a match. */
+  action: SecretAction;
   /** Where in the request body, e.g. `messages[4].content[1].text`. */
   path: string;
   /** Character offsets within the decoded string at `path`. */
@@ -22,11 +29,18 @@ export type SecretMatch = {
   fingerprint: string;
 };
 
+/**
+ * `blocked`: a match of a Block rule (the scan stops at the first one unless `all`). Matches of
+ * Redact and Observe rules never stop a scan, so every one of them is in `matches`.
+ */
 export type ScanResult = { blocked: boolean; matches: SecretMatch[]; scannedStrings: number; cachedStrings: number };
 
 type Check = {
   rule: string;
   secretRule: string;
+  action: SecretAction;
+  span?: BuiltinDetector['span'];
+  fallback?: boolean;
   keywords: string[];
   /** Built-in: JS RegExp with a validator. Custom: RE2 (linear time, safe for user patterns). */
   pattern: RegExp | RE2;
@@ -106,25 +120,33 @@ function longStringBytes(body: unknown, enough: number): number {
 
 /** Compiles SecretRules into a scanner; patterns that do not compile are reported and skipped. */
 export function createSecretScanner(
-  rules: readonly Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'>[],
+  rules: readonly (Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'> & { action?: SecretAction })[],
   onProblem: (problem: CompileProblem) => void = () => {},
   tuning: { prefilterMinBytes?: number } = {},
 ): SecretScanner {
   const prefilterMinBytes = tuning.prefilterMinBytes ?? defaultPrefilterMinBytes;
   const checks: Check[] = [];
   const alwaysChecks: Check[] = [];
+  // Built-in keywords matched case-insensitively (key names such as `password`), lowercase.
+  const looseBuiltin = new Set<string>();
   for (const rule of rules) {
     const secretRule = `${rule.namespace}/${rule.name}`;
+    const action = rule.action ?? 'block';
     for (const detector of selectBuiltinDetectors(rule.detectors)) {
+      for (const keyword of detector.looseKeywords ?? []) looseBuiltin.add(keyword);
+      const flags = `${detector.pattern.flags.replace('g', '')}y`;
       checks.push({
         rule: detector.id,
         secretRule,
+        action,
+        span: detector.span,
+        fallback: detector.fallback,
         keywords: detector.keywords,
         pattern: detector.pattern,
         validate: detector.validate,
         mayMatchAt: detector.mayMatchAt,
         costly: detector.costly === true,
-        sticky: new RegExp(detector.pattern.source, `${detector.pattern.flags.replace('g', '')}y`),
+        sticky: new RegExp(detector.pattern.source, detector.span && !flags.includes('d') ? `${flags}d` : flags),
         offsets: new Map(detector.keywords.map((keyword) => [keyword, detector.keywordOffsets?.[keyword] ?? [0]])),
         window: detector.window,
         context: detector.window?.context.keywords.map((keyword) => keyword.toLowerCase()),
@@ -141,6 +163,7 @@ export function createSecretScanner(
       const check: Check = {
         rule: pattern.name,
         secretRule,
+        action,
         keywords: pattern.keywords,
         pattern: compiled,
         validate: undefined,
@@ -157,7 +180,7 @@ export function createSecretScanner(
     keywords.length > 0
       ? (() => {
           const patterns = keywords.map((keyword) =>
-            customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword),
+            customKeywords.has(keyword) || looseBuiltin.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword),
           );
           return shared(`set:${patterns.join('\u0000')}`, () => new RE2.Set(patterns));
         })()
@@ -183,6 +206,7 @@ export function createSecretScanner(
     return (nonAsciiKeyword && source.includes('\\u')) || (keywordChars.has(47) && source.includes('\\/'));
   };
   const cleanCache = new Map<string, true>();
+  const isFallback = new Set(checks.filter((check) => check.fallback).map((check) => check.rule));
   // A built-in that shares a keyword with a custom pattern sees it case-insensitively, without
   // positions: it searches the whole string, as custom patterns do.
   for (const check of checks) {
@@ -202,7 +226,7 @@ export function createSecretScanner(
     // Custom keywords with non-ASCII letters fold case as a V8 RegExp does (`i`, no `u`).
     const otherLoose = present.filter((keyword) => customKeywords.has(keyword) && !isFindable(keyword));
     const specs: FinderKeyword[] = [
-      ...exact.map((text) => ({ text, ignoreCase: false })),
+      ...exact.map((text) => ({ text, ignoreCase: looseBuiltin.has(text) })),
       ...context.map((text) => ({ text, ignoreCase: true })),
       ...loose.map((text) => ({ text, ignoreCase: true })),
     ];
@@ -280,13 +304,15 @@ export function createSecretScanner(
         keywordSet &&
         (raw.length < prefilterMinBytes ||
           (raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) ||
-          hidesKeyword(raw))
+          hidesKeyword(raw) ||
+          rawHoldsKubernetesSecret(raw))
       ) {
         // The keyword search in the decoded strings is the filter: it has to run anyway when a
         // keyword occurs, and costs about what the raw prefilter does when none does. So it is
         // used alone for small bodies (the prefilter's fixed cost is most of a 2 KB scan), for a
         // large body that is mostly long strings (one pass over the bytes instead of two), and
-        // for a body that escapes a keyword's character (the raw bytes cannot rule keywords out).
+        // for a body that escapes a keyword's character (the raw bytes cannot rule keywords out),
+        // and for a Kubernetes Secret (its base64 `data:` hides every keyword).
         plan = planFor('all', () => keywords);
       } else {
         const present = keywordSet ? keywordSet.match(raw) : [];
@@ -298,20 +324,47 @@ export function createSecretScanner(
       const { active, keywordless, keywordsIn } = plan;
       if (active.length === 0) return result;
       const path: (string | number)[] = [];
+      const keyNamedCheck = active.find((check) => check.rule === 'generic-secret-assignment');
+      const keyNamed = keyNamedCheck
+        ? { check: { ...keyNamedCheck, validate: undefined, span: undefined }, names: isSecretObjectKey, holds: isSecretLikeValue }
+        : null;
 
+      // The view of the string being searched (text-views.ts), whose offsets map back to it.
+      let view: TextView | null = null;
+      let original = '';
+      // Matches reported in this string so far, so a view does not report a span twice.
+      let stringMatchesFrom = 0;
       const report = (check: Check, m: RegExpExecArray | RegExpMatchArray | ([string] & { index: number }), text: string): boolean => {
-        const found = m[0];
-        const start = m.index!;
         if (check.validate && !check.validate(m as RegExpExecArray, text)) return false;
+        let [start, end] = check.span ? check.span(m as RegExpExecArray) : [m.index!, m.index! + m[0].length];
+        const secret = text.slice(start, end);
+        if (isKnownExample(secret)) return false;
+        let shown = secret;
+        if (view) [start, end] = view.toOriginal(start, end);
+        // A view's match, or a fallback detector's (generic key names), that a match already
+        // covers adds nothing: one secret, one match.
+        if (view || check.fallback) {
+          for (let i = stringMatchesFrom; i < result.matches.length; i++) {
+            const other = result.matches[i]!;
+            if (other.start >= end || start >= other.end) continue;
+            // A specific detector in a view (a wrapped token) replaces a generic match of its first line.
+            if (!check.fallback && other.action === check.action && isFallback.has(other.rule)) result.matches.splice(i--, 1);
+            else return false;
+          }
+        }
+        if (view) shown = original.slice(start, end);
         result.matches.push({
           rule: check.rule,
           secretRule: check.secretRule,
+          action: check.action,
           path: formatPath(path),
           start,
-          end: start + found.length,
-          text: found,
-          fingerprint: fingerprintSecret(found),
+          end,
+          text: shown,
+          fingerprint: fingerprintSecret(secret),
         });
+        if (check.action !== 'block') return false;
+        result.blocked = true;
         return !options.all;
       };
 
@@ -412,9 +465,14 @@ export function createSecretScanner(
           // always escaped there): its decoded strings may hold what this one does not.
           if (maybeJson && (hidesKeyword(text) || (unfilterable.length > 0 && text.includes('\\')))) {
             result.scannedStrings++;
-            const before = result.matches.length;
             walkJson(text);
-            return result.matches.length > before && !options.all;
+            return result.blocked && !options.all;
+          }
+          // Escapes or base64 may hide every keyword of the string: its views may show them.
+          if ((text.includes('\\') && hidesKeyword(text)) || holdsKubernetesSecret(text)) {
+            result.scannedStrings++;
+            stringMatchesFrom = result.matches.length;
+            return searchViews(text, hits);
           }
           return false;
         }
@@ -450,8 +508,22 @@ export function createSecretScanner(
         // JSON inside a string (tool-call arguments, file contents): search its decoded strings.
         if (maybeJson && walkJson(text)) {
           if (result.matches.length === before && hash) remember(hash);
-          return result.matches.length > before && !options.all;
+          return result.blocked && !options.all;
         }
+        stringMatchesFrom = before;
+        if (searchPlaced(placed, hits, text)) return true;
+        if (whole.length > 0 && cacheable && hash === undefined && result.matches.length === before && cached()) {
+          result.scannedStrings--;
+          result.cachedStrings++;
+          return false;
+        }
+        if (searchWhole(whole, text, long ? utf8 : null)) return true;
+        if (searchViews(text, hits)) return true;
+        if (result.matches.length === before && hash) remember(hash);
+        return false;
+      };
+
+      const searchPlaced = (placed: readonly Check[], hits: Hits, text: string): boolean => {
         for (const check of placed) {
           if (
             check.window ? searchWindows(check, check.sticky!, check.window, hits, text) : searchAtHits(check, check.sticky!, hits, text)
@@ -459,15 +531,15 @@ export function createSecretScanner(
             return true;
           }
         }
-        if (whole.length > 0 && cacheable && hash === undefined && result.matches.length === before && cached()) {
-          result.scannedStrings--;
-          result.cachedStrings++;
-          return false;
-        }
+        return false;
+      };
+
+      /** Custom patterns (and built-ins sharing their keywords) over the whole string. */
+      const searchWhole = (whole: readonly Check[], text: string, utf8: (() => Buffer) | null): boolean => {
         for (const check of whole) {
           const pattern = check.pattern;
           pattern.lastIndex = 0;
-          if (long && pattern instanceof RE2) {
+          if (utf8 && pattern instanceof RE2) {
             const input = utf8();
             // Byte offsets back to string offsets, counted on from the previous match.
             let byteAt = 0;
@@ -493,8 +565,57 @@ export function createSecretScanner(
             if (report(check, m, text)) return true;
           }
         }
-        if (result.matches.length === before && hash) remember(hash);
         return false;
+      };
+
+      /**
+       * The string's other readings (text-views.ts): JSON escapes decoded, wrapped tokens joined,
+       * Kubernetes Secret data decoded. Each is searched like the string, its matches reported at
+       * the string's offsets; spans the string itself reported are not reported again.
+       */
+      const searchViews = (text: string, hits: Hits): boolean => {
+        const views: TextView[] = [];
+        if (text.includes('\\')) {
+          const unescaped = unescapedView(text);
+          if (unescaped) views.push(unescaped);
+        }
+        if (hits !== noHits) {
+          const starts: number[] = [];
+          for (const [keyword, at] of hits.at) if (!looseBuiltin.has(keyword)) for (const position of at) starts.push(position);
+          if (starts.length > 0 && text.includes('\n')) {
+            const unwrapped = unwrappedView(text, starts);
+            if (unwrapped) views.push(unwrapped);
+          }
+        }
+        if (holdsKubernetesSecret(text)) {
+          const decoded = kubernetesSecretView(text);
+          if (decoded) views.push(decoded);
+        }
+        if (views.length === 0) return false;
+        original = text;
+        let stop = false;
+        for (const each of views) {
+          view = each;
+          const viewHits = keywordsIn(each.text);
+          const candidates = active.filter(
+            (check) =>
+              check.keywords.length === 0 || check.keywords.some((keyword) => viewHits.at.has(keyword) || viewHits.loose.has(keyword)),
+          );
+          stop =
+            searchPlaced(
+              candidates.filter((check) => check.sticky),
+              viewHits,
+              each.text,
+            ) ||
+            searchWhole(
+              candidates.filter((check) => !check.sticky),
+              each.text,
+              null,
+            );
+          if (stop) break;
+        }
+        view = null;
+        return stop;
       };
 
       /** Walks the JSON object or array a string holds; false when it holds none (search the text). */
@@ -524,7 +645,11 @@ export function createSecretScanner(
         }
         for (const key in value as Record<string, unknown>) {
           path.push(key);
-          const stop = walk((value as Record<string, unknown>)[key]);
+          const item = (value as Record<string, unknown>)[key];
+          // A secret-named key's value (JSON config, tool arguments): the key is the context.
+          if (keyNamed && typeof item === 'string' && keyNamed.names(key) && keyNamed.holds(item))
+            report(keyNamed.check, keyValueMatch(item), item);
+          const stop = walk(item);
           path.pop();
           if (stop) return true;
         }
@@ -532,10 +657,20 @@ export function createSecretScanner(
       };
 
       walk(body);
-      result.blocked = result.matches.length > 0;
       return result;
     },
   };
+}
+
+function keyValueMatch(value: string): [string] & { index: number } {
+  return Object.assign([value] as [string], { index: 0 });
+}
+
+const kindSecretInJson = ['"kind":"Secret"', '"kind": "Secret"', '\\"kind\\":\\"Secret', '\\"kind\\": \\"Secret'];
+
+/** A Kubernetes Secret manifest somewhere in the raw body (YAML, JSON, or JSON in a string). */
+function rawHoldsKubernetesSecret(raw: Buffer): boolean {
+  return raw.includes('kind: Secret') || kindSecretInJson.some((marker) => raw.includes(marker));
 }
 
 function formatPath(path: readonly (string | number)[]): string {
