@@ -20,7 +20,7 @@ const log = (message: string) => process.stderr.write(`[bench secrets] ${message
 const allPacks = [{ namespace: 'bench', name: 'builtin', detectors: ['all'], patterns: [] }];
 
 /** This repository's sources and docs, in a fixed order: the code and prose agents read. */
-function sources(): string[] {
+export function sources(): string[] {
   const files: string[] = [];
   for (const dir of ['core/src', 'gateway/src', 'gateway/src/pipeline', 'operator/src', 'console/api/src', 'docs', 'docs/adr']) {
     try {
@@ -54,7 +54,7 @@ function pngBase64(bytes: number, seed: number): string {
  * files (line-numbered, as the Read tool returns them), shell output, a screenshot now and then,
  * until the size is reached.
  */
-function agentBody(bytes: number, files: readonly string[]): string {
+export function agentBody(bytes: number, files: readonly string[]): string {
   const tools = Array.from({ length: 18 }, (_, i) => ({
     name: ['Read', 'Write', 'Edit', 'Bash', 'Glob', 'Grep', 'WebFetch', 'TodoWrite', 'Task'][i % 9]! + (i >= 9 ? `_${i}` : ''),
     description: `${files[i % files.length]!.slice(0, 1200)}\nUsage: the tool reads files and returns up to 2000 lines; long outputs are truncated to save tokens.`,

@@ -76,19 +76,47 @@ const entropyAtLeast = (value: string, bits: number) => shannonEntropy(value) >=
 const awsKeyIdAt = /(?:AKIA|ASIA)[A-Z2-7]{16}/y;
 
 // Key names that hold secrets; the value check (isSecretLikeValue) keeps precision.
+// Key names, in the spellings they take (`token`, `TOKEN`, `Token` of `authToken`): exact
+// keywords, because the keyword finder samples two bigrams of each and a case-insensitive keyword
+// makes every case of them a candidate. Lowercase words common in prose and code (`token`,
+// `pass`, `secret`) are spelled with what ends a key (`token=`, `token:`, `token"`, `secret_`),
+// whose last bigram (`n=`, `t_`) is rare, so "the token budget" costs nothing.
+const keyEnds = ['=', ':', '"', "'", '_'];
 const genericKeywords = [
-  'pass',
-  'pwd',
-  'secret',
-  'token',
-  'api_key',
-  'apikey',
-  'api-key',
-  'access_key',
-  'accesskey',
-  'private_key',
-  'privatekey',
-  'credential',
+  ...['token', 'pass', 'secret'].flatMap((word) => keyEnds.map((end) => word + end)),
+  // `stripe_secret = …`, `auth_token = …`: the underscore before is as rare as a key end.
+  '_token',
+  '_pass',
+  '_secret',
+  ...[
+    'password',
+    'passwd',
+    'pwd',
+    'api_key',
+    'apikey',
+    'api-key',
+    'apiKey',
+    'access_key',
+    'accesskey',
+    'accessKey',
+    'private_key',
+    'privatekey',
+    'privateKey',
+    'credential',
+  ],
+  ...['TOKEN', 'PASS', 'SECRET', 'PWD', 'API_KEY', 'APIKEY', 'API-KEY', 'ACCESS_KEY', 'PRIVATE_KEY', 'CREDENTIAL'],
+  ...['Token', 'Pass', 'Secret', 'Pwd', 'ApiKey', 'Api-Key', 'AccessKey', 'PrivateKey', 'Credential'],
+];
+/** Each spelling of each word: as written, upper case, Capitalized_Words and camelCase. */
+const spellings = (...words: string[]) => [
+  ...new Set(
+    words.flatMap((word) => [
+      word,
+      word.toUpperCase(),
+      word.replace(/(^|[_-])([a-z])/g, (_, sep: string, c: string) => sep + c.toUpperCase()),
+      word.replace(/[_-]([a-z])/g, (_, c: string) => c.toUpperCase()),
+    ]),
+  ),
 ];
 const genericKeyName = '(?:pass(?:word|wd|phrase)?|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credentials?)';
 const genericKeyStart = new RegExp(`^${genericKeyName}`, 'i');
@@ -157,18 +185,16 @@ function valueSpan(m: RegExpExecArray): [number, number] {
 const connectionContext =
   /Server=|Data Source=|Host=|Hostname=|Driver=|jdbc:|User ID=|UID=|User=|Username=|Database=|Initial Catalog=|Provider=|DSN=|Port=|AccountName=/i;
 const databaseSchemeBefore = /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?)$/;
-const twilioSidAt = /AC[0-9a-f]{32}(?![0-9A-Za-z])/y;
-const azureContext = [
-  'accountkey',
-  'accountname',
+const azureContext = spellings(
+  'AccountKey',
+  'AccountName',
   'account-key',
   'account-name',
   'account_key',
   'azure_storage',
-  'azurestorage',
   'storage_account',
-  'storageaccount',
-];
+);
+const twilioContext = spellings('twilio', 'auth_token');
 
 export const builtinDetectors: BuiltinDetector[] = [
   {
@@ -372,8 +398,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     id: 'connection-string-password',
     pack: 'connection-strings',
     description: 'Password= / Pwd= in an ADO.NET, ODBC or JDBC connection string with a real password',
-    keywords: ['password=', 'pwd='],
-    looseKeywords: ['password=', 'pwd='],
+    keywords: spellings('password=', 'pwd='),
     pattern: /(?:password|pwd)=(?:\{([^}\r\n]{1,256})\}|([^;&"'\s]{1,256}))/dgi,
     span: (m) => (m.indices![1] ?? m.indices![2]!) as [number, number],
     mayMatchAt: (text, start) => !isLetterAt(text, start - 1),
@@ -400,18 +425,13 @@ export const builtinDetectors: BuiltinDetector[] = [
     id: 'twilio-auth-token',
     pack: 'messaging',
     description: 'Twilio auth token (32 hex) next to an Account SID (AC + 32 hex)',
-    keywords: ['AC', 'twilio', 'auth_token', 'authtoken'],
-    looseKeywords: ['twilio', 'auth_token', 'authtoken'],
+    keywords: twilioContext,
     pattern: /(?<![0-9A-Za-z])([0-9a-f]{32})(?![0-9A-Za-z])/g,
     costly: true,
     window: {
       maxLength: 32,
-      context: { keywords: ['twilio', 'auth_token', 'authtoken'], from: -400, to: 400 },
-      keywords: { AC: [-400, 400] },
-      accept: (text, hit) => {
-        twilioSidAt.lastIndex = hit;
-        return twilioSidAt.test(text);
-      },
+      context: { keywords: [], from: 0, to: 0 },
+      keywords: Object.fromEntries(twilioContext.map((keyword) => [keyword, [-400, 400]])),
     },
     validate: (m, text) => {
       const value = m[1]!;
@@ -425,10 +445,13 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'cloud',
     description: 'Azure storage account key (88 base64 characters of 64 bytes) in a connection string or next to the account name',
     keywords: azureContext,
-    looseKeywords: azureContext,
     pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])/g,
     costly: true,
-    window: { maxLength: 88, context: { keywords: azureContext, from: -300, to: 300 }, keywords: {} },
+    window: {
+      maxLength: 88,
+      context: { keywords: [], from: 0, to: 0 },
+      keywords: Object.fromEntries(azureContext.map((keyword) => [keyword, [-300, 300]])),
+    },
     validate: (m) => isAzureStorageKey(m[1]!),
   },
   {
@@ -445,7 +468,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     description:
       'A secret-named key (password, secret, token, api_key, private_key, credential…) assigned a random-looking value in .env, shell, YAML, JSON, TOML or code',
     keywords: genericKeywords,
-    looseKeywords: genericKeywords,
+    keywordOffsets: { _token: [-1], _pass: [-1], _secret: [-1] },
     pattern: new RegExp(
       `(${genericKeyName}(?:[_.-]?[A-Za-z0-9]{1,16}){0,3})["']?[ \\t]{0,4}(?:=>|:=|=|:)[ \\t]{0,4}(?:"([^"\\s\\\\]{8,256})"|'([^'\\s\\\\]{8,256})'|\\{([^}\\s]{8,256})\\}|([^\\s"'\x60,;&<>(){}[\\]\\\\]{8,256}))`,
       'gid',

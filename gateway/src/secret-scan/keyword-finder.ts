@@ -42,7 +42,7 @@ function charWeight(code: number): number {
 // Bigrams frequent in English or in source code: the product of their letters' frequencies
 // underrates `ke`, `ey` or `xp` (key, export).
 const commonBigrams = new Set(
-  'th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ex xp po rt ke ey ty yp pe ct ns tr ue ul un nc ca ok et ge rn mp im lo ho ub pu bl'.split(
+  'th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ex xp po rt ke ey ty yp pe ct ns tr ue ul un nc ca ok et ge rn mp im lo ho ub pu bl ec ac au ut ia ss pa cc ed'.split(
     ' ',
   ),
 );

@@ -71,8 +71,10 @@ describe('detectors for the classes without a prefix', () => {
 
   it('pairs a Twilio auth token with its Account SID and an Azure key with its account', () => {
     const sid = `AC${'0123456789abcdef'.repeat(2)}`;
-    expect(scanText(`client = Client("${sid}", "9f3c1a7e5b2d4c6f8a0e1b3d5f7a9c2e")`).map((m) => m.rule)).toEqual(['twilio-auth-token']);
-    expect(scanText('client = Client("9f3c1a7e5b2d4c6f8a0e1b3d5f7a9c2e")')).toEqual([]);
+    expect(
+      scanText(`from twilio.rest import Client\nclient = Client("${sid}", "9f3c1a7e5b2d4c6f8a0e1b3d5f7a9c2e")`).map((m) => m.rule),
+    ).toEqual(['twilio-auth-token']);
+    expect(scanText('from twilio.rest import Client\nclient = Client("9f3c1a7e5b2d4c6f8a0e1b3d5f7a9c2e")')).toEqual([]);
     const key = Buffer.from(Array.from({ length: 64 }, (_, i) => (i * 37 + 11) % 256)).toString('base64');
     expect(scanText(`AccountName=acmeprod;AccountKey=${key};EndpointSuffix=core.windows.net`).map((m) => m.rule)).toContain(
       'azure-storage-key',

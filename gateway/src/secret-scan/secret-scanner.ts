@@ -179,9 +179,14 @@ export function createSecretScanner(
   const keywordSet =
     keywords.length > 0
       ? (() => {
-          const patterns = keywords.map((keyword) =>
-            customKeywords.has(keyword) || looseBuiltin.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword),
-          );
+          const patterns = keywords.map((keyword) => {
+            // A built-in keyword ending in a quote (`token"`) is looked for without it: the raw
+            // JSON writes the quote escaped.
+            const raw = customKeywords.has(keyword) ? keyword : keyword.replace(/["']$/, '');
+            return customKeywords.has(keyword) || looseBuiltin.has(keyword) ? `(?i)${escapeRegExp(raw)}` : escapeRegExp(raw);
+          });
+          // Kubernetes Secret manifests, found in the same pass (their base64 data hides keywords).
+          patterns.push(...secretManifestMarkers.map(escapeRegExp));
           return shared(`set:${patterns.join('\u0000')}`, () => new RE2.Set(patterns));
         })()
       : null;
@@ -191,7 +196,9 @@ export function createSecretScanner(
   // `\u` when a keyword goes beyond ASCII) has every string searched, decoded. Escaped control
   // characters (`\u001b` of terminal colours, `\u0000`) do not count. Backslashes before the
   // escape are not counted either: JSON inside a string has its escapes escaped once more.
-  const unfilterable = keywords.filter((keyword) => [...keyword].some((char) => char === '"' || char === '\\' || char < ' '));
+  const unfilterable = keywords.filter(
+    (keyword) => customKeywords.has(keyword) && [...keyword].some((char) => char === '"' || char === '\\' || char < ' '),
+  );
   const nonAsciiKeyword = keywords.some((keyword) => !isFindable(keyword));
   const keywordChars = new Set<number>();
   for (const keyword of [...keywords, ...checks.flatMap((check) => check.context ?? [])]) {
@@ -207,6 +214,11 @@ export function createSecretScanner(
   };
   const cleanCache = new Map<string, true>();
   const isFallback = new Set(checks.filter((check) => check.fallback).map((check) => check.rule));
+  // Keywords that start a token (prefixes), where a wrapped token's first line is: not the key
+  // names of generic rules or the context words of paired ones.
+  const wrapAnchors = new Set(
+    checks.filter((check) => check.sticky && !check.fallback && !check.window && check.validate).flatMap((check) => check.keywords),
+  );
   // A built-in that shares a keyword with a custom pattern sees it case-insensitively, without
   // positions: it searches the whole string, as custom patterns do.
   for (const check of checks) {
@@ -300,13 +312,23 @@ export function createSecretScanner(
     scan(raw, body, options = {}) {
       const result: ScanResult = { blocked: false, matches: [], scannedStrings: 0, cachedStrings: 0 };
       let plan: Plan;
+      // Whether a Kubernetes Secret is in the body: the raw pass finds it with the keywords; without
+      // that pass every string is checked (`holdsKubernetesSecret`, a cheap `includes` first).
+      let secretManifestInBody = true;
+      let present: number[] | null = null;
       if (
         keywordSet &&
-        (raw.length < prefilterMinBytes ||
+        !(
+          raw.length < prefilterMinBytes ||
           (raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) ||
-          hidesKeyword(raw) ||
-          rawHoldsKubernetesSecret(raw))
+          hidesKeyword(raw)
+        )
       ) {
+        const found = keywordSet.match(raw);
+        secretManifestInBody = found.some((i) => i >= keywords.length);
+        present = secretManifestInBody ? null : found;
+      }
+      if (keywordSet && present === null) {
         // The keyword search in the decoded strings is the filter: it has to run anyway when a
         // keyword occurs, and costs about what the raw prefilter does when none does. So it is
         // used alone for small bodies (the prefilter's fixed cost is most of a 2 KB scan), for a
@@ -315,10 +337,10 @@ export function createSecretScanner(
         // and for a Kubernetes Secret (its base64 `data:` hides every keyword).
         plan = planFor('all', () => keywords);
       } else {
-        const present = keywordSet ? keywordSet.match(raw) : [];
+        const found = present ?? [];
         plan =
-          present.length > 0 || unfilterable.length > 0
-            ? planFor(present.join(','), () => [...new Set([...present.map((i) => keywords[i]!), ...unfilterable])])
+          found.length > 0 || unfilterable.length > 0
+            ? planFor(found.join(','), () => [...new Set([...found.map((i) => keywords[i]!), ...unfilterable])])
             : planFor('none', () => []);
       }
       const { active, keywordless, keywordsIn } = plan;
@@ -469,7 +491,7 @@ export function createSecretScanner(
             return result.blocked && !options.all;
           }
           // Escapes or base64 may hide every keyword of the string: its views may show them.
-          if ((text.includes('\\') && hidesKeyword(text)) || holdsKubernetesSecret(text)) {
+          if ((hidesKeyword(text) && text.includes('\\')) || (secretManifestInBody && holdsKubernetesSecret(text))) {
             result.scannedStrings++;
             stringMatchesFrom = result.matches.length;
             return searchViews(text, hits);
@@ -581,13 +603,13 @@ export function createSecretScanner(
         }
         if (hits !== noHits) {
           const starts: number[] = [];
-          for (const [keyword, at] of hits.at) if (!looseBuiltin.has(keyword)) for (const position of at) starts.push(position);
+          for (const [keyword, at] of hits.at) if (wrapAnchors.has(keyword)) for (const position of at) starts.push(position);
           if (starts.length > 0 && text.includes('\n')) {
             const unwrapped = unwrappedView(text, starts);
             if (unwrapped) views.push(unwrapped);
           }
         }
-        if (holdsKubernetesSecret(text)) {
+        if (secretManifestInBody && holdsKubernetesSecret(text)) {
           const decoded = kubernetesSecretView(text);
           if (decoded) views.push(decoded);
         }
@@ -668,10 +690,8 @@ function keyValueMatch(value: string): [string] & { index: number } {
 
 const kindSecretInJson = ['"kind":"Secret"', '"kind": "Secret"', '\\"kind\\":\\"Secret', '\\"kind\\": \\"Secret'];
 
-/** A Kubernetes Secret manifest somewhere in the raw body (YAML, JSON, or JSON in a string). */
-function rawHoldsKubernetesSecret(raw: Buffer): boolean {
-  return raw.includes('kind: Secret') || kindSecretInJson.some((marker) => raw.includes(marker));
-}
+/** A Kubernetes Secret manifest in the raw body (YAML, JSON, or JSON in a string). */
+const secretManifestMarkers = ['kind: Secret', ...kindSecretInJson];
 
 function formatPath(path: readonly (string | number)[]): string {
   let out = '';
