@@ -43,6 +43,8 @@ export type BuiltinDetector = {
   validate?: (match: RegExpExecArray, text: string) => boolean;
   /** No literal start (or a backreference): expensive enough on long strings to cache results. */
   costly?: boolean;
+  /** Bigram pairs for the keyword finder (FinderKeyword `pair`), where its model picks common ones. */
+  keywordPairs?: Record<string, number>;
   /**
    * Where a match starts relative to a keyword hit: `match.index = hit - offset`. Keywords not
    * listed start the match (offset 0). Every match holds one of its keywords at such an offset, so
@@ -102,10 +104,9 @@ const genericKeywords = [
     'private_key',
     'privatekey',
     'privateKey',
-    'credential',
   ],
-  ...['TOKEN', 'PASS', 'SECRET', 'PWD', 'API_KEY', 'APIKEY', 'API-KEY', 'ACCESS_KEY', 'PRIVATE_KEY', 'CREDENTIAL'],
-  ...['Token', 'Pass', 'Secret', 'Pwd', 'ApiKey', 'Api-Key', 'AccessKey', 'PrivateKey', 'Credential'],
+  ...['TOKEN', 'PASS', 'SECRET', 'PWD', 'API_KEY', 'APIKEY', 'API-KEY', 'ACCESS_KEY', 'PRIVATE_KEY'],
+  ...['Token', 'Password', 'Passwd', 'Secret', 'Pwd', 'ApiKey', 'Api-Key', 'AccessKey', 'PrivateKey'],
 ];
 /** Each spelling of each word: as written, upper case, Capitalized_Words and camelCase. */
 const spellings = (...words: string[]) => [
@@ -445,6 +446,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'cloud',
     description: 'Azure storage account key (88 base64 characters of 64 bytes) in a connection string or next to the account name',
     keywords: azureContext,
+    keywordPairs: { storageAccount: 6 },
     pattern: /(?<![A-Za-z0-9+/])([A-Za-z0-9+/]{86}==)(?![A-Za-z0-9+/=])/g,
     costly: true,
     window: {
@@ -469,6 +471,7 @@ export const builtinDetectors: BuiltinDetector[] = [
       'A secret-named key (password, secret, token, api_key, private_key, credential…) assigned a random-looking value in .env, shell, YAML, JSON, TOML or code',
     keywords: genericKeywords,
     keywordOffsets: { _token: [-1], _pass: [-1], _secret: [-1] },
+    keywordPairs: { _token: 2, _secret: 2 },
     pattern: new RegExp(
       `(${genericKeyName}(?:[_.-]?[A-Za-z0-9]{1,16}){0,3})["']?[ \\t]{0,4}(?:=>|:=|=|:)[ \\t]{0,4}(?:"([^"\\s\\\\]{8,256})"|'([^'\\s\\\\]{8,256})'|\\{([^}\\s]{8,256})\\}|([^\\s"'\x60,;&<>(){}[\\]\\\\]{8,256}))`,
       'gid',

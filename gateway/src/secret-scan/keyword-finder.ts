@@ -14,7 +14,15 @@
 // itself and dropped.
 
 /** A keyword to find; `ignoreCase` folds ASCII letters only (as a RegExp with `i` and no `u` does). */
-export type FinderKeyword = { text: string; ignoreCase: boolean };
+export type FinderKeyword = {
+  text: string;
+  ignoreCase: boolean;
+  /**
+   * Where the two sampled bigrams start (`text[pair..pair+3]`), when the caller knows better than
+   * the letter-frequency model: `_token` sampled at `ok`/`ke` shares the bigrams of `token=`.
+   */
+  pair?: number;
+};
 
 /**
  * Where the keywords occur: the hits of keyword `k` (its index in the finder's list) are
@@ -114,7 +122,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
       }
     }
   };
-  keywords.forEach(({ text, ignoreCase }, keyword) => {
+  keywords.forEach(({ text, ignoreCase, pair }, keyword) => {
     if (!isFindable(text)) throw new Error(`keyword finder: not a non-empty ASCII keyword: ${JSON.stringify(text)}`);
     codeStart[keyword] = codes.length;
     const chars = [...text].map((char) => char.charCodeAt(0));
@@ -128,6 +136,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
       let best = 0;
       let bestCost = Number.POSITIVE_INFINITY;
       for (let j = 0; j + 2 < chars.length; j++) {
+        if (pair !== undefined && pair + 2 < chars.length && j !== pair) continue;
         const cost = bigramWeight(chars[j]!, chars[j + 1]!) + bigramWeight(chars[j + 1]!, chars[j + 2]!);
         if (cost < bestCost) {
           bestCost = cost;

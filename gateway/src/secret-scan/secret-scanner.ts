@@ -122,18 +122,20 @@ function longStringBytes(body: unknown, enough: number): number {
 export function createSecretScanner(
   rules: readonly (Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'> & { action?: SecretAction })[],
   onProblem: (problem: CompileProblem) => void = () => {},
-  tuning: { prefilterMinBytes?: number } = {},
+  tuning: { prefilterMinBytes?: number; rememberClean?: boolean } = {},
 ): SecretScanner {
   const prefilterMinBytes = tuning.prefilterMinBytes ?? defaultPrefilterMinBytes;
   const checks: Check[] = [];
   const alwaysChecks: Check[] = [];
   // Built-in keywords matched case-insensitively (key names such as `password`), lowercase.
   const looseBuiltin = new Set<string>();
+  const keywordPairs = new Map<string, number>();
   for (const rule of rules) {
     const secretRule = `${rule.namespace}/${rule.name}`;
     const action = rule.action ?? 'block';
     for (const detector of selectBuiltinDetectors(rule.detectors)) {
       for (const keyword of detector.looseKeywords ?? []) looseBuiltin.add(keyword);
+      for (const [keyword, pair] of Object.entries(detector.keywordPairs ?? {})) keywordPairs.set(keyword, pair);
       const flags = `${detector.pattern.flags.replace('g', '')}y`;
       checks.push({
         rule: detector.id,
@@ -213,6 +215,15 @@ export function createSecretScanner(
     return (nonAsciiKeyword && source.includes('\\u')) || (keywordChars.has(47) && source.includes('\\/'));
   };
   const cleanCache = new Map<string, true>();
+  const checksByKeyword = new Map<string, Check[]>();
+  for (const check of checks) {
+    for (const keyword of check.keywords) {
+      const list = checksByKeyword.get(keyword) ?? [];
+      list.push(check);
+      checksByKeyword.set(keyword, list);
+    }
+  }
+  const checksOf = (keyword: string): readonly Check[] => checksByKeyword.get(keyword) ?? [];
   const isFallback = new Set(checks.filter((check) => check.fallback).map((check) => check.rule));
   // Keywords that start a token (prefixes), where a wrapped token's first line is: not the key
   // names of generic rules or the context words of paired ones.
@@ -238,13 +249,13 @@ export function createSecretScanner(
     // Custom keywords with non-ASCII letters fold case as a V8 RegExp does (`i`, no `u`).
     const otherLoose = present.filter((keyword) => customKeywords.has(keyword) && !isFindable(keyword));
     const specs: FinderKeyword[] = [
-      ...exact.map((text) => ({ text, ignoreCase: looseBuiltin.has(text) })),
+      ...exact.map((text) => ({ text, ignoreCase: looseBuiltin.has(text), pair: keywordPairs.get(text) })),
       ...context.map((text) => ({ text, ignoreCase: true })),
       ...loose.map((text) => ({ text, ignoreCase: true })),
     ];
     const core =
       specs.length > 0
-        ? shared(`finder:${specs.map((spec) => `${spec.ignoreCase ? 'i' : 'e'}${spec.text}`).join('\u0000')}`, () =>
+        ? shared(`finder:${specs.map((spec) => `${spec.ignoreCase ? 'i' : 'e'}${spec.pair ?? ''}${spec.text}`).join('\u0000')}`, () =>
             createKeywordFinder(specs),
           )
         : null;
@@ -300,6 +311,8 @@ export function createSecretScanner(
   };
 
   function remember(hash: string): void {
+    // Benchmarks of cold scans turn the cache off; the gateway never does.
+    if (tuning.rememberClean === false) return;
     if (cleanCache.size >= cacheMaxEntries) {
       const oldest = cleanCache.keys().next().value;
       if (oldest !== undefined) cleanCache.delete(oldest);
@@ -345,6 +358,21 @@ export function createSecretScanner(
       }
       const { active, keywordless, keywordsIn } = plan;
       if (active.length === 0) return result;
+      // The checks a string's keyword hits enable, in the order of `active` (one pass over the
+      // keywords found rather than over every check's keyword list).
+      const checkIndex = new Map(active.map((check, i) => [check, i]));
+      const enabled = new Uint8Array(active.length);
+      const candidatesFor = (hits: Hits): Check[] => {
+        enabled.fill(0);
+        for (const check of keywordless) enabled[checkIndex.get(check)!] = 1;
+        for (const keyword of hits.at.keys())
+          for (const check of checksOf(keyword)) if (checkIndex.has(check)) enabled[checkIndex.get(check)!] = 1;
+        for (const keyword of hits.loose)
+          for (const check of checksOf(keyword)) if (checkIndex.has(check)) enabled[checkIndex.get(check)!] = 1;
+        const out: Check[] = [];
+        for (let i = 0; i < active.length; i++) if (enabled[i] === 1) out.push(active[i]!);
+        return out;
+      };
       const path: (string | number)[] = [];
       const keyNamedCheck = active.find((check) => check.rule === 'generic-secret-assignment');
       const keyNamed = keyNamedCheck
@@ -474,12 +502,7 @@ export function createSecretScanner(
 
       const scanString = (text: string): boolean => {
         const hits = keywordsIn(text);
-        const candidates =
-          hits === noHits
-            ? keywordless
-            : active.filter(
-                (check) => check.keywords.length === 0 || check.keywords.some((keyword) => hits.at.has(keyword) || hits.loose.has(keyword)),
-              );
+        const candidates = hits === noHits ? keywordless : candidatesFor(hits);
         const first = text.charCodeAt(0);
         const maybeJson = (first === 123 || first === 91) && text.length > 2;
         if (candidates.length === 0) {
@@ -619,10 +642,7 @@ export function createSecretScanner(
         for (const each of views) {
           view = each;
           const viewHits = keywordsIn(each.text);
-          const candidates = active.filter(
-            (check) =>
-              check.keywords.length === 0 || check.keywords.some((keyword) => viewHits.at.has(keyword) || viewHits.loose.has(keyword)),
-          );
+          const candidates = candidatesFor(viewHits);
           stop =
             searchPlaced(
               candidates.filter((check) => check.sticky),
