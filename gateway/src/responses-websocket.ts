@@ -183,7 +183,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       }
       const requestId = randomUUID();
       const started = performance.now();
-      const admission = await admit(deps, snapshot, endpoint, principal, modelName, message, plain);
+      const admission = await admit(deps, snapshot, endpoint, principal, modelName, message, plain, requestId);
       if (!admission.ok) {
         // The refuse step, as for HTTP: the event is durable before the client hears of it.
         const final = await recordRefusal(deps, { actor: principal.email, requestId }, admission);
@@ -220,7 +220,9 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         return;
       }
       let outgoing = plain.toString('utf8');
-      if (routed.model.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: routed.model.upstreamModel });
+      if (routed.model.upstreamModel !== modelName || admission.redacted) {
+        outgoing = JSON.stringify({ ...message, model: routed.model.upstreamModel });
+      }
       turns.push(turn);
       upstream.send(outgoing);
     };

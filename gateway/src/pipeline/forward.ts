@@ -52,6 +52,8 @@ export type ForwardArgs = {
   started: number;
   rateTicket: RateLimitTicket | null;
   budgetTicket: BudgetTicket | null;
+  /** A Redact SecretRule replaced secrets in `body`: the client's bytes must not be forwarded. */
+  redacted?: boolean;
 };
 
 /**
@@ -98,11 +100,12 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     return refuseHttp(deps, ctx, refusal('GW_PROVIDER_KEY_MISSING', `The provider ${provider.ref} has no API key configured yet.`));
   }
 
-  // Decide what goes upstream. Only two things may change: the model name (when the Model maps
-  // it to another upstream name) and, for OpenAI chat streams, a request for the usage chunk.
+  // Decide what goes upstream. Only three things may change: secrets a Redact rule replaced, the
+  // model name (when the Model maps it to another upstream name) and, for OpenAI chat streams, a
+  // request for the usage chunk. A changed body is sent re-serialised, without content-encoding.
   let path = req.url ?? '/';
   let forwardBody = args.raw;
-  let modified = false;
+  let modified = args.redacted === true;
   let stripUsageChunk = false;
   if (endpoint.name === 'chat.completions' && body['messages'] === undefined && body['input'] !== undefined) {
     // Responses-style input on the chat endpoint (Cursor's override mode): the upstream

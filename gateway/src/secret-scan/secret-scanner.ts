@@ -20,6 +20,8 @@ export type SecretMatch = {
   action: SecretAction;
   /** Where in the request body, e.g. `messages[4].content[1].text`. */
   path: string;
+  /** The same path as keys and indexes; a string among them was parsed as JSON (its text holds the rest). */
+  pathParts: (string | number)[];
   /** Character offsets within the decoded string at `path`. */
   start: number;
   end: number;
@@ -408,6 +410,7 @@ export function createSecretScanner(
           secretRule: check.secretRule,
           action: check.action,
           path: formatPath(path),
+          pathParts: [...path],
           start,
           end,
           text: shown,
@@ -522,7 +525,10 @@ export function createSecretScanner(
           return false;
         }
         const whole = candidates.filter((check) => !check.sticky);
-        const placed = candidates.filter((check) => check.sticky);
+        // Fallback detectors (generic key names) run last, after custom patterns too, so a match
+        // is named after the most specific rule that finds it.
+        const placed = candidates.filter((check) => check.sticky && !check.fallback);
+        const fallback = candidates.filter((check) => check.sticky && check.fallback);
         // A long string that custom RE2 patterns search is encoded to UTF-8 once: RE2 reads the
         // bytes (node-re2 would encode the string for every pattern) and the hash of the bytes is
         // the hash of the string. The bytes may live in encodeUtf8's shared space, so they are not
@@ -538,7 +544,7 @@ export function createSecretScanner(
         // the string is hashed just before the whole-string patterns; it is hashed up front when
         // the placed search alone would read as much, or for JSON inside a string.
         const cacheable = text.length >= cacheMinLength;
-        const placedCostly = cacheable && placedCost(placed, hits) >= text.length;
+        const placedCostly = cacheable && placedCost(placed, hits) + placedCost(fallback, hits) >= text.length;
         let hash: string | undefined;
         const cached = (): boolean => {
           hash = hashText('sha1', long && whole.some((check) => check.pattern instanceof RE2) ? utf8() : text, 'base64');
@@ -563,6 +569,7 @@ export function createSecretScanner(
           return false;
         }
         if (searchWhole(whole, text, long ? utf8 : null)) return true;
+        if (searchPlaced(fallback, hits, text)) return true;
         if (searchViews(text, hits)) return true;
         if (result.matches.length === before && hash) remember(hash);
         return false;
@@ -645,7 +652,7 @@ export function createSecretScanner(
           const candidates = candidatesFor(viewHits);
           stop =
             searchPlaced(
-              candidates.filter((check) => check.sticky),
+              candidates.filter((check) => check.sticky && !check.fallback),
               viewHits,
               each.text,
             ) ||
@@ -653,6 +660,11 @@ export function createSecretScanner(
               candidates.filter((check) => !check.sticky),
               each.text,
               null,
+            ) ||
+            searchPlaced(
+              candidates.filter((check) => check.sticky && check.fallback),
+              viewHits,
+              each.text,
             );
           if (stop) break;
         }
@@ -688,10 +700,14 @@ export function createSecretScanner(
         for (const key in value as Record<string, unknown>) {
           path.push(key);
           const item = (value as Record<string, unknown>)[key];
-          // A secret-named key's value (JSON config, tool arguments): the key is the context.
-          if (keyNamed && typeof item === 'string' && keyNamed.names(key) && keyNamed.holds(item))
-            report(keyNamed.check, keyValueMatch(item), item);
-          const stop = walk(item);
+          const before = result.matches.length;
+          let stop = walk(item);
+          // A secret-named key's value (JSON config, tool arguments): the key is the context. After
+          // the value's own search, so a specific detector's match of it comes first.
+          if (!stop && keyNamed && typeof item === 'string' && keyNamed.names(key) && keyNamed.holds(item)) {
+            stringMatchesFrom = before;
+            stop = report(keyNamed.check, keyValueMatch(item), item);
+          }
           path.pop();
           if (stop) return true;
         }
