@@ -148,9 +148,22 @@ function keywordStartsWord(text: string, start: number): boolean {
 
 const keyNameWord = /pass|pwd|secret|token|api[_-]?key|access[_-]?key|private[_-]?key|credential/gi;
 
+// Bodies repeat the same few hundred keys (`type`, `text`, `input_schema`, …) in every message.
+const objectKeyVerdicts = new Map<string, boolean>();
+
 /** A JSON object key that names a secret (`stripeSecret`, `db_password`), wherever the keyword is in it. */
 export function isSecretObjectKey(key: string): boolean {
-  if (key.length > 64) return false;
+  if (key.length < 3 || key.length > 64) return false;
+  let verdict = objectKeyVerdicts.get(key);
+  if (verdict === undefined) {
+    verdict = namesSecret(key);
+    if (objectKeyVerdicts.size >= 4096) objectKeyVerdicts.clear();
+    objectKeyVerdicts.set(key, verdict);
+  }
+  return verdict;
+}
+
+function namesSecret(key: string): boolean {
   keyNameWord.lastIndex = 0;
   for (let m = keyNameWord.exec(key); m !== null; m = keyNameWord.exec(key)) {
     if (isSecretKeyName(key.slice(m.index), key, m.index)) return true;
@@ -473,7 +486,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     keywordOffsets: { _token: [-1], _pass: [-1], _secret: [-1] },
     keywordPairs: { _token: 2, _secret: 2 },
     pattern: new RegExp(
-      `(${genericKeyName}(?:[_.-]?[A-Za-z0-9]{1,16}){0,3})["']?[ \\t]{0,4}(?:=>|:=|=|:)[ \\t]{0,4}(?:"([^"\\s\\\\]{8,256})"|'([^'\\s\\\\]{8,256})'|\\{([^}\\s]{8,256})\\}|([^\\s"'\x60,;&<>(){}[\\]\\\\]{8,256}))`,
+      `(${genericKeyName}[A-Za-z0-9]{0,16}(?:[_.-][A-Za-z0-9]{1,16}){0,2})["']?[ \\t]{0,4}(?:=>|:=|=|:)[ \\t]{0,4}(?:"([^"\\s\\\\]{8,256})"|'([^'\\s\\\\]{8,256})'|\\{([^}\\s]{8,256})\\}|([^\\s"'\x60,;&<>(){}[\\]\\\\]{8,256}))`,
       'gid',
     ),
     span: valueSpan,

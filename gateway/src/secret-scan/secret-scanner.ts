@@ -698,8 +698,9 @@ export function createSecretScanner(
           return false;
         }
         for (const key in value as Record<string, unknown>) {
-          path.push(key);
           const item = (value as Record<string, unknown>)[key];
+          if (isImageData(value as Record<string, unknown>, key, item)) continue;
+          path.push(key);
           const before = result.matches.length;
           let stop = walk(item);
           // A secret-named key's value (JSON config, tool arguments): the key is the context. After
@@ -718,6 +719,20 @@ export function createSecretScanner(
       return result;
     },
   };
+}
+
+/**
+ * An image the provider decodes as pixels: an Anthropic `{type: 'base64', media_type: 'image/…',
+ * data}` source or an OpenAI `data:image/…;base64,` URL. Text patterns in its base64 are
+ * coincidences (false positives only), so it is not searched; documents (PDF) are.
+ */
+function isImageData(container: Record<string, unknown>, key: string, item: unknown): boolean {
+  if (typeof item !== 'string' || item.length < 1024) return false;
+  if (key === 'data') {
+    const mediaType = container['media_type'];
+    return container['type'] === 'base64' && typeof mediaType === 'string' && mediaType.startsWith('image/');
+  }
+  return key === 'url' && item.startsWith('data:image/') && item.startsWith(';base64,', item.indexOf(';'));
 }
 
 function keyValueMatch(value: string): [string] & { index: number } {
