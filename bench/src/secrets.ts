@@ -6,13 +6,16 @@
 // parses the body anyway, so JSON.parse is outside the timed part (and reported beside it). The
 // machine is shared, so each body is scanned `rounds` times by one scanner whose clean-string
 // cache is off (a cold scan, the worst case), and the median and best rounds are reported.
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
-import { writeFile } from 'node:fs/promises';
-import { cpus } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createSecretScanner } from '@codevector/gateway/secret-scan/secret-scanner';
 import { corpusKinds, scoreScanner, secretCorpus } from '@codevector/gateway/testing/secret-corpus';
+import { startFakeProvider } from '@codevector/testbed/fake-provider';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const log = (message: string) => process.stderr.write(`[bench secrets] ${message}\n`);
@@ -54,8 +57,8 @@ function pngBase64(bytes: number, seed: number): string {
  * files (line-numbered, as the Read tool returns them), shell output, a screenshot now and then,
  * until the size is reached.
  */
-export function agentBody(bytes: number, files: readonly string[]): string {
-  const tools = Array.from({ length: 18 }, (_, i) => ({
+export function agentBody(bytes: number, files: readonly string[], claudeCode: Record<string, unknown> | null = null): string {
+  const synthetic = Array.from({ length: 18 }, (_, i) => ({
     name: ['Read', 'Write', 'Edit', 'Bash', 'Glob', 'Grep', 'WebFetch', 'TodoWrite', 'Task'][i % 9]! + (i >= 9 ? `_${i}` : ''),
     description: `${files[i % files.length]!.slice(0, 1200)}\nUsage: the tool reads files and returns up to 2000 lines; long outputs are truncated to save tokens.`,
     input_schema: {
@@ -68,10 +71,15 @@ export function agentBody(bytes: number, files: readonly string[]): string {
       required: ['file_path'],
     },
   }));
-  const messages: unknown[] = [
+  // A real Claude Code request's system prompt, tools and first turn when one was captured.
+  const tools = (claudeCode?.['tools'] as unknown[] | undefined) ?? synthetic;
+  const system = claudeCode?.['system'] ?? [
+    { type: 'text', text: 'You are Claude Code, an interactive CLI tool that helps users with software engineering tasks.' },
+  ];
+  const messages: unknown[] = (claudeCode?.['messages'] as unknown[] | undefined)?.slice(0, 1) ?? [
     { role: 'user', content: [{ type: 'text', text: 'Fix the failing test in gateway and explain the change.' }] },
   ];
-  let size = JSON.stringify(tools).length + 4000;
+  let size = JSON.stringify({ tools, system, messages }).length;
   for (let turn = 0; size < bytes; turn++) {
     const file = files[(turn * 7) % files.length]!;
     const numbered = file
@@ -104,10 +112,54 @@ export function agentBody(bytes: number, files: readonly string[]): string {
     model: 'claude-sonnet-5',
     max_tokens: 32000,
     stream: true,
-    system: [{ type: 'text', text: 'You are Claude Code, an interactive CLI tool that helps users with software engineering tasks.' }],
+    ...claudeCode,
+    system,
     tools,
     messages,
   });
+}
+
+/**
+ * The request the installed Claude Code CLI sends for its first turn, captured by the fake
+ * provider (its system prompt and ~30 KB of tool definitions are what every agent body starts
+ * with); null when the CLI cannot run here.
+ */
+async function captureClaudeCodeRequest(): Promise<Record<string, unknown> | null> {
+  const fake = await startFakeProvider();
+  const home = await mkdtemp(path.join(tmpdir(), 'cv-bench-claude-'));
+  try {
+    const require = createRequire(`${root}gateway/package.json`);
+    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
+    await new Promise<void>((resolve, reject) => {
+      const child = execFile(
+        claude,
+        ['-p', 'Read package.json and summarise it', '--output-format', 'json', '--model', 'claude-sonnet-5'],
+        {
+          cwd: root,
+          timeout: 90_000,
+          env: {
+            PATH: process.env['PATH'],
+            HOME: home,
+            ANTHROPIC_BASE_URL: fake.url,
+            ANTHROPIC_API_KEY: 'sk-ant-bench',
+            CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
+            DISABLE_TELEMETRY: '1',
+            DISABLE_AUTOUPDATER: '1',
+          },
+        },
+        (error) => (error ? reject(error) : resolve()),
+      );
+      child.stdin?.end();
+    });
+    const request = fake.requests.find((r) => r.url.startsWith('/v1/messages') && r.json !== null);
+    return (request?.json as Record<string, unknown> | undefined) ?? null;
+  } catch (error) {
+    log(`Claude Code request not captured (${(error as Error).message.split('\n')[0]}); synthetic tools instead`);
+    return null;
+  } finally {
+    await fake.close();
+    await rm(home, { recursive: true, force: true });
+  }
 }
 
 const cpuMs = () => {
@@ -130,12 +182,16 @@ export async function run(args: string[]): Promise<void> {
   for (const alarm of score.falseAlarms) log(`false positive ${alarm.sample.kind} (${alarm.rules.join(', ')})`);
 
   const files = sources();
-  const sizes = [12_000, 50_000, 200_000, 1_000_000];
+  const claudeCode = await captureClaudeCodeRequest();
+  const firstTurn = claudeCode ? Buffer.byteLength(JSON.stringify(claudeCode)) : 0;
+  if (claudeCode) log(`captured a Claude Code request of ${firstTurn} bytes`);
+  // With a captured request: that first turn as it is, then conversations grown from it.
+  const sizes = claudeCode ? [0, 200_000, 1_000_000] : [12_000, 50_000, 200_000, 1_000_000];
   const throughput: Record<string, unknown> = {};
   let totalBytes = 0;
   let totalCpuMs = 0;
   for (const size of sizes) {
-    const body = agentBody(size, files);
+    const body = agentBody(size, files, claudeCode);
     const raw = Buffer.from(body);
     // Scans enough times for the CPU clock (1 ms granularity on some kernels) to resolve a round.
     const repeat = Math.max(1, Math.round(20_000_000 / raw.length));
@@ -188,8 +244,11 @@ export async function run(args: string[]): Promise<void> {
       }
     })(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? null, node: process.version },
+    body_mix: claudeCode
+      ? `the system prompt, tools and first turn of a real Claude Code ${String(claudeCode['model'] ?? '')} request (${firstTurn} bytes, captured from the installed CLI through the fake provider), then generated turns`
+      : 'synthetic tools and system prompt (the Claude Code CLI could not run), then generated turns',
     method:
-      "Accuracy: every sample of the seeded corpus (gateway/src/testing/secret-corpus.ts) in its own Anthropic request body, scanned with every built-in pack ({ all: true }). A positive counts when a match covers its secret; a negative counts as a false positive when anything matches. precision = true positives / (true positives + flagged negatives). Throughput: CPU time (user + system, process.cpuUsage) of scan() alone on Claude Code-like bodies (tools, line-numbered file reads, shell output, base64 screenshots) made of this repository's sources, one scanner (as the gateway keeps one per config snapshot) with its clean-string cache turned off, so every scan reads the whole body (cold), one warm-up round, median of the rounds; one core (the scan is synchronous). The host is shared with other work, so CPU time rather than wall time.",
+      "Accuracy: every sample of the seeded corpus (gateway/src/testing/secret-corpus.ts) in its own Anthropic request body, scanned with every built-in pack ({ all: true }). A positive counts when a match covers its secret; a negative counts as a false positive when anything matches. precision = true positives / (true positives + flagged negatives). Throughput: CPU time (user + system, process.cpuUsage) of scan() alone on agent bodies: the system prompt, tools and first turn of a real Claude Code request (see body_mix), alone and grown to 200 KB and 1 MB with turns of tool_use and tool_result blocks (line-numbered reads of this repository's sources and docs, shell output, a base64 screenshot every ten turns), one scanner (as the gateway keeps one per config snapshot) with its clean-string cache turned off, so every scan reads the whole body (cold), one warm-up round, median of the rounds; one core (the scan is synchronous). The host is shared with other work, so CPU time rather than wall time.",
     corpus: {
       seed: 12,
       positives: score.positives,

@@ -217,6 +217,10 @@ export function createSecretScanner(
     return (nonAsciiKeyword && source.includes('\\u')) || (keywordChars.has(47) && source.includes('\\/'));
   };
   const cleanCache = new Map<string, true>();
+  // Key names (`token=`, `Secret`, `://`) occur in nearly every agent body, so with the generic
+  // pack on the raw pass rules out nothing and costs a third of a scan (ADR 0113): the per-string
+  // keyword search is the filter, as for small bodies.
+  const keywordsEverywhere = checks.some((check) => check.rule === 'generic-secret-assignment');
   const checksByKeyword = new Map<string, Check[]>();
   for (const check of checks) {
     for (const keyword of check.keywords) {
@@ -335,6 +339,7 @@ export function createSecretScanner(
         keywordSet &&
         !(
           raw.length < prefilterMinBytes ||
+          keywordsEverywhere ||
           (raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) ||
           hidesKeyword(raw)
         )
