@@ -85,10 +85,13 @@ const awsKeyIdAt = /(?:AKIA|ASIA)[A-Z2-7]{16}/y;
 // whose last bigram (`n=`, `t_`) is rare, so "the token budget" costs nothing.
 const keyEnds = ['=', ':', '"', "'", '_'];
 const genericKeywords = [
-  ...['token', 'pass', 'secret'].flatMap((word) => keyEnds.map((end) => word + end)),
+  ...['token', 'secret'].flatMap((word) => keyEnds.map((end) => word + end)),
+  // `pass` with what ends a YAML, JSON or .env key (`user: x, pass: y` of mailer configs).
+  'pass:',
+  'pass"',
+  'pass=',
   // `stripe_secret = …`, `auth_token = …`: the underscore before is as rare as a key end.
   '_token',
-  '_pass',
   '_secret',
   ...[
     'password',
@@ -216,6 +219,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'vcs',
     description: 'GitHub classic token (ghp_, gho_, ghu_, ghs_, ghr_) with a valid CRC32 checksum',
     keywords: ['ghp_', 'gho_', 'ghu_', 'ghs_', 'ghr_'],
+    keywordPairs: { ghp_: 1, gho_: 1, ghu_: 1, ghs_: 1, ghr_: 1 },
     pattern: new RegExp(`${boundary}gh[pousr]_([A-Za-z0-9]{36})${end}`, 'g'),
     validate: (m) => hasValidCrc32Base62(m[1]!),
   },
@@ -309,6 +313,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'payments',
     description: 'Stripe live secret or restricted key',
     keywords: ['sk_live_', 'rk_live_'],
+    keywordPairs: { sk_live_: 1, rk_live_: 1 },
     pattern: /(?<![A-Za-z0-9_])([sr]k_live_[A-Za-z0-9]{20,247})(?![A-Za-z0-9])/g,
     validate: (m) => entropyAtLeast(m[1]!.slice(8), 3.5),
   },
@@ -336,6 +341,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'llm-providers',
     description: 'Hugging Face access token',
     keywords: ['hf_', 'api_org_'],
+    keywordPairs: { api_org_: 2 },
     pattern: /(?<![A-Za-z0-9_])((?:hf_|api_org_)[A-Za-z0-9]{34})(?![A-Za-z0-9])/g,
     validate: (m) => entropyAtLeast(m[1]!.replace(/^(hf_|api_org_)/, ''), 4),
   },
@@ -355,6 +361,7 @@ export const builtinDetectors: BuiltinDetector[] = [
     description: 'Slack incoming webhook URL',
     keywords: ['hooks.slack.com'],
     keywordOffsets: { 'hooks.slack.com': [8] },
+    keywordPairs: { 'hooks.slack.com': 10 },
     pattern: /(https:\/\/hooks\.slack\.com\/services\/T[A-Z0-9]{8,12}\/B[A-Z0-9]{8,12}\/[A-Za-z0-9]{24})(?![A-Za-z0-9])/g,
     validate: (m) => entropyAtLeast(m[1]!.slice(-24), 3.5),
   },
@@ -404,6 +411,12 @@ export const builtinDetectors: BuiltinDetector[] = [
     pack: 'database-urls',
     description: 'Database connection URL with a real password',
     keywords: ['postgres://', 'postgresql://', 'mysql://', 'mongodb://', 'mongodb+srv://', 'redis://', 'rediss://', 'amqp://', 'amqps://'],
+    // The bigram ending in `:` and the `:/` after it are rare; the model would pick `sq`, `rv`.
+    keywordPairs: Object.fromEntries(
+      ['postgres://', 'postgresql://', 'mysql://', 'mongodb://', 'mongodb+srv://', 'redis://', 'rediss://', 'amqp://', 'amqps://'].map(
+        (k) => [k, k.indexOf(':') - 1],
+      ),
+    ),
     pattern:
       /(?:postgres(?:ql)?|mysql|mongodb(?:\+srv)?|rediss?|amqps?):\/\/([^\s:@/"'`]{0,128}):([^\s@/"'`]{1,256})@([^\s/:?#"'`,]{1,253})/g,
     validate: (m) => isRealDatabasePassword(m[1]!, m[2]!, m[3]!),
@@ -483,8 +496,8 @@ export const builtinDetectors: BuiltinDetector[] = [
     description:
       'A secret-named key (password, secret, token, api_key, private_key, credential…) assigned a random-looking value in .env, shell, YAML, JSON, TOML or code',
     keywords: genericKeywords,
-    keywordOffsets: { _token: [-1], _pass: [-1], _secret: [-1] },
-    keywordPairs: { _token: 2, _secret: 2 },
+    keywordOffsets: { _token: [-1], _secret: [-1] },
+    keywordPairs: { _token: 2, _secret: 2, 'pass:': 2, 'pass"': 2, 'pass=': 2 },
     pattern: new RegExp(
       `(${genericKeyName}[A-Za-z0-9]{0,16}(?:[_.-][A-Za-z0-9]{1,16}){0,2})["']?[ \\t]{0,4}(?:=>|:=|=|:)[ \\t]{0,4}(?:"([^"\\s\\\\]{8,256})"|'([^'\\s\\\\]{8,256})'|\\{([^}\\s]{8,256})\\}|([^\\s"'\x60,;&<>(){}[\\]\\\\]{8,256}))`,
       'gid',
