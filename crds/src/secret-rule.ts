@@ -27,6 +27,7 @@ export const secretDetectorPacks = {
   'connection-strings':
     'Password=/Pwd= in ADO.NET, ODBC and JDBC connection strings, and user:password@ in the userinfo of any URL (https, ftp, git, …), except placeholders, localhost and default credentials.',
   generic:
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the literal placeholder the text names
     'Secret-named keys (password, secret, token, api_key, private_key, …) assigned a random-looking value in .env files, shell export, YAML, JSON, TOML and code, and Kubernetes Secret data whose base64 decodes to one; key names that describe a secret (password_hash, tokenUrl) and values that refer to one (${VAR}, process.env.X, placeholders) are ignored. Weaker than the validated formats: consider redact or observe for this pack.',
   codevector: 'CodeVector virtual keys (cvk_): a key pasted into a prompt would let whoever reads the transcript spend its budget.',
   all: 'Every pack above, and packs added in later versions.',

@@ -42,6 +42,7 @@ describe('detectors for the classes without a prefix', () => {
       'tokenizer: cl100k_base99',
       'const apiKey = process.env.OPENAI_API_KEY;',
       'secretName: orders-db-2024x',
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: a literal .env reference, not a template
       'DB_PASSWORD=${DB_PASSWORD}',
     ]) {
       expect(scanText(text), text).toEqual([]);
