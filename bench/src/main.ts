@@ -5,6 +5,7 @@ const benches: Record<string, () => Promise<{ run(args: string[]): Promise<void>
   gateway: () => import('./gateway.ts'),
   console: () => import('./console.ts'),
   audit: () => import('./audit.ts'),
+  secrets: () => import('./secrets.ts'),
 };
 
 const [name, ...args] = process.argv.slice(2);

@@ -4,26 +4,31 @@ import { resourceSchema } from './resource-schema.ts';
 import { withCelRules } from './with-cel-rules.ts';
 
 /**
- * Built-in detector packs. Each pack blocks only on formats with a strong prefix and fixed shape,
- * and validates structure or checksums where the format has one, because a gateway that blocks
- * requests cannot afford generic keyword-plus-entropy rules (see docs on secret formats).
+ * Built-in detector packs. Most match only formats with a strong prefix and fixed shape, and
+ * validate structure or checksums where the format has one; `generic` and `connection-strings`
+ * rest on key names, context and entropy (see docs on secret formats and ADR 0115).
  * The gateway's scanner implements exactly these names.
  */
 export const secretDetectorPacks = {
   cloud:
-    'AWS access key ids (AKIA, ASIA, … with the account-id structure check), AWS secret access keys next to a key id, AWS session tokens, Google API keys (AIza…).',
+    'AWS access key ids (AKIA, ASIA, … with the account-id structure check), AWS secret access keys next to a key id, AWS session tokens, Google API keys (AIza…), Azure storage account keys next to the account name or in a connection string.',
   vcs: 'GitHub tokens (ghp_, gho_, ghu_, ghs_, ghr_ with their CRC32 checksum; github_pat_ fine-grained tokens) and GitLab tokens (glpat- and other gl*- prefixes).',
   'package-registries': 'npm tokens (npm_ with their CRC32 checksum) and PyPI API tokens (pypi- macaroons for pypi.org and test.pypi.org).',
   payments: 'Stripe live secret and restricted keys (sk_live_, rk_live_). Publishable keys are public and test-mode keys are ignored.',
   'llm-providers':
     'Anthropic keys (sk-ant-api03-, sk-ant-admin01-), OpenAI keys (sk-proj-, sk-svcacct-, sk-admin- and legacy keys carrying the T3BlbkFJ marker) and Hugging Face tokens (hf_, api_org_).',
   messaging:
-    'Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxe, xapp-) and incoming webhook URLs, SendGrid keys (SG.), Twilio API key SIDs next to a secret.',
+    'Slack tokens (xoxb-, xoxp-, xoxa-, xoxr-, xoxe, xapp-) and incoming webhook URLs, SendGrid keys (SG.), Twilio auth tokens next to an Account SID.',
   'private-keys':
     'PEM private keys (RSA, EC, DSA, PKCS#8, encrypted) and OpenSSH private keys, also when JSON-escaped, and the same keys base64-encoded (as in Kubernetes Secret data). Public keys and certificates are ignored.',
   jwt: 'JSON Web Tokens whose header decodes. Tokens with alg none and expired tokens are ignored.',
   'database-urls':
     'Connection URLs with an inline password (postgres, mysql, mongodb, redis, amqp), except placeholders, localhost and well-known default credentials.',
+  'connection-strings':
+    'Password=/Pwd= in ADO.NET, ODBC and JDBC connection strings, and user:password@ in the userinfo of any URL (https, ftp, git, …), except placeholders, localhost and default credentials.',
+  generic:
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: ${VAR} is the literal placeholder the text names
+    'Secret-named keys (password, secret, token, api_key, private_key, …) assigned a random-looking value in .env files, shell export, YAML, JSON, TOML and code, and Kubernetes Secret data whose base64 decodes to one; key names that describe a secret (password_hash, tokenUrl) and values that refer to one (${VAR}, process.env.X, placeholders) are ignored. Weaker than the validated formats: consider redact or observe for this pack.',
   codevector: 'CodeVector virtual keys (cvk_): a key pasted into a prompt would let whoever reads the transcript spend its budget.',
   all: 'Every pack above, and packs added in later versions.',
 } as const;
@@ -88,9 +93,11 @@ export const secretRuleSpecSchema = withCelRules(
         .default('high')
         .describe('How serious a match is. Recorded with each rejection in the audit log and metrics; every severity blocks.'),
       action: z
-        .enum(['block'])
+        .enum(['block', 'redact', 'observe'])
         .default('block')
-        .describe('What happens on a match. block: reject the request before it reaches the provider and record the rejection.'),
+        .describe(
+          'What happens on a match; every match records an event with the action taken. block: reject the request before it reaches the provider (gateway.secret_blocked). redact: replace each match with [REDACTED:<detector>] and forward the request, which then succeeds (gateway.secret_redacted). observe: forward the request unchanged (gateway.secret_observed), to watch a rule before it blocks. When rules disagree on one request, block wins over redact, and redact over observe.',
+        ),
     })
     .describe('Desired state of the SecretRule. Set detectors, patterns or both.'),
   [

@@ -317,7 +317,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
         return;
       }
       const started = performance.now();
-      const admission = await admit(deps, snapshot, endpoint, principal, modelName, message, plain);
+      const admission = await admit(deps, snapshot, endpoint, principal, modelName, message, plain, requestId);
       if (!admission.ok) {
         await refuse(admission, requestId);
         return;
@@ -380,7 +380,9 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
       }
       if (chosen.provider !== routed.provider && turn.routed === routed) turn.routed = { ...routed, provider: chosen.provider };
       let outgoing = plain.toString('utf8');
-      if (chosen.upstreamModel !== modelName) outgoing = JSON.stringify({ ...message, model: chosen.upstreamModel });
+      if (chosen.upstreamModel !== modelName || admission.redacted) {
+        outgoing = JSON.stringify({ ...message, model: chosen.upstreamModel });
+      }
       turns.push(turn);
       upstream.send(outgoing);
     };

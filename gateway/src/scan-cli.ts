@@ -2,14 +2,28 @@ import { readFile } from 'node:fs/promises';
 import { toSnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { secretRuleSpecSchema } from '@codevector/crds';
 import { parseAllDocuments } from 'yaml';
-import { createSecretScanner } from './secret-scan/secret-scanner.ts';
+import { redactBody, redactionPlaceholder, secretEventActions } from './secret-scan/secret-actions.ts';
+import { createSecretScanner, type SecretAction } from './secret-scan/secret-scanner.ts';
 
-const usage = `usage: codevector scan [--rules <SecretRule manifest>...] [--reveal] < request-body.json
+const usage = `usage: codevector scan [--rules <SecretRule manifest>...] [--action block|redact|observe]
+                       [--redacted] [--reveal] < request-body.json
 
 Scans one request body (JSON, as an agent would send it) with the built-in detector packs and the
-custom patterns of the given SecretRule manifests, and prints one JSON line:
-  {"blocked": bool, "rule": string|null, "matches": [{"rule", "path", "start", "end"}]}
---reveal adds each match's "text". Exit status: 0 clean, 1 blocked, 2 usage or input error.`;
+custom patterns of the given SecretRule manifests, and prints one JSON line saying what the
+gateway would do:
+  {"blocked": bool, "decision": "block"|"redact"|"observe"|"forward", "rule": string|null,
+   "matches": [{"rule", "secretRule", "action", "effect", "event", "path", "start", "end"}]}
+Each match carries its rule's action (a manifest's spec.action; --action sets it for the
+built-in packs, block by default), what that action does with it and the audit event it records.
+--redacted adds "redactedBody": the body as a Redact rule would forward it. --reveal adds each
+match's "text". Exit status: 0 forwarded (clean, redacted or observed), 1 blocked, 2 usage or
+input error.`;
+
+const effects: Record<SecretAction, (rule: string) => string> = {
+  block: () => 'request refused before it reaches the provider',
+  redact: (rule) => `replaced with ${redactionPlaceholder(rule)}; the request is forwarded`,
+  observe: () => 'forwarded unchanged; the event is recorded',
+};
 
 /** Reads SecretRule resources (YAML or JSON, several documents per file) into scanner rules. */
 export async function readSecretRuleManifests(files: readonly string[]) {
@@ -45,10 +59,20 @@ export async function runScanCli(
 ): Promise<number> {
   const files: string[] = [];
   let reveal = false;
+  let showRedacted = false;
+  let builtinAction: SecretAction = 'block';
   for (let i = 0; i < args.length; i++) {
     const arg = args[i]!;
     if (arg === '--reveal') reveal = true;
-    else if (arg === '--rules') {
+    else if (arg === '--redacted') showRedacted = true;
+    else if (arg === '--action' || arg.startsWith('--action=')) {
+      const value = arg === '--action' ? args[++i] : arg.slice(9);
+      if (value !== 'block' && value !== 'redact' && value !== 'observe') {
+        io.stderr.write(`--action must be block, redact or observe\n${usage}\n`);
+        return 2;
+      }
+      builtinAction = value;
+    } else if (arg === '--rules') {
       while (args[i + 1] !== undefined && !args[i + 1]!.startsWith('--')) files.push(args[++i]!);
     } else if (arg.startsWith('--rules=')) files.push(arg.slice(8));
     else if (arg === '--help' || arg === '-h') {
@@ -67,8 +91,9 @@ export async function runScanCli(
     io.stderr.write(`could not read rules: ${(error as Error).message}\n`);
     return 2;
   }
-  const scanner = createSecretScanner([{ namespace: 'builtin', name: 'builtin', detectors: ['all'], patterns: [] }, ...rules], (problem) =>
-    problems.push(`${problem.secretRule} pattern ${problem.pattern}: ${problem.error}`),
+  const scanner = createSecretScanner(
+    [{ namespace: 'builtin', name: 'builtin', detectors: ['all'], patterns: [], action: builtinAction }, ...rules],
+    (problem) => problems.push(`${problem.secretRule} pattern ${problem.pattern}: ${problem.error}`),
   );
   for (const problem of problems) io.stderr.write(`pattern does not compile: ${problem}\n`);
   const chunks: Buffer[] = [];
@@ -88,11 +113,30 @@ export async function runScanCli(
   result.matches.sort((a, b) => order.get(a.path)! - order.get(b.path)! || a.start - b.start);
   const matches = result.matches.map((m) => ({
     rule: m.rule,
+    secretRule: m.secretRule,
+    action: m.action,
+    effect: effects[m.action](m.rule),
+    event: secretEventActions[m.action],
     path: m.path,
     start: m.start,
     end: m.end,
     ...(reveal ? { text: m.text } : {}),
   }));
-  io.stdout.write(`${JSON.stringify({ blocked: result.blocked, rule: result.matches[0]?.rule ?? null, matches })}\n`);
+  // Block wins over Redact, Redact over Observe (what the gateway does with the same matches).
+  const decision = result.blocked
+    ? 'block'
+    : result.matches.some((m) => m.action === 'redact')
+      ? 'redact'
+      : result.matches.length > 0
+        ? 'observe'
+        : 'forward';
+  const first = result.matches.find((m) => m.action === 'block') ?? result.matches[0];
+  const out: Record<string, unknown> = { blocked: result.blocked, decision, rule: first?.rule ?? null, matches };
+  if (showRedacted && !result.blocked) {
+    const redacted = body as Record<string, unknown>;
+    redactBody(redacted, result.matches);
+    out['redactedBody'] = redacted;
+  }
+  io.stdout.write(`${JSON.stringify(out)}\n`);
   return result.blocked ? 1 : 0;
 }

@@ -42,6 +42,8 @@ export type ForwardArgs = {
   budgetTicket: BudgetTicket | null;
   /** Which of `routed.upstreams` this call sends to (0-based; fallback.ts). */
   attempt?: number;
+  /** A Redact SecretRule replaced secrets in `body`: the client's bytes must not be forwarded. */
+  redacted?: boolean;
 };
 
 /** Resolves the dispatch when an upstream's error answer goes to the next upstream instead of the client. */
@@ -62,7 +64,16 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   const { model } = routed;
   let fellBackStatus = 0;
   // Buffers only (off the JS heap), and only when a next upstream exists.
-  const again = attempt + 1 < routed.upstreams.length ? { snapshot: args.snapshot, raw: args.raw, plain: args.plain } : null;
+  // A redacted body goes to every upstream redacted: the next attempt starts from it, not from the client's bytes.
+  const again =
+    attempt + 1 < routed.upstreams.length
+      ? {
+          snapshot: args.snapshot,
+          raw: args.raw,
+          plain: args.redacted ? Buffer.from(JSON.stringify(body)) : args.plain,
+          redacted: args.redacted,
+        }
+      : null;
   const endpoint = ctx.endpoint;
   const settled = { done: false };
   // What an unfinished answer is billed for, counted now so no closure holds the body (ADR 0114):
@@ -122,11 +133,12 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     return refuseHttp(deps, ctx, refusal('GW_PROVIDER_KEY_MISSING', `The provider ${provider.ref} has no API key configured yet.`));
   }
 
-  // Decide what goes upstream. Only two things may change: the model name (when the Model maps
-  // it to another upstream name) and, for OpenAI chat streams, a request for the usage chunk.
+  // Decide what goes upstream. Only three things may change: secrets a Redact rule replaced, the
+  // model name (when the Model maps it to another upstream name) and, for OpenAI chat streams, a
+  // request for the usage chunk. A changed body is sent re-serialised, without content-encoding.
   let path = req.url ?? '/';
   let forwardBody = args.raw;
-  let modified = false;
+  let modified = args.redacted === true;
   let stripUsageChunk = false;
   if (endpoint.name === 'chat.completions' && body['messages'] === undefined && body['input'] !== undefined) {
     // Responses-style input on the chat endpoint (Cursor's override mode): the upstream

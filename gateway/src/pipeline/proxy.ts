@@ -142,13 +142,13 @@ export function createProxy(deps: ProxyDeps) {
     ctx.model = clip(model);
 
     // 2–5. admit
-    const admission = await admit(deps, snapshot, endpoint, principal, model, body, plain);
+    const admission = await admit(deps, snapshot, endpoint, principal, model, body, plain, ctx.requestId);
     if (!admission.ok) return refuseHttp(deps, ctx, admission);
-    const { routed, rateTicket, budgetTicket } = admission;
+    const { routed, rateTicket, budgetTicket, redacted } = admission;
 
     // 6. forward, which accounts (7–8) on every exit. Returned, not awaited: this frame and its
     // locals are done once it starts.
-    return forward(deps, ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket });
+    return forward(deps, ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket, redacted });
   }
 
   return { handle, listModels };

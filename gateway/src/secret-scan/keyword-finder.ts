@@ -14,7 +14,15 @@
 // itself and dropped.
 
 /** A keyword to find; `ignoreCase` folds ASCII letters only (as a RegExp with `i` and no `u` does). */
-export type FinderKeyword = { text: string; ignoreCase: boolean };
+export type FinderKeyword = {
+  text: string;
+  ignoreCase: boolean;
+  /**
+   * Where the two sampled bigrams start (`text[pair..pair+3]`), when the caller knows better than
+   * the letter-frequency model: `_token` sampled at `ok`/`ke` shares the bigrams of `token=`.
+   */
+  pair?: number;
+};
 
 /**
  * Where the keywords occur: the hits of keyword `k` (its index in the finder's list) are
@@ -42,7 +50,7 @@ function charWeight(code: number): number {
 // Bigrams frequent in English or in source code: the product of their letters' frequencies
 // underrates `ke`, `ey` or `xp` (key, export).
 const commonBigrams = new Set(
-  'th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ex xp po rt ke ey ty yp pe ct ns tr ue ul un nc ca ok et ge rn mp im lo ho ub pu bl'.split(
+  'th he in er an re on at en nd ti es or te of ed is it al ar st to nt ng se ha as ou io le ve co me de hi ri ro ic ne ea ra ce li ch ll be ma si om ur ex xp po rt ke ey ty yp pe ct ns tr ue ul un nc ca ok et ge rn mp im lo ho ub pu bl ec ac au ut ia ss pa cc ed'.split(
     ' ',
   ),
 );
@@ -114,7 +122,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
       }
     }
   };
-  keywords.forEach(({ text, ignoreCase }, keyword) => {
+  keywords.forEach(({ text, ignoreCase, pair }, keyword) => {
     if (!isFindable(text)) throw new Error(`keyword finder: not a non-empty ASCII keyword: ${JSON.stringify(text)}`);
     codeStart[keyword] = codes.length;
     const chars = [...text].map((char) => char.charCodeAt(0));
@@ -128,6 +136,7 @@ export function createKeywordFinder(keywords: readonly FinderKeyword[]): Keyword
       let best = 0;
       let bestCost = Number.POSITIVE_INFINITY;
       for (let j = 0; j + 2 < chars.length; j++) {
+        if (pair !== undefined && pair + 2 < chars.length && j !== pair) continue;
         const cost = bigramWeight(chars[j]!, chars[j + 1]!) + bigramWeight(chars[j + 1]!, chars[j + 2]!);
         if (cost < bestCost) {
           bestCost = cost;

@@ -30,9 +30,33 @@ const prefilterModes = [
   { mode: 'raw prefilter first', minBytes: 0 },
 ];
 
+// The generic pack's key names are in nearly every body, so a scanner with it skips the raw
+// prefilter (ADR 0115); the prefilter mode runs the other packs, which keep it.
+const prefiltered: Rules = [
+  {
+    namespace: 'default',
+    name: 'builtin',
+    detectors: [
+      'cloud',
+      'vcs',
+      'package-registries',
+      'payments',
+      'llm-providers',
+      'messaging',
+      'private-keys',
+      'jwt',
+      'database-urls',
+      'codevector',
+      'connection-strings',
+    ],
+    patterns: [],
+  },
+];
+
 function scan(body: unknown, rules: Rules = builtin) {
   const raw = Buffer.from(JSON.stringify(body));
-  return createSecretScanner(rules, undefined, { prefilterMinBytes }).scan(raw, JSON.parse(raw.toString()), { all: true });
+  const used = prefilterMinBytes === 0 && rules === builtin ? prefiltered : rules;
+  return createSecretScanner(used, undefined, { prefilterMinBytes }).scan(raw, JSON.parse(raw.toString()), { all: true });
 }
 
 const anthropicBody = (text: string) => ({
@@ -393,8 +417,9 @@ describe('large bodies', () => {
     const text = `${filler(1_200_000)} ${token} ${filler(1000)}`;
     const result = scan(anthropicBody(text));
     expect(result.matches.map((m) => [m.rule, m.start])).toEqual([['github-token', text.indexOf(token)]]);
+    // Nothing found in a clean one (the generic pack reads long strings itself: ADR 0115).
     const clean = scan(anthropicBody(filler(1_200_000)));
-    expect(clean).toMatchObject({ blocked: false, scannedStrings: 0 });
+    expect(clean).toMatchObject({ blocked: false, matches: [] });
   });
 
   it('finds secrets in a large body of small strings (raw prefilter)', () => {

@@ -3,17 +3,26 @@ import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
 import { jsonDepthExceeds } from '../pipeline/request-body.ts';
-import { type BuiltinDetector, selectBuiltinDetectors } from './builtin-detectors.ts';
+import { type BuiltinDetector, isSecretObjectKey, selectBuiltinDetectors } from './builtin-detectors.ts';
 import { encodeUtf8 } from './encode-utf8.ts';
 import { createKeywordFinder, type FinderKeyword, isFindable } from './keyword-finder.ts';
+import { holdsKubernetesSecret, kubernetesSecretView, type TextView, unescapedView, unwrappedView } from './text-views.ts';
+import { isKnownExample, isSecretLikeValue } from './validate-token.ts';
+
+/** What a SecretRule does with a match (SecretRule `spec.action`). */
+export type SecretAction = 'block' | 'redact' | 'observe';
 
 export type SecretMatch = {
   /** Detector id (built-in) or pattern name (custom). */
   rule: string;
   /** The SecretRule resource that enabled it, `namespace/name`. */
   secretRule: string;
+  /** What that SecretRule does with a match. */
+  action: SecretAction;
   /** Where in the request body, e.g. `messages[4].content[1].text`. */
   path: string;
+  /** The same path as keys and indexes; a string among them was parsed as JSON (its text holds the rest). */
+  pathParts: (string | number)[];
   /** Character offsets within the decoded string at `path`. */
   start: number;
   end: number;
@@ -23,11 +32,18 @@ export type SecretMatch = {
   fingerprint: string;
 };
 
+/**
+ * `blocked`: a match of a Block rule (the scan stops at the first one unless `all`). Matches of
+ * Redact and Observe rules never stop a scan, so every one of them is in `matches`.
+ */
 export type ScanResult = { blocked: boolean; matches: SecretMatch[]; scannedStrings: number; cachedStrings: number };
 
 type Check = {
   rule: string;
   secretRule: string;
+  action: SecretAction;
+  span?: BuiltinDetector['span'];
+  fallback?: boolean;
   keywords: string[];
   /** Built-in: JS RegExp with a validator. Custom: RE2 (linear time, safe for user patterns). */
   pattern: RegExp | RE2;
@@ -112,25 +128,35 @@ const minKeyScanLength = 8;
 
 /** Compiles SecretRules into a scanner; patterns that do not compile are reported and skipped. */
 export function createSecretScanner(
-  rules: readonly Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'>[],
+  rules: readonly (Pick<SnapshotSecretRule, 'namespace' | 'name' | 'detectors' | 'patterns'> & { action?: SecretAction })[],
   onProblem: (problem: CompileProblem) => void = () => {},
-  tuning: { prefilterMinBytes?: number } = {},
+  tuning: { prefilterMinBytes?: number; rememberClean?: boolean } = {},
 ): SecretScanner {
   const prefilterMinBytes = tuning.prefilterMinBytes ?? defaultPrefilterMinBytes;
   const checks: Check[] = [];
   const alwaysChecks: Check[] = [];
+  // Built-in keywords matched case-insensitively (key names such as `password`), lowercase.
+  const looseBuiltin = new Set<string>();
+  const keywordPairs = new Map<string, number>();
   for (const rule of rules) {
     const secretRule = `${rule.namespace}/${rule.name}`;
+    const action = rule.action ?? 'block';
     for (const detector of selectBuiltinDetectors(rule.detectors)) {
+      for (const keyword of detector.looseKeywords ?? []) looseBuiltin.add(keyword);
+      for (const [keyword, pair] of Object.entries(detector.keywordPairs ?? {})) keywordPairs.set(keyword, pair);
+      const flags = `${detector.pattern.flags.replace('g', '')}y`;
       checks.push({
         rule: detector.id,
         secretRule,
+        action,
+        span: detector.span,
+        fallback: detector.fallback,
         keywords: detector.keywords,
         pattern: detector.pattern,
         validate: detector.validate,
         mayMatchAt: detector.mayMatchAt,
         costly: detector.costly === true,
-        sticky: new RegExp(detector.pattern.source, `${detector.pattern.flags.replace('g', '')}y`),
+        sticky: new RegExp(detector.pattern.source, detector.span && !flags.includes('d') ? `${flags}d` : flags),
         offsets: new Map(detector.keywords.map((keyword) => [keyword, detector.keywordOffsets?.[keyword] ?? [0]])),
         window: detector.window,
         context: detector.window?.context.keywords.map((keyword) => keyword.toLowerCase()),
@@ -147,6 +173,7 @@ export function createSecretScanner(
       const check: Check = {
         rule: pattern.name,
         secretRule,
+        action,
         keywords: pattern.keywords,
         pattern: compiled,
         validate: undefined,
@@ -162,9 +189,14 @@ export function createSecretScanner(
   const keywordSet =
     keywords.length > 0
       ? (() => {
-          const patterns = keywords.map((keyword) =>
-            customKeywords.has(keyword) ? `(?i)${escapeRegExp(keyword)}` : escapeRegExp(keyword),
-          );
+          const patterns = keywords.map((keyword) => {
+            // A built-in keyword ending in a quote (`token"`) is looked for without it: the raw
+            // JSON writes the quote escaped.
+            const raw = customKeywords.has(keyword) ? keyword : keyword.replace(/["']$/, '');
+            return customKeywords.has(keyword) || looseBuiltin.has(keyword) ? `(?i)${escapeRegExp(raw)}` : escapeRegExp(raw);
+          });
+          // Kubernetes Secret manifests, found in the same pass (their base64 data hides keywords).
+          patterns.push(...secretManifestMarkers.map(escapeRegExp));
           return shared(`set:${patterns.join('\u0000')}`, () => new RE2.Set(patterns));
         })()
       : null;
@@ -174,7 +206,9 @@ export function createSecretScanner(
   // `\u` when a keyword goes beyond ASCII) has every string searched, decoded. Escaped control
   // characters (`\u001b` of terminal colours, `\u0000`) do not count. Backslashes before the
   // escape are not counted either: JSON inside a string has its escapes escaped once more.
-  const unfilterable = keywords.filter((keyword) => [...keyword].some((char) => char === '"' || char === '\\' || char < ' '));
+  const unfilterable = keywords.filter(
+    (keyword) => customKeywords.has(keyword) && [...keyword].some((char) => char === '"' || char === '\\' || char < ' '),
+  );
   const nonAsciiKeyword = keywords.some((keyword) => !isFindable(keyword));
   const keywordChars = new Set<number>();
   for (const keyword of [...keywords, ...checks.flatMap((check) => check.context ?? [])]) {
@@ -189,6 +223,25 @@ export function createSecretScanner(
     return (nonAsciiKeyword && source.includes('\\u')) || (keywordChars.has(47) && source.includes('\\/'));
   };
   const cleanCache = new Map<string, true>();
+  // Key names (`token=`, `Secret`, `://`) occur in nearly every agent body, so with the generic
+  // pack on the raw pass rules out nothing and costs a third of a scan (ADR 0115): the per-string
+  // keyword search is the filter, as for small bodies.
+  const keywordsEverywhere = checks.some((check) => check.rule === 'generic-secret-assignment');
+  const checksByKeyword = new Map<string, Check[]>();
+  for (const check of checks) {
+    for (const keyword of check.keywords) {
+      const list = checksByKeyword.get(keyword) ?? [];
+      list.push(check);
+      checksByKeyword.set(keyword, list);
+    }
+  }
+  const checksOf = (keyword: string): readonly Check[] => checksByKeyword.get(keyword) ?? [];
+  const isFallback = new Set(checks.filter((check) => check.fallback).map((check) => check.rule));
+  // Keywords that start a token (prefixes), where a wrapped token's first line is: not the key
+  // names of generic rules or the context words of paired ones.
+  const wrapAnchors = new Set(
+    checks.filter((check) => check.sticky && !check.fallback && !check.window && check.validate).flatMap((check) => check.keywords),
+  );
   // A built-in that shares a keyword with a custom pattern sees it case-insensitively, without
   // positions: it searches the whole string, as custom patterns do.
   for (const check of checks) {
@@ -208,13 +261,13 @@ export function createSecretScanner(
     // Custom keywords with non-ASCII letters fold case as a V8 RegExp does (`i`, no `u`).
     const otherLoose = present.filter((keyword) => customKeywords.has(keyword) && !isFindable(keyword));
     const specs: FinderKeyword[] = [
-      ...exact.map((text) => ({ text, ignoreCase: false })),
+      ...exact.map((text) => ({ text, ignoreCase: looseBuiltin.has(text), pair: keywordPairs.get(text) })),
       ...context.map((text) => ({ text, ignoreCase: true })),
       ...loose.map((text) => ({ text, ignoreCase: true })),
     ];
     const core =
       specs.length > 0
-        ? shared(`finder:${specs.map((spec) => `${spec.ignoreCase ? 'i' : 'e'}${spec.text}`).join('\u0000')}`, () =>
+        ? shared(`finder:${specs.map((spec) => `${spec.ignoreCase ? 'i' : 'e'}${spec.pair ?? ''}${spec.text}`).join('\u0000')}`, () =>
             createKeywordFinder(specs),
           )
         : null;
@@ -270,6 +323,8 @@ export function createSecretScanner(
   };
 
   function remember(hash: string): void {
+    // Benchmarks of cold scans turn the cache off; the gateway never does.
+    if (tuning.rememberClean === false) return;
     if (cleanCache.size >= cacheMaxEntries) {
       const oldest = cleanCache.keys().next().value;
       if (oldest !== undefined) cleanCache.delete(oldest);
@@ -282,42 +337,98 @@ export function createSecretScanner(
     scan(raw, body, options = {}) {
       const result: ScanResult = { blocked: false, matches: [], scannedStrings: 0, cachedStrings: 0 };
       let plan: Plan;
+      // Whether a Kubernetes Secret is in the body: the raw pass finds it with the keywords; without
+      // that pass every string is checked (`holdsKubernetesSecret`, a cheap `includes` first).
+      let secretManifestInBody = true;
+      let present: number[] | null = null;
       if (
         keywordSet &&
-        (raw.length < prefilterMinBytes ||
+        !(
+          raw.length < prefilterMinBytes ||
+          keywordsEverywhere ||
           (raw.length >= directMinBytes && longStringBytes(body, raw.length / 2) >= raw.length / 2) ||
-          hidesKeyword(raw))
+          hidesKeyword(raw)
+        )
       ) {
+        const found = keywordSet.match(raw);
+        secretManifestInBody = found.some((i) => i >= keywords.length);
+        present = secretManifestInBody ? null : found;
+      }
+      if (keywordSet && present === null) {
         // The keyword search in the decoded strings is the filter: it has to run anyway when a
         // keyword occurs, and costs about what the raw prefilter does when none does. So it is
         // used alone for small bodies (the prefilter's fixed cost is most of a 2 KB scan), for a
         // large body that is mostly long strings (one pass over the bytes instead of two), and
-        // for a body that escapes a keyword's character (the raw bytes cannot rule keywords out).
+        // for a body that escapes a keyword's character (the raw bytes cannot rule keywords out),
+        // and for a Kubernetes Secret (its base64 `data:` hides every keyword).
         plan = planFor('all', () => keywords);
       } else {
-        const present = keywordSet ? keywordSet.match(raw) : [];
+        const found = present ?? [];
         plan =
-          present.length > 0 || unfilterable.length > 0
-            ? planFor(present.join(','), () => [...new Set([...present.map((i) => keywords[i]!), ...unfilterable])])
+          found.length > 0 || unfilterable.length > 0
+            ? planFor(found.join(','), () => [...new Set([...found.map((i) => keywords[i]!), ...unfilterable])])
             : planFor('none', () => []);
       }
       const { active, keywordless, keywordsIn } = plan;
       if (active.length === 0) return result;
+      // The checks a string's keyword hits enable, in the order of `active` (one pass over the
+      // keywords found rather than over every check's keyword list).
+      const checkIndex = new Map(active.map((check, i) => [check, i]));
+      const enabled = new Uint8Array(active.length);
+      const candidatesFor = (hits: Hits): Check[] => {
+        enabled.fill(0);
+        for (const check of keywordless) enabled[checkIndex.get(check)!] = 1;
+        for (const keyword of hits.at.keys())
+          for (const check of checksOf(keyword)) if (checkIndex.has(check)) enabled[checkIndex.get(check)!] = 1;
+        for (const keyword of hits.loose)
+          for (const check of checksOf(keyword)) if (checkIndex.has(check)) enabled[checkIndex.get(check)!] = 1;
+        const out: Check[] = [];
+        for (let i = 0; i < active.length; i++) if (enabled[i] === 1) out.push(active[i]!);
+        return out;
+      };
       const path: (string | number)[] = [];
+      const keyNamedCheck = active.find((check) => check.rule === 'generic-secret-assignment');
+      const keyNamed = keyNamedCheck
+        ? { check: { ...keyNamedCheck, validate: undefined, span: undefined }, names: isSecretObjectKey, holds: isSecretLikeValue }
+        : null;
 
+      // The view of the string being searched (text-views.ts), whose offsets map back to it.
+      let view: TextView | null = null;
+      let original = '';
+      // Matches reported in this string so far, so a view does not report a span twice.
+      let stringMatchesFrom = 0;
       const report = (check: Check, m: RegExpExecArray | RegExpMatchArray | ([string] & { index: number }), text: string): boolean => {
-        const found = m[0];
-        const start = m.index!;
         if (check.validate && !check.validate(m as RegExpExecArray, text)) return false;
+        let [start, end] = check.span ? check.span(m as RegExpExecArray) : [m.index!, m.index! + m[0].length];
+        const secret = text.slice(start, end);
+        if (isKnownExample(secret)) return false;
+        let shown = secret;
+        if (view) [start, end] = view.toOriginal(start, end);
+        // A view's match, or a fallback detector's (generic key names), that a match already
+        // covers adds nothing: one secret, one match.
+        if (view || check.fallback) {
+          for (let i = stringMatchesFrom; i < result.matches.length; i++) {
+            const other = result.matches[i]!;
+            if (other.start >= end || start >= other.end) continue;
+            // A specific detector in a view (a wrapped token) replaces a generic match of its first line.
+            if (!check.fallback && other.action === check.action && isFallback.has(other.rule)) result.matches.splice(i--, 1);
+            else return false;
+          }
+        }
+        if (view) shown = original.slice(start, end);
         result.matches.push({
           rule: check.rule,
           secretRule: check.secretRule,
+          action: check.action,
           path: formatPath(path),
+          pathParts: [...path],
           start,
-          end: start + found.length,
-          text: found,
-          fingerprint: fingerprintSecret(found),
+          end,
+          text: shown,
+          fingerprint: fingerprintSecret(secret),
         });
+        if (check.action !== 'block') return false;
+        result.blocked = true;
         return !options.all;
       };
 
@@ -405,12 +516,7 @@ export function createSecretScanner(
 
       const scanString = (text: string): boolean => {
         const hits = keywordsIn(text);
-        const candidates =
-          hits === noHits
-            ? keywordless
-            : active.filter(
-                (check) => check.keywords.length === 0 || check.keywords.some((keyword) => hits.at.has(keyword) || hits.loose.has(keyword)),
-              );
+        const candidates = hits === noHits ? keywordless : candidatesFor(hits);
         const first = text.charCodeAt(0);
         const maybeJson = (first === 123 || first === 91) && text.length > 2;
         if (candidates.length === 0) {
@@ -418,14 +524,22 @@ export function createSecretScanner(
           // always escaped there): its decoded strings may hold what this one does not.
           if (maybeJson && (hidesKeyword(text) || (unfilterable.length > 0 && text.includes('\\')))) {
             result.scannedStrings++;
-            const before = result.matches.length;
             walkJson(text);
-            return result.matches.length > before && !options.all;
+            return result.blocked && !options.all;
+          }
+          // Escapes or base64 may hide every keyword of the string: its views may show them.
+          if ((hidesKeyword(text) && text.includes('\\')) || (secretManifestInBody && holdsKubernetesSecret(text))) {
+            result.scannedStrings++;
+            stringMatchesFrom = result.matches.length;
+            return searchViews(text, hits);
           }
           return false;
         }
         const whole = candidates.filter((check) => !check.sticky);
-        const placed = candidates.filter((check) => check.sticky);
+        // Fallback detectors (generic key names) run last, after custom patterns too, so a match
+        // is named after the most specific rule that finds it.
+        const placed = candidates.filter((check) => check.sticky && !check.fallback);
+        const fallback = candidates.filter((check) => check.sticky && check.fallback);
         // A long string that custom RE2 patterns search is encoded to UTF-8 once: RE2 reads the
         // bytes (node-re2 would encode the string for every pattern) and the hash of the bytes is
         // the hash of the string. The bytes may live in encodeUtf8's shared space, so they are not
@@ -441,7 +555,7 @@ export function createSecretScanner(
         // the string is hashed just before the whole-string patterns; it is hashed up front when
         // the placed search alone would read as much, or for JSON inside a string.
         const cacheable = text.length >= cacheMinLength;
-        const placedCostly = cacheable && placedCost(placed, hits) >= text.length;
+        const placedCostly = cacheable && placedCost(placed, hits) + placedCost(fallback, hits) >= text.length;
         let hash: string | undefined;
         const cached = (): boolean => {
           hash = hashText('sha1', long && whole.some((check) => check.pattern instanceof RE2) ? utf8() : text, 'base64');
@@ -456,8 +570,23 @@ export function createSecretScanner(
         // JSON inside a string (tool-call arguments, file contents): search its decoded strings.
         if (maybeJson && walkJson(text)) {
           if (result.matches.length === before && hash) remember(hash);
-          return result.matches.length > before && !options.all;
+          return result.blocked && !options.all;
         }
+        stringMatchesFrom = before;
+        if (searchPlaced(placed, hits, text)) return true;
+        if (whole.length > 0 && cacheable && hash === undefined && result.matches.length === before && cached()) {
+          result.scannedStrings--;
+          result.cachedStrings++;
+          return false;
+        }
+        if (searchWhole(whole, text, long ? utf8 : null)) return true;
+        if (searchPlaced(fallback, hits, text)) return true;
+        if (searchViews(text, hits)) return true;
+        if (result.matches.length === before && hash) remember(hash);
+        return false;
+      };
+
+      const searchPlaced = (placed: readonly Check[], hits: Hits, text: string): boolean => {
         for (const check of placed) {
           if (
             check.window ? searchWindows(check, check.sticky!, check.window, hits, text) : searchAtHits(check, check.sticky!, hits, text)
@@ -465,15 +594,15 @@ export function createSecretScanner(
             return true;
           }
         }
-        if (whole.length > 0 && cacheable && hash === undefined && result.matches.length === before && cached()) {
-          result.scannedStrings--;
-          result.cachedStrings++;
-          return false;
-        }
+        return false;
+      };
+
+      /** Custom patterns (and built-ins sharing their keywords) over the whole string. */
+      const searchWhole = (whole: readonly Check[], text: string, utf8: (() => Buffer) | null): boolean => {
         for (const check of whole) {
           const pattern = check.pattern;
           pattern.lastIndex = 0;
-          if (long && pattern instanceof RE2) {
+          if (utf8 && pattern instanceof RE2) {
             const input = utf8();
             // Byte offsets back to string offsets, counted on from the previous match.
             let byteAt = 0;
@@ -499,8 +628,59 @@ export function createSecretScanner(
             if (report(check, m, text)) return true;
           }
         }
-        if (result.matches.length === before && hash) remember(hash);
         return false;
+      };
+
+      /**
+       * The string's other readings (text-views.ts): JSON escapes decoded, wrapped tokens joined,
+       * Kubernetes Secret data decoded. Each is searched like the string, its matches reported at
+       * the string's offsets; spans the string itself reported are not reported again.
+       */
+      const searchViews = (text: string, hits: Hits): boolean => {
+        const views: TextView[] = [];
+        if (text.includes('\\')) {
+          const unescaped = unescapedView(text);
+          if (unescaped) views.push(unescaped);
+        }
+        if (hits !== noHits) {
+          const starts: number[] = [];
+          for (const [keyword, at] of hits.at) if (wrapAnchors.has(keyword)) for (const position of at) starts.push(position);
+          if (starts.length > 0 && text.includes('\n')) {
+            const unwrapped = unwrappedView(text, starts);
+            if (unwrapped) views.push(unwrapped);
+          }
+        }
+        if (secretManifestInBody && holdsKubernetesSecret(text)) {
+          const decoded = kubernetesSecretView(text);
+          if (decoded) views.push(decoded);
+        }
+        if (views.length === 0) return false;
+        original = text;
+        let stop = false;
+        for (const each of views) {
+          view = each;
+          const viewHits = keywordsIn(each.text);
+          const candidates = candidatesFor(viewHits);
+          stop =
+            searchPlaced(
+              candidates.filter((check) => check.sticky && !check.fallback),
+              viewHits,
+              each.text,
+            ) ||
+            searchWhole(
+              candidates.filter((check) => !check.sticky),
+              each.text,
+              null,
+            ) ||
+            searchPlaced(
+              candidates.filter((check) => check.sticky && check.fallback),
+              viewHits,
+              each.text,
+            );
+          if (stop) break;
+        }
+        view = null;
+        return stop;
       };
 
       /** Walks the JSON object or array a string holds; false when it holds none (search the text). */
@@ -532,13 +712,22 @@ export function createSecretScanner(
           return false;
         }
         for (const key in value as Record<string, unknown>) {
+          const item = (value as Record<string, unknown>)[key];
+          if (isImageData(value as Record<string, unknown>, key, item)) continue;
           path.push(key);
           // Keys reach the upstream too: a secret used as an object key is still a secret.
           if (key.length >= minKeyScanLength && scanString(key)) {
             path.pop();
             return true;
           }
-          const stop = walk((value as Record<string, unknown>)[key]);
+          const before = result.matches.length;
+          let stop = walk(item);
+          // A secret-named key's value (JSON config, tool arguments): the key is the context. After
+          // the value's own search, so a specific detector's match of it comes first.
+          if (!stop && keyNamed && typeof item === 'string' && keyNamed.names(key) && keyNamed.holds(item)) {
+            stringMatchesFrom = before;
+            stop = report(keyNamed.check, keyValueMatch(item), item);
+          }
           path.pop();
           if (stop) return true;
         }
@@ -546,11 +735,33 @@ export function createSecretScanner(
       };
 
       walk(body);
-      result.blocked = result.matches.length > 0;
       return result;
     },
   };
 }
+
+/**
+ * An image the provider decodes as pixels: an Anthropic `{type: 'base64', media_type: 'image/…',
+ * data}` source or an OpenAI `data:image/…;base64,` URL. Text patterns in its base64 are
+ * coincidences (false positives only), so it is not searched; documents (PDF) are.
+ */
+function isImageData(container: Record<string, unknown>, key: string, item: unknown): boolean {
+  if (typeof item !== 'string' || item.length < 1024) return false;
+  if (key === 'data') {
+    const mediaType = container['media_type'];
+    return container['type'] === 'base64' && typeof mediaType === 'string' && mediaType.startsWith('image/');
+  }
+  return key === 'url' && item.startsWith('data:image/') && item.startsWith(';base64,', item.indexOf(';'));
+}
+
+function keyValueMatch(value: string): [string] & { index: number } {
+  return Object.assign([value] as [string], { index: 0 });
+}
+
+const kindSecretInJson = ['"kind":"Secret"', '"kind": "Secret"', '\\"kind\\":\\"Secret', '\\"kind\\": \\"Secret'];
+
+/** A Kubernetes Secret manifest in the raw body (YAML, JSON, or JSON in a string). */
+const secretManifestMarkers = ['kind: Secret', ...kindSecretInJson];
 
 function formatPath(path: readonly (string | number)[]): string {
   let out = '';

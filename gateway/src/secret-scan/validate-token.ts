@@ -177,3 +177,77 @@ function safeDecode(value: string): string {
     return value;
   }
 }
+
+// Published documentation examples and well-known development keys: never a leak, however well
+// they fit a format. Placeholders that follow a pattern (`EXAMPLE`, `xxxx`) are `looksLikePlaceholder`.
+const knownExamples = new Set([
+  'AKIAIOSFODNN7EXAMPLE',
+  'AKIAI44QH8DHBEXAMPLE',
+  'wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY',
+  'je7MtGbClwBF/2Zp9Utk/h3yCo8nvbEXAMPLEKEY',
+  'gho_16C7e42F292c6912E7710c838347Ae178B4a',
+  'sk_test_4eC39HqLyjWDarjtT1zdp7dc',
+  // Azurite / the storage emulator's fixed account key (devstoreaccount1), printed in its docs.
+  'Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==',
+  'eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIiwibmFtZSI6IkpvaG4gRG9lIiwiaWF0IjoxNTE2MjM5MDIyfQ.SflKxwRJSMeKKF2QT4fwpMeJf36POk6yJV_adQssw5c',
+]);
+
+/** True for a published documentation example or well-known development credential. */
+export function isKnownExample(value: string): boolean {
+  return knownExamples.has(value);
+}
+
+const symbolPattern = /[^A-Za-z0-9]/;
+// Values that name a secret rather than hold one: references to variables, templates, code.
+const referencePattern =
+  /\$\{|\$\(|\{\{|<%|#\{|^\$[A-Za-z_]|^%[A-Za-z_(]|^<[^>]*>$|^<|process\.env|os\.environ|getenv|ENV\[|secrets\.|vault:|^!|^\[|^@|^&|^\*[A-Za-z]/i;
+const memberExpression = /^[A-Za-z_$][\w$]*(?:(?:\.|\?\.|::|->)[A-Za-z_$][\w$]*)+\??$/;
+const identifierLike = /^[A-Za-z_$][A-Za-z_$-]*$/;
+const wordsInValue =
+  /password|passwd|changeme|secret|example|sample|dummy|token|redacted|placeholder|insert|replace|masked|hidden|foobar|lorem|qwerty|letmein|hunter2|admin/i;
+const pathOrUrl = /^(?:\/|\.\.?\/|~\/|[A-Za-z]:\\|[a-z][a-z0-9+.-]*:\/\/[^:@/]*(?:[/?#]|$))/i;
+const uuidLike = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const numberLike = /^[0-9.,_:+-]+$|^0x[0-9a-f]+$/i;
+const versionLike = /^v?\d+(?:\.\d+){1,3}(?:[-+][\w.]+)?$/;
+const dateLike = /^\d{4}-\d{2}-\d{2}/;
+const validatedPrefix = /^(?:gh[pousr]_|npm_|eyJ|AKIA|ASIA|pypi-|xox[a-z]-|[spr]k_test_|pk_live_|sk-ant-|-----)/;
+
+/**
+ * A value assigned to a secret-named key that looks like a real credential: long enough, random
+ * enough (entropy floor growing with length), mixed characters, and not a reference to a variable,
+ * a template, code, a path, a number, a placeholder or a dictionary word.
+ */
+export function isSecretLikeValue(value: string): boolean {
+  const length = value.length;
+  // Formats a specific detector validates (checksums, expiry) or that are public by design:
+  // that detector has the final word, a failed checksum is not a generic secret.
+  if (validatedPrefix.test(value)) return false;
+  // Base64 of text (Kubernetes Secret data): the text is what is judged.
+  if (length >= 8 && length % 4 === 0 && /^[A-Za-z0-9+/]+={0,2}$/.test(value)) {
+    const decoded = Buffer.from(value, 'base64').toString('latin1');
+    if (/^[\x20-\x7e]+$/.test(decoded)) return decoded !== value && isSecretLikeValue(decoded);
+  }
+  if (length < 8 || length > 256) return false;
+  if (isKnownExample(value) || looksLikePlaceholder(value) || referencePattern.test(value)) return false;
+  if (memberExpression.test(value) || identifierLike.test(value) || pathOrUrl.test(value)) return false;
+  if (numberLike.test(value) || versionLike.test(value) || dateLike.test(value) || uuidLike.test(value)) return false;
+  if (wordsInValue.test(value) || defaultPasswords.has(value.toLowerCase())) return false;
+  if (/(.)\1{4,}/.test(value)) return false;
+  const lower = /[a-z]/.test(value);
+  const upper = /[A-Z]/.test(value);
+  const digit = /[0-9]/.test(value);
+  const symbol = symbolPattern.test(value);
+  const classes = Number(lower) + Number(upper) + Number(digit) + Number(symbol);
+  if (classes < 2 || (!digit && !symbol)) return false;
+  if (classes === 2 && length < 16) return false;
+  // A random string of n distinct characters has log2(n) bits; ask for most of it, up to 3.5.
+  // Hex values (digests of random keys) hold at most 4 bits a character.
+  const floor = Math.min(/^[0-9a-f]+$/i.test(value) ? 3.2 : 3.5, Math.log2(length) - 0.6);
+  return shannonEntropy(value) >= floor;
+}
+
+/** An Azure storage account key: base64 of 64 random bytes (88 characters ending in `==`). */
+export function isAzureStorageKey(value: string): boolean {
+  if (value.length !== 88 || !value.endsWith('==') || isKnownExample(value)) return false;
+  return Buffer.from(value, 'base64').length === 64 && shannonEntropy(value) >= 5;
+}

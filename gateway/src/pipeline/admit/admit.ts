@@ -3,14 +3,21 @@ import type { Principal } from '../../principal.ts';
 import type { RateLimitTicket } from '../../rate-limiter.ts';
 import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
 import type { Endpoint, ProxyDeps } from '../endpoint.ts';
-import type { Refusal } from '../refuse.ts';
+import { type Refusal, refusal } from '../refuse.ts';
 import { checkRateLimits } from './check-rate-limits.ts';
 import { reserveBudget } from './reserve-budget.ts';
 import { routeModel } from './route-model.ts';
 import { scanSecrets } from './scan-secrets.ts';
 
 export type Admission =
-  | { ok: true; routed: RoutedModel; rateTicket: RateLimitTicket | null; budgetTicket: BudgetTicket | null }
+  | {
+      ok: true;
+      routed: RoutedModel;
+      rateTicket: RateLimitTicket | null;
+      budgetTicket: BudgetTicket | null;
+      /** A Redact SecretRule changed the body: forward it re-serialised. */
+      redacted: boolean;
+    }
   | ({ ok: false } & Refusal);
 
 /**
@@ -20,24 +27,41 @@ export type Admission =
  * Returns the refusal to record and send, or the tickets the account step settles.
  */
 export async function admit(
-  deps: Pick<ProxyDeps, 'rateLimiter' | 'budgets' | 'outputEstimator'>,
+  deps: Pick<ProxyDeps, 'rateLimiter' | 'budgets' | 'outputEstimator' | 'recorder' | 'logger'>,
   snapshot: CompiledSnapshot,
   endpoint: Endpoint,
   principal: Principal,
   modelName: string,
   body: Record<string, unknown>,
   plain: Buffer,
+  requestId: string | null = null,
 ): Promise<Admission> {
   const routed = routeModel(snapshot, endpoint, principal, modelName);
   if ('code' in routed) return { ok: false, ...routed };
   const secret = scanSecrets(routed, modelName, body, plain);
-  if (secret) {
+  if (secret && 'code' in secret) {
     // A client retrying the same prompt (Claude Code does, six times) is one event with a count.
     const detail = secret.event?.detail as { rule?: string; fingerprint?: string; location?: string } | undefined;
     const signature = `${detail?.rule}:${detail?.fingerprint}:${detail?.location}:${routed.model.modelName}`;
     return { ok: false, ...secret, aggregate: { subject: `key:${principal.keyId}`, signature } };
   }
-  if (!endpoint.metered) return { ok: true, routed, rateTicket: null, budgetTicket: null };
+  const redacted = secret?.redacted ?? false;
+  if (secret && secret.notices.length > 0) {
+    // Redact and Observe events are durable before the request goes on, as rejections are, and
+    // before any limit is taken: a request whose event cannot be recorded holds nothing.
+    try {
+      for (const notice of secret.notices) {
+        await deps.recorder.record({ ...notice, actor: principal.email, actorSource: 'gateway', requestId });
+      }
+    } catch (error) {
+      deps.logger.error({ err: error, requestId }, 'secret event not recorded');
+      return {
+        ok: false,
+        ...refusal('GW_EVENT_NOT_RECORDED', 'The gateway could not record this request; try again.', null, { 'retry-after': '1' }),
+      };
+    }
+  }
+  if (!endpoint.metered) return { ok: true, routed, rateTicket: null, budgetTicket: null, redacted };
 
   const limited = await checkRateLimits(deps.rateLimiter, routed, principal, modelName);
   if (limited && 'code' in limited) return { ok: false, ...limited };
@@ -48,5 +72,5 @@ export async function admit(
     if (rateTicket) deps.rateLimiter.addTokens(rateTicket, 0);
     return { ok: false, ...reserved };
   }
-  return { ok: true, routed, rateTicket, budgetTicket: reserved };
+  return { ok: true, routed, rateTicket, budgetTicket: reserved, redacted };
 }

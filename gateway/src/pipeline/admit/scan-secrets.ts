@@ -1,14 +1,28 @@
-import { clip } from '../../clip.ts';
+import { redactBody, secretEventDetail, secretNotices } from '../../secret-scan/secret-actions.ts';
 import type { RoutedModel } from '../../snapshot-store.ts';
+import type { RejectionEvent } from '../endpoint.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 
-/** Admit step 3: the body as the upstream will read it, against every SecretRule that governs the Model's namespace. */
-export function scanSecrets(routed: RoutedModel, modelName: string, body: Record<string, unknown>, plain: Buffer): Refusal | null {
+/** Redact and Observe matches: events to record before forwarding, and whether the body changed. */
+export type SecretNotices = { notices: RejectionEvent[]; redacted: boolean };
+
+/**
+ * Admit step 3: the body as the upstream will read it, against every SecretRule that governs the
+ * Model's namespace. A Block match refuses; Redact matches are replaced in `body`; Redact and
+ * Observe matches come back as events (ADR 0115).
+ */
+export function scanSecrets(
+  routed: RoutedModel,
+  modelName: string,
+  body: Record<string, unknown>,
+  plain: Buffer,
+): Refusal | SecretNotices | null {
   const { scanner } = routed.policy;
   if (!scanner) return null;
   const scan = scanner.scan(plain, body);
-  if (!scan.blocked) return null;
-  const match = scan.matches[0]!;
+  if (scan.matches.length === 0) return null;
+  if (!scan.blocked) return { notices: secretNotices(scan.matches, modelName), redacted: redactBody(body, scan.matches) > 0 };
+  const match = scan.matches.find((m) => m.action === 'block')!;
   return refusal(
     'GW_SECRET_BLOCKED',
     `Blocked by secret rule "${match.rule}" (${match.secretRule}): a secret was found at ${match.path}. Remove it and try again.`,
@@ -16,13 +30,7 @@ export function scanSecrets(routed: RoutedModel, modelName: string, body: Record
       action: 'gateway.secret_blocked',
       targetType: 'secret_rule',
       targetName: match.secretRule,
-      detail: {
-        rule: match.rule,
-        secretRule: match.secretRule,
-        location: match.path,
-        fingerprint: match.fingerprint,
-        model: clip(modelName),
-      },
+      detail: secretEventDetail(match, modelName),
     },
   );
 }
