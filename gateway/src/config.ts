@@ -12,6 +12,11 @@ export const gatewayConfigSchema = z.object({
   KEY_CACHE_TTL_MS: z.coerce.number().int().positive().default(1000),
   /** How long shutdown waits for requests in flight (streams can be long) before dropping them. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().nonnegative().default(30_000),
+  /**
+   * On SIGTERM, keep serving this long before closing, each response with `Connection: close` and
+   * /readyz failing, so keep-alive clients reconnect elsewhere (the chart's rollouts; 0 = close at once).
+   */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(0),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
   /**
    * The namespace whose Budgets, RateLimits and SecretRules govern the traffic of every namespace

@@ -40,8 +40,9 @@ export async function startGateway(
     logger,
   };
   const inflight = { count: 0 };
-  const app = buildApp({ ...deps, inflight });
-  const ops = buildOpsApp(deps);
+  const drain = { draining: false };
+  const app = buildApp({ ...deps, inflight, drain });
+  const ops = buildOpsApp({ ...deps, drain });
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
   const port = (app.server.address() as { port: number }).port;
@@ -54,7 +55,11 @@ export async function startGateway(
     metricsPort,
     close() {
       closing ??= (async () => {
-        logger.info('gateway shutting down');
+        logger.info({ drainMs: config.SHUTDOWN_DRAIN_MS }, 'gateway shutting down');
+        // Drain first: serve as usual, but close each connection after its response and report
+        // not ready, so clients holding keep-alive connections move to other pods.
+        drain.draining = true;
+        if (config.SHUTDOWN_DRAIN_MS > 0) await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS));
         // Stop taking requests and let the ones in flight finish (their rejection events,
         // usage and spend are queued by then), then flush everything queued.
         // Stop accepting, give in-flight requests (long streams included) up to the grace period,
