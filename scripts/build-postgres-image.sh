@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the evaluation PostgreSQL image (default codevector-postgres:15) from Debian's postgresql
-# package on the locally made base of scripts/build-image.sh (ADR 0007), without a registry.
+# package on the locally made base of scripts/build-image.sh (ADR 0008), without a registry.
 # Cached: the image is tagged with a hash of the PostgreSQL major, the base and images/postgres/,
 # and rebuilt only when one of them changes. Options: PG_MAJOR=15 (bookworm's), BASE=<image>
 # (e.g. debian:bookworm-slim where a registry is reachable), IMAGE=<name:tag>.

@@ -254,7 +254,7 @@ describe('CodeVector in a real cluster', () => {
     const labels = await kubectl(['get', 'namespace', namespace, '-o', 'jsonpath={.metadata.labels}']);
     expect(labels).toContain('"pod-security.kubernetes.io/enforce":"restricted"');
     figures['network_policies'] = (await kubectl(['-n', namespace, 'get', 'networkpolicies', '-o', 'name'])).trim().split('\n').length;
-    figures['network_policies_enforced'] = false; // the bridge CNI ignores them (noted in ADR 0007)
+    figures['network_policies_enforced'] = false; // the bridge CNI ignores them (noted in ADR 0008)
 
     // The database, from this host through the node's route to the Service network.
     const password = Buffer.from(
