@@ -304,14 +304,6 @@ describe('CodeVector in a real cluster', () => {
       const states = models.trim().split('\n');
       return states.length >= 3 && states.every((s) => s === 'True');
     });
-    const rows = await db.query<{ action: string; actor: string; actor_source: string; detail: { after?: unknown } }>(
-      `select action, actor, actor_source, detail from audit_log where actor_source = 'kubernetes' and action like 'model.%'`,
-    );
-    expect(rows.rows.length).toBeGreaterThanOrEqual(3);
-    expect(new Set(rows.rows.map((r) => r.actor))).toEqual(new Set([user.name]));
-    expect(rows.rows.every((r) => r.action === 'model.created' && r.detail.after !== undefined)).toBe(true);
-    expect(await count('select count(*) as n from models')).toBeGreaterThanOrEqual(3);
-
     // Point the example Providers at the fake provider (an edit by the same user: an update diff),
     // open the per-user rate limit for the load tests, and add what the refusal checks need.
     for (const provider of ['anthropic', 'openai']) {
@@ -339,6 +331,14 @@ describe('CodeVector in a real cluster', () => {
       '{"spec":{"requestsPerMinute":100000}}',
     ]);
     await kubectlAs(['apply', '-f', '-'], { input: refusalResources() });
+    const rows = await db.query<{ action: string; actor: string; actor_source: string; detail: { after?: unknown } }>(
+      `select action, actor, actor_source, detail from audit_log where actor_source = 'kubernetes' and action like 'model.%'`,
+    );
+    expect(rows.rows.length).toBeGreaterThanOrEqual(3);
+    expect(new Set(rows.rows.map((r) => r.actor))).toEqual(new Set([user.name]));
+    expect(rows.rows.every((r) => r.action === 'model.created' && r.detail.after !== undefined)).toBe(true);
+    expect(await count('select count(*) as n from models')).toBeGreaterThanOrEqual(3);
+
     await waitFor(
       'the provider update in the audit log',
       async () =>

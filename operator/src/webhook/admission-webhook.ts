@@ -35,6 +35,8 @@ export async function startAdmissionWebhook(options: {
   port: number;
   tls: { certPem: string; keyPem: string };
   clientAuth?: WebhookClientAuth;
+  /** Answers the kubelet's readiness probe (GET /readyz, no caller check: it reveals only this bit). */
+  isReady?: () => boolean;
 }): Promise<AdmissionWebhookServer> {
   const { db, log } = options;
   const auth = options.clientAuth ?? {};
@@ -93,6 +95,12 @@ export async function startAdmissionWebhook(options: {
   const server = https.createServer(
     { ...context(options.tls), requestCert: auth.clientCaPem !== undefined, rejectUnauthorized: false },
     (req, res) => {
+      if (req.method === 'GET' && req.url === '/readyz') {
+        const ready = options.isReady?.() ?? true;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
+        res.end(ready ? 'ready' : 'webhook not registered yet');
+        return;
+      }
       const refused = refuseCaller(req);
       if (refused) {
         log.warn({ remote: req.socket.remoteAddress, reason: refused }, 'admission call refused: not the apiserver');
