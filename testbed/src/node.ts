@@ -124,6 +124,7 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
   const children: Child[] = [];
   let controlPlane: ControlPlane | undefined;
 
+  const watchdog = startNodeWatchdog(slot);
   const killNow = () => {
     for (const child of children) killGroup(child.process, 'SIGKILL');
   };
@@ -135,6 +136,14 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     stopping ??= (async () => {
       await teardown(layout, binDir, children, log);
       liveNodes.delete(killNow);
+      // Only now, and before the slot is released: a watchdog still alive after the release could
+      // clean up a node that took the slot next.
+      if (!hasExited(watchdog)) {
+        const gone = new Promise((resolve) => watchdog.once('exit', resolve));
+        watchdog.kill('SIGKILL');
+        await gone;
+      }
+      await rm(path.join(slotDir, String(slot)), { recursive: true, force: true });
       await controlPlane?.stop();
       log(`node ${layout.name} removed`);
     })();
@@ -160,6 +169,7 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
         logFile: path.join(layout.logDir, `${name}.log`),
       });
       children.push(child);
+      if (child.process.pid) watchdog.stdin?.write(`${child.process.pid}\n`);
       return child;
     };
 
@@ -213,6 +223,14 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     const kubeProxyConfig = await writeKubeProxyConfig(layout, kubeconfigs.kubeProxy);
     inNamespace('kube-proxy', path.join(binDir, 'kube-proxy'), [`--config=${kubeProxyConfig}`, `--hostname-override=${layout.name}`]);
 
+    // Add-ons go in while the kubelet registers: CoreDNS tolerates the not-ready taint and starts
+    // as soon as the node takes pods.
+    const kubectl = kubectlFor(controlPlane);
+    await createVolumeDirs(layout, options.persistentVolumes?.count ?? 4);
+    await kubectl(['apply', '--server-side', '--field-manager=codevector-testbed', '-f', '-'], {
+      input: addonManifests(layout, options.persistentVolumes),
+    });
+
     await waitUntil(`node ${layout.name} Ready`, children, readyTimeoutMs, async () => {
       const res = await kubeRequest<{ status?: { conditions?: { type: string; status: string }[] } }>(controlPlane!.kubeconfigPath, {
         method: 'GET',
@@ -224,11 +242,6 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     const nodeReadyMs = Math.round(performance.now() - startedAt);
     log(`node ${layout.name} Ready (${since()})`);
 
-    const kubectl = kubectlFor(controlPlane);
-    await createVolumeDirs(layout, options.persistentVolumes?.count ?? 4);
-    await kubectl(['apply', '--server-side', '--field-manager=codevector-testbed', '-f', '-'], {
-      input: addonManifests(layout, options.persistentVolumes),
-    });
     await waitUntil('CoreDNS available', children, readyTimeoutMs, async () => {
       const res = await kubeRequest<{ status?: { availableReplicas?: number } }>(controlPlane!.kubeconfigPath, {
         method: 'GET',
@@ -321,8 +334,7 @@ async function claimSlot(log: (line: string) => void): Promise<number> {
         if (existsSync(path.join(dir, 'pid'))) continue;
       }
       log(`slot ${n}: owner ${owner || 'unknown'} is gone, removing what it left`);
-      await teardown(layoutFor(n), '', [], log);
-      await rm(dir, { recursive: true, force: true });
+      if (!(await cleanUpAbandonedSlot(n, owner, log))) continue;
       try {
         await mkdir(dir);
       } catch {
@@ -333,6 +345,44 @@ async function claimSlot(log: (line: string) => void): Promise<number> {
     return n;
   }
   throw new Error(`no free node slot under ${slotDir}`);
+}
+
+/**
+ * Removes what the node in slot `n` left when the process that started it died without stop():
+ * by its watchdog (testbed/src/node-cleanup-main.ts) at once, or by the next startNode(). Does
+ * nothing unless `owner` still owns the slot and is dead; whoever first makes the slot's
+ * `cleaning` folder does the work. Resolves to whether the slot is free now.
+ */
+export async function cleanUpAbandonedSlot(n: number, owner: number, log: (line: string) => void = () => {}): Promise<boolean> {
+  const dir = path.join(slotDir, String(n));
+  const current = Number(await readFile(path.join(dir, 'pid'), 'utf8').catch(() => '0'));
+  if (current !== owner || (owner > 0 && isAlive(owner))) return false;
+  try {
+    await mkdir(path.join(dir, 'cleaning'));
+  } catch {
+    return false;
+  }
+  await teardown(layoutFor(n), '', [], log);
+  await rm(dir, { recursive: true, force: true });
+  return true;
+}
+
+/**
+ * A shell holding a pipe from this process: when the pipe closes without stop() having killed the
+ * shell first (this process was SIGKILLed or crashed), it kills the node's process groups and runs
+ * the slot's cleanup. The control plane has its own watchdog for etcd and the apiserver.
+ */
+function startNodeWatchdog(slot: number): ChildProcess {
+  const script =
+    'pids=""; while read -r pid; do pids="$pids -$pid"; done; [ -n "$pids" ] && kill -s KILL -- $pids 2>/dev/null; exec "$1" "$2" "$3" "$4"';
+  const cleanup = fileURLToPath(new URL('./node-cleanup-main.ts', import.meta.url));
+  const watchdog = spawn('sh', ['-c', script, 'codevector-node-watchdog', process.execPath, cleanup, String(slot), String(process.pid)], {
+    detached: true,
+    stdio: ['pipe', 'ignore', 'ignore'],
+  });
+  watchdog.unref();
+  (watchdog.stdin as unknown as { unref?: () => void } | null)?.unref?.();
+  return watchdog;
 }
 
 function isAlive(pid: number): boolean {
@@ -735,7 +785,6 @@ async function teardown(l: Layout, binDir: string, children: Child[], log: (line
   await run('ip', ['link', 'delete', l.vethHost]);
   await removeContainerLogLinks(l.root);
   await rm(l.root, { recursive: true, force: true });
-  await rm(path.join(slotDir, String(l.slot)), { recursive: true, force: true });
 }
 
 function findCrictl(): string {
