@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Provides what a real node in the test bed runs besides containerd, runc and the CNI plugins
-# (Debian packages): kubelet, kube-proxy, kube-scheduler and kube-controller-manager (the
+# Provides what a real node in the test bed runs: containerd, runc and the CNI plugins (Debian
+# packages, installed when missing), and kubelet, kube-proxy, kube-scheduler and kube-controller-manager (the
 # apiserver's Kubernetes version, built from the Go module proxy like scripts/control-plane-binaries.sh
 # builds kube-apiserver), CoreDNS (Go module proxy), a tiny pause binary, and two images made from
 # those static binaries (images/pause.tar, images/coredns.tar, docker-archive format for
@@ -23,6 +23,24 @@ dest="$cache/node/k8s-$K8S_VERSION-coredns-$COREDNS_VERSION-crictl-$CRICTL_VERSI
 log() { echo "node-binaries: $*" >&2; }
 # shellcheck source=lib/kubernetes-from-source.sh
 . "$root/scripts/lib/kubernetes-from-source.sh"
+
+# containerd, runc and the CNI plugins come from the distribution: installed here when missing
+# (Debian/Ubuntu, as root; the node needs root anyway).
+packages=()
+command -v containerd >/dev/null || packages+=(containerd)
+command -v runc >/dev/null || packages+=(runc)
+[ -x /usr/lib/cni/bridge ] && [ -x /usr/lib/cni/firewall ] || packages+=(containernetworking-plugins)
+command -v iptables >/dev/null || packages+=(iptables)
+command -v nsenter >/dev/null || packages+=(util-linux)
+if [ "${#packages[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    log "installing ${packages[*]} (Debian packages)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" >&2 ||
+      { apt-get update >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${packages[@]}" >&2; }
+  else
+    log "missing ${packages[*]}: install them (as root) to run a node"
+  fi
+fi
 
 components=(kubelet kube-proxy kube-scheduler kube-controller-manager)
 mkdir -p "$dest/images"

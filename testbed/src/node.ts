@@ -82,10 +82,18 @@ const cniBinDir = '/usr/lib/cni';
 const storageClassName = 'local';
 const readyTimeoutMs = 120_000;
 
-/** Why a node cannot start here (not root, a missing package), or null when it can. */
+/**
+ * Why a node cannot start here (not Linux, not root, a missing package that apt-get cannot
+ * install), or null when it can: scripts/node-binaries.sh installs missing packages with apt-get.
+ */
 export function nodeUnavailableReason(): string | null {
   if (process.platform !== 'linux') return 'a node needs Linux';
   if (process.getuid?.() !== 0) return 'a node needs root (containerd, network namespaces, mounts)';
+  if (['/usr/bin/apt-get', '/bin/apt-get'].some((file) => existsSync(file))) return null;
+  return missingPackage();
+}
+
+function missingPackage(): string | null {
   const needed: [string, string][] = [
     ['containerd', 'containerd'],
     ['ctr', 'containerd'],
@@ -119,6 +127,8 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
   const since = () => `${((performance.now() - startedAt) / 1000).toFixed(1)} s`;
 
   const binDir = await runScript('node-binaries.sh', log);
+  const missing = missingPackage();
+  if (missing) throw new NodeUnavailableError(missing);
   const slot = await claimSlot(log);
   const layout = layoutFor(slot);
   const children: Child[] = [];
