@@ -82,7 +82,8 @@ if ('error' in cluster) {
     path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
   });
   const crdNames = crds.body.items?.map((crd) => crd.metadata.name) ?? [];
-  const exports = [`export KUBECONFIG=${kubeconfigPath}`, `export PATH=${controlPlane.binDir}:$PATH`];
+  const binDirs = node ? `${controlPlane.binDir}:${node.binDir}` : controlPlane.binDir;
+  const exports = [`export KUBECONFIG=${kubeconfigPath}`, `export PATH=${binDirs}:$PATH`];
   if ('url' in database) exports.push(`export DATABASE_URL=${database.url}`);
   await writeFile(envFile, `${exports.join('\n')}\n`, { mode: 0o600 });
 
@@ -99,7 +100,7 @@ if ('error' in cluster) {
       ? [
           `  node            ${node.name} Ready in ${(node.timings.nodeReadyMs / 1000).toFixed(1)} s (InternalIP ${node.address}, pods ${node.podCidr}, Services ${node.serviceCidr})`,
           `  cluster DNS     ${node.dnsServiceIp} (CoreDNS), StorageClass \`${node.storageClassName}\` (default)`,
-          `  images          crictl --runtime-endpoint ${node.containerdEndpoint} images; load more with`,
+          `  images          crictl --runtime-endpoint ${node.containerdEndpoint} images (crictl is in ${node.binDir}); load more with`,
           `                  ctr --address ${node.containerdEndpoint.replace('unix://', '')} -n k8s.io images import <tar>  (pods: imagePullPolicy Never)`,
           `  host services   reachable from pods at ${node.hostAddress}; component logs in ${node.logDir}`,
         ]
