@@ -103,8 +103,12 @@ async function waitFor<T>(what: string, probe: () => Promise<T | undefined | fal
 }
 const count = async (query: string, values: unknown[] = []) => Number((await db.query<{ n: string }>(query, values)).rows[0]?.n ?? 0);
 
-/** An agent-like load: `workers` keep-alive clients, each sending one request after another (half streamed). */
-function startLoad(workers = 6) {
+/**
+ * An agent-like load: `workers` keep-alive clients, each sending one request after another (half
+ * streamed) with a pause between (agents think between turns): about 50 requests a second in all,
+ * well under the example RateLimits as opened below, so any refusal is the rollout's fault.
+ */
+function startLoad(workers = 6, pauseMs = 100) {
   const client = new Pool(gatewayUrl, { connections: workers, keepAliveTimeout: 60_000 });
   const result = { ok: 0, failed: 0, failures: [] as string[] };
   let stopping = false;
@@ -134,6 +138,7 @@ function startLoad(workers = 6) {
         result.failed++;
         if (result.failures.length < 10) result.failures.push(String(error));
       }
+      await new Promise((resolve) => setTimeout(resolve, pauseMs));
     }
   };
   const done = Promise.all(Array.from({ length: workers }, (_, index) => worker(index)));
@@ -275,7 +280,12 @@ describe('CodeVector in a real cluster', () => {
   });
 
   it('elects one operator leader and reaches the webhook through its Service with its certificate', async () => {
-    const lease = await getJson<{ spec: { holderIdentity: string } }>(['-n', namespace, 'get', 'lease', 'codevector-operator']);
+    // The replicas campaign once their webhook serves; the Lease appears within a renew period.
+    const lease = await waitFor(
+      'the leader Lease',
+      () => getJson<{ spec: { holderIdentity: string } }>(['-n', namespace, 'get', 'lease', 'codevector-operator']),
+      30_000,
+    );
     expect((await podsOf('operator')).map((p) => p.metadata.name)).toContain(lease.spec.holderIdentity);
     const webhook = await getJson<{
       webhooks: { clientConfig: { service?: { name: string; namespace: string }; url?: string; caBundle: string } }[];
@@ -325,6 +335,17 @@ describe('CodeVector in a real cluster', () => {
       'patch',
       'ratelimit',
       'every-developer',
+      '--type',
+      'merge',
+      '-p',
+      '{"spec":{"requestsPerMinute":100000}}',
+    ]);
+    await kubectlAs([
+      '-n',
+      namespace,
+      'patch',
+      'ratelimit',
+      'gateway-wide',
       '--type',
       'merge',
       '-p',
