@@ -5,6 +5,7 @@
 // Only the upstream model provider is fake (on this host; pods reach it through the node's veth).
 // Run: npm run e2e:cluster (writes bench/results/cluster.json). Needs root, dockerd, containerd.
 import { execFile, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -455,7 +456,10 @@ describe('CodeVector in a real cluster', () => {
     expect(budget.status).toBe(402);
     expect(budget.body.error?.type).toBe('billing_error');
 
-    const secret = await gatewayRequest('claude-sonnet-5', `my key is sk-ant-api03-${'Ab3dEf9hIj'.repeat(9)}xyzAA please`);
+    const secret = await gatewayRequest(
+      'claude-sonnet-5',
+      `my key is sk-ant-api03-${randomBytes(70).toString('base64url').slice(0, 93)}AA please`,
+    );
     expect(secret.status).toBe(400);
     expect(secret.body.error?.message).toMatch(/credentials/);
 
