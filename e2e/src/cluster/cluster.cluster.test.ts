@@ -154,6 +154,23 @@ function startLoad(workers = 6, pauseMs = 100) {
   };
 }
 
+/** Follows the gateway pods' logs (those of stopping pods vanish with them); warnings and errors go to our log. */
+function followGatewayLogs(name: string): () => Promise<void> {
+  const child = spawn(
+    'kubectl',
+    ['-n', namespace, 'logs', '-f', '--prefix', '--max-log-requests=20', '--tail=0', '-l', 'app.kubernetes.io/component=gateway'],
+    { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  return async () => {
+    child.kill('SIGTERM');
+    await writeFile(path.join(root, `test-results/cluster-gateway-${name}.log`), output).catch(() => {});
+    const notable = output.split('\n').filter((line) => /"level":(4|5|6)\d/.test(line));
+    for (const line of notable.slice(0, 20)) log(`gateway ${name}: ${line.slice(0, 600)}`);
+  };
+}
+
 async function gatewayRequest(model: string, content: string) {
   const res = await fetch(`${gatewayUrl}/v1/messages`, {
     method: 'POST',
@@ -610,6 +627,7 @@ describe('CodeVector in a real cluster', () => {
   });
 
   it('upgrades to a new image tag while an agent load runs: zero failed requests', async () => {
+    const stopLogs = followGatewayLogs('upgrade');
     const load = startLoad();
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const started = performance.now();
@@ -618,6 +636,7 @@ describe('CodeVector in a real cluster', () => {
     await new Promise((resolve) => setTimeout(resolve, 2_000));
     const result = await load.stop();
     log(`upgrade under load: ${JSON.stringify(result)}`);
+    await stopLogs();
     figures['upgrade_requests'] = result.ok + result.failed;
     figures['upgrade_failed_requests'] = result.failed;
     const images = (await podsOf('gateway')).filter((p) => !p.metadata.deletionTimestamp).map((p) => p.spec.containers[0]!.image);
