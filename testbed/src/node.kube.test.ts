@@ -1,6 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { mountsUnder, nodeUnavailableReason, pidsMentioning, startNode, type TestbedNode } from './node.ts';
@@ -214,4 +218,53 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     expect(routes).not.toContain(node.podCidr);
     for (const hierarchy of ['cpu', 'memory', 'pids']) expect(existsSync(`/sys/fs/cgroup/${hierarchy}/${node.name}`)).toBe(false);
   }, 120_000);
+});
+
+describe.skipIf(unavailable !== null)('a node whose owner is killed', () => {
+  it('is removed by its watchdog: no processes, mounts, namespace, cgroups or files', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'codevector-node-owner-'));
+    const script = path.join(dir, 'owner.ts');
+    await writeFile(
+      script,
+      [
+        `import { startNode } from ${JSON.stringify(pathToFileURL(path.resolve('testbed/src/node.ts')).href)};`,
+        'const node = await startNode();',
+        "await node.kubectl(['run', 'sleeper', '--image=docker.io/local/coredns:v1.14.7', '--image-pull-policy=Never']);",
+        "await node.kubectl(['wait', '--for=condition=Ready', 'pod/sleeper', '--timeout=120s'], { timeoutMs: 130_000 });",
+        "console.log('READY ' + node.name);",
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    owner.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    owner.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise((resolve) => owner.on('exit', resolve));
+    try {
+      const deadline = Date.now() + 240_000;
+      while (!/READY (\S+)/.test(stdout)) {
+        if (owner.exitCode !== null || Date.now() > deadline) throw new Error(`owner did not start a node:\n${stderr.slice(-3000)}`);
+        await sleep(200);
+      }
+      const name = /READY (\S+)/.exec(stdout)?.[1] ?? '';
+      const slotRoot = root(name);
+      expect(await pidsMentioning([slotRoot])).not.toEqual([]);
+      expect(await mountsUnder(slotRoot)).not.toEqual([]);
+
+      owner.kill('SIGKILL');
+      await exited;
+      const gone = Date.now() + 60_000;
+      while (existsSync(`/run/codevector-node/${name.split('-').at(-1)}`) && Date.now() < gone) await sleep(250);
+      expect(existsSync(`/run/codevector-node/${name.split('-').at(-1)}`)).toBe(false);
+      expect(await pidsMentioning([slotRoot])).toEqual([]);
+      expect(await mountsUnder(slotRoot)).toEqual([]);
+      expect(existsSync(slotRoot)).toBe(false);
+      expect(existsSync(`/run/netns/${name}`)).toBe(false);
+      for (const hierarchy of ['cpu', 'memory', 'pids']) expect(existsSync(`/sys/fs/cgroup/${hierarchy}/${name}`)).toBe(false);
+    } finally {
+      owner.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 360_000);
 });
