@@ -49,7 +49,7 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
       .map((id) => (JSON.parse(crictl('inspect', id)) as { info?: { pid?: number } }).info?.pid ?? 0);
   /** The network namespace files of the node's pod sandboxes. */
   const podNetnsPaths = () => {
-    return crictl('pods', '-q')
+    return crictl('pods', '-q', '--state', 'ready')
       .split('\n')
       .filter(Boolean)
       .map((id) => {
@@ -166,6 +166,28 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     const { readFile } = await import('node:fs/promises');
     expect(await readFile(path.join(pv.spec.hostPath.path, 'proof.txt'), 'utf8')).toBe(written);
   }, 300_000);
+
+  const dockerRunning = spawnSync('docker', ['info'], { timeout: 10_000 }).status === 0;
+  it.skipIf(!dockerRunning)(
+    'imports an image dockerd holds (docker save | ctr import) and runs it',
+    async () => {
+      const ref = `local/probe:docker-import-${process.pid}`;
+      const load = spawnSync('docker', ['load', '-i', path.join(node.binDir, 'images', 'probe.tar')], { encoding: 'utf8' });
+      expect(load.status, load.stderr).toBe(0);
+      expect(spawnSync('docker', ['tag', 'local/probe:1', ref]).status).toBe(0);
+      try {
+        expect(await node.importImage(ref)).toContain(`docker.io/${ref}`);
+        await node.kubectl(['-n', namespace, 'run', 'from-docker', `--image=docker.io/${ref}`, '--image-pull-policy=Never']);
+        await node.kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/from-docker', '--timeout=60s'], { timeoutMs: 70_000 });
+        expect(await node.kubectl(['-n', namespace, 'logs', 'from-docker'])).toContain('probe ready');
+        await node.kubectl(['-n', namespace, 'delete', 'pod', 'from-docker', '--grace-period=0', '--force', '--wait=true']);
+      } finally {
+        spawnSync('docker', ['rmi', ref]);
+      }
+      await expect(node.importImage('local/no-such-image:never')).rejects.toThrow(/docker save local\/no-such-image:never failed/);
+    },
+    120_000,
+  );
 
   it('resolves a Service by its DNS name from a pod and reaches it through kube-proxy', async () => {
     const clusterIp = (await node.kubectl(['-n', namespace, 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
