@@ -204,6 +204,46 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     expect(replies.size).toBe(2);
   }, 120_000);
 
+  it('lets this host reach Services (ClusterIP, NodePort), pod IPs and kubectl port-forward', async () => {
+    const get = async (url: string) => (await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text()).trim();
+    const clusterIp = (await node.kubectl(['-n', namespace, 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    expect(await get(`http://${clusterIp}/`)).toMatch(/^hello from web-/);
+    const podIp = (await node.kubectl(['-n', namespace, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
+    expect(podIp.startsWith(node.podCidr.split('.').slice(0, 3).join('.'))).toBe(true);
+    expect(await get(`http://${podIp}:8080/`)).toMatch(/^hello from web-/);
+
+    await node.kubectl([
+      '-n',
+      namespace,
+      'expose',
+      'deployment',
+      'web',
+      '--name=web-nodeport',
+      '--type=NodePort',
+      '--port=80',
+      '--target-port=8080',
+    ]);
+    const nodePort = (
+      await node.kubectl(['-n', namespace, 'get', 'service', 'web-nodeport', '-o', 'jsonpath={.spec.ports[0].nodePort}'])
+    ).trim();
+    await expect.poll(() => get(`http://${node.address}:${nodePort}/`).catch(String), { timeout: 10_000 }).toMatch(/^hello from web-/);
+
+    const forward = spawn(
+      path.join(node.controlPlane.binDir, 'kubectl'),
+      ['--kubeconfig', node.kubeconfigPath, '-n', namespace, 'port-forward', 'deployment/web', ':8080'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let out = '';
+      forward.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await expect.poll(() => /127\.0\.0\.1:(\d+)/.exec(out)?.[1], { timeout: 20_000 }).toBeTruthy();
+      const localPort = /127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+      expect(await get(`http://127.0.0.1:${localPort}/`)).toMatch(/^hello from web-/);
+    } finally {
+      forward.kill('SIGTERM');
+    }
+  }, 60_000);
+
   it('gives pods a projected ServiceAccount token the apiserver accepts over verified TLS', async () => {
     const who = await node.kubectl(['-n', namespace, 'exec', 'client', '--', '/probe', 'whoami']);
     expect(who.trim()).toBe(`system:serviceaccount:${namespace}:default`);
