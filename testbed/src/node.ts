@@ -479,6 +479,8 @@ async function writeRuntimeFiles(l: Layout): Promise<string> {
       '  runtime_type = "io.containerd.runc.v2"',
       `[${cri}.containerd.runtimes.runc.options]`,
       '  SystemdCgroup = false',
+      // runc's state per node (its default, /run/containerd/runc, is shared by every containerd).
+      `  Root = "${dirs.containerd}/runc"`,
       `[${cri}.cni]`,
       `  bin_dir = "${cniBinDir}"`,
       `  conf_dir = "${dirs.cni}/net.d"`,
