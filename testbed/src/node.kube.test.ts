@@ -1,6 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { pathToFileURL } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { mountsUnder, nodeUnavailableReason, pidsMentioning, startNode, type TestbedNode } from './node.ts';
@@ -45,7 +49,7 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
       .map((id) => (JSON.parse(crictl('inspect', id)) as { info?: { pid?: number } }).info?.pid ?? 0);
   /** The network namespace files of the node's pod sandboxes. */
   const podNetnsPaths = () => {
-    return crictl('pods', '-q')
+    return crictl('pods', '-q', '--state', 'ready')
       .split('\n')
       .filter(Boolean)
       .map((id) => {
@@ -64,7 +68,8 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     process.stderr.write(
       `node: start-to-Ready ${(node.timings.nodeReadyMs / 1000).toFixed(1)} s, CoreDNS available ${(node.timings.dnsReadyMs / 1000).toFixed(1)} s\n`,
     );
-  }, 600_000);
+    // A cold cache builds the node's binaries first (~11 minutes on 2 cores; .ci/run does it in its set-up).
+  }, 1_500_000);
 
   afterAll(async () => {
     await node?.stop();
@@ -163,6 +168,28 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     expect(await readFile(path.join(pv.spec.hostPath.path, 'proof.txt'), 'utf8')).toBe(written);
   }, 300_000);
 
+  const dockerRunning = spawnSync('docker', ['info'], { timeout: 10_000 }).status === 0;
+  it.skipIf(!dockerRunning)(
+    'imports an image dockerd holds (docker save | ctr import) and runs it',
+    async () => {
+      const ref = `local/probe:docker-import-${process.pid}`;
+      const load = spawnSync('docker', ['load', '-i', path.join(node.binDir, 'images', 'probe.tar')], { encoding: 'utf8' });
+      expect(load.status, load.stderr).toBe(0);
+      expect(spawnSync('docker', ['tag', 'local/probe:1', ref]).status).toBe(0);
+      try {
+        expect(await node.importImage(ref)).toContain(`docker.io/${ref}`);
+        await node.kubectl(['-n', namespace, 'run', 'from-docker', `--image=docker.io/${ref}`, '--image-pull-policy=Never']);
+        await node.kubectl(['-n', namespace, 'wait', '--for=condition=Ready', 'pod/from-docker', '--timeout=60s'], { timeoutMs: 70_000 });
+        expect(await node.kubectl(['-n', namespace, 'logs', 'from-docker'])).toContain('probe ready');
+        await node.kubectl(['-n', namespace, 'delete', 'pod', 'from-docker', '--grace-period=0', '--force', '--wait=true']);
+      } finally {
+        spawnSync('docker', ['rmi', ref]);
+      }
+      await expect(node.importImage('local/no-such-image:never')).rejects.toThrow(/docker save local\/no-such-image:never failed/);
+    },
+    120_000,
+  );
+
   it('resolves a Service by its DNS name from a pod and reaches it through kube-proxy', async () => {
     const clusterIp = (await node.kubectl(['-n', namespace, 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
     expect(clusterIp.startsWith(node.serviceCidr.split('.').slice(0, 3).join('.'))).toBe(true);
@@ -177,6 +204,46 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     // Both replicas answer through the ClusterIP (iptables' random choice, 12 tries: 1 in 2048 to miss one).
     expect(replies.size).toBe(2);
   }, 120_000);
+
+  it('lets this host reach Services (ClusterIP, NodePort), pod IPs and kubectl port-forward', async () => {
+    const get = async (url: string) => (await (await fetch(url, { signal: AbortSignal.timeout(5_000) })).text()).trim();
+    const clusterIp = (await node.kubectl(['-n', namespace, 'get', 'service', 'web', '-o', 'jsonpath={.spec.clusterIP}'])).trim();
+    expect(await get(`http://${clusterIp}/`)).toMatch(/^hello from web-/);
+    const podIp = (await node.kubectl(['-n', namespace, 'get', 'pods', '-l', 'app=web', '-o', 'jsonpath={.items[0].status.podIP}'])).trim();
+    expect(podIp.startsWith(node.podCidr.split('.').slice(0, 3).join('.'))).toBe(true);
+    expect(await get(`http://${podIp}:8080/`)).toMatch(/^hello from web-/);
+
+    await node.kubectl([
+      '-n',
+      namespace,
+      'expose',
+      'deployment',
+      'web',
+      '--name=web-nodeport',
+      '--type=NodePort',
+      '--port=80',
+      '--target-port=8080',
+    ]);
+    const nodePort = (
+      await node.kubectl(['-n', namespace, 'get', 'service', 'web-nodeport', '-o', 'jsonpath={.spec.ports[0].nodePort}'])
+    ).trim();
+    await expect.poll(() => get(`http://${node.address}:${nodePort}/`).catch(String), { timeout: 10_000 }).toMatch(/^hello from web-/);
+
+    const forward = spawn(
+      path.join(node.controlPlane.binDir, 'kubectl'),
+      ['--kubeconfig', node.kubeconfigPath, '-n', namespace, 'port-forward', 'deployment/web', ':8080'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    try {
+      let out = '';
+      forward.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      await expect.poll(() => /127\.0\.0\.1:(\d+)/.exec(out)?.[1], { timeout: 20_000 }).toBeTruthy();
+      const localPort = /127\.0\.0\.1:(\d+)/.exec(out)?.[1];
+      expect(await get(`http://127.0.0.1:${localPort}/`)).toMatch(/^hello from web-/);
+    } finally {
+      forward.kill('SIGTERM');
+    }
+  }, 60_000);
 
   it('gives pods a projected ServiceAccount token the apiserver accepts over verified TLS', async () => {
     const who = await node.kubectl(['-n', namespace, 'exec', 'client', '--', '/probe', 'whoami']);
@@ -214,4 +281,53 @@ describe.skipIf(unavailable !== null)('a real node in the test bed', () => {
     expect(routes).not.toContain(node.podCidr);
     for (const hierarchy of ['cpu', 'memory', 'pids']) expect(existsSync(`/sys/fs/cgroup/${hierarchy}/${node.name}`)).toBe(false);
   }, 120_000);
+});
+
+describe.skipIf(unavailable !== null)('a node whose owner is killed', () => {
+  it('is removed by its watchdog: no processes, mounts, namespace, cgroups or files', async () => {
+    const dir = await mkdtemp(path.join(tmpdir(), 'codevector-node-owner-'));
+    const script = path.join(dir, 'owner.ts');
+    await writeFile(
+      script,
+      [
+        `import { startNode } from ${JSON.stringify(pathToFileURL(path.resolve('testbed/src/node.ts')).href)};`,
+        'const node = await startNode();',
+        "await node.kubectl(['run', 'sleeper', '--image=docker.io/local/coredns:v1.14.7', '--image-pull-policy=Never']);",
+        "await node.kubectl(['wait', '--for=condition=Ready', 'pod/sleeper', '--timeout=120s'], { timeoutMs: 130_000 });",
+        "console.log('READY ' + node.name);",
+        'setInterval(() => {}, 1000);',
+      ].join('\n'),
+    );
+    const owner = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    owner.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    owner.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = new Promise((resolve) => owner.on('exit', resolve));
+    try {
+      const deadline = Date.now() + 240_000;
+      while (!/READY (\S+)/.test(stdout)) {
+        if (owner.exitCode !== null || Date.now() > deadline) throw new Error(`owner did not start a node:\n${stderr.slice(-3000)}`);
+        await sleep(200);
+      }
+      const name = /READY (\S+)/.exec(stdout)?.[1] ?? '';
+      const slotRoot = root(name);
+      expect(await pidsMentioning([slotRoot])).not.toEqual([]);
+      expect(await mountsUnder(slotRoot)).not.toEqual([]);
+
+      owner.kill('SIGKILL');
+      await exited;
+      const gone = Date.now() + 60_000;
+      while (existsSync(`/run/codevector-node/${name.split('-').at(-1)}`) && Date.now() < gone) await sleep(250);
+      expect(existsSync(`/run/codevector-node/${name.split('-').at(-1)}`)).toBe(false);
+      expect(await pidsMentioning([slotRoot])).toEqual([]);
+      expect(await mountsUnder(slotRoot)).toEqual([]);
+      expect(existsSync(slotRoot)).toBe(false);
+      expect(existsSync(`/run/netns/${name}`)).toBe(false);
+      for (const hierarchy of ['cpu', 'memory', 'pids']) expect(existsSync(`/sys/fs/cgroup/${hierarchy}/${name}`)).toBe(false);
+    } finally {
+      owner.kill('SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 360_000);
 });

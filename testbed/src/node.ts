@@ -165,15 +165,6 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     await createNetwork(layout);
     log(`network namespace ${layout.name}: node ${layout.nodeIp}, host ${layout.hostIp}, pods ${layout.podCidr} (${since()})`);
 
-    controlPlane = await startControlPlane({
-      ...options.controlPlane,
-      log,
-      node: { advertiseAddress: layout.hostIp, serviceCidr: layout.serviceCidr },
-    });
-    const access = controlPlane.node!;
-    log(`control plane ready (${since()})`);
-
-    const files = await writeNodeFiles(layout, controlPlane);
     const inNamespace = (name: string, binary: string, args: string[]) => {
       const child = launch(name, 'nsenter', [`--net=/run/netns/${layout.name}`, '--', binary, ...args], {
         logFile: path.join(layout.logDir, `${name}.log`),
@@ -183,17 +174,32 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
       return child;
     };
 
-    inNamespace('containerd', 'containerd', ['--config', files.containerdConfig]);
-    await waitUntil(
-      'containerd',
-      children,
-      30_000,
-      async () => (await run('ctr', ['--address', layout.containerdSocket, 'version'])).code === 0,
-    );
-    log(`containerd ready (${since()})`);
-    for (const image of ['pause.tar', 'coredns.tar']) await importInto(layout, path.join(binDir, 'images', image));
-    for (const image of options.images ?? []) await importInto(layout, image);
-    log(`images imported (${since()})`);
+    // containerd and its images do not need the control plane: both start at once.
+    const runtime = (async () => {
+      inNamespace('containerd', 'containerd', ['--config', await writeRuntimeFiles(layout)]);
+      await waitUntil(
+        'containerd',
+        children,
+        30_000,
+        async () => (await run('ctr', ['--address', layout.containerdSocket, 'version'])).code === 0,
+      );
+      log(`containerd ready (${since()})`);
+      for (const image of ['pause.tar', 'coredns.tar']) await importInto(layout, path.join(binDir, 'images', image));
+      for (const image of options.images ?? []) await importInto(layout, image);
+      log(`images imported (${since()})`);
+    })();
+    const [started] = await Promise.all([
+      startControlPlane({ ...options.controlPlane, log, node: { advertiseAddress: layout.hostIp, serviceCidr: layout.serviceCidr } }).then(
+        (cp) => {
+          controlPlane = cp;
+          return cp;
+        },
+      ),
+      runtime,
+    ]);
+    const access = started.node!;
+    log(`control plane ready (${since()})`);
+    const kubeletConfig = await writeKubeletFiles(layout, started);
 
     await createCgroupRoot(layout.cgroup);
     const kubeconfigs = {
@@ -204,26 +210,24 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     };
     inNamespace('kube-controller-manager', path.join(binDir, 'kube-controller-manager'), [
       `--kubeconfig=${kubeconfigs.controllerManager}`,
-      `--authentication-kubeconfig=${kubeconfigs.controllerManager}`,
-      `--authorization-kubeconfig=${kubeconfigs.controllerManager}`,
       `--service-account-private-key-file=${access.serviceAccountKeyPath}`,
       `--root-ca-file=${access.servingCaPath}`,
       '--use-service-account-credentials=true',
       `--service-cluster-ip-range=${layout.serviceCidr}`,
+      // No delegated authentication: the apiserver has no request-header CA, so the delegating
+      // authenticator would log its absence every second. Health paths stay open without it.
       '--leader-elect=false',
       '--bind-address=127.0.0.1',
       '--secure-port=10257',
     ]);
     inNamespace('kube-scheduler', path.join(binDir, 'kube-scheduler'), [
       `--kubeconfig=${kubeconfigs.scheduler}`,
-      `--authentication-kubeconfig=${kubeconfigs.scheduler}`,
-      `--authorization-kubeconfig=${kubeconfigs.scheduler}`,
       '--leader-elect=false',
       '--bind-address=127.0.0.1',
       '--secure-port=10259',
     ]);
     inNamespace('kubelet', path.join(binDir, 'kubelet'), [
-      `--config=${files.kubeletConfig}`,
+      `--config=${kubeletConfig}`,
       `--kubeconfig=${kubeconfigs.kubelet}`,
       `--root-dir=${layout.kubeletDir}`,
       `--node-ip=${layout.nodeIp}`,
@@ -235,14 +239,14 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
 
     // Add-ons go in while the kubelet registers: CoreDNS tolerates the not-ready taint and starts
     // as soon as the node takes pods.
-    const kubectl = kubectlFor(controlPlane);
+    const kubectl = kubectlFor(started);
     await createVolumeDirs(layout, options.persistentVolumes?.count ?? 4);
     await kubectl(['apply', '--server-side', '--field-manager=codevector-testbed', '-f', '-'], {
       input: addonManifests(layout, options.persistentVolumes),
     });
 
     await waitUntil(`node ${layout.name} Ready`, children, readyTimeoutMs, async () => {
-      const res = await kubeRequest<{ status?: { conditions?: { type: string; status: string }[] } }>(controlPlane!.kubeconfigPath, {
+      const res = await kubeRequest<{ status?: { conditions?: { type: string; status: string }[] } }>(started.kubeconfigPath, {
         method: 'GET',
         path: `/api/v1/nodes/${layout.name}`,
         timeoutMs: 2_000,
@@ -253,7 +257,7 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     log(`node ${layout.name} Ready (${since()})`);
 
     await waitUntil('CoreDNS available', children, readyTimeoutMs, async () => {
-      const res = await kubeRequest<{ status?: { availableReplicas?: number } }>(controlPlane!.kubeconfigPath, {
+      const res = await kubeRequest<{ status?: { availableReplicas?: number } }>(started.kubeconfigPath, {
         method: 'GET',
         path: '/apis/apps/v1/namespaces/kube-system/deployments/coredns',
         timeoutMs: 2_000,
@@ -264,9 +268,9 @@ export async function startNode(options: NodeOptions = {}): Promise<TestbedNode>
     log(`CoreDNS available at ${layout.dnsServiceIp} (${since()})`);
 
     return {
-      controlPlane,
+      controlPlane: started,
       name: layout.name,
-      kubeconfigPath: controlPlane.kubeconfigPath,
+      kubeconfigPath: started.kubeconfigPath,
       kubeconfigs,
       address: layout.nodeIp,
       hostAddress: layout.hostIp,
@@ -423,14 +427,19 @@ async function createNetwork(l: Layout): Promise<void> {
   await run('ip', [...ns, 'sysctl', '-q', '-w', 'net.bridge.bridge-nf-call-iptables=1']);
 }
 
-async function writeNodeFiles(l: Layout, controlPlane: ControlPlane) {
-  const access = controlPlane.node!;
-  const dirs = {
+function nodeDirs(l: Layout) {
+  return {
     containerd: path.join(l.root, 'containerd'),
     cni: path.join(l.root, 'cni'),
     pki: path.join(l.root, 'pki'),
     podLogs: path.join(l.root, 'pod-logs'),
   };
+}
+
+/** containerd's config and the CNI network; returns the config's path. */
+async function writeRuntimeFiles(l: Layout): Promise<string> {
+  const dirs = nodeDirs(l);
+
   await Promise.all([...Object.values(dirs), l.kubeletDir].map((dir) => mkdir(dir, { recursive: true })));
   await mkdir(path.join(dirs.cni, 'net.d'), { recursive: true });
 
@@ -468,6 +477,8 @@ async function writeNodeFiles(l: Layout, controlPlane: ControlPlane) {
       '  runtime_type = "io.containerd.runc.v2"',
       `[${cri}.containerd.runtimes.runc.options]`,
       '  SystemdCgroup = false',
+      // runc's state per node (its default, /run/containerd/runc, is shared by every containerd).
+      `  Root = "${dirs.containerd}/runc"`,
       `[${cri}.cni]`,
       `  bin_dir = "${cniBinDir}"`,
       `  conf_dir = "${dirs.cni}/net.d"`,
@@ -505,6 +516,13 @@ async function writeNodeFiles(l: Layout, controlPlane: ControlPlane) {
     ),
   );
 
+  return containerdConfig;
+}
+
+/** The kubelet's serving certificate and configuration; returns the configuration's path. */
+async function writeKubeletFiles(l: Layout, controlPlane: ControlPlane): Promise<string> {
+  const access = controlPlane.node!;
+  const dirs = nodeDirs(l);
   const serving = await access.issueServingCertificate(l.name, [l.nodeIp], [l.name]);
   const kubeletCert = path.join(dirs.pki, 'kubelet.crt');
   const kubeletKey = path.join(dirs.pki, 'kubelet.key');
@@ -544,7 +562,7 @@ async function writeNodeFiles(l: Layout, controlPlane: ControlPlane) {
       syncFrequency: '10s',
     }),
   );
-  return { containerdConfig, kubeletConfig };
+  return kubeletConfig;
 }
 
 async function writeKubeProxyConfig(l: Layout, kubeconfig: string): Promise<string> {
