@@ -15,6 +15,9 @@ const ignore = ['**/node_modules/**', '**/dist/**', '.tools/**'];
 // The fault suite (docs/reliability.md) starts its own PostgreSQL, control plane and processes per
 // file and runs only through `npm run test:faults`, never in the default projects.
 const faults = ['**/*.faults.test.ts', '**/*.soak.test.ts'];
+// The cluster e2e (e2e/src/cluster/*.cluster.test.ts) builds images and starts a real node with its
+// own control plane; it runs only through `npm run e2e:cluster`, which sets CODEVECTOR_CLUSTER.
+const cluster = ['**/*.cluster.test.ts'];
 
 export default defineConfig({
   test: {
@@ -44,7 +47,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['e2e/src/**/*.test.ts'],
-          exclude: [...ignore, ...faults],
+          exclude: [...ignore, ...faults, ...cluster],
           ...shared,
           testTimeout: 120_000,
           // Whole-system checks poll what a browser or a background writer shows; on a loaded
@@ -54,6 +57,21 @@ export default defineConfig({
       },
       // Only through run-faults.ts (`npm run test:faults`), which sets CODEVECTOR_FAULTS; one file
       // at a time, since each one measures memory and latency of processes sharing two cores.
+      ...(process.env['CODEVECTOR_CLUSTER']
+        ? [
+            {
+              extends: true,
+              test: {
+                name: 'cluster',
+                include: ['e2e/src/cluster/*.cluster.test.ts'],
+                fileParallelism: false,
+                testTimeout: 300_000,
+                hookTimeout: 2_400_000,
+                expect: { poll: { timeout: 10_000, interval: 100 } },
+              },
+            },
+          ]
+        : []),
       ...(process.env['CODEVECTOR_FAULTS']
         ? [
             {

@@ -25,8 +25,8 @@ if [ -n "${TEST_ASSET_KUBE_APISERVER:-}" ] && [ -n "${TEST_ASSET_ETCD:-}" ]; the
   ln -sf "$TEST_ASSET_ETCD" "$dest/etcd"
 fi
 
-minor="${K8S_VERSION#v1.}"; minor="${minor%%.*}"
-patch="${K8S_VERSION##*.}"
+# shellcheck source=lib/kubernetes-from-source.sh
+. "$root/scripts/lib/kubernetes-from-source.sh"
 gobuild() { # <module dir> <output> <package> [ldflags]
   (cd "$1" && CGO_ENABLED=0 go build -trimpath -ldflags "-s -w ${4:-}" -o "$2.tmp" "$3" && mv "$2.tmp" "$2")
 }
@@ -35,16 +35,8 @@ if [ ! -x "$dest/kube-apiserver" ]; then
   command -v go >/dev/null || { log "Go is required to build kube-apiserver (or set KUBEBUILDER_ASSETS)"; exit 1; }
   log "building kube-apiserver $K8S_VERSION from the Go module proxy (several minutes, once)"
   work="$(mktemp -d)"; trap 'rm -rf "$work"' EXIT
-  mkdir -p "$work/kas" && cd "$work/kas"
-  go mod init codevector.local/kube-apiserver >/dev/null 2>&1
-  gomod="$(go mod download -json "k8s.io/kubernetes@$K8S_VERSION" | sed -n 's/.*"GoMod": "\(.*\)".*/\1/p')"
-  # k8s.io/kubernetes requires its staging modules at v0.0.0 with local replaces; point each at its release.
-  for m in $(sed -n 's#^[[:space:]]*\(k8s.io/[a-z0-9.-]*\) => ./staging/.*#\1#p' "$gomod"); do
-    go mod edit "-replace=$m=$m@v0.$minor.$patch"
-  done
-  go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION" >/dev/null 2>&1 || go get "k8s.io/kubernetes/cmd/kube-apiserver@$K8S_VERSION"
-  stamp="-X k8s.io/component-base/version.gitVersion=$K8S_VERSION -X k8s.io/component-base/version.gitMajor=1 -X k8s.io/component-base/version.gitMinor=$minor -X k8s.io/component-base/version.gitTreeState=clean -X k8s.io/client-go/pkg/version.gitVersion=$K8S_VERSION"
-  gobuild "$work/kas" "$dest/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver "$stamp"
+  k8s_prepare_module "$work/kas" "$K8S_VERSION"
+  k8s_build "$work/kas" "$K8S_VERSION" "$dest" kube-apiserver
 fi
 
 if [ ! -x "$dest/etcd" ]; then

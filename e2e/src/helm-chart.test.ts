@@ -91,6 +91,42 @@ describe('helm chart', () => {
     expect(out).toMatch(/deployment.apps\/cv-codevector-gateway created \(server dry run\)/);
   });
 
+  it('meets Pod Security "restricted" with the evaluation PostgreSQL: the apiserver warns about nothing', async () => {
+    const restricted = `${namespace}-restricted`;
+    await tool('kubectl', ['create', 'namespace', restricted]);
+    await tool('kubectl', [
+      'label',
+      'namespace',
+      restricted,
+      'pod-security.kubernetes.io/enforce=restricted',
+      'pod-security.kubernetes.io/warn=restricted',
+    ]);
+    const rendered = await tool('helm', ['template', 'cv', chart, '--namespace', restricted, '--set', 'postgresql.enabled=true']);
+    const docs = parseAllDocuments(rendered).map((doc) => doc.toJSON() as Doc | null);
+    const hooks = (kind: string) =>
+      docs.find((d) => d?.kind === kind && (d.metadata as { annotations?: Record<string, string> }).annotations?.['helm.sh/hook']);
+    // The database exists before the migrate hook, which runs before any serving pod.
+    expect(hooks('StatefulSet')).toBeTruthy();
+    expect(hooks('Job')).toBeTruthy();
+    const file = path.join('/tmp', `${restricted}-rendered.yaml`);
+    const { writeFile } = await import('node:fs/promises');
+    await writeFile(file, rendered);
+    const { stdout, stderr } = await run(path.join(bin, 'kubectl'), ['apply', '--dry-run=server', '-n', restricted, '-f', file]);
+    expect(stdout).toMatch(/statefulset.apps\/cv-codevector-postgresql created/);
+    expect(stderr).not.toMatch(/PodSecurity/);
+    // The check can fail: a pod without the restricted settings is warned about.
+    const plain = await run(path.join(bin, 'kubectl'), [
+      'create',
+      'deployment',
+      'plain',
+      '--image=x',
+      '-n',
+      restricted,
+      '--dry-run=server',
+    ]);
+    expect(plain.stderr).toMatch(/would violate PodSecurity "restricted/);
+  });
+
   it('reads Secrets only in the namespaces it serves: a Role each, none cluster-wide; cluster-wide mode is explicit', async () => {
     const teams = [`${namespace}-team-a`, `${namespace}-team-b`];
     const served = await render(`operator.watchNamespaces={${teams.join(',')}}`);

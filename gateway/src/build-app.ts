@@ -14,6 +14,8 @@ export type GatewayDeps = ProxyDeps & {
   inflight?: { count: number };
   /** Slow clients (ADR 0113): the headers must arrive within headersTimeoutMs. */
   headersTimeoutMs?: number;
+  /** Set while shutting down: requests are still served, each response closes its connection. */
+  drain?: { draining: boolean };
 };
 
 const anthropicTypes = ['anthropic'];
@@ -44,6 +46,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
   // request, for routes that hijack the reply anyway (ADR 0110). `app.inject()` still reaches
   // the same handlers through the fastify routes registered below.
   let closing = false;
+  const drain = deps.drain ?? { draining: false };
   const hotRoutes = new Map<string, Endpoint>();
   const app = Fastify({
     logger: false,
@@ -52,6 +55,9 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     serverFactory: (fastifyHandler) => {
       // Timeouts are checked every second (Node's default is every 30 s, far too coarse).
       const server = createServer({ connectionsCheckingInterval: 1000 }, (req, res) => {
+        // Draining (a rollout stops this pod): keep-alive clients reconnect, through the Service,
+        // to a pod that stays, instead of meeting the 503 a closing server answers.
+        if (drain.draining) res.setHeader('connection', 'close');
         if (req.method === 'POST' && !closing) {
           const url = req.url ?? '/';
           const query = url.indexOf('?');
@@ -189,10 +195,13 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 }
 
 /** Health, readiness and metrics on their own port (DESIGN §6), away from client traffic. */
-export function buildOpsApp(deps: Pick<ProxyDeps, 'snapshots' | 'metrics' | 'recorder' | 'usage'>): FastifyInstance {
+export function buildOpsApp(
+  deps: Pick<ProxyDeps, 'snapshots' | 'metrics' | 'recorder' | 'usage'> & Pick<GatewayDeps, 'drain'>,
+): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {
+    if (deps.drain?.draining) return reply.code(503).send({ status: 'not ready', reason: 'draining' });
     const snapshot = deps.snapshots.current();
     if (!snapshot) return reply.code(503).send({ status: 'not ready', reason: 'no config snapshot loaded yet' });
     return { status: 'ready', configVersion: snapshot.version };

@@ -31,6 +31,11 @@ export const gatewayConfigSchema = z.object({
   BODY_TIMEOUT_MS: z.coerce.number().int().positive().default(30_000),
   /** Client headers forwarded upstream on top of the built-in allow-list (comma-separated; `prefix-*` allowed). */
   UPSTREAM_HEADER_ALLOW: z.string().default(''),
+  /**
+   * On SIGTERM, keep serving this long before closing, each response with `Connection: close` and
+   * /readyz failing, so keep-alive clients reconnect elsewhere (the chart's rollouts; 0 = close at once).
+   */
+  SHUTDOWN_DRAIN_MS: z.coerce.number().int().nonnegative().default(0),
   DATABASE_POOL_SIZE: z.coerce.number().int().positive().default(10),
   /**
    * The namespace whose Budgets, RateLimits and SecretRules govern the traffic of every namespace

@@ -56,8 +56,9 @@ export async function startGateway(
     logger,
   };
   const inflight = { count: 0 };
-  const app = buildApp({ ...deps, inflight, headersTimeoutMs: config.HEADERS_TIMEOUT_MS });
-  const ops = buildOpsApp(deps);
+  const drain = { draining: false };
+  const app = buildApp({ ...deps, inflight, drain, headersTimeoutMs: config.HEADERS_TIMEOUT_MS });
+  const ops = buildOpsApp({ ...deps, drain });
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
   const port = (app.server.address() as { port: number }).port;
@@ -70,7 +71,11 @@ export async function startGateway(
     metricsPort,
     close() {
       closing ??= (async () => {
-        logger.info('gateway shutting down');
+        logger.info({ drainMs: config.SHUTDOWN_DRAIN_MS }, 'gateway shutting down');
+        // Drain first: serve as usual, but close each connection after its response and report
+        // not ready, so clients holding keep-alive connections move to other pods.
+        drain.draining = true;
+        if (config.SHUTDOWN_DRAIN_MS > 0) await new Promise((resolve) => setTimeout(resolve, config.SHUTDOWN_DRAIN_MS));
         // The snapshot in force serves what is in flight; a config change now is not needed, and
         // the database may be stopping too (npm start stops everything on Ctrl-C).
         await snapshots.stopListening();

@@ -2,12 +2,16 @@
 // embedded PostgreSQL with the migrations applied, for trying manifests and running the operator
 // by hand. Everything is fresh on each start and removed on Ctrl-C; the kubeconfig goes to a fixed
 // place (.codevector/kubeconfig) so a second shell can find it.
+// `npm run cluster -- --node` adds a real node (testbed/src/node.ts, ADR 0007): kubelet,
+// containerd, kube-proxy, scheduler, controller-manager, CoreDNS and a default StorageClass, so
+// pods run. It needs root and the Debian packages containerd, runc and containernetworking-plugins.
 import { copyFile, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
 import { type ControlPlane, startControlPlane } from './control-plane.ts';
 import { kubeRequest } from './kube-request.ts';
+import { startNode, type TestbedNode } from './node.ts';
 import { type Postgres, runAdminStatements, startPostgres } from './postgres.ts';
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
@@ -19,6 +23,8 @@ const healthEveryMs = 5_000;
 
 const log = (line: string) => process.stderr.write(`cluster: ${line}\n`);
 const stops: (() => Promise<void>)[] = [];
+const withNode = process.argv.slice(2).includes('--node');
+let node: TestbedNode | undefined;
 
 /** An optional component: the cluster is still useful for kubectl when PostgreSQL cannot start. */
 async function startDatabase(): Promise<{ postgres: Postgres; url: string } | { error: unknown }> {
@@ -35,7 +41,14 @@ async function startDatabase(): Promise<{ postgres: Postgres; url: string } | { 
 }
 
 async function startCluster(): Promise<ControlPlane> {
-  const controlPlane = await startControlPlane({ crdDir: path.join(repoRoot, 'crds'), log });
+  const crdDir = path.join(repoRoot, 'crds');
+  if (withNode) {
+    node = await startNode({ controlPlane: { crdDir }, log });
+    const started = node;
+    stops.push(() => started.stop());
+    return started.controlPlane;
+  }
+  const controlPlane = await startControlPlane({ crdDir, log });
   stops.push(() => controlPlane.stop());
   return controlPlane;
 }
@@ -69,7 +82,8 @@ if ('error' in cluster) {
     path: '/apis/apiextensions.k8s.io/v1/customresourcedefinitions',
   });
   const crdNames = crds.body.items?.map((crd) => crd.metadata.name) ?? [];
-  const exports = [`export KUBECONFIG=${kubeconfigPath}`, `export PATH=${controlPlane.binDir}:$PATH`];
+  const binDirs = node ? `${controlPlane.binDir}:${node.binDir}` : controlPlane.binDir;
+  const exports = [`export KUBECONFIG=${kubeconfigPath}`, `export PATH=${binDirs}:$PATH`];
   if ('url' in database) exports.push(`export DATABASE_URL=${database.url}`);
   await writeFile(envFile, `${exports.join('\n')}\n`, { mode: 0o600 });
 
@@ -82,6 +96,15 @@ if ('error' in cluster) {
       ? `  PostgreSQL      ${database.url} (migrated)`
       : `  PostgreSQL      not started: ${database.error instanceof Error ? database.error.message : String(database.error)}`,
     `  kubectl, helm   ${controlPlane.binDir}`,
+    ...(node
+      ? [
+          `  node            ${node.name} Ready in ${(node.timings.nodeReadyMs / 1000).toFixed(1)} s (InternalIP ${node.address}, pods ${node.podCidr}, Services ${node.serviceCidr})`,
+          `  cluster DNS     ${node.dnsServiceIp} (CoreDNS), StorageClass \`${node.storageClassName}\` (default)`,
+          `  images          crictl --runtime-endpoint ${node.containerdEndpoint} images (crictl is in ${node.binDir}); load more with`,
+          `                  ctr --address ${node.containerdEndpoint.replace('unix://', '')} -n k8s.io images import <tar>  (pods: imagePullPolicy Never)`,
+          `  host services   reachable from pods at ${node.hostAddress}; component logs in ${node.logDir}`,
+        ]
+      : ['  node            none (`npm run cluster -- --node` adds one that runs pods)']),
     '',
     'In another shell:',
     ...exports.map((line) => `  ${line}`),

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { rmSync } from 'node:fs';
+import { createWriteStream, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -42,6 +42,33 @@ export type ControlPlane = {
   addApiserver(): Promise<{ server: string; kubeconfigPath: string; stop(): Promise<void> }>;
   /** Stops kube-apiserver, then etcd, and removes temporary files. Safe to call twice. */
   stop(): Promise<void>;
+  /** What a node needs to join (present when started with `options.node`; see testbed/src/node.ts). */
+  node?: NodeAccess;
+};
+
+/** Options that make the control plane ready for a real node (ADR 0007). */
+export type NodeAccessOptions = {
+  /**
+   * An address of this host that the node's processes and its pods reach. The apiserver binds
+   * every address, advertises this one (it becomes the `kubernetes` Service's endpoint) and has it
+   * in its serving certificate.
+   */
+  advertiseAddress: string;
+  /** --service-cluster-ip-range, an IPv4 /24 (default 10.0.0.0/24); its first address is in the serving certificate. */
+  serviceCidr: string;
+};
+
+export type NodeAccess = NodeAccessOptions & {
+  /** `https://<advertiseAddress>:<port>` */
+  server: string;
+  /** PEM files the node's components are configured with. */
+  servingCaPath: string;
+  clientCaPath: string;
+  serviceAccountKeyPath: string;
+  /** A kubeconfig like kubeconfigFor's, but pointing at `server` (127.0.0.1 is not the node's loopback). */
+  kubeconfigFor(user: string, groups?: string[]): Promise<string>;
+  /** A serving certificate from the CA clients already trust (the apiserver checks the kubelet's with it). */
+  issueServingCertificate(commonName: string, ipAddresses: string[], dnsNames?: string[]): Promise<{ certPem: string; keyPem: string }>;
 };
 
 export type ControlPlaneOptions = {
@@ -53,9 +80,15 @@ export type ControlPlaneOptions = {
   log?: (line: string) => void;
   /** Extra kube-apiserver flags, appended after the defaults (for a scalar flag, the last value wins). */
   apiserverArgs?: string[];
+  /**
+   * Make room for a real node: bind every address and advertise `advertiseAddress`, reach kubelets
+   * by InternalIP with a client certificate, authorise kubelets with the Node authorizer, and turn
+   * the ServiceAccount admission plugin back on (the node brings a controller-manager).
+   */
+  node?: NodeAccessOptions;
 };
 
-type Child = { name: string; process: ChildProcess; exited: Promise<void>; output: string[] };
+export type Child = { name: string; process: ChildProcess; exited: Promise<void>; output: string[] };
 
 const repoRoot = fileURLToPath(new URL('../../', import.meta.url));
 // The envtest convention: control-plane output goes to our stderr only when asked for; otherwise
@@ -115,12 +148,13 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     createCertificateAuthority('codevector-testbed-client-ca'),
     generateKeyPairPem(),
   ]);
+  const serviceCidr = options.node?.serviceCidr ?? '10.0.0.0/24';
   const servingCert = await servingCa.issue({
     commonName: 'kube-apiserver',
     usage: 'server',
-    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-    // 10.0.0.1 is the `kubernetes` Service's ClusterIP in --service-cluster-ip-range.
-    ipAddresses: ['127.0.0.1', '10.0.0.1'],
+    dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc', 'kubernetes.default.svc.cluster.local'],
+    // The first address of --service-cluster-ip-range is the `kubernetes` Service's ClusterIP.
+    ipAddresses: ['127.0.0.1', firstAddress(serviceCidr), ...(options.node ? [options.node.advertiseAddress] : [])],
   });
   const files = {
     servingCert: path.join(pki, 'apiserver.crt'),
@@ -128,13 +162,27 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     clientCa: path.join(pki, 'client-ca.crt'),
     serviceAccountPub: path.join(pki, 'sa.pub'),
     serviceAccountKey: path.join(pki, 'sa.key'),
+    servingCa: path.join(pki, 'serving-ca.crt'),
+    kubeletClientCert: path.join(pki, 'apiserver-kubelet-client.crt'),
+    kubeletClientKey: path.join(pki, 'apiserver-kubelet-client.key'),
   };
+  // The apiserver's login at kubelets (logs, exec, port-forward); kubelets trust the client CA.
+  const kubeletClient = options.node
+    ? await clientCa.issue({ commonName: 'kube-apiserver-kubelet-client', organizations: ['system:masters'], usage: 'client' })
+    : undefined;
   await Promise.all([
     writeFile(files.servingCert, servingCert.certPem),
     writeFile(files.servingKey, servingCert.keyPem, { mode: 0o600 }),
     writeFile(files.clientCa, clientCa.certPem),
     writeFile(files.serviceAccountPub, serviceAccountKeys.publicKeyPem),
     writeFile(files.serviceAccountKey, serviceAccountKeys.privateKeyPem, { mode: 0o600 }),
+    writeFile(files.servingCa, servingCa.certPem),
+    ...(kubeletClient
+      ? [
+          writeFile(files.kubeletClientCert, kubeletClient.certPem),
+          writeFile(files.kubeletClientKey, kubeletClient.keyPem, { mode: 0o600 }),
+        ]
+      : []),
   ]);
 
   let kubeconfigCount = 0;
@@ -204,15 +252,28 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     `--tls-private-key-file=${files.servingKey}`,
     `--client-ca-file=${files.clientCa}`,
     `--secure-port=${port}`,
-    '--bind-address=127.0.0.1',
-    '--advertise-address=127.0.0.1',
-    '--service-cluster-ip-range=10.0.0.0/24',
+    ...(options.node
+      ? [
+          '--bind-address=0.0.0.0',
+          `--advertise-address=${options.node.advertiseAddress}`,
+          '--kubelet-preferred-address-types=InternalIP',
+          `--kubelet-client-certificate=${files.kubeletClientCert}`,
+          `--kubelet-client-key=${files.kubeletClientKey}`,
+          `--kubelet-certificate-authority=${files.servingCa}`,
+          '--authorization-mode=Node,RBAC',
+          '--enable-admission-plugins=NodeRestriction',
+        ]
+      : [
+          '--bind-address=127.0.0.1',
+          '--advertise-address=127.0.0.1',
+          '--authorization-mode=RBAC',
+          // No controller-manager runs, so nothing would create the ServiceAccounts this plugin demands.
+          '--disable-admission-plugins=ServiceAccount',
+        ]),
+    `--service-cluster-ip-range=${serviceCidr}`,
     `--service-account-issuer=${server}/`,
     `--service-account-key-file=${files.serviceAccountPub}`,
     `--service-account-signing-key-file=${files.serviceAccountKey}`,
-    '--authorization-mode=RBAC',
-    // No controller-manager runs, so nothing would create the ServiceAccounts this plugin demands.
-    '--disable-admission-plugins=ServiceAccount',
     '--allow-privileged=true',
     `--admission-control-config-file=${admissionConfig}`,
     ...(options.apiserverArgs ?? []),
@@ -291,7 +352,24 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     };
   };
 
+  const nodeServer = options.node ? `https://${options.node.advertiseAddress}:${apiPort}` : '';
+  const node: NodeAccess | undefined = options.node && {
+    ...options.node,
+    server: nodeServer,
+    servingCaPath: files.servingCa,
+    clientCaPath: files.clientCa,
+    serviceAccountKeyPath: files.serviceAccountKey,
+    async kubeconfigFor(user, groups = []) {
+      const file = path.join(usersDir, `${user.replace(/[^A-Za-z0-9._-]/g, '_')}-node-${++kubeconfigCount}.kubeconfig`);
+      await writeKubeconfig(file, { server: nodeServer, caPem: servingCa.certPem, clientCa, user, groups });
+      return file;
+    },
+    issueServingCertificate: (commonName, ipAddresses, dnsNames = []) =>
+      servingCa.issue({ commonName, usage: 'server', ipAddresses, dnsNames }),
+  };
+
   return {
+    ...(node ? { node } : {}),
     server,
     kubeconfigPath,
     caPem: servingCa.certPem,
@@ -304,6 +382,14 @@ async function startOnce(binDir: string, options: ControlPlaneOptions, log: (lin
     addApiserver,
     stop,
   };
+}
+
+/** The first host address of an IPv4 CIDR (`10.0.0.0/24` → `10.0.0.1`). */
+function firstAddress(cidr: string): string {
+  const octets = (cidr.split('/')[0] ?? '').split('.').map(Number);
+  if (octets.length !== 4 || octets.some((o) => !Number.isInteger(o) || o < 0 || o > 255)) throw new Error(`not an IPv4 CIDR: ${cidr}`);
+  const value = ((octets[0]! << 24) | (octets[1]! << 16) | (octets[2]! << 8) | octets[3]!) + 1;
+  return [24, 16, 8, 0].map((shift) => (value >>> shift) & 255).join('.');
 }
 
 /** The webhook client CA of the control plane whose admin kubeconfig this is (tests know only KUBECONFIG). */
@@ -374,14 +460,20 @@ async function locateBinaries(log: (line: string) => void): Promise<string> {
   return binDir;
 }
 
-function launch(name: string, binary: string, args: string[]): Child {
+/**
+ * Starts a long-running component in its own process group, keeping its last output lines (and
+ * all of them in `logFile` when given).
+ */
+export function launch(name: string, binary: string, args: string[], options: { logFile?: string } = {}): Child {
   // Own process group (detached): a terminal's Ctrl-C reaches only us, so shutdown order stays
   // ours, and stop() can signal the whole group.
   const child = spawn(binary, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
   const output: string[] = [];
+  const file = options.logFile ? createWriteStream(options.logFile, { flags: 'a' }) : undefined;
   const keep = (line: string) => {
     output.push(line);
     if (output.length > outputLinesKept) output.shift();
+    file?.write(`${line}\n`);
     if (attachOutput) process.stderr.write(`[${name}] ${line}\n`);
   };
   onLines(child.stdout, keep);
@@ -389,6 +481,7 @@ function launch(name: string, binary: string, args: string[]): Child {
   const exited = new Promise<void>((resolve) => {
     child.once('exit', (code, signal) => {
       keep(`${name} exited (code ${code}, signal ${signal})`);
+      file?.end();
       resolve();
     });
     child.once('error', (error) => {
@@ -420,7 +513,8 @@ function startWatchdog(removeDir: string): ChildProcess {
   return watchdog;
 }
 
-async function terminate(child: Child): Promise<void> {
+/** SIGTERM to the component's process group, SIGKILL after a grace period; resolves when it has exited. */
+export async function terminate(child: Child): Promise<void> {
   if (hasExited(child.process)) return;
   killGroup(child.process, 'SIGTERM');
   const timer = setTimeout(() => killGroup(child.process, 'SIGKILL'), stopGraceMs);
@@ -428,7 +522,7 @@ async function terminate(child: Child): Promise<void> {
   clearTimeout(timer);
 }
 
-function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+export function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   if (child.pid === undefined || hasExited(child)) return;
   try {
     process.kill(-child.pid, signal);
@@ -437,12 +531,12 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
   }
 }
 
-function hasExited(child: ChildProcess): boolean {
+export function hasExited(child: ChildProcess): boolean {
   return child.exitCode !== null || child.signalCode !== null;
 }
 
 /** Polls `check` every 100 ms; fails early when a control-plane process has died. */
-async function waitUntil(what: string, children: Child[], timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
+export async function waitUntil(what: string, children: Child[], timeoutMs: number, check: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastError: unknown;
   for (;;) {

@@ -49,6 +49,8 @@ export type FakeProvider = {
 
 export type FakeProviderOptions = {
   port?: number;
+  /** Address to listen on (default 127.0.0.1); pods on a test bed node reach the host's node-side address. */
+  host?: string;
   /** Delay before answering (and between stream events, divided by the number of events). */
   latencyMs?: number;
   /** Keep request records (tests); benches turn it off. */
@@ -156,10 +158,11 @@ export async function startFakeProvider(options: FakeProviderOptions = {}): Prom
       });
     });
   });
-  await new Promise<void>((resolve) => server.listen(options.port ?? 0, '127.0.0.1', resolve));
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve) => server.listen(options.port ?? 0, host, resolve));
   const port = (server.address() as AddressInfo).port;
   return {
-    url: `http://127.0.0.1:${port}`,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     port,
     requests,
     websocketMessages,

@@ -21,7 +21,16 @@ app.kubernetes.io/component: {{ .component }}
 {{- end -}}
 
 {{- define "codevector.databaseSecret" -}}
+{{- if .Values.postgresql.enabled -}}
+{{ printf "%s-database" (include "codevector.fullname" .) }}
+{{- else -}}
 {{ .Values.database.existingSecret | default (printf "%s-database" (include "codevector.fullname" .)) }}
+{{- end -}}
+{{- end -}}
+
+{{/* The pod-level security context: the chart's restricted default, a component's keys on top. */}}
+{{- define "codevector.podSecurityContext" -}}
+{{- toYaml (merge (deepCopy (.component | default dict)) .root.Values.podSecurityContext) -}}
 {{- end -}}
 
 {{- define "codevector.encryptionSecret" -}}

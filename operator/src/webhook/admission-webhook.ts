@@ -38,6 +38,8 @@ export async function startAdmissionWebhook(options: {
   clientAuth?: WebhookClientAuth;
   /** Resolves where a change came from (GitOps tool, repository, revision); omitted: no origin stamp. */
   origin?: { controllers: GitOpsControllers; lookup: ObjectLookup };
+  /** Answers the kubelet's readiness probe (GET /readyz, no caller check: it reveals only this bit). */
+  isReady?: () => boolean;
 }): Promise<AdmissionWebhookServer> {
   const { db, log } = options;
   const auth = options.clientAuth ?? {};
@@ -102,6 +104,12 @@ export async function startAdmissionWebhook(options: {
   const server = https.createServer(
     { ...context(options.tls), requestCert: auth.clientCaPem !== undefined, rejectUnauthorized: false },
     (req, res) => {
+      if (req.method === 'GET' && req.url === '/readyz') {
+        const ready = options.isReady?.() ?? true;
+        res.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' });
+        res.end(ready ? 'ready' : 'webhook not registered yet');
+        return;
+      }
       const refused = refuseCaller(req);
       if (refused) {
         log.warn({ remote: req.socket.remoteAddress, reason: refused }, 'admission call refused: not the apiserver');

@@ -52,6 +52,7 @@ export async function startWebhook(deps: {
 
   let tls = await obtain();
   const tokenFile = config.CODEVECTOR_WEBHOOK_TOKEN_FILE;
+  let ready = false;
   const server = await startAdmissionWebhook({
     db: deps.db,
     log,
@@ -65,6 +66,7 @@ export async function startWebhook(deps: {
       bearerToken: tokenFile ? () => readFileSync(tokenFile, 'utf8') : undefined,
     },
     origin: { controllers: parseGitOpsControllers(config.CODEVECTOR_GITOPS_CONTROLLERS), lookup: cachedLookup(client) },
+    isReady: () => ready,
   });
   if (!config.CODEVECTOR_WEBHOOK_CLIENT_CA_FILE && !tokenFile) {
     log.warn(
@@ -84,6 +86,15 @@ export async function startWebhook(deps: {
       failurePolicy: config.CODEVECTOR_WEBHOOK_FAILURE_POLICY,
     });
   await register(tls.caBundlePem);
+  // Ready (the pod joins the webhook Service, `helm install --wait` returns) once the apiserver
+  // stamps a change through the webhook, or a few seconds after registering: the first replica
+  // cannot be confirmed through a Service that routes only to ready pods, and the apiserver picks
+  // up a new webhook configuration within about a second. Before this, `kubectl apply` right after
+  // the install recorded actor "unknown".
+  const readyTimer = setTimeout(() => {
+    ready = true;
+  }, 3_000);
+  readyTimer.unref();
 
   async function rotate(): Promise<void> {
     const next = await obtain(tls);
@@ -101,7 +112,10 @@ export async function startWebhook(deps: {
 
   const probeNamespace = config.watchNamespaces?.[0] ?? config.CODEVECTOR_OPERATOR_NAMESPACE;
   const confirmed = waitForWebhook(client, probeNamespace).then(
-    () => log.info({ port: server.port }, 'admission webhook confirmed'),
+    () => {
+      ready = true;
+      log.info({ port: server.port }, 'admission webhook confirmed');
+    },
     (error: unknown) => log.warn({ err: error }, 'webhook not confirmed: the apiserver has not called it yet'),
   );
   if (deps.waitUntilCalled) await confirmed;
@@ -111,6 +125,7 @@ export async function startWebhook(deps: {
     rotate,
     stop: async () => {
       clearInterval(timer);
+      clearTimeout(readyTimer);
       await server.close();
     },
   };

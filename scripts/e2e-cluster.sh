@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# The cluster e2e (docs/install.md, issue #11): builds or reuses the product and evaluation
+# PostgreSQL images, starts the test bed's control plane and a real node, installs, upgrades, rolls
+# back and uninstalls the chart with docs/install.md's commands and drives real clients through the
+# Services. Writes bench/results/cluster.json. Needs root, dockerd (started here when not running),
+# containerd, runc, the CNI plugins and debootstrap (Debian packages; .ci/run installs them).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+start=$(date +%s)
+. scripts/provision-node.sh
+. scripts/ensure-deps.sh
+export KUBEBUILDER_ASSETS="$(bash scripts/control-plane-binaries.sh)"
+if ! docker info >/dev/null 2>&1; then
+  # A containerd socket left by an earlier run makes dockerd loop on "connection refused".
+  if ! pgrep -x containerd >/dev/null; then rm -f /run/containerd/containerd.sock; fi
+  echo "e2e-cluster: starting dockerd" >&2
+  (dockerd >/var/log/dockerd.log 2>&1 &)
+  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
+  docker info >/dev/null 2>&1 || { tail -20 /var/log/dockerd.log >&2; exit 1; }
+fi
+status=0
+CODEVECTOR_CLUSTER=1 npx vitest run --project cluster "$@" || status=$?
+echo "e2e-cluster: $(( $(date +%s) - start )) s"
+exit $status
