@@ -1,11 +1,11 @@
-import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { agentSetups } from './agent-setups.ts';
-
 // The Connect page and docs/clients.md must give the same exact settings per agent: every
 // snippet the page shows, filled in with the docs' placeholder URL and key, is a fenced code
 // block of the docs, character for character.
-const docs = readFileSync(new URL('../../../../../docs/clients.md', import.meta.url), 'utf8');
+// Read through Vite's ?raw import: this package is type-checked for the browser, without node:fs.
+import docs from '../../../../../docs/clients.md?raw';
+import { agentSetups } from './agent-setups.ts';
+
 const blocks = [...docs.matchAll(/```[a-z]*\n([\s\S]*?)\n```/g)].map((m) => m[1]!);
 
 describe('agent setups: the Connect page and docs/clients.md agree', () => {
