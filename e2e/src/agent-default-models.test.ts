@@ -1,15 +1,15 @@
 // The README's "try it" line without --model: Claude Code (the version in the lockfile) asks for
 // its own default model, which changes with every release, and the example Models' patterns
 // route it. The test reads the model the installed CLI really sends instead of hard-coding one.
-import { execFile } from 'node:child_process';
+
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { fakeProviders, type GatewayFixture, startGatewayFixture } from '@codevector/gateway/testing/gateway-fixture';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
+import { runClaudeCode } from './claude-code-cli.ts';
 
 let fx: GatewayFixture;
 const examples = fileURLToPath(new URL('../../examples/30-models.yaml', import.meta.url));
@@ -30,30 +30,16 @@ afterAll(async () => {
 
 describe('agents out of the box', () => {
   it('answers Claude Code without --model, whatever default model this release asks for', async () => {
-    const require = createRequire(import.meta.url);
-    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
     const home = await mkdtemp(path.join(tmpdir(), 'cv-claude-default-'));
     fx.fake.requests.length = 0;
     try {
-      const output = await new Promise<string>((resolve, reject) => {
-        execFile(
-          claude,
-          ['-p', 'hello', '--output-format', 'json'],
-          {
-            cwd: home,
-            timeout: 90_000,
-            env: {
-              PATH: process.env['PATH'],
-              HOME: home,
-              ANTHROPIC_BASE_URL: fx.base,
-              ANTHROPIC_API_KEY: fx.key,
-              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-              DISABLE_TELEMETRY: '1',
-              DISABLE_AUTOUPDATER: '1',
-            },
-          },
-          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
-        );
+      const output = await runClaudeCode({
+        args: ['-p', 'hello', '--output-format', 'json'],
+        cwd: home,
+        home: home,
+        baseUrl: fx.base,
+        apiKey: fx.key,
+        timeoutMs: 90_000,
       });
       const result = JSON.parse(output) as { result: string; is_error: boolean };
       expect(result.is_error).toBe(false);
@@ -69,33 +55,19 @@ describe('agents out of the box', () => {
   }, 120_000);
 
   it('runs "run ls and count the files" as the demo prints it: the fake provider calls Claude Code’s Bash tool, no marker needed', async () => {
-    const require = createRequire(import.meta.url);
-    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
     const home = await mkdtemp(path.join(tmpdir(), 'cv-claude-tool-'));
     const work = path.join(home, 'work');
     await mkdir(work);
     for (const name of ['alpha.txt', 'beta.txt', 'gamma.txt']) await writeFile(path.join(work, name), name);
     fx.fake.requests.length = 0;
     try {
-      const output = await new Promise<string>((resolve, reject) => {
-        execFile(
-          claude,
-          ['-p', 'run ls and count the files', '--output-format', 'json'],
-          {
-            cwd: work,
-            timeout: 90_000,
-            env: {
-              PATH: process.env['PATH'],
-              HOME: home,
-              ANTHROPIC_BASE_URL: fx.base,
-              ANTHROPIC_API_KEY: fx.key,
-              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-              DISABLE_TELEMETRY: '1',
-              DISABLE_AUTOUPDATER: '1',
-            },
-          },
-          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
-        );
+      const output = await runClaudeCode({
+        args: ['-p', 'run ls and count the files', '--output-format', 'json'],
+        cwd: work,
+        home: home,
+        baseUrl: fx.base,
+        apiKey: fx.key,
+        timeoutMs: 90_000,
       });
       const result = JSON.parse(output) as { result: string; is_error: boolean; num_turns: number };
       expect(result.is_error).toBe(false);
@@ -111,30 +83,17 @@ describe('agents out of the box', () => {
   }, 120_000);
 
   it('ends Claude Code’s attempt at once on a key the gateway refuses, with the gateway’s message', async () => {
-    const require = createRequire(import.meta.url);
-    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
     const home = await mkdtemp(path.join(tmpdir(), 'cv-claude-refused-'));
     const started = performance.now();
     try {
-      const output = await new Promise<string>((resolve) => {
-        execFile(
-          claude,
-          ['-p', 'hello', '--output-format', 'json'],
-          {
-            cwd: home,
-            timeout: 60_000,
-            env: {
-              PATH: process.env['PATH'],
-              HOME: home,
-              ANTHROPIC_BASE_URL: fx.base,
-              ANTHROPIC_API_KEY: 'cvk_not_a_key',
-              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-              DISABLE_TELEMETRY: '1',
-              DISABLE_AUTOUPDATER: '1',
-            },
-          },
-          (_error, stdout, stderr) => resolve(`${stdout}\n${stderr}`),
-        );
+      const output = await runClaudeCode({
+        args: ['-p', 'hello', '--output-format', 'json'],
+        cwd: home,
+        home: home,
+        baseUrl: fx.base,
+        apiKey: 'cvk_not_a_key',
+        timeoutMs: 60_000,
+        allowFailure: true,
       });
       // Without x-should-retry: false it backs off and retries for minutes.
       expect((performance.now() - started) / 1000).toBeLessThan(15);

@@ -2,10 +2,9 @@
 // holding an AWS key id (a Redact rule) and an internal ticket token (an Observe rule) still gets
 // its answer; the fake provider receives the placeholder and never the key, and the ticket token
 // unchanged; both events are in the audit log with the action taken, without either value.
-import { execFile } from 'node:child_process';
+
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -14,6 +13,7 @@ import { fakeProviders, type GatewayFixture, startGatewayFixture } from '@codeve
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments } from 'yaml';
 import { z } from 'zod';
+import { runClaudeCode } from './claude-code-cli.ts';
 
 let fx: GatewayFixture;
 const examples = fileURLToPath(new URL('../../examples/30-models.yaml', import.meta.url));
@@ -42,28 +42,7 @@ afterAll(async () => {
 });
 
 function runClaude(prompt: string, home: string): Promise<string> {
-  const require = createRequire(import.meta.url);
-  const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
-  return new Promise<string>((resolve, reject) => {
-    execFile(
-      claude,
-      ['-p', prompt, '--output-format', 'json'],
-      {
-        cwd: home,
-        timeout: 90_000,
-        env: {
-          PATH: process.env['PATH'],
-          HOME: home,
-          ANTHROPIC_BASE_URL: fx.base,
-          ANTHROPIC_API_KEY: fx.key,
-          CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-          DISABLE_TELEMETRY: '1',
-          DISABLE_AUTOUPDATER: '1',
-        },
-      },
-      (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
-    );
-  });
+  return runClaudeCode({ args: ['-p', prompt, '--output-format', 'json'], cwd: home, home, baseUrl: fx.base, apiKey: fx.key });
 }
 
 describe('Claude Code through Redact and Observe SecretRules', () => {

@@ -1,6 +1,4 @@
-import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import Anthropic from '@anthropic-ai/sdk';
@@ -15,6 +13,7 @@ import {
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { runClaudeCode } from './claude-code-cli.ts';
 
 // Real clients (the official SDKs and the Claude Code CLI) → the gateway → the fake provider,
 // with real PostgreSQL under the gateway (DESIGN §7).
@@ -185,43 +184,28 @@ describe('openai', () => {
 
 describe('Claude Code CLI', () => {
   it('runs claude -p through the gateway with one tool round trip', async () => {
-    const require = createRequire(import.meta.url);
-    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
     const work = await mkdtemp(path.join(tmpdir(), 'cv-claude-'));
     const file = path.join(work, 'note.txt');
     await writeFile(file, 'the answer is 42\n');
     fx.fake.requests.length = 0;
     try {
-      const output = await new Promise<string>((resolve, reject) => {
-        execFile(
-          claude,
-          [
-            '-p',
-            `CALL_TOOL:Read:${JSON.stringify({ file_path: file })}`,
-            '--output-format',
-            'json',
-            '--model',
-            'claude-sonnet-5',
-            '--allowedTools',
-            'Read',
-          ],
-          {
-            cwd: work,
-            timeout: 90_000,
-            env: {
-              PATH: process.env['PATH'],
-              HOME: work,
-              ANTHROPIC_BASE_URL: fx.base,
-              ANTHROPIC_API_KEY: fx.key,
-              ANTHROPIC_SMALL_FAST_MODEL: 'claude-sonnet-5',
-              ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-sonnet-5',
-              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-              DISABLE_TELEMETRY: '1',
-              DISABLE_AUTOUPDATER: '1',
-            },
-          },
-          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
-        );
+      const output = await runClaudeCode({
+        args: [
+          '-p',
+          `CALL_TOOL:Read:${JSON.stringify({ file_path: file })}`,
+          '--output-format',
+          'json',
+          '--model',
+          'claude-sonnet-5',
+          '--allowedTools',
+          'Read',
+        ],
+        cwd: work,
+        home: work,
+        baseUrl: fx.base,
+        apiKey: fx.key,
+        timeoutMs: 90_000,
+        env: { ANTHROPIC_SMALL_FAST_MODEL: 'claude-sonnet-5', ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-sonnet-5' },
       });
       const result = JSON.parse(output) as { result: string; is_error: boolean };
       expect(result.is_error).toBe(false);

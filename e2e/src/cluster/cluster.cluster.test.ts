@@ -4,10 +4,10 @@
 // `restricted`, and then real clients: kubectl as a non-admin user, the Claude Code CLI, Chromium.
 // Only the upstream model provider is fake (on this host; pods reach it through the node's veth).
 // Run: npm run e2e:cluster (writes bench/results/cluster.json). Needs root, dockerd, containerd.
-import { execFile, spawn } from 'node:child_process';
+
+import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,7 @@ import { type Browser, chromium } from 'playwright-core';
 import { Pool } from 'undici';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { runClaudeCode } from '../claude-code-cli.ts';
 import { installDocSteps } from './install-doc.ts';
 
 const root = fileURLToPath(new URL('../../../', import.meta.url));
@@ -413,43 +414,28 @@ describe('CodeVector in a real cluster', () => {
   });
 
   it('serves the real Claude Code CLI through the gateway Service: a tool round trip', async () => {
-    const require = createRequire(import.meta.url);
-    const claude = path.join(path.dirname(require.resolve('@anthropic-ai/claude-code/package.json')), 'bin', 'claude.exe');
     const home = await mkdtemp(path.join(tmpdir(), 'cv-cluster-claude-'));
     const file = path.join(home, 'note.txt');
     await writeFile(file, 'the answer is 42\n');
     fake.requests.length = 0;
     try {
-      const output = await new Promise<string>((resolve, reject) => {
-        execFile(
-          claude,
-          [
-            '-p',
-            `CALL_TOOL:Read:${JSON.stringify({ file_path: file })}`,
-            '--output-format',
-            'json',
-            '--model',
-            'claude-sonnet-5',
-            '--allowedTools',
-            'Read',
-          ],
-          {
-            cwd: home,
-            timeout: 120_000,
-            env: {
-              PATH: process.env['PATH'],
-              HOME: home,
-              ANTHROPIC_BASE_URL: gatewayUrl,
-              ANTHROPIC_API_KEY: cvKey,
-              ANTHROPIC_SMALL_FAST_MODEL: 'claude-sonnet-5',
-              ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-sonnet-5',
-              CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC: '1',
-              DISABLE_TELEMETRY: '1',
-              DISABLE_AUTOUPDATER: '1',
-            },
-          },
-          (error, stdout, stderr) => (error ? reject(new Error(`${error.message}\n${stdout}\n${stderr}`)) : resolve(stdout)),
-        );
+      const output = await runClaudeCode({
+        args: [
+          '-p',
+          `CALL_TOOL:Read:${JSON.stringify({ file_path: file })}`,
+          '--output-format',
+          'json',
+          '--model',
+          'claude-sonnet-5',
+          '--allowedTools',
+          'Read',
+        ],
+        cwd: home,
+        home: home,
+        baseUrl: gatewayUrl,
+        apiKey: cvKey,
+        timeoutMs: 120_000,
+        env: { ANTHROPIC_SMALL_FAST_MODEL: 'claude-sonnet-5', ANTHROPIC_DEFAULT_HAIKU_MODEL: 'claude-sonnet-5' },
       });
       const result = JSON.parse(output) as { result: string; is_error: boolean };
       expect(result.is_error).toBe(false);

@@ -24,7 +24,7 @@ type AuthRoutesOptions = {
  * Whether the session cookie gets `Secure`: forced by config, else when the request came over
  * https. request.protocol honours X-Forwarded-Proto only from TRUST_PROXY's addresses.
  */
-function secureCookie(deps: AuthRoutesOptions, request: FastifyRequest): boolean {
+export function secureCookie(deps: { config: Pick<ConsoleConfig, 'COOKIE_SECURE'> }, request: FastifyRequest): boolean {
   if (deps.config.COOKIE_SECURE !== 'auto') return deps.config.COOKIE_SECURE === 'true';
   return request.protocol === 'https';
 }

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import type { ConsoleConfig } from '../config.ts';
 import type { SignInOptions } from './auth-contract.ts';
-import { setSessionCookie } from './auth-routes.ts';
+import { secureCookie, setSessionCookie } from './auth-routes.ts';
 import { type OidcSignIn, OidcSignInError } from './oidc-sign-in.ts';
 import type { SessionStore } from './session-store.ts';
 
@@ -22,8 +22,7 @@ const safeReturnTo = (value: unknown) => (typeof value === 'string' && /^\/(?![/
  * page which ways to sign in are on.
  */
 export const oidcRoutes: FastifyPluginAsync<OidcRoutesOptions> = async (app, deps) => {
-  const secure = (request: FastifyRequest) =>
-    deps.config.COOKIE_SECURE === 'auto' ? request.protocol === 'https' : deps.config.COOKIE_SECURE === 'true';
+  const secure = (request: FastifyRequest) => secureCookie(deps, request);
   const redirectUri = (request: FastifyRequest) =>
     deps.config.OIDC_REDIRECT_URL ?? `${request.protocol}://${request.host}/api/auth/oidc/callback`;
 
