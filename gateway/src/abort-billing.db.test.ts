@@ -5,6 +5,7 @@ import { waitFor } from '@codevector/testbed/wait-for';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { z } from 'zod';
+import { startGateway } from './main.ts';
 import { fakeProviders, type GatewayFixture, sonnetModel, startGatewayFixture } from './testing/gateway-fixture.ts';
 
 // Issue #14 §1: a request the upstream received is never billed $0. Each test cuts an answer a
@@ -264,5 +265,67 @@ describe('Responses WebSocket: the same pipeline for every message, turns settle
       ),
     );
     expect(event.detail).toMatchObject({ reason: 'revoked' });
+  });
+});
+
+describe('shutdown (a pod stopped mid-stream)', () => {
+  it('bills a stream cut at the end of the grace period before the gateway reports stopped', async () => {
+    const replica = await startGateway({ ...fx.gatewayEnv, SHUTDOWN_GRACE_MS: '300' });
+    const body = { model: 'claude-sonnet-5', max_tokens: 500, stream: true, messages: [{ role: 'user', content: text }] };
+    const payload = JSON.stringify(body);
+    const requestId = await new Promise<string>((resolve, reject) => {
+      const req = request(`http://127.0.0.1:${replica.port}/v1/messages`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/json',
+          'x-api-key': fx.key,
+          // The answer starts after 2 s and streams for 2 s more: cut in the middle.
+          'x-fake-latency-ms': '2000',
+          'x-fake-output-tokens': '400',
+          'content-length': Buffer.byteLength(payload),
+        },
+      });
+      req.on('response', (res) => {
+        res.on('error', () => {});
+        res.on('data', (chunk: Buffer) => {
+          if (chunk.includes('content_block_delta')) resolve(String(res.headers['x-codevector-request-id']));
+        });
+      });
+      req.on('error', () => {});
+      setTimeout(() => reject(new Error('no delta arrived')), 10_000).unref();
+      req.end(payload);
+    });
+    await replica.close();
+    // Read at once: "stopped" means every cut request's usage is already written.
+    const row = await fx.pool.maybeOne(sql.type(usageRow)`select * from usage where request_id = ${requestId}`);
+    expect(row).toMatchObject({ input_tokens: countInputTokens(body) });
+    expect(row!.output_tokens).toBeGreaterThan(0);
+    expect(Number(row!.cost_usd)).toBeGreaterThan(0);
+  });
+
+  it('ends open Responses WebSockets with 1001 and bills their turns in flight', async () => {
+    const replica = await startGateway({ ...fx.gatewayEnv, SHUTDOWN_GRACE_MS: '300' });
+    const socket = new WebSocket(`ws://127.0.0.1:${replica.port}/v1/responses`, {
+      headers: { authorization: `Bearer ${fx.key}`, 'openai-beta': 'responses_websockets=2026-02-04', 'x-fake-latency-ms': '5000' },
+    });
+    await new Promise((resolve, reject) => {
+      socket.once('open', resolve);
+      socket.once('error', reject);
+    });
+    const closeCode = new Promise<number>((resolve) => socket.once('close', resolve));
+    const started = new Promise((resolve) => socket.once('message', resolve));
+    const before = new Set(
+      (await fx.pool.any(sql.type(z.object({ request_id: z.string() }))`select request_id from usage`)).map((r) => r.request_id),
+    );
+    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-5', input: [{ role: 'user', content: text }] }));
+    await started;
+    await replica.close();
+    expect(await closeCode).toBe(1001);
+    const rows = (await fx.pool.any(sql.type(usageRow)`select * from usage where endpoint = 'responses.websocket'`)).filter(
+      (r) => !before.has(r.request_id),
+    );
+    expect(rows).toHaveLength(1);
+    expect(rows[0]!.input_tokens).toBeGreaterThan(0);
+    expect(Number(rows[0]!.cost_usd)).toBeGreaterThan(0);
   });
 });

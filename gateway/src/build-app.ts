@@ -16,6 +16,8 @@ export type GatewayDeps = ProxyDeps & {
   headersTimeoutMs?: number;
   /** Set while shutting down: requests are still served, each response closes its connection. */
   drain?: { draining: boolean };
+  /** How long open Responses WebSocket turns may finish at shutdown before their sessions end. */
+  shutdownGraceMs?: number;
 };
 
 const anthropicTypes = ['anthropic'];
@@ -190,7 +192,7 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
     return reply.code(status).header('content-type', 'application/json').send(body);
   });
 
-  attachResponsesWebSocket(app, deps);
+  attachResponsesWebSocket(app, deps, { shutdownGraceMs: deps.shutdownGraceMs });
   return app;
 }
 

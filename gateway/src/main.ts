@@ -57,7 +57,13 @@ export async function startGateway(
   };
   const inflight = { count: 0 };
   const drain = { draining: false };
-  const app = buildApp({ ...deps, inflight, drain, headersTimeoutMs: config.HEADERS_TIMEOUT_MS });
+  const app = buildApp({
+    ...deps,
+    inflight,
+    drain,
+    headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
+    shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
+  });
   const ops = buildOpsApp({ ...deps, drain });
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
@@ -79,14 +85,17 @@ export async function startGateway(
         // The snapshot in force serves what is in flight; a config change now is not needed, and
         // the database may be stopping too (npm start stops everything on Ctrl-C).
         await snapshots.stopListening();
-        // Stop taking requests and let the ones in flight finish (their rejection events,
-        // usage and spend are queued by then), then flush everything queued.
         // Stop accepting, give in-flight requests (long streams included) up to the grace period,
         // then drop keep-alive connections that would otherwise hold close() open.
         const closed = app.close();
         const graceUntil = Date.now() + config.SHUTDOWN_GRACE_MS;
         while (inflight.count > 0 && Date.now() < graceUntil) await new Promise((resolve) => setTimeout(resolve, 20));
         app.server.closeAllConnections();
+        // The requests just cut are billed on their way out (ADR 0114): let their handlers queue
+        // usage and spend before the queues' last flush below, or a served request goes unbilled.
+        const settleUntil = Date.now() + 5_000;
+        while (inflight.count > 0 && Date.now() < settleUntil) await new Promise((resolve) => setTimeout(resolve, 10));
+        if (inflight.count > 0) logger.error({ inflight: inflight.count }, 'requests still settling at shutdown; their usage may be lost');
         await closed;
         await ops.close();
         await deps.rateLimiter.close();

@@ -74,10 +74,34 @@ function refuseUpgrade(socket: Duplex, req: IncomingMessage, code: ErrorCode, me
  * response.created), a create-time `error` settles the turn that never started, and a turn cut
  * by either side is billed for what it consumed (ADR 0114).
  */
-export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps): void {
+export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, options: { shutdownGraceMs?: number } = {}): void {
   const limits = deps.bodyLimits?.[endpoint.name] ?? deps.bodyLimits?.default ?? defaultBodyLimits;
   const allowHeader = deps.upstreamHeaders ?? createUpstreamHeaderFilter();
   const wss = new WebSocketServer({ noServer: true, maxPayload: limits.maxDecodedBytes });
+  // Shutdown (fastify's preClose, before the server stops): sessions get the same grace period
+  // as HTTP requests to finish the turns in flight, then end with 1001 "going away", as behind a
+  // load balancer; their 'close' handlers bill what is still open (ADR 0114) before the usage
+  // queue's last flush. Upgraded sockets are not the HTTP server's connections: without this,
+  // server.close() would wait for them forever.
+  const sessions = new Map<WebSocket, Turn[]>();
+  app.addHook('preClose', async () => {
+    const graceUntil = Date.now() + (options.shutdownGraceMs ?? 0);
+    while ([...sessions.values()].some((turns) => turns.length > 0) && Date.now() < graceUntil) {
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await Promise.all(
+      [...sessions.keys()]
+        .filter((c) => c.readyState !== WebSocket.CLOSED)
+        .map(
+          (c) =>
+            new Promise<void>((resolve) => {
+              c.once('close', () => resolve());
+              c.close(1001, 'gateway shutting down');
+              setTimeout(() => c.terminate(), 1000).unref();
+            }),
+        ),
+    );
+  });
   app.server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== '/v1/responses') {
@@ -114,6 +138,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
     // without a response id yet is the one the next response.created (or a create-time `error`)
     // belongs to; later events name their response.
     const turns: Turn[] = [];
+    sessions.set(client, turns);
     // Messages are handled one at a time and in order, as the protocol expects.
     let chain: Promise<void> = Promise.resolve();
     let closed = false;
@@ -392,6 +417,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps):
     });
     client.on('close', () => {
       closed = true;
+      sessions.delete(client);
       clearInterval(keyTimer);
       // The provider had these turns: billed for what they consumed (ADR 0114).
       for (const turn of [...turns]) settle(turn, null, 499, 'client_aborted');

@@ -112,4 +112,20 @@ describe('file source', () => {
     expect(await audit()).toHaveLength(before);
     await operator.stop();
   });
+
+  it('writes one refusal row for a refused object, however often it is reconciled and across restarts', async () => {
+    await writeFile(
+      path.join(dir, '80-refused-sink.yaml'),
+      'apiVersion: codevector.dev/v1alpha1\nkind: AuditSink\nmetadata: {name: exfiltrate, namespace: team-a}\nspec: {type: webhook, webhook: {url: "https://attacker.example/collect", hmacSecretRef: {name: x, key: y}}}\n',
+    );
+    const refusals = async () => (await audit()).filter((r) => r.target_name === 'team-a/exfiltrate').map((r) => r.action);
+    for (let run_ = 0; run_ < 2; run_++) {
+      const operator = await run();
+      // start() enqueues every object twice (the folder's first load and the startup sweep).
+      await until(refusals, (r) => r.length > 0);
+      await operator.idle();
+      await operator.stop();
+    }
+    expect(await refusals()).toEqual(['audit_sink.refused']);
+  });
 });

@@ -20,6 +20,14 @@ type Entry = { object: KubeObject; file: string; fingerprint: string };
 const dnsSubdomain = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
+/** The `status` an apiserver would hold after the reconciler's last report. */
+function statusObject(status: ResourceStatus): Record<string, unknown> {
+  return {
+    ...status.extra,
+    conditions: [{ type: 'Ready', status: status.ready ? 'True' : 'False', reason: status.reason, message: status.message }],
+  };
+}
+
 /** Stable uid for an object without an apiserver: the same manifest always maps to the same row. */
 export function fileUid(kind: string, namespace: string, name: string): string {
   const hex = createHash('sha256').update(`${kind}/${namespace}/${name}`).digest('hex');
@@ -138,6 +146,13 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
     const changedSecrets = new Set<string>();
     for (const [key, entry] of nextSecrets) if (secrets.get(key)?.fingerprint !== entry.fingerprint) changedSecrets.add(key);
     for (const key of secrets.keys()) if (!nextSecrets.has(key)) changedSecrets.add(key);
+    // Status lives beside the object, as on an apiserver: a re-read manifest keeps what the
+    // reconciler last reported, so "already reported" checks (one refusal row, not one per retry)
+    // hold without a cluster.
+    for (const [key, entry] of nextObjects) {
+      const status = statuses.get(key);
+      if (status) entry.object.status = statusObject(status);
+    }
     objects = nextObjects;
     secrets = nextSecrets;
     for (const entry of objects.values()) {
@@ -196,6 +211,8 @@ export function createFileSource(options: { dir: string; log: Logger; enqueue(ke
       const key = keyOf(kind, object.metadata.namespace ?? '', object.metadata.name);
       const previous = statuses.get(key);
       statuses.set(key, status);
+      const entry = objects.get(key);
+      if (entry) entry.object.status = statusObject(status);
       if (previous?.ready === status.ready && previous.reason === status.reason && previous.message === status.message) return;
       if (status.ready) log.info({ key, reason: status.reason }, 'resource ready');
     },

@@ -166,6 +166,16 @@ export async function withdrawResource(
       select uid, namespace, name, generation, spec, ${input.target === 'provider' ? sql.fragment`api_key_fingerprint` : sql.fragment`null::text as api_key_fingerprint`}
       from ${table} where namespace = ${input.namespace} and name = ${input.name} for update`);
     if (!stored && !input.announce) return { withdrawn: false, audited: false, configVersion: null };
+    if (!stored) {
+      // Nothing to withdraw and the record already says so (a restart of the file source, which
+      // keeps no status across runs): the same refusal is not written twice in a row.
+      const last = await tx.maybeOne(sql.type(z.object({ action: z.string(), reason: z.string().nullable() }))`
+        select action, detail->>'reason' as reason from audit_log
+        where target_id = ${input.uid} and target_type = ${input.target}
+        order by at desc, id desc limit 1`);
+      if (last?.action === `${input.target}.${input.verb}` && last.reason === input.reason)
+        return { withdrawn: false, audited: false, configVersion: null };
+    }
     if (stored) await tx.query(statement`delete from ${table} where uid = ${stored.uid}`);
     await writeAuditEntry(tx, {
       action: `${input.target}.${input.verb}`,
