@@ -9,6 +9,7 @@ import type { HttpContext, ProxyDeps } from './endpoint.ts';
 import { fallsBack, recordFailedAttempt, retriesFailure, upstreamFor } from './fallback.ts';
 import { refusal, refuseHttp } from './refuse.ts';
 import { decodeBody, decompressorFor } from './request-body.ts';
+import { indexTopLevel, readDocument, spliceTopLevel, type TopLevelIndex } from './request-document.ts';
 import { createUpstreamHeaderFilter } from './upstream-headers.ts';
 import { createUsageStripper } from './usage-stripper.ts';
 
@@ -37,6 +38,8 @@ export type ForwardArgs = {
   raw: Buffer;
   plain: Buffer;
   body: Record<string, unknown>;
+  /** The top level's byte ranges in `plain` (request-document.ts); absent for bodies built here. */
+  index?: TopLevelIndex;
   started: number;
   rateTicket: RateLimitTicket | null;
   budgetTicket: BudgetTicket | null;
@@ -79,7 +82,10 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   // What an unfinished answer is billed for, counted now so no closure holds the body (ADR 0114):
   // the body's input tokens, and for a non-streaming answer the client abandoned, the output the
   // reservation expected (the provider generated it; the gateway never saw its count).
-  const inputEstimate = endpoint.metered ? estimateInputTokens(body) : 0;
+  // Counted only when needed (it reads the whole conversation, which may not be parsed yet): the
+  // closure holds the body object, whose unread values are views on `plain`, off the JS heap.
+  let inputCount: number | null = endpoint.metered ? null : 0;
+  const inputEstimate = () => (inputCount ??= estimateInputTokens(body));
   const requested = body['max_tokens'] ?? body['max_completion_tokens'] ?? body['max_output_tokens'];
   const expectedOutput = Math.min(
     Number.isSafeInteger(requested) && (requested as number) > 0 ? (requested as number) : Number.MAX_SAFE_INTEGER,
@@ -107,7 +113,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     const billed =
       usageKnown ??
       (reached && endpoint.metered && !upstreamRefused
-        ? partialUsage(tap, () => inputEstimate, outputGenerated ? expectedOutput : 0)
+        ? partialUsage(tap, inputEstimate, outputGenerated ? expectedOutput : 0)
         : emptyUsage());
     account(deps, {
       requestId: ctx.requestId,
@@ -146,19 +152,26 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     path = path.replace('/chat/completions', '/responses');
     format = 'openai-responses';
   }
+  // Top-level changes are spliced into the client's bytes (request-document.ts); only a redacted
+  // body, changed deep inside, is serialised again.
+  const changes: Record<string, unknown> = {};
   if (upstream.upstreamModel !== model.modelName || body['model'] !== upstream.upstreamModel) {
     body['model'] = upstream.upstreamModel;
+    changes['model'] = upstream.upstreamModel;
     modified = true;
   }
   if (format === 'openai-chat' && body['stream'] === true) {
     const options = body['stream_options'] as Record<string, unknown> | undefined;
     if (options?.['include_usage'] !== true) {
       body['stream_options'] = { ...(options ?? {}), include_usage: true };
+      changes['stream_options'] = body['stream_options'];
       modified = true;
       stripUsageChunk = true;
     }
   }
-  if (modified) forwardBody = Buffer.from(JSON.stringify(body));
+  if (modified) {
+    forwardBody = args.redacted || !args.index ? Buffer.from(JSON.stringify(body)) : spliceTopLevel(args.plain, args.index, changes);
+  }
   const upstreamPath =
     provider.basePath.endsWith('/v1') && path.startsWith('/v1') ? provider.basePath + path.slice(3) : provider.basePath + path;
 
@@ -336,8 +349,21 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
         error: failure === fellBack ? undefined : failure,
       });
       // The body as the client sent it: this attempt rewrote the parsed one for its upstream.
-      const fresh = JSON.parse(again.plain.toString('utf8')) as Record<string, unknown>;
-      return forward(deps, ctx, { ...again, routed, req, res, body: fresh, started, rateTicket, budgetTicket, attempt: attempt + 1 });
+      const index = indexTopLevel(again.plain);
+      const fresh = index ? readDocument(again.plain, index) : null;
+      const body = fresh?.body ?? (JSON.parse(again.plain.toString('utf8')) as Record<string, unknown>);
+      return forward(deps, ctx, {
+        ...again,
+        routed,
+        req,
+        res,
+        body,
+        index: fresh ? index! : undefined,
+        started,
+        rateTicket,
+        budgetTicket,
+        attempt: attempt + 1,
+      });
     }
     const code = (failure as { code?: string }).code;
     const timeout = code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT';

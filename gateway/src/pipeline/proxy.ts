@@ -138,17 +138,17 @@ export function createProxy(deps: ProxyDeps) {
     const parsed = parseRequestBody(read.plain, limits.maxDepth);
     if ('error' in parsed)
       return refuseHttp(deps, ctx, bodyRefusal('GW_BAD_REQUEST', parsed.error, parsed.reason, endpoint.name, principal.keyId));
-    const { plain, body, model } = parsed;
+    const { plain, body, model, blocks, index } = parsed;
     ctx.model = clip(model);
 
     // 2–5. admit
-    const admission = await admit(deps, snapshot, endpoint, principal, model, body, plain, ctx.requestId);
+    const admission = await admit(deps, snapshot, endpoint, principal, model, body, plain, ctx.requestId, blocks);
     if (!admission.ok) return refuseHttp(deps, ctx, admission);
     const { routed, rateTicket, budgetTicket, redacted } = admission;
 
     // 6. forward, which accounts (7–8) on every exit. Returned, not awaited: this frame and its
     // locals are done once it starts.
-    return forward(deps, ctx, { snapshot, routed, req, res, raw, plain, body, started, rateTicket, budgetTicket, redacted });
+    return forward(deps, ctx, { snapshot, routed, req, res, raw, plain, body, index, started, rateTicket, budgetTicket, redacted });
   }
 
   return { handle, listModels };

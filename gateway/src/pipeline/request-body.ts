@@ -2,6 +2,7 @@ import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { ErrorCode } from '@codevector/core/errors';
 import { clip } from '../clip.ts';
+import { indexTopLevel, type RequestBlock, readDocument, type TopLevelIndex } from './request-document.ts';
 
 /**
  * The body as the upstream will read it, decompressed per `content-encoding`, at most
@@ -179,28 +180,34 @@ export function readBody(source: Readable, encoding: string | undefined, limits:
   });
 }
 
-export type ParsedBody = { plain: Buffer; body: Record<string, unknown>; model: string };
+export type ParsedBody = {
+  plain: Buffer;
+  /** The body as JSON.parse would build it; long values are parsed on first access (request-document.ts). */
+  body: Record<string, unknown>;
+  model: string;
+  /** The long values' blocks, with content hashes: what the scanner may know already. */
+  blocks: RequestBlock[];
+  /** The top level's byte ranges, to splice a changed value into the client's bytes. */
+  index: TopLevelIndex;
+};
 
 /**
  * Parses a decoded body once, after a structural pass that refuses nesting past `maxDepth` (so
  * no recursive walk downstream can overflow the stack) and duplicate keys in one object (the
  * scan reads the last value, as JSON.parse does; an upstream that kept the first would see what
- * the scan did not). Returns the refusal message when the body is not a JSON object with a model.
+ * the scan did not). Long values whose bytes were seen before are not parsed again (ADR 0117).
+ * Returns the refusal message when the body is not a JSON object with a model.
  */
 export function parseRequestBody(plain: Buffer, maxDepth = defaultBodyLimits.maxDepth): ParsedBody | { error: string; reason: string } {
   const problem = inspectJson(plain, maxDepth);
   if (problem) return problem;
-  let body: Record<string, unknown>;
-  try {
-    const parsed: unknown = JSON.parse(plain.toString('utf8'));
-    if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new Error('not an object');
-    body = parsed as Record<string, unknown>;
-  } catch {
-    return { error: 'The request body must be a JSON object.', reason: 'malformed_json' };
-  }
+  const index = indexTopLevel(plain);
+  const document = index ? readDocument(plain, index) : null;
+  if (!index || !document) return { error: 'The request body must be a JSON object.', reason: 'malformed_json' };
+  const { body, blocks } = document;
   const model = body['model'];
   if (typeof model !== 'string' || !model) return { error: 'The request has no "model".', reason: 'no_model' };
-  return { plain, body, model };
+  return { plain, body, model, blocks, index };
 }
 
 /**

@@ -36,7 +36,17 @@ export type SecretMatch = {
  * `blocked`: a match of a Block rule (the scan stops at the first one unless `all`). Matches of
  * Redact and Observe rules never stop a scan, so every one of them is in `matches`.
  */
-export type ScanResult = { blocked: boolean; matches: SecretMatch[]; scannedStrings: number; cachedStrings: number };
+export type ScanResult = {
+  blocked: boolean;
+  matches: SecretMatch[];
+  scannedStrings: number;
+  cachedStrings: number;
+  /** Blocks (scanBlocks) skipped because their bytes were found clean before under these rules. */
+  cachedBlocks?: number;
+};
+
+/** A piece of a body, by its bytes' hash (pipeline/request-document.ts). */
+export type ScanBlock = { raw: Buffer; hash: string; path: readonly (string | number)[]; value: () => unknown };
 
 type Check = {
   rule: string;
@@ -73,6 +83,13 @@ export type SecretScanner = {
    * over its bytes finds which keywords occur at all, and only strings holding one are searched.
    */
   scan(raw: Buffer, body: unknown, options?: { all?: boolean }): ScanResult;
+  /**
+   * The same search over a body given as blocks plus the rest (`rest`, the short top-level values
+   * and the long values' keys): a block whose bytes this scanner found clean before is skipped
+   * unread, so an agent's resent conversation costs a hash, not a scan (ADR 0117). Paths are the
+   * body's, as `scan` of the whole body would report them.
+   */
+  scanBlocks(rest: { raw: Buffer; value: unknown }, blocks: readonly ScanBlock[], options?: { all?: boolean }): ScanResult;
 };
 
 export type CompileProblem = { secretRule: string; pattern: string; error: string };
@@ -81,6 +98,8 @@ export type CompileProblem = { secretRule: string; pattern: string; error: strin
 // their search is costly, so a conversation resent turn after turn is searched once (DESIGN §6).
 const cacheMinLength = 512;
 const cacheMaxEntries = 20_000;
+// Clean blocks (messages, tool definitions) remembered per scanner: a few hundred conversations' worth.
+const blockCacheMaxEntries = 50_000;
 // Strings this long are searched by custom RE2 patterns as UTF-8 bytes encoded once (RE2 would
 // encode the string again for every pattern), and hashed from those bytes.
 const re2MinLength = 1024;
@@ -332,8 +351,43 @@ export function createSecretScanner(
     cleanCache.set(hash, true);
   }
 
-  return {
+  // Blocks found clean, by content hash. The scanner is compiled per rule set, so a cache entry
+  // is only ever an answer under the rules it was found with.
+  const cleanBlocks = new Map<string, true>();
+  const rememberBlock = (hash: string): void => {
+    if (cleanBlocks.size >= blockCacheMaxEntries) {
+      const oldest = cleanBlocks.keys().next().value;
+      if (oldest !== undefined) cleanBlocks.delete(oldest);
+    }
+    cleanBlocks.set(hash, true);
+  };
+
+  const scanner: SecretScanner = {
     ruleCount: checks.length + alwaysChecks.length,
+    scanBlocks(rest, blocks, options = {}) {
+      const result = scanner.scan(rest.raw, rest.value, options);
+      result.cachedBlocks = 0;
+      if (result.blocked && !options.all) return result;
+      for (const block of blocks) {
+        if (cleanBlocks.has(block.hash)) {
+          result.cachedBlocks++;
+          continue;
+        }
+        const part = scanner.scan(block.raw, block.value(), options);
+        result.scannedStrings += part.scannedStrings;
+        result.cachedStrings += part.cachedStrings;
+        for (const match of part.matches) {
+          const pathParts = [...block.path, ...match.pathParts];
+          result.matches.push({ ...match, pathParts, path: formatPath(pathParts) });
+        }
+        if (part.matches.length === 0 && tuning.rememberClean !== false) rememberBlock(block.hash);
+        if (part.blocked) {
+          result.blocked = true;
+          if (!options.all) return result;
+        }
+      }
+      return result;
+    },
     scan(raw, body, options = {}) {
       const result: ScanResult = { blocked: false, matches: [], scannedStrings: 0, cachedStrings: 0 };
       let plan: Plan;
@@ -738,6 +792,7 @@ export function createSecretScanner(
       return result;
     },
   };
+  return scanner;
 }
 
 /**

@@ -4,6 +4,7 @@ import type { RateLimitTicket } from '../../rate-limiter.ts';
 import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
 import type { Endpoint, ProxyDeps } from '../endpoint.ts';
 import { type Refusal, refusal } from '../refuse.ts';
+import type { RequestBlock } from '../request-document.ts';
 import { checkRateLimits } from './check-rate-limits.ts';
 import { reserveBudget } from './reserve-budget.ts';
 import { routeModel } from './route-model.ts';
@@ -35,10 +36,11 @@ export async function admit(
   body: Record<string, unknown>,
   plain: Buffer,
   requestId: string | null = null,
+  blocks?: readonly RequestBlock[],
 ): Promise<Admission> {
   const routed = routeModel(snapshot, endpoint, principal, modelName);
   if ('code' in routed) return { ok: false, ...routed };
-  const secret = scanSecrets(routed, modelName, body, plain);
+  const secret = scanSecrets(routed, modelName, body, plain, blocks);
   if (secret && 'code' in secret) {
     // A client retrying the same prompt (Claude Code does, six times) is one event with a count.
     const detail = secret.event?.detail as { rule?: string; fingerprint?: string; location?: string } | undefined;
