@@ -18,6 +18,9 @@ const faults = ['**/*.faults.test.ts', '**/*.soak.test.ts'];
 // The cluster e2e (e2e/src/cluster/*.cluster.test.ts) builds images and starts a real node with its
 // own control plane; it runs only through `npm run e2e:cluster`, which sets CODEVECTOR_CLUSTER.
 const cluster = ['**/*.cluster.test.ts'];
+// The agent conformance suite (e2e/src/agents/*.agents.test.ts) drives the real CLIs for minutes;
+// it runs only through `npm run test:agents`, which sets CODEVECTOR_AGENTS and writes the matrix.
+const agents = ['**/*.agents.test.ts'];
 
 export default defineConfig({
   test: {
@@ -47,7 +50,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['e2e/src/**/*.test.ts'],
-          exclude: [...ignore, ...faults, ...cluster],
+          exclude: [...ignore, ...faults, ...cluster, ...agents],
           ...shared,
           testTimeout: 120_000,
           // Whole-system checks poll what a browser or a background writer shows; on a loaded
@@ -67,6 +70,21 @@ export default defineConfig({
                 fileParallelism: false,
                 testTimeout: 300_000,
                 hookTimeout: 2_400_000,
+                expect: { poll: { timeout: 10_000, interval: 100 } },
+              },
+            },
+          ]
+        : []),
+      ...(process.env['CODEVECTOR_AGENTS']
+        ? [
+            {
+              extends: true,
+              test: {
+                name: 'agents',
+                include: ['e2e/src/agents/*.agents.test.ts'],
+                ...shared,
+                fileParallelism: false,
+                testTimeout: 240_000,
                 expect: { poll: { timeout: 10_000, interval: 100 } },
               },
             },

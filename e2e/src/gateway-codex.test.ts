@@ -1,6 +1,4 @@
-import { spawn } from 'node:child_process';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from '@codevector/core/create-pool';
@@ -8,6 +6,7 @@ import { type GatewayFixture, startGatewayFixture, upstreamKeys } from '@codevec
 import { waitFor } from '@codevector/testbed/wait-for';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { type CodexOptions, type CodexRun, runCodex as runCodexCli } from './codex-cli.ts';
 
 // The Codex CLI (`@openai/codex`, a native binary) → the gateway → the fake provider, with real
 // PostgreSQL under the gateway. Codex runs headless (`codex exec`) with HOME and CODEX_HOME in a
@@ -19,92 +18,8 @@ let home: string;
 type Json = Record<string, unknown>;
 const anyRow = z.record(z.string(), z.unknown());
 
-function codexBinary(): string {
-  const require = createRequire(import.meta.url);
-  return path.join(path.dirname(require.resolve('@openai/codex/package.json')), 'bin', 'codex.js');
-}
-
-type CodexRun = { stdout: string; stderr: string; lastMessage: string; events: Record<string, unknown>[] };
-
-type CodexOptions = {
-  prompt: string;
-  /** Entries for `-c key=value` overrides. */
-  config: string[];
-  env: Record<string, string>;
-  /** Files to write into the working folder first, by name. */
-  files?: Record<string, string>;
-};
-
-/** Runs `codex exec` once in a fresh working folder under `home`. */
-async function runCodex({ prompt, config, env, files = {} }: CodexOptions): Promise<CodexRun> {
-  const work = await mkdtemp(path.join(home, 'work-'));
-  for (const [name, content] of Object.entries(files)) await writeFile(path.join(work, name), content);
-  const last = path.join(work, 'last-message.txt');
-  const args = [
-    codexBinary(),
-    'exec',
-    '--json',
-    '--skip-git-repo-check',
-    '--ephemeral',
-    '--sandbox',
-    'read-only',
-    '--color',
-    'never',
-    '-C',
-    work,
-    '-o',
-    last,
-    '-c',
-    'check_for_update_on_startup=false',
-    '-c',
-    'analytics.enabled=false',
-    '-c',
-    'feedback.enabled=false',
-    '-c',
-    'otel.exporter="none"',
-    // Never ask before running a command: `codex exec` has nobody to ask. The read-only sandbox
-    // still keeps commands from writing.
-    '-c',
-    'approval_policy="never"',
-    ...config.flatMap((entry) => ['-c', entry]),
-    prompt,
-  ];
-  const child = spawn(process.execPath, args, {
-    cwd: work,
-    // `codex exec` reads more of the prompt from a piped stdin until EOF; give it none.
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env['PATH'],
-      HOME: home,
-      CODEX_HOME: path.join(home, '.codex'),
-      // Loopback only: anything else goes to a proxy on a port nobody listens on.
-      HTTPS_PROXY: 'http://127.0.0.1:9',
-      HTTP_PROXY: 'http://127.0.0.1:9',
-      ALL_PROXY: 'http://127.0.0.1:9',
-      NO_PROXY: '127.0.0.1,localhost',
-      RUST_LOG: 'warn',
-      ...env,
-    },
-  });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString();
-  });
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr += chunk.toString();
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 60_000);
-  const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-  clearTimeout(timer);
-  if (code !== 0) throw new Error(`codex exited with ${code}\n${stdout}\n${stderr}`);
-  const events = stdout
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-  const lastMessage = await readFile(last, 'utf8').catch(() => '');
-  return { stdout, stderr, lastMessage, events };
-}
+/** `codex exec` once, in a fresh working folder under this file's home. */
+const runCodex = (options: Omit<CodexOptions, 'home'>) => runCodexCli({ home, ...options });
 
 /** The built-in provider pointed at the gateway: WebSocket first (`CODEX_API_KEY` is its key). */
 const builtInProvider = (key = fx.key) => ({ config: [`openai_base_url="${fx.base}/v1"`, 'model="gpt-5"'], env: { CODEX_API_KEY: key } });

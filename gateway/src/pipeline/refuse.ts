@@ -99,14 +99,26 @@ function isCodex(headers: IncomingHttpHeaders): boolean {
   return (headers['user-agent'] ?? '').startsWith('codex');
 }
 
+/** Claude Code names itself in its user-agent (`claude-cli/2.1.332 (external, cli)`). */
+function isClaudeCode(headers: IncomingHttpHeaders): boolean {
+  return (headers['user-agent'] ?? '').startsWith('claude-cli/');
+}
+
+// Codex retries a retryable refusal at once, whatever retry-after says: five tries in ~7 s.
+const codexRetryWindowSeconds = 10;
+
 /**
  * The status and headers that make the caller's client stop at once on a refusal no retry can
- * fix, and retry the others (docs/clients.md, measured with the CLIs in the lockfile):
+ * fix, and retry the others, and show the user the gateway's message (docs/clients.md, measured
+ * with the CLIs in the lockfile by `npm run test:agents`):
  * - the Anthropic and OpenAI SDKs (so Claude Code and most tools) honour `x-should-retry: false`;
  * - Codex ignores it and retries every 4xx but 400 five times (a 401 costs 6 requests, ~7 s;
  *   15 s with its WebSocket attempts), so for Codex a final refusal is a 400, same body and
  *   message (a 429 with `insufficient_quota` would stop it too, but it prints its own
- *   "Quota exceeded" text instead of ours);
+ *   "Quota exceeded" text instead of ours). A rate limit whose wait outlasts Codex's retries
+ *   is final for Codex too: after them it prints only "exceeded retry limit, last status: 429";
+ * - Claude Code answers a 404 for a model with its own "There's an issue with the selected
+ *   model" text, dropping ours, which lists the names that work: for it, a 400;
  * - `retry-after` on what a retry can fix (rate limits, the database away).
  */
 export function retryHints(
@@ -115,8 +127,14 @@ export function retryHints(
   headers: Record<string, string> = {},
 ): { status: number; headers: Record<string, string> } {
   const status = errorCodes[code].status;
-  if (!isFinal(code)) return { status, headers: status === 503 && !headers['retry-after'] ? { ...headers, 'retry-after': '1' } : headers };
-  return { status: isCodex(requestHeaders) ? 400 : status, headers: { ...headers, 'x-should-retry': 'false' } };
+  if (!isFinal(code)) {
+    if (isCodex(requestHeaders) && Number(headers['retry-after'] ?? 0) > codexRetryWindowSeconds) {
+      return { status: 400, headers: { ...headers, 'x-should-retry': 'false' } };
+    }
+    return { status, headers: status === 503 && !headers['retry-after'] ? { ...headers, 'retry-after': '1' } : headers };
+  }
+  const stop = isCodex(requestHeaders) || (status === 404 && isClaudeCode(requestHeaders));
+  return { status: stop ? 400 : status, headers: { ...headers, 'x-should-retry': 'false' } };
 }
 
 /** A refusal no retry can fix (core/errors `final`). */

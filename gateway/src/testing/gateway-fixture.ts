@@ -5,6 +5,8 @@ import { type FakeProvider, type FakeProviderOptions, startFakeProvider } from '
 import { startGateway } from '../main.ts';
 import { type SeedConfig, type SeedResource, seedGatewayConfig, seedUserWithKey } from '../seed-config.ts';
 
+export type { SeedResource };
+
 /**
  * The whole gateway under test, for db and e2e tests: its own pool on the file's database
  * (DATABASE_URL, set per file by testbed's vitest setup), the fake provider, the seeded config
