@@ -1,4 +1,6 @@
+import type { DatabasePool } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
+import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleConfig } from '../config.ts';
 import type { Ok } from '../http/http-contract.ts';
@@ -15,6 +17,7 @@ export const sessionCookie = 'cv_session';
 // naming it here would loop auth/ back onto it.
 type AuthRoutesOptions = {
   config: Pick<ConsoleConfig, 'COOKIE_SECURE' | 'CONSOLE_LOCAL_LOGIN'>;
+  pool: DatabasePool;
   sessions: SessionStore;
   throttle: LoginThrottle;
   identityProvider: PasswordIdentityProvider;
@@ -63,7 +66,22 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, dep
 
   app.post<{ Reply: Ok }>('/api/auth/logout', async (request, reply) => {
     const token = request.cookies[sessionCookie];
-    if (token) await deps.sessions.delete(token);
+    // The session ends and its audit row is written together (issue #13 §1: sign-outs are on the
+    // record, as sign-ins and refused sign-ins are). A cookie of no live session ends nothing.
+    if (token)
+      await deps.pool.transaction(async (tx) => {
+        const ended = await deps.sessions.end(tx, token);
+        if (!ended) return;
+        await writeAuditEntry(tx, {
+          action: 'user.signed_out',
+          targetType: 'user',
+          targetId: ended.user_id,
+          targetName: ended.email,
+          actor: ended.email,
+          actorSource: 'console',
+          detail: { idp: ended.idp, ip: request.ip },
+        });
+      });
     void reply.clearCookie(sessionCookie, { path: '/' });
     return { ok: true };
   });
