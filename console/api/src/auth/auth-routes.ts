@@ -42,13 +42,37 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, dep
     const device = request.cookies[deviceCookie];
     await deps.throttle.assertAllowed(input.email, request.ip, device);
     const identity = await deps.identityProvider.authenticate(input.email, input.password);
+    // Password sign-ins are on the record like SSO ones (ADR 0305): who, from where, never the
+    // password. Attempts the throttle refused before checking are not: they checked nothing.
+    const email = input.email.slice(0, 320);
     if (!identity) {
       await deps.throttle.recordFailure(input.email, request.ip, device);
       request.log.info({ email: input.email, ip: request.ip }, 'sign-in failed');
+      await deps.pool.transaction((tx) =>
+        writeAuditEntry(tx, {
+          action: 'user.sign_in_failed',
+          targetType: 'user',
+          targetName: email,
+          actor: email,
+          actorSource: 'console',
+          detail: { idp: 'local', reason: 'wrong e-mail or password, or a disabled account', ip: request.ip },
+        }),
+      );
       throw new CodeVectorError('CON_INVALID_CREDENTIALS');
     }
     const deviceToken = await deps.throttle.recordSuccess(input.email, request.ip, device);
     const created = await deps.sessions.create(identity, { userAgent: request.headers['user-agent'], ip: request.ip });
+    await deps.pool.transaction((tx) =>
+      writeAuditEntry(tx, {
+        action: 'user.signed_in',
+        targetType: 'user',
+        targetId: identity.userId,
+        targetName: email,
+        actor: email,
+        actorSource: 'console',
+        detail: { idp: 'local', ip: request.ip },
+      }),
+    );
     const secure = secureCookie(deps, request);
     setSessionCookie(reply, created.token, created.expiresAt, secure);
     // Proof that this browser signed in to this account before: its attempts skip the
