@@ -12,7 +12,7 @@ import { ensureBootstrapAdmin } from '@codevector/console-api/auth/bootstrap-adm
 import { buildApp } from '@codevector/console-api/build-app';
 import { consoleConfigSchema } from '@codevector/console-api/config';
 import { createDeps } from '@codevector/console-api/create-deps';
-import { sql } from '@codevector/core/create-pool';
+import { sql, statement } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
 import { freePort } from '@codevector/testbed/free-port';
 import { type OidcTestProvider, startOidcProvider } from '@codevector/testbed/oidc-provider';
@@ -64,12 +64,15 @@ beforeAll(async () => {
     OIDC_DISPLAY_NAME: 'Corp SSO',
     OIDC_IDP_NAME: 'corp',
     OIDC_ROLE_MAPPING: 'platform-admins=admin,security=auditor,engineering=member',
+    OIDC_GROUP_MAPPING: 'ml-team=ml',
     // People in no mapped group are refused rather than let in as members.
     OIDC_DEFAULT_ROLE: 'none',
   });
   const logger = createLogger({ name: 'sso-e2e', level: 'silent' });
   deps = await createDeps(config, logger);
   await ensureBootstrapAdmin(deps.pool, 'admin@example.com', 'correct horse battery staple');
+  // The CodeVector group the IdP's ml-team maps to (Budgets and RateLimits name groups).
+  await deps.pool.query(statement`insert into groups (name, description) values ('ml', 'ML team')`);
   const app = await buildApp(deps);
   await app.listen({ port, host: '127.0.0.1' });
   browser = await chromium.launch({
@@ -139,6 +142,11 @@ const audit = (email: string) =>
   deps.pool.any(sql.type(z.object({ action: z.string(), actor: z.string(), actor_source: z.string(), detail: z.any() }))`
     select action, actor, actor_source, detail from audit_log where target_name = ${email} order by id`);
 
+const members = (group: string) =>
+  deps.pool.anyFirst(sql.type(z.object({ email: z.string() }))`
+    select u.email from group_members gm join groups g on g.id = gm.group_id join users u on u.id = gm.user_id
+    where g.name = ${group} order by u.email`);
+
 describe('single sign-on in Chromium through a real OpenID provider', () => {
   it('shows the SSO button and signs a platform admin in as admin, on the record', async () => {
     const page = await freshPage();
@@ -154,6 +162,7 @@ describe('single sign-on in Chromium through a real OpenID provider', () => {
       ['user.created', 'corp', 'idp'],
       ['user.signed_in', 'alice@corp.example', 'console'],
     ]);
+    expect(await members('ml')).toEqual(['alice@corp.example']);
     figures.sso_login_ok = 1;
   });
 
@@ -188,6 +197,11 @@ describe('single sign-on in Chromium through a real OpenID provider', () => {
       actor_source: 'idp',
       detail: { before: { role: 'admin' }, after: { role: 'auditor' }, source: 'group claim' },
     });
+    // The IdP took her out of ml-team too: out of the CodeVector group, on the record.
+    expect(await members('ml')).toEqual([]);
+    const groupRows = await deps.pool.anyFirst(sql.type(z.object({ action: z.string() }))`
+      select action from audit_log where target_name = 'ml' and actor = 'corp' order by id`);
+    expect(groupRows).toEqual(['group.member_added', 'group.member_removed']);
     // An auditor reads the audit log but changes nothing: the console refuses their mutations.
     await page.getByRole('heading', { name: 'Audit log' }).waitFor();
     const status = await page.evaluate(async () => {
