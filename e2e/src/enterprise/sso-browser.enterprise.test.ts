@@ -32,7 +32,14 @@ let deps: Awaited<ReturnType<typeof createDeps>>;
 let close: () => Promise<void>;
 const contexts: BrowserContext[] = [];
 let lastPage: Page | undefined;
-const figures = { sso_login_ok: 0, sso_role_from_claim_ok: 0, sso_role_change_ok: 0, sso_refused_ok: 0, sso_sign_out_ok: 0 };
+const figures = {
+  sso_login_ok: 0,
+  sso_role_from_claim_ok: 0,
+  sso_role_change_ok: 0,
+  sso_refused_ok: 0,
+  sso_cancelled_ok: 0,
+  sso_sign_out_ok: 0,
+};
 
 beforeAll(async () => {
   if (!existsSync(`${dist}/index.html`)) {
@@ -227,5 +234,21 @@ describe('single sign-on in Chromium through a real OpenID provider', () => {
       expect.objectContaining({ action: 'user.sign_in_failed', actor: 'mallory@corp.example', actor_source: 'idp' }),
     ]);
     figures.sso_refused_ok = 1;
+  });
+  it('records a sign-in the person cancelled at the IdP as refused, and lets nobody in', async () => {
+    const page = await freshPage();
+    const before = await deps.pool.oneFirst(sql.type(z.object({ n: z.number() }))`
+      select count(*)::int as n from audit_log where action = 'user.sign_in_failed'`);
+    await page.getByRole('link', { name: 'Sign in with Corp SSO' }).click();
+    await page.locator('input[name="login"]').waitFor();
+    await page.getByRole('link', { name: '[ Cancel ]' }).click();
+    await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+    await expect.poll(() => page.locator('body').innerText()).toMatch(/identity provider refused the sign-in: access_denied/);
+    expect(await page.evaluate(async () => (await fetch('/api/session')).status)).toBe(401);
+    const refused = await deps.pool.any(sql.type(z.object({ actor: z.string(), detail: z.any() }))`
+      select actor, detail from audit_log where action = 'user.sign_in_failed' order by id offset ${before}`);
+    expect(refused).toEqual([expect.objectContaining({ actor: 'unknown', detail: expect.objectContaining({ idp: 'corp' }) })]);
+    expect(String(refused[0]!.detail.reason)).toMatch(/^the identity provider refused the sign-in: access_denied/);
+    figures.sso_cancelled_ok = 1;
   });
 });

@@ -171,6 +171,13 @@ export function createOidcSignIn(pool: DatabasePool, config: ConsoleConfig): Oid
           claims = { ...(await oidc.fetchUserInfo(cfg, tokens.access_token, String(claims['sub']))), ...claims };
         }
       } catch (error) {
+        // An error the IdP sent back (RFC 6749 §4.1.2.1: the person cancelled, consent denied)
+        // says so in its own code, which is what an auditor looks for.
+        const sent = error as { error?: unknown; error_description?: unknown };
+        if (error instanceof oidc.AuthorizationResponseError && typeof sent.error === 'string') {
+          const description = typeof sent.error_description === 'string' ? ` (${sent.error_description})` : '';
+          return refuse(`the identity provider refused the sign-in: ${`${sent.error}${description}`.slice(0, 200)}`, 'unknown', meta.ip);
+        }
         const detail = error instanceof Error ? error.message : String(error);
         return refuse(`the identity provider's answer was refused: ${detail.slice(0, 200)}`, 'unknown', meta.ip);
       }
