@@ -1,9 +1,11 @@
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
 import path from 'node:path';
-import { startTestConsole } from '@codevector/console-api/testing/test-console';
+import { adminEmail, adminPassword, startTestConsole } from '@codevector/console-api/testing/test-console';
 import { apiStatus } from '@codevector/operator/kube/kube-client';
 import { createKubeTestEnv, type KubeTestEnv, until } from '@codevector/operator/testing/kube-test-env';
+import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { recordEnterpriseFigures } from './enterprise-figures.ts';
@@ -13,13 +15,15 @@ import { recordEnterpriseFigures } from './enterprise-figures.ts';
 // PostgreSQL, and the console's audit API. Two Argo CD syncs and two Flux artifacts apply
 // creates, updates and a prune as the controllers' service accounts (the controllers themselves
 // do not run here); a person's kubectl apply comes in between. Every GitOps change's audit row
-// must name its Application or Kustomization, repository and the revision being applied then.
+// must name its Application or Kustomization, repository and the revision being applied then,
+// and the console must show and filter it, in Chromium.
 let env: KubeTestEnv;
 let argoNs: string;
 let fluxNs: string;
 const argoController = () => `system:serviceaccount:${argoNs}:argocd-application-controller`;
 const fluxController = () => `system:serviceaccount:${fluxNs}:kustomize-controller`;
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
+const webDir = path.join(repoRoot, 'console/web');
 const argoRepo = 'https://git.example.com/platform/ai-gateway.git';
 const fluxRepo = 'ssh://git@git.example.com/platform/fleet.git';
 const sha = (digit: string) => digit.repeat(40);
@@ -193,8 +197,46 @@ describe('GitOps attribution end to end', () => {
     expect(originOf(hand!)).toEqual({ via: 'kubectl', fieldManager: 'kubectl-client-side-apply' });
 
     // Shown in the console and filterable there: by tool, by repository, by the start of a revision.
-    const console_ = await startTestConsole();
+    if (!existsSync(path.join(webDir, 'dist/index.html'))) {
+      const build = spawnSync(process.execPath, [path.join(repoRoot, 'node_modules/vite/bin/vite.js'), 'build'], {
+        cwd: webDir,
+        encoding: 'utf8',
+      });
+      if (build.status !== 0) throw new Error(`web build failed:\n${build.stdout}\n${build.stderr}`);
+    }
+    const console_ = await startTestConsole({ env: { CONSOLE_WEB_DIST: path.join(webDir, 'dist') } });
+    await console_.app.listen({ port: 0, host: '127.0.0.1' });
+    const consoleUrl = `http://127.0.0.1:${(console_.app.server.address() as AddressInfo).port}`;
+    const browser = await chromium.launch({
+      executablePath: '/usr/bin/chromium',
+      headless: true,
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
+    });
     try {
+      const page = await browser.newPage();
+      await page.goto(`${consoleUrl}/admin/audit-log?origin=argocd`);
+      await page.getByRole('heading', { name: 'Sign in to the console' }).waitFor();
+      await page.locator('input[name="email"]').fill(adminEmail);
+      await page.locator('input[name="password"]').fill(adminPassword);
+      await page.keyboard.press('Enter');
+      await page.getByRole('heading', { name: 'Audit log' }).waitFor();
+      const origins = () => page.locator('table.audit-table tbody tr[data-audit-id] .origin').allInnerTexts();
+      const argoApp = `via Argo CD · Application ${argoNs}/ai-gateway`;
+      await expect
+        .poll(async () => (await origins()).sort())
+        .toEqual([`${argoApp} @ aaaaaaa`, `${argoApp} @ aaaaaaa`, `${argoApp} @ ccccccc`, `${argoApp} @ ccccccc`]);
+      await page.goto(`${consoleUrl}/admin/audit-log?origin=${encodeURIComponent(`main@sha1:${sha('d').slice(0, 7)}`)}`);
+      await expect.poll(origins).toEqual([`via Flux · Kustomization ${fluxNs}/ai-gateway @ main@sha1:${sha('d')}`]);
+      expect(await page.locator('.origin').first().getAttribute('title')).toContain(fluxRepo);
+
       const admin = await console_.signIn();
       const list = async (origin: string) =>
         (
@@ -215,6 +257,7 @@ describe('GitOps attribution end to end', () => {
       expect(await list(`main@sha1:${sha('d').slice(0, 7)}`)).toEqual(['secret_rule.updated flux-keys']);
       expect(await list('kubectl')).toEqual(['secret_rule.created by-hand']);
     } finally {
+      await browser.close();
       await console_.close();
     }
     recordEnterpriseFigures('git', {
