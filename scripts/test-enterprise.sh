@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The enterprise suite (docs/enterprise.md): Node 24, dependencies, control-plane binaries, the
 # real components it runs against (an OpenTelemetry Collector from the collector builder, Argo
-# CD's and Flux's CRDs, each built once and cached; rsyslog and Chromium from Debian packages),
+# CD's and Flux's CRDs, each built once and cached; rsyslog with its TLS driver, openssl and
+# Chromium from Debian packages),
 # then run-enterprise.ts, which runs the `enterprise` vitest project and writes
 # bench/results/enterprise.json.
 set -euo pipefail
@@ -10,7 +11,10 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 . scripts/ensure-deps.sh
 need=()
 command -v rsyslogd >/dev/null || need+=(rsyslog)
+# rsyslog's TLS driver (RFC 5425), for the TLS syslog sink.
+[ -e /usr/lib/x86_64-linux-gnu/rsyslog/lmnsd_gtls.so ] || need+=(rsyslog-gnutls)
 [ -x /usr/bin/chromium ] || need+=(chromium)
+command -v openssl >/dev/null || need+=(openssl)
 if [ ${#need[@]} -gt 0 ]; then
   echo "test:enterprise: installing ${need[*]}" >&2
   export DEBIAN_FRONTEND=noninteractive

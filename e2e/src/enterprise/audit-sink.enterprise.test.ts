@@ -1,10 +1,12 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import tls from 'node:tls';
 import { startAuditSealer } from '@codevector/console-api/audit/audit-sealer';
 import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
@@ -19,7 +21,8 @@ import { recordEnterpriseFigures } from './enterprise-figures.ts';
 
 // AuditSinks against a real OpenTelemetry Collector (built with the collector builder from the
 // Go module proxy: OTLP/HTTP receiver, file exporter), a real syslog receiver (Debian's rsyslog:
-// imtcp with RFC 6587 octet counting, RFC 5424 parsing, omfile) and a signed webhook: every
+// imtcp with RFC 6587 octet counting, over plain TCP and over TLS with its gtls driver (RFC
+// 5425), RFC 5424 parsing, omfile) and a signed webhook: every
 // sealed audit row arrives, in order, with its chain sequence and hash. The collector and rsyslog
 // are stopped for a minute under traffic and started again; later the operator itself is stopped
 // while rows keep coming and a new one is started. Each time delivery resumes right after the
@@ -36,6 +39,7 @@ let collector: ChildProcess | undefined;
 let collectorBin: string;
 let otlpPort: number;
 let syslogPort: number;
+let syslogTlsPort: number;
 let syslogDir: string;
 let rsyslog: ChildProcess | undefined;
 let operatorConfig: ReturnType<typeof loadOperatorConfig>;
@@ -111,22 +115,29 @@ async function collectorRows(files: string[]): Promise<{ seq: number; hash: stri
   return rows;
 }
 
-/** rsyslogd in the foreground with only what the test needs: a TCP listener and one output file. */
+/**
+ * rsyslogd in the foreground with only what the test needs: a plain TCP and a TLS listener, each
+ * writing to its own file (`output`, and `output` with `-tls` before `.log`).
+ */
 async function startRsyslog(output: string): Promise<ChildProcess> {
   // Beside, not inside, the operator's source folder: that one holds only manifests.
   const work = path.join(syslogDir, `rsyslog-${path.basename(output)}`);
   await mkdir(work, { recursive: true });
   const config = path.join(work, 'rsyslog.conf');
+  const pki = (name: string) => path.join(syslogDir, name);
   await writeFile(
     config,
     [
-      `global(workDirectory="${work}" maxMessageSize="64k")`,
+      `global(workDirectory="${work}" maxMessageSize="64k"`,
+      `  defaultNetstreamDriverCAFile="${pki('ca.pem')}" defaultNetstreamDriverCertFile="${pki('cert.pem')}" defaultNetstreamDriverKeyFile="${pki('key.pem')}")`,
       'module(load="imtcp")',
-      `input(type="imtcp" port="${syslogPort}" address="127.0.0.1")`,
       // What rsyslog's RFC 5424 parser made of each message: a 3164 parse would have no
       // structured data (`-`), so a line here proves the framing and the format.
       'template(name="audit" type="string" string="%protocol-version% %app-name% %msgid% %structured-data%\\n")',
-      `action(type="omfile" file="${output}" template="audit")`,
+      `ruleset(name="plain") { action(type="omfile" file="${output}" template="audit") }`,
+      `ruleset(name="tls") { action(type="omfile" file="${tlsOutput(output)}" template="audit") }`,
+      `input(type="imtcp" port="${syslogPort}" address="127.0.0.1" ruleset="plain")`,
+      `input(type="imtcp" port="${syslogTlsPort}" address="127.0.0.1" ruleset="tls" streamDriver.name="gtls" streamDriver.mode="1" streamDriver.authMode="anon")`,
       '',
     ].join('\n'),
   );
@@ -136,13 +147,15 @@ async function startRsyslog(output: string): Promise<ChildProcess> {
     stderr += chunk.toString();
   });
   for (let i = 0; i < 200; i++) {
-    const up = await new Promise<boolean>((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port: syslogPort }, () => {
-        socket.end();
-        resolve(true);
+    const listening = (port: number) =>
+      new Promise<boolean>((resolve) => {
+        const socket = connect({ host: '127.0.0.1', port }, () => {
+          socket.end();
+          resolve(true);
+        });
+        socket.once('error', () => resolve(false));
       });
-      socket.once('error', () => resolve(false));
-    });
+    const up = (await listening(syslogPort)) && (await listening(syslogTlsPort));
     if (up) return child;
     if (child.exitCode !== null) throw new Error(`rsyslogd exited: ${stderr.slice(-2000)}`);
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -162,6 +175,36 @@ async function syslogRows(files: string[]): Promise<{ seq: number; hash: string 
     }
   }
   return rows;
+}
+
+const tlsOutput = (output: string) => output.replace(/\.log$/, '-tls.log');
+
+/** A CA the test trusts and rsyslog's certificate for 127.0.0.1, made with openssl. */
+function makeSyslogPki(): void {
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: syslogDir, stdio: 'pipe' });
+  const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
+  run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=CodeVector test syslog CA');
+  run('req', ...ec, '-keyout', 'key.pem', '-out', 'server.csr', '-subj', '/CN=syslog');
+  execFileSync('bash', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > san.cnf'], { cwd: syslogDir });
+  run(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'cert.pem',
+    '-days',
+    '2',
+    '-extfile',
+    'san.cnf',
+  );
+  // The operator runs in this process: its TLS connections now verify rsyslog's certificate.
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), readFileSync(path.join(syslogDir, 'ca.pem'), 'utf8')]);
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
@@ -209,8 +252,10 @@ beforeAll(async () => {
   db = await createPool(process.env['DATABASE_URL']!);
   dir = await mkdtemp(path.join(tmpdir(), 'cv-sinks-'));
   syslogDir = await mkdtemp(path.join(tmpdir(), 'cv-syslog-'));
+  makeSyslogPki();
   otlpPort = await freePort();
   syslogPort = await freePort();
+  syslogTlsPort = await freePort();
   webhook = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on('data', (c: Buffer) => chunks.push(c));
@@ -250,6 +295,11 @@ apiVersion: codevector.dev/v1alpha1
 kind: AuditSink
 metadata: { name: rsyslog, namespace: codevector }
 spec: { type: syslog, syslog: { address: "127.0.0.1:${syslogPort}", appName: codevector }, batchSize: 50 }
+---
+apiVersion: codevector.dev/v1alpha1
+kind: AuditSink
+metadata: { name: rsyslog-tls, namespace: codevector }
+spec: { type: syslog, syslog: { address: "127.0.0.1:${syslogTlsPort}", tls: true, appName: codevector }, batchSize: 50 }
 ---
 apiVersion: codevector.dev/v1alpha1
 kind: AuditSink
@@ -299,15 +349,20 @@ describe('AuditSink', () => {
       // Delivering before the outage.
       await expect.poll(async () => (await collectorRows(outputs)).length, { timeout: 30_000 }).toBeGreaterThan(20);
       await expect.poll(async () => (await syslogRows(syslogOutputs)).length, { timeout: 30_000 }).toBeGreaterThan(20);
+      await expect.poll(async () => (await syslogRows(syslogOutputs.map(tlsOutput))).length, { timeout: 30_000 }).toBeGreaterThan(20);
 
       await Promise.all([stop(collector), stop(rsyslog)]);
       const down = performance.now();
       const writtenBefore = traffic.written();
       await new Promise((resolve) => setTimeout(resolve, outageSeconds * 1000));
-      const stalled = { otel: (await cursorOf('otel')) ?? 0, rsyslog: (await cursorOf('rsyslog')) ?? 0 };
+      const stalled = {
+        otel: (await cursorOf('otel')) ?? 0,
+        rsyslog: (await cursorOf('rsyslog')) ?? 0,
+        rsyslogTls: (await cursorOf('rsyslog-tls')) ?? 0,
+      };
       // Rows kept coming and were sealed while both receivers were away.
       expect(traffic.written() - writtenBefore).toBeGreaterThan(outageSeconds * 10);
-      expect((await chain()).at(-1)!.seq).toBeGreaterThan(Math.max(stalled.otel, stalled.rsyslog));
+      expect((await chain()).at(-1)!.seq).toBeGreaterThan(Math.max(stalled.otel, stalled.rsyslog, stalled.rsyslogTls));
       outputs.push(path.join(dir, 'out-2.json'));
       syslogOutputs.push(path.join(syslogDir, 'syslog-2.log'));
       [collector, rsyslog] = await Promise.all([startCollector(outputs[1]!), startRsyslog(syslogOutputs[1]!)]);
@@ -320,22 +375,30 @@ describe('AuditSink', () => {
       const expected = await chain();
       const otel = await settled(() => collectorRows(outputs), expected);
       const syslog = await settled(() => syslogRows(syslogOutputs), expected);
+      const syslogTls = await settled(() => syslogRows(syslogOutputs.map(tlsOutput)), expected);
       const siem = check(webhookRows, expected);
       // Resumed from the last acknowledged sequence: what came back first is the next row.
       const resumedAt = {
         otel: Math.min(...(await collectorRows([outputs[1]!])).map((r) => r.seq)),
         rsyslog: Math.min(...(await syslogRows([syslogOutputs[1]!])).map((r) => r.seq)),
+        rsyslogTls: Math.min(...(await syslogRows([tlsOutput(syslogOutputs[1]!)])).map((r) => r.seq)),
       };
-      figures.sink_gap_rows = otel.gaps + syslog.gaps + siem.gaps;
-      figures.sink_wrong_rows = otel.wrong + syslog.wrong + siem.wrong;
-      figures.sink_duplicate_rows = otel.duplicates + syslog.duplicates + siem.duplicates;
+      const receivers = [otel, syslog, syslogTls, siem];
+      figures.sink_gap_rows = receivers.reduce((n, r) => n + r.gaps, 0);
+      figures.sink_wrong_rows = receivers.reduce((n, r) => n + r.wrong, 0);
+      figures.sink_duplicate_rows = receivers.reduce((n, r) => n + r.duplicates, 0);
+      figures.sink_receivers = receivers.length;
       figures.sink_outage_s = Math.round(outage * 10) / 10;
       figures.sink_rows = expected.length;
-      figures.sink_resume_offset_rows = Math.abs(resumedAt.otel - (stalled.otel + 1)) + Math.abs(resumedAt.rsyslog - (stalled.rsyslog + 1));
+      figures.sink_resume_offset_rows =
+        Math.abs(resumedAt.otel - (stalled.otel + 1)) +
+        Math.abs(resumedAt.rsyslog - (stalled.rsyslog + 1)) +
+        Math.abs(resumedAt.rsyslogTls - (stalled.rsyslogTls + 1));
       expect(otel).toMatchObject({ gaps: 0, wrong: 0 });
       expect(syslog).toMatchObject({ gaps: 0, wrong: 0 });
+      expect(syslogTls).toMatchObject({ gaps: 0, wrong: 0 });
       expect(siem).toEqual({ gaps: 0, wrong: 0, duplicates: 0 });
-      expect(resumedAt).toEqual({ otel: stalled.otel + 1, rsyslog: stalled.rsyslog + 1 });
+      expect(resumedAt).toEqual({ otel: stalled.otel + 1, rsyslog: stalled.rsyslog + 1, rsyslogTls: stalled.rsyslogTls + 1 });
       expect(badSignatures).toBe(0);
       // In order: each receiver saw sequence numbers rising, except resends after the outage.
       expect(webhookRows.map((r) => r.seq)).toEqual([...webhookRows.map((r) => r.seq)].sort((a, b) => a - b));
@@ -349,8 +412,8 @@ describe('AuditSink', () => {
   it('reports progress and the failure of the outage in the sink’s state', async () => {
     const state = await db.any(sql.type(z.object({ name: z.string(), failures: z.number(), last_error: z.string().nullable() }))`
       select s.name, failures::int, last_error from audit_sink_cursors c join audit_sinks s on s.uid = c.sink_uid
-      where s.name in ('otel', 'rsyslog') order by s.name`);
-    expect(state).toHaveLength(2);
+      where s.name in ('otel', 'rsyslog', 'rsyslog-tls') order by s.name`);
+    expect(state).toHaveLength(3);
     for (const sink of state) {
       expect(sink.failures).toBeGreaterThan(0);
       expect(sink.last_error).toMatch(/ECONNREFUSED|failed/);
@@ -376,6 +439,7 @@ describe('AuditSink', () => {
     const gaps = [
       await settled(() => collectorRows(collectorFiles), expected),
       await settled(() => syslogRows(syslogFiles), expected),
+      await settled(() => syslogRows(syslogFiles.map(tlsOutput)), expected),
       check(webhookRows, expected),
     ];
     figures.sink_restart_gap_rows = gaps.reduce((n, g) => n + g.gaps, 0);
@@ -385,10 +449,10 @@ describe('AuditSink', () => {
     // it resent.
     expect(webhookRows[webhookBefore]?.seq).toBe(acknowledged.siem + 1);
     figures.sink_restart_duplicate_rows = gaps.reduce((n, g) => n + g.duplicates, 0);
-    // One change, one row: the new operator's resync of the four sinks wrote no audit rows.
+    // One change, one row: the new operator's resync of the five sinks wrote no audit rows.
     const sinkRows = await db.anyFirst(sql.type(z.object({ action: z.string() }))`
       select action from audit_log where target_type = 'audit_sink' order by id`);
-    expect(sinkRows.filter((a) => a === 'audit_sink.created')).toHaveLength(3);
+    expect(sinkRows.filter((a) => a === 'audit_sink.created')).toHaveLength(4);
     recordEnterpriseFigures('sink', figures);
   }, 120_000);
 });
@@ -399,6 +463,7 @@ const figures = {
   sink_duplicate_rows: -1,
   sink_outage_s: 0,
   sink_rows: 0,
+  sink_receivers: 0,
   sink_resume_offset_rows: -1,
   sink_restart_gap_rows: -1,
   sink_restart_wrong_rows: -1,
@@ -443,7 +508,7 @@ async function caughtUp(): Promise<void> {
     .poll(
       async () => {
         const h = await head();
-        for (const name of ['otel', 'siem', 'rsyslog']) if ((await cursorOf(name)) !== h) return false;
+        for (const name of ['otel', 'siem', 'rsyslog', 'rsyslog-tls']) if ((await cursorOf(name)) !== h) return false;
         return true;
       },
       { timeout: 60_000 },

@@ -135,7 +135,9 @@ async function sendSyslog(
   const port = Number(target.address.slice(at + 1));
   const payload = rows.map((row) => syslogFrame(row, target.appName, options.hostname)).join('');
   await new Promise<void>((resolve, reject) => {
-    const socket = target.tls ? tls.connect({ host, port, servername: host }) : net.connect({ host, port });
+    // SNI is the host name by default, and never an IP address (RFC 6066); the certificate is
+    // checked against the host either way.
+    const socket = target.tls ? tls.connect({ host, port }) : net.connect({ host, port });
     const fail = (error: Error) => {
       socket.destroy();
       reject(new SinkDeliveryError(`syslog ${target.address}: ${(error as { code?: string }).code ?? error.message}`));
