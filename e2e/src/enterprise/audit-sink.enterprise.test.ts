@@ -29,7 +29,7 @@ import { recordEnterpriseFigures } from './enterprise-figures.ts';
 // last acknowledged sequence: no gap, and a resent row carries the same sequence and hash.
 const outageSeconds = Number(process.env['CODEVECTOR_SINK_OUTAGE_SECONDS'] ?? 60);
 const repoRoot = path.resolve(import.meta.dirname, '../../..');
-const log = createLogger({ name: 'audit-sink-test', level: 'silent' });
+const log = createLogger({ name: 'audit-sink-test', level: process.env['CODEVECTOR_TEST_LOG_LEVEL'] ?? 'silent' });
 const hmacKey = 'webhook-hmac-key-0123456789abcdef';
 let db: DatabasePool;
 let dir: string;
@@ -40,7 +40,7 @@ let collectorBin: string;
 let otlpPort: number;
 let syslogPort: number;
 let syslogTlsPort: number;
-let syslogDir: string;
+let receiverDir: string;
 let rsyslog: ChildProcess | undefined;
 let operatorConfig: ReturnType<typeof loadOperatorConfig>;
 let webhook: Server;
@@ -48,7 +48,9 @@ const webhookRows: { seq: number; hash: string }[] = [];
 let badSignatures = 0;
 
 async function startCollector(output: string): Promise<ChildProcess> {
-  const config = path.join(dir, `collector-${path.basename(output)}.yaml`);
+  // Beside, not inside, the operator's source folder: it would read the config and the growing
+  // JSON output (JSON is YAML) as manifests on every write.
+  const config = path.join(receiverDir, `collector-${path.basename(output)}.yaml`);
   await writeFile(
     config,
     [
@@ -120,11 +122,10 @@ async function collectorRows(files: string[]): Promise<{ seq: number; hash: stri
  * writing to its own file (`output`, and `output` with `-tls` before `.log`).
  */
 async function startRsyslog(output: string): Promise<ChildProcess> {
-  // Beside, not inside, the operator's source folder: that one holds only manifests.
-  const work = path.join(syslogDir, `rsyslog-${path.basename(output)}`);
+  const work = path.join(receiverDir, `rsyslog-${path.basename(output)}`);
   await mkdir(work, { recursive: true });
   const config = path.join(work, 'rsyslog.conf');
-  const pki = (name: string) => path.join(syslogDir, name);
+  const pki = (name: string) => path.join(receiverDir, name);
   await writeFile(
     config,
     [
@@ -181,11 +182,11 @@ const tlsOutput = (output: string) => output.replace(/\.log$/, '-tls.log');
 
 /** A CA the test trusts and rsyslog's certificate for 127.0.0.1, made with openssl. */
 function makeSyslogPki(): void {
-  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: syslogDir, stdio: 'pipe' });
+  const run = (...args: string[]) => execFileSync('openssl', args, { cwd: receiverDir, stdio: 'pipe' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'];
   run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=CodeVector test syslog CA');
   run('req', ...ec, '-keyout', 'key.pem', '-out', 'server.csr', '-subj', '/CN=syslog');
-  execFileSync('bash', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > san.cnf'], { cwd: syslogDir });
+  execFileSync('bash', ['-c', 'printf "subjectAltName=IP:127.0.0.1\\n" > san.cnf'], { cwd: receiverDir });
   run(
     'x509',
     '-req',
@@ -204,7 +205,7 @@ function makeSyslogPki(): void {
     'san.cnf',
   );
   // The operator runs in this process: its TLS connections now verify rsyslog's certificate.
-  tls.setDefaultCACertificates([...tls.getCACertificates('default'), readFileSync(path.join(syslogDir, 'ca.pem'), 'utf8')]);
+  tls.setDefaultCACertificates([...tls.getCACertificates('default'), readFileSync(path.join(receiverDir, 'ca.pem'), 'utf8')]);
 }
 
 async function stop(child: ChildProcess | undefined): Promise<void> {
@@ -251,7 +252,7 @@ beforeAll(async () => {
   collectorBin = execFileSync('bash', [path.join(repoRoot, 'scripts/otel-collector.sh')], { encoding: 'utf8' }).trim();
   db = await createPool(process.env['DATABASE_URL']!);
   dir = await mkdtemp(path.join(tmpdir(), 'cv-sinks-'));
-  syslogDir = await mkdtemp(path.join(tmpdir(), 'cv-syslog-'));
+  receiverDir = await mkdtemp(path.join(tmpdir(), 'cv-receivers-'));
   makeSyslogPki();
   otlpPort = await freePort();
   syslogPort = await freePort();
@@ -307,8 +308,8 @@ metadata: { name: exfiltrate, namespace: team-a }
 spec: { type: webhook, webhook: { url: "https://attacker.example/collect", hmacSecretRef: { name: x, key: y } } }
 `,
   );
-  collector = await startCollector(path.join(dir, 'out-1.json'));
-  rsyslog = await startRsyslog(path.join(syslogDir, 'syslog-1.log'));
+  collector = await startCollector(path.join(receiverDir, 'out-1.json'));
+  rsyslog = await startRsyslog(path.join(receiverDir, 'syslog-1.log'));
   stopSealer = startAuditSealer(db, log, 100);
   operatorConfig = loadOperatorConfig({
     DATABASE_URL: process.env['DATABASE_URL'],
@@ -328,7 +329,7 @@ afterAll(async () => {
   await new Promise<void>((resolve) => (webhook ? webhook.close(() => resolve()) : resolve()));
   await db?.end();
   if (dir) await rm(dir, { recursive: true, force: true });
-  if (syslogDir) await rm(syslogDir, { recursive: true, force: true });
+  if (receiverDir) await rm(receiverDir, { recursive: true, force: true });
 });
 
 describe('AuditSink', () => {
@@ -344,8 +345,8 @@ describe('AuditSink', () => {
     `streams every row, in order, through a ${outageSeconds} s outage of the collector and rsyslog under traffic, with no gap`,
     async () => {
       const traffic = startTraffic();
-      const outputs = [path.join(dir, 'out-1.json')];
-      const syslogOutputs = [path.join(syslogDir, 'syslog-1.log')];
+      const outputs = [path.join(receiverDir, 'out-1.json')];
+      const syslogOutputs = [path.join(receiverDir, 'syslog-1.log')];
       // Delivering before the outage.
       await expect.poll(async () => (await collectorRows(outputs)).length, { timeout: 30_000 }).toBeGreaterThan(20);
       await expect.poll(async () => (await syslogRows(syslogOutputs)).length, { timeout: 30_000 }).toBeGreaterThan(20);
@@ -363,8 +364,8 @@ describe('AuditSink', () => {
       // Rows kept coming and were sealed while both receivers were away.
       expect(traffic.written() - writtenBefore).toBeGreaterThan(outageSeconds * 10);
       expect((await chain()).at(-1)!.seq).toBeGreaterThan(Math.max(stalled.otel, stalled.rsyslog, stalled.rsyslogTls));
-      outputs.push(path.join(dir, 'out-2.json'));
-      syslogOutputs.push(path.join(syslogDir, 'syslog-2.log'));
+      outputs.push(path.join(receiverDir, 'out-2.json'));
+      syslogOutputs.push(path.join(receiverDir, 'syslog-2.log'));
       [collector, rsyslog] = await Promise.all([startCollector(outputs[1]!), startRsyslog(syslogOutputs[1]!)]);
       const outage = (performance.now() - down) / 1000;
 
@@ -454,7 +455,7 @@ describe('AuditSink', () => {
       select action from audit_log where target_type = 'audit_sink' order by id`);
     expect(sinkRows.filter((a) => a === 'audit_sink.created')).toHaveLength(4);
     recordEnterpriseFigures('sink', figures);
-  }, 120_000);
+  }, 240_000);
 });
 
 const figures = {
@@ -501,17 +502,19 @@ function startTraffic() {
   };
 }
 
-/** Every sink's cursor at the head of the sealed chain. */
+/** Every sink's cursor at the head of the sealed chain; says where each one stands if not. */
 async function caughtUp(): Promise<void> {
-  const head = async () => (await chain()).at(-1)?.seq ?? 0;
-  await expect
-    .poll(
-      async () => {
-        const h = await head();
-        for (const name of ['otel', 'siem', 'rsyslog', 'rsyslog-tls']) if ((await cursorOf(name)) !== h) return false;
-        return true;
-      },
-      { timeout: 60_000 },
-    )
-    .toBe(true);
+  const sinks = ['otel', 'siem', 'rsyslog', 'rsyslog-tls'];
+  for (const until = performance.now() + 90_000; performance.now() < until; ) {
+    const h = (await chain()).at(-1)?.seq ?? 0;
+    const cursors = await Promise.all(sinks.map((name) => cursorOf(name)));
+    if (cursors.every((c) => c === h)) return;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+  const state = await db.any(sql.type(
+    z.object({ name: z.string(), delivered: z.number(), failures: z.number(), last_error: z.string().nullable() }),
+  )`
+    select s.name, coalesce(c.delivered_seq, 0)::float8 as delivered, coalesce(c.failures, 0)::int as failures, c.last_error
+    from audit_sinks s left join audit_sink_cursors c on c.sink_uid = s.uid order by s.name`);
+  throw new Error(`sinks did not catch up with seq ${(await chain()).at(-1)?.seq}: ${JSON.stringify(state)}`);
 }
