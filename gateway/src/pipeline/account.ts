@@ -42,6 +42,9 @@ export function account(
   if (entry.rateTicket) rateLimiter.addTokens(entry.rateTicket, used.input + used.output + used.cacheRead + used.cacheWrite);
   if (entry.usageKnown && entry.status < 400) outputEstimator.observe(model.modelName, used.output);
   metrics.request(entry.endpointName, entry.status);
+  metrics.requestDuration(entry.endpointName, (performance.now() - entry.started) / 1000);
+  // 499: the client left before the upstream answered; the upstream is not to blame.
+  if (entry.outcome !== 'client_aborted') metrics.upstreamOutcome(provider.ref, entry.status, entry.outcome);
   metrics.tokens(model.modelName, 'input', used.input);
   metrics.tokens(model.modelName, 'output', used.output);
   metrics.tokens(model.modelName, 'cache_read', used.cacheRead);
