@@ -78,8 +78,11 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_LEASE_RETRY_SECONDS: seconds(2),
   CODEVECTOR_RESYNC_SECONDS: seconds(300),
   CODEVECTOR_CONCURRENCY: z.coerce.number().int().positive().default(8),
-  /** Prometheus metrics, /healthz and /readyz (plain HTTP, every replica, leader or not). */
-  CODEVECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).default(9464),
+  /**
+   * Prometheus metrics, /healthz and /readyz (plain HTTP, every replica, leader or not); unset =
+   * not served (local runs start several operators on one host). The chart sets 9464.
+   */
+  CODEVECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   CODEVECTOR_METRICS_BIND: z.string().default('0.0.0.0'),
   /**
    * Live status refresh (Budget spend, RateLimit usage, Provider health, AuditSink progress). At

@@ -70,12 +70,11 @@ async function main(argv: string[]): Promise<void> {
   }
   const metricsRegistry = createMetricsRegistry('operator');
   const operator = buildOperator({ config, db, log, source, metricsRegistry });
-  const metricsServer = await startMetricsServer({
-    registry: metricsRegistry,
-    port: config.CODEVECTOR_METRICS_PORT,
-    host: config.CODEVECTOR_METRICS_BIND,
-  });
-  log.info({ port: metricsServer.port }, 'metrics listening');
+  const metricsServer =
+    config.CODEVECTOR_METRICS_PORT === undefined
+      ? null
+      : await startMetricsServer({ registry: metricsRegistry, port: config.CODEVECTOR_METRICS_PORT, host: config.CODEVECTOR_METRICS_BIND });
+  if (metricsServer) log.info({ port: metricsServer.port }, 'metrics listening');
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -84,7 +83,7 @@ async function main(argv: string[]): Promise<void> {
     log.info({ signal }, 'stopping');
     await operator.stop({ release: true });
     await stopWebhook();
-    await metricsServer.close();
+    await metricsServer?.close();
     closeClient();
     await db.end();
     process.exit(0);
