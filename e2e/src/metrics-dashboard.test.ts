@@ -269,3 +269,18 @@ describe('metrics and the Grafana dashboard', () => {
     expect([...models].every((m) => m === 'claude-sonnet-5' || m === 'claude-pricey')).toBe(true);
   });
 });
+
+describe('docs/operations.md', () => {
+  it('explains every metric the services export', async () => {
+    const docs = await readFile(fileURLToPath(new URL('../../docs/operations.md', import.meta.url)), 'utf8');
+    const undocumented: string[] = [];
+    for (const text of Object.values(scrapes)) {
+      for (const name of families(text).keys()) {
+        // prom-client's process and Node.js metrics are documented as a group.
+        if (/^codevector_(operator|console)_(process|nodejs)_/.test(name)) continue;
+        if (!docs.includes(`\`${name}\``)) undocumented.push(name);
+      }
+    }
+    expect(undocumented).toEqual([]);
+  });
+});
