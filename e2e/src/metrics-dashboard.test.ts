@@ -93,9 +93,10 @@ beforeAll(async () => {
     return response.text();
   };
   // The operator's Budget gauges appear with its first status write.
-  await expect
-    .poll(async () => (await scrape(operatorMetrics.port)).includes('codevector_budget_spent_usd{'), { timeout: 15_000 })
-    .toBe(true);
+  await until(
+    () => scrape(operatorMetrics.port),
+    (text) => text.includes('codevector_budget_spent_usd{'),
+  );
   scrapes.gateway = await scrape(fx.gateway.metricsPort);
   scrapes.operator = await scrape(operatorMetrics.port);
   scrapes.console = await scrape(consoleMetrics.port);
