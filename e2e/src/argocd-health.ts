@@ -1,6 +1,12 @@
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { LuaFactory } from 'wasmoon';
+
+const run = promisify(execFile);
 
 const customizations = fileURLToPath(new URL('../../docs/argocd/resource_customizations/codevector.dev/', import.meta.url));
 
@@ -25,6 +31,30 @@ export async function argoHealth(kind: string, object: unknown): Promise<ArgoHea
     return { status: result.status, ...(result.message !== undefined ? { message: result.message } : {}) };
   } finally {
     engine.global.close();
+  }
+}
+
+/**
+ * The same, in gopher-lua's `glua` (scripts/gopher-lua.sh): the interpreter Argo CD itself embeds,
+ * a Lua 5.1, so a script that only works in newer Lua fails here as it would in Argo CD.
+ * @throws when glua cannot run the script.
+ */
+export async function argoHealthInGopherLua(glua: string, kind: string, object: unknown): Promise<ArgoHealth> {
+  const script = await healthScript(kind);
+  const dir = await mkdtemp(path.join(tmpdir(), 'cv-glua-'));
+  try {
+    const file = path.join(dir, 'check.lua');
+    await writeFile(
+      file,
+      `obj = ${toLua(object)}\nlocal function check()\n${script}\nend\nlocal hs = check()\nprint(hs.status .. "\\t" .. (hs.message or ""))\n`,
+    );
+    const { stdout } = await run(glua, [file]);
+    const line = stdout.replace(/\n$/, '');
+    const tab = line.indexOf('\t');
+    const message = line.slice(tab + 1);
+    return { status: line.slice(0, tab) as ArgoHealth['status'], ...(message ? { message } : {}) };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
   }
 }
 

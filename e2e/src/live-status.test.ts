@@ -4,6 +4,9 @@
 // RateLimit usage and Provider health from status, checks that every Ready resource reads as
 // Current by kstatus' rules, and runs the Argo CD health scripts of docs/argocd on the objects
 // the operator wrote.
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { sql } from '@codevector/core/create-pool';
 import { parseUsd } from '@codevector/core/money';
 import { resourceKinds } from '@codevector/crds';
@@ -16,13 +19,14 @@ import { type FakeProvider, startFakeProvider } from '@codevector/testbed/fake-p
 import { freePort } from '@codevector/testbed/free-port';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { argoHealth, healthScript, lua51Compatible } from './argocd-health.ts';
+import { argoHealth, argoHealthInGopherLua, healthScript, lua51Compatible } from './argocd-health.ts';
 
 let env: KubeTestEnv;
 let operator: RunningOperator;
 let fake: FakeProvider;
 let gateways: Awaited<ReturnType<typeof startGateway>>[] = [];
 let key: string;
+let glua: string;
 const upstreamKey = 'sk-ant-live-status-upstream-0123456789';
 
 const api = 'codevector.dev/v1alpha1';
@@ -40,6 +44,8 @@ const readyObject = (plural: string, name: string) =>
   );
 
 beforeAll(async () => {
+  // Argo CD's own Lua (gopher-lua, 5.1), built once from the Go module proxy and cached.
+  glua = (await promisify(execFile)('bash', [fileURLToPath(new URL('../../scripts/gopher-lua.sh', import.meta.url))])).stdout.trim();
   env = await createKubeTestEnv('e2e-live');
   // The default refresh (CODEVECTOR_BUDGET_STATUS_SECONDS = 5): the bound is measured as shipped.
   operator = await env.startOperator({ webhook: false });
@@ -260,8 +266,9 @@ describe('kstatus and Argo CD health', () => {
     return objects;
   };
 
-  it('has a Lua 5.1 health script for every kind', async () => {
+  it('has a Lua 5.1 health script for every kind, and the check refuses newer Lua as gopher-lua does', async () => {
     for (const kind of resourceKinds) expect(lua51Compatible(await healthScript(kind.kind)), kind.kind).toEqual([]);
+    expect(lua51Compatible('local x = 7 // 2\nif x & 1 == 1 then goto done end')).toEqual(['goto', 'integer division', 'bitwise operator']);
   });
 
   it('reads every Ready resource as Current and Healthy, a failing one as Failed and Degraded', async () => {
@@ -280,6 +287,8 @@ describe('kstatus and Argo CD health', () => {
     for (const object of objects) {
       const name = `${object.kind}/${object.metadata.name}`;
       const health = await argoHealth(object.kind!, object);
+      // Argo CD's interpreter gives the same answer as the reference Lua.
+      expect(await argoHealthInGopherLua(glua, object.kind!, object), name).toEqual(health);
       if (ready(object).status === 'True') {
         expect(kstatus(object), name).toMatchObject({ status: 'Current' });
         expect(health.status, `${name}: ${health.message}`).toBe('Healthy');
@@ -308,6 +317,7 @@ describe('kstatus and Argo CD health', () => {
     expect(stale.metadata.generation).toBe(2);
     expect(kstatus(stale)).toMatchObject({ status: 'InProgress' });
     expect(await argoHealth('RateLimit', { ...stale, kind: 'RateLimit' })).toMatchObject({ status: 'Progressing' });
+    expect(await argoHealthInGopherLua(glua, 'RateLimit', { ...stale, kind: 'RateLimit' })).toMatchObject({ status: 'Progressing' });
     operator = await env.startOperator({ webhook: false });
     const current = await readyObject('ratelimits', 'generous');
     expect(kstatus(current)).toMatchObject({ status: 'Current' });
