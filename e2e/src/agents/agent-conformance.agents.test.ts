@@ -276,8 +276,11 @@ describe(`Codex ${codexVersion}`, () => {
         const run = await codex(surface, 'Say hello.', {});
         expect(run.code).toBe(0);
         // Codex sends no custom headers per run; the fault goes in through the provider's config.
+        const cutHome = (await scratch('codex-cut')).home;
+        // Codex refuses to start without its home folder.
+        await mkdir(path.join(cutHome, '.codex'), { recursive: true });
         const cut = await runCodex({
-          home: (await scratch('codex-cut')).home,
+          home: cutHome,
           prompt: 'Say hello.',
           config: [
             ...sse(surface, users.main.key).config,

@@ -143,8 +143,10 @@ function chatMessages(message: Json): Json[] {
   }
   const out = [...tools];
   if (parts.length > 0) {
-    const textOnly = parts.every((p) => p['type'] === 'text');
-    out.push({ role: 'user', content: textOnly ? parts.map((p) => asString(p['text'])).join('\n') : parts });
+    // One text stays a string (what every Chat server takes); several stay parts, so the model
+    // still sees where Claude Code's reminders end and the user's words begin.
+    const single = parts.length === 1 && parts[0]!['type'] === 'text';
+    out.push({ role: 'user', content: single ? asString(parts[0]!['text']) : parts });
   }
   return out;
 }
