@@ -26,6 +26,11 @@ beforeAll(async () => {
           apiKey: 'sk-limited',
         },
         {
+          name: 'compatible-garbage',
+          spec: { type: 'openai-compatible', baseURL: `${fake.url}/v1`, headers: { 'x-fake-fault': 'garbage' } },
+          apiKey: 'sk-garbage',
+        },
+        {
           name: 'anthropic-overloaded',
           spec: { type: 'anthropic', baseURL: fake.url, headers: { 'x-fake-status': '529' } },
           apiKey: 'sk-ant-overloaded',
@@ -51,6 +56,10 @@ beforeAll(async () => {
         {
           name: 'overloaded',
           spec: { name: 'gpt-overloaded', providerRef: { name: 'anthropic-overloaded' }, upstreamModel: 'claude-x', pricing },
+        },
+        {
+          name: 'garbage',
+          spec: { name: 'claude-garbage', providerRef: { name: 'compatible-garbage' }, upstreamModel: 'qwen-garbage', pricing },
         },
       ],
       secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
@@ -214,6 +223,23 @@ describe('Claude Code’s API (Anthropic Messages) on an OpenAI-wire Provider', 
     expect(res.status).toBe(429);
     expect(await res.json()).toEqual({ type: 'error', error: { type: 'rate_limit_error', message: 'fake provider error 429' } });
     expect(res.headers.get('retry-after')).toBe('1');
+  });
+
+  it('answers 502 in Anthropic’s shape when the upstream’s answer cannot be read', async () => {
+    const res = await fetch(`${fx.base}/v1/messages`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': fx.key },
+      body: JSON.stringify({ model: 'claude-garbage', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    expect(res.status).toBe(502);
+    expect(await res.json()).toMatchObject({
+      type: 'error',
+      error: { type: 'api_error', message: expect.stringContaining('could not be read') },
+    });
+    const row = await usageOf(res.headers.get('x-codevector-request-id')!);
+    // It reached the provider, which bills what it read: never $0.
+    expect(row).toMatchObject({ outcome: 'upstream_error' });
+    expect(Number(row.cost)).toBeGreaterThan(0);
   });
 
   it('estimates count_tokens for an OpenAI-wire Model, and says so', async () => {

@@ -6,16 +6,7 @@ import type { RateLimitTicket } from '../rate-limiter.ts';
 import type { CompiledSnapshot, RoutedModel } from '../snapshot-store.ts';
 import { translateError, translateFor } from '../translate/translate-for.ts';
 import { type StreamTranslator, type TranslateContext, TranslationError, type Translator } from '../translate/translator.ts';
-import {
-  createSseUsageTap,
-  emptyUsage,
-  estimateInputTokens,
-  partialUsage,
-  type SseUsageTap,
-  type Usage,
-  type UsageFormat,
-  usageFromJson,
-} from '../usage.ts';
+import { createSseUsageTap, emptyUsage, estimateInputTokens, partialUsage, type SseUsageTap, type Usage, usageFromJson } from '../usage.ts';
 import { account } from './account.ts';
 import type { HttpContext, ProxyDeps } from './endpoint.ts';
 import { fallsBack, recordFailedAttempt, retriesFailure, upstreamFor } from './fallback.ts';
@@ -187,7 +178,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   // Another API upstream (ADR 0124): this attempt's Provider gets a body built for its API, and
   // its answer is rewritten into the client's. Policies already ran on the client's body.
   const translator: Translator | null = format && endpoint.metered ? translateFor(format, provider.provider.type) : null;
-  let translation: { translator: Translator; ctx: TranslateContext & { includeUsage: boolean }; client: UsageFormat } | null = null;
+  let translation: { translator: Translator; ctx: TranslateContext & { includeUsage: boolean } } | null = null;
   if (translator) {
     const tctx = {
       clientModel: String(body['model']),
@@ -205,7 +196,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       finish(null, false);
       return refuseHttp(deps, ctx, refusal('GW_BAD_REQUEST', error.message));
     }
-    translation = { translator, ctx: tctx, client: format! };
+    translation = { translator, ctx: tctx };
     path = built.path;
     format = translator.upstreamFormat;
     forwardBody = Buffer.from(JSON.stringify(built.body));
@@ -392,7 +383,15 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
               known = null;
             }
           }
-          const answer = translation ? translateAnswer(translation, payload, encoding, status, endpoint.surface) : payload;
+          let answer = payload;
+          if (translation) {
+            const translated = translateAnswer(translation, payload, encoding, status, endpoint.surface);
+            answer = translated.body;
+            if (translated.status !== status) {
+              status = translated.status;
+              outcome = 'upstream_error';
+            }
+          }
           pendingHeaders!.push('content-length', String(answer.length));
           res.writeHead(status, pendingHeaders!);
           res.end(answer);
@@ -508,20 +507,20 @@ function translateAnswer(
   encoding: string | undefined,
   status: number,
   surface: HttpContext['surface'],
-): Buffer {
+): { status: number; body: Buffer } {
   let text = '';
   try {
     text = decodeBody(payload, encoding).toString('utf8');
   } catch {
     text = '';
   }
-  if (status >= 400) return Buffer.from(translateError(surface, status, text));
+  if (status >= 400) return { status, body: Buffer.from(translateError(surface, status, text)) };
   try {
     const parsed = JSON.parse(text) as Record<string, unknown>;
-    return Buffer.from(JSON.stringify(translation.translator.response(parsed, translation.ctx)));
+    return { status, body: Buffer.from(JSON.stringify(translation.translator.response(parsed, translation.ctx))) };
   } catch {
-    return Buffer.from(
-      translateError(surface, 502, JSON.stringify({ error: { message: 'The provider answered with a body that could not be read.' } })),
-    );
+    // Nothing the client's API could carry: a 502, as for an upstream that answered garbage.
+    const message = JSON.stringify({ error: { message: 'The provider answered with a body that could not be read.' } });
+    return { status: 502, body: Buffer.from(translateError(surface, 502, message)) };
   }
 }
