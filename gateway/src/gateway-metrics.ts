@@ -11,6 +11,8 @@ export type GatewayMetrics = {
   upstreamLatency(provider: string, seconds: number): void;
   /** An upstream attempt that failed before its first byte and was passed to the next upstream. */
   fallback(model: string, provider: string, status: number): void;
+  /** An upstream attempt sent in another API than the client's (ADR 0124), e.g. `anthropic` → `openai-chat`. */
+  translated(from: string, to: string): void;
   tokens(model: string, kind: 'input' | 'output' | 'cache_read' | 'cache_write', count: number): void;
   /** Exact cost (picodollars); the sum stays exact and is rendered as a decimal. */
   cost(model: string, amount: Money): void;
@@ -27,6 +29,7 @@ export function createGatewayMetrics(): GatewayMetrics {
   const cost = new Map<string, Money>();
   const gauges = new Map<string, number>();
   const fallbacks = new Map<string, number>();
+  const translations = new Map<string, number>();
   const latency = new Map<string, { labels: string; buckets: number[]; sum: number; count: number }>();
   const add = (map: Map<string, number>, key: string, by: number) => map.set(key, (map.get(key) ?? 0) + by);
   const escaped = new Map<string, string>();
@@ -75,6 +78,7 @@ export function createGatewayMetrics(): GatewayMetrics {
     },
     rejection: (reason) => add(rejections, `reason="${escapeLabel(reason)}"`, 1),
     // Rare (a provider failing), so the key is built per call.
+    translated: (from, to) => add(translations, `from="${escapeLabel(from)}",to="${escapeLabel(to)}"`, 1),
     fallback: (model, provider, status) =>
       add(fallbacks, `model="${escapeLabel(model)}",provider="${escapeLabel(provider)}",status="${status}"`, 1),
     upstreamLatency(provider, seconds) {
@@ -114,6 +118,11 @@ export function createGatewayMetrics(): GatewayMetrics {
         'codevector_gateway_upstream_fallbacks_total',
         'Upstream attempts that failed before their first byte and went to the next upstream, by model, failed provider and status (0: unreachable).',
         fallbacks,
+      );
+      counter(
+        'codevector_gateway_translated_requests_total',
+        "Upstream attempts sent in another API than the client's, by the client's and the upstream's API.",
+        translations,
       );
       lines.push('# HELP codevector_gateway_upstream_latency_seconds Time to upstream response headers.');
       lines.push('# TYPE codevector_gateway_upstream_latency_seconds histogram');

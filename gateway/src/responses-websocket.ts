@@ -517,6 +517,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       }
       if (upstreamChoice.provider !== turn.routed.provider) turn.routed = { ...turn.routed, provider: upstreamChoice.provider };
       turns.push(turn);
+      deps.metrics.translated('openai-responses', 'anthropic');
       let status = 0;
       const run = streamAnthropicTurn(upstreamChoice.provider, body, headers, {
         onStart(code) {

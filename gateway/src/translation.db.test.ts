@@ -450,7 +450,14 @@ describe('Codex’s and Cursor’s APIs (OpenAI Chat and Responses) on an Anthro
   });
 });
 
-describe('names and refusals', () => {
+describe('names, refusals and metrics', () => {
+  it('counts translated attempts by the client’s and the upstream’s API', async () => {
+    const text = await (await fetch(`http://127.0.0.1:${fx.gateway.metricsPort}/metrics`)).text();
+    expect(text).toMatch(/^codevector_gateway_translated_requests_total\{from="anthropic",to="openai-chat"\} [1-9]/m);
+    expect(text).toMatch(/^codevector_gateway_translated_requests_total\{from="openai-chat",to="anthropic"\} [1-9]/m);
+    expect(text).toMatch(/^codevector_gateway_translated_requests_total\{from="openai-responses",to="anthropic"\} [1-9]/m);
+  });
+
   it('lists the Models of both APIs when a name is unknown', async () => {
     const res = await fetch(`${fx.base}/v1/messages`, {
       method: 'POST',

@@ -197,6 +197,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       return refuseHttp(deps, ctx, refusal('GW_BAD_REQUEST', error.message));
     }
     translation = { translator, ctx: tctx };
+    metrics.translated(format!, translator.upstreamFormat);
     path = built.path;
     format = translator.upstreamFormat;
     forwardBody = Buffer.from(JSON.stringify(built.body));
