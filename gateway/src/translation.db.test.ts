@@ -62,7 +62,13 @@ beforeAll(async () => {
           spec: { name: 'claude-garbage', providerRef: { name: 'compatible-garbage' }, upstreamModel: 'qwen-garbage', pricing },
         },
       ],
-      secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
+      secretRules: [
+        { name: 'builtin', spec: { detectors: ['all'] } },
+        {
+          name: 'tickets-redact',
+          spec: { patterns: [{ name: 'acme-token', regex: 'acme_[a-f0-9]{32}', keywords: ['acme_'] }], action: 'redact' },
+        },
+      ],
     }),
     user: { email: 'dev@example.com' },
   });
@@ -272,6 +278,24 @@ describe('Claude Code’s API (Anthropic Messages) on an OpenAI-wire Provider', 
       error: { type: 'invalid_request_error', message: expect.stringContaining('secret') },
     });
     expect(fx.fake.requests).toHaveLength(0);
+  });
+});
+
+describe('policies on the client’s body, whatever the upstream’s API', () => {
+  it('a Redact rule’s placeholder is what gets translated: the secret reaches no provider', async () => {
+    const secret = `acme_${'0123456789abcdef'.repeat(2)}`;
+    fx.fake.requests.length = 0;
+    const completion = await openai().chat.completions.create({
+      model: 'gpt-on-anthropic',
+      messages: [{ role: 'user', content: `use ${secret} for the deploy` }],
+    });
+    expect(completion.choices[0]!.message.content).toBe('Hello from the fake provider.');
+    const sent = fx.fake.requests.at(-1)!;
+    expect(sent.url).toBe('/v1/messages');
+    expect(sent.body.toString()).not.toContain(secret);
+    expect((sent.json as Json)['messages']).toEqual([
+      { role: 'user', content: [{ type: 'text', text: 'use [REDACTED:acme-token] for the deploy' }] },
+    ]);
   });
 });
 
