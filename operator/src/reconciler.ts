@@ -19,10 +19,7 @@ export type ReconcilerDeps = {
   enqueue(key: string): void;
   /** Called after every committed change (tests and the benchmark observe it). */
   onCommitted?(key: string, result: StoreResult): void;
-  /**
-   * Resources with live state (Budget spend, RateLimit usage, Provider health, AuditSink
-   * progress) are reconciled this often to refresh it (status only, no rows).
-   */
+  /** AuditSinks are reconciled this often to refresh their delivery progress (status only, no rows). */
   budgetStatusMs: number;
   /** The installation namespace and the Provider baseURL allow-list (ADR 0120). */
   policy: InstallationPolicy;
@@ -194,13 +191,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         message: readyMessage(kind, namespace, deps.policy.installationNamespace),
         extra: resolution.statusExtra,
       });
-      // Spend, usage, upstream health and delivery progress change without a spec change: refresh their status.
-      return liveKinds.has(kind.kind) ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
+      // Delivery progress changes without a spec change: refresh its status. Budget, RateLimit and
+      // Provider figures are re-read when what they come from moved (live-status-watch.ts).
+      return kind.kind === 'AuditSink' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
     },
   };
 }
-
-const liveKinds = new Set(['Budget', 'RateLimit', 'Provider', 'AuditSink']);
 
 function onlyKeyChanged(detail: { before: unknown; after: unknown }): boolean {
   const after = detail.after as Record<string, unknown> | null;
