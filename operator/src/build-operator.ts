@@ -145,7 +145,14 @@ export function buildOperator(deps: OperatorDeps): Operator {
       source,
       startDelivery: () => {
         delivery = startAuditDelivery({ db, source, log, intervalMs: config.CODEVECTOR_AUDIT_DELIVERY_MS });
-        liveStatus = startLiveStatusWatch({ db, source, enqueue, log, intervalMs: config.CODEVECTOR_BUDGET_STATUS_SECONDS * 1000 });
+        liveStatus = startLiveStatusWatch({
+          db,
+          source,
+          enqueue,
+          log,
+          intervalMs: config.CODEVECTOR_BUDGET_STATUS_SECONDS * 1000,
+          onRead: metrics?.liveStatusRead,
+        });
       },
       stop: async () => {
         await liveStatus?.stop();

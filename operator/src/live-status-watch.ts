@@ -20,6 +20,8 @@ export function startLiveStatusWatch(options: {
   intervalMs: number;
   log: Logger;
   now?: () => Date;
+  /** One read: how long it took, and how many resources of each kind it queued. */
+  onRead?(seconds: number, queued: Record<string, number>): void;
 }): { stop(): Promise<void> } {
   const now = options.now ?? (() => new Date());
   let previous: Map<string, string> | null = null;
@@ -28,6 +30,12 @@ export function startLiveStatusWatch(options: {
 
   async function tick(): Promise<void> {
     const at = now();
+    const started = performance.now();
+    const queued: Record<string, number> = { Budget: 0, RateLimit: 0, Provider: 0 };
+    const enqueue = (kind: string, key: string) => {
+      queued[kind] = (queued[kind] ?? 0) + 1;
+      options.enqueue(key);
+    };
     const fingerprints = await readFingerprints(options.db, at);
     const keys = new Map<string, string>();
     for (const kind of ['Budget', 'RateLimit'] as const) {
@@ -37,7 +45,7 @@ export function startLiveStatusWatch(options: {
         // A window that ended resets spend to zero without a row changing.
         const resetsAt = kind === 'Budget' ? object.status?.['resetsAt'] : undefined;
         if (typeof resetsAt === 'string' && Date.parse(resetsAt) <= at.getTime()) {
-          options.enqueue(keyOf(kind, object.metadata.namespace ?? '', object.metadata.name));
+          enqueue(kind, keyOf(kind, object.metadata.namespace ?? '', object.metadata.name));
         }
       }
     }
@@ -50,10 +58,11 @@ export function startLiveStatusWatch(options: {
       for (const id of new Set([...fingerprints.keys(), ...previous.keys()])) {
         if (fingerprints.get(id) === previous.get(id)) continue;
         const key = keys.get(id);
-        if (key) options.enqueue(key);
+        if (key) enqueue(id.slice(0, id.indexOf(':')), key);
       }
     }
     previous = fingerprints;
+    options.onRead?.((performance.now() - started) / 1000, queued);
   }
 
   const loop = async () => {

@@ -12,6 +12,7 @@ export type OperatorMetrics = {
   statusWrite(kind: string, result: 'ok' | 'error'): void;
   budget(namespace: string, name: string, figures: { spentUSD?: unknown; remainingUSD?: unknown; amountUSD?: unknown }): void;
   budgetGone(namespace: string, name: string): void;
+  liveStatusRead(seconds: number, queued: Record<string, number>): void;
 };
 
 export type OperatorGauges = {
@@ -105,6 +106,18 @@ export function createOperatorMetrics(registry: Registry, gauges: OperatorGauges
     labelNames: budgetLabels,
     registers: [registry],
   });
+  const liveReads = new Histogram({
+    name: 'codevector_operator_live_status_read_seconds',
+    help: 'One read of what live status comes from (budget_windows, gateway_rate_buckets, gateway_provider_health), every refresh interval.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const liveQueued = new Counter({
+    name: 'codevector_operator_live_status_queued_total',
+    help: 'Resources queued for a status refresh because what their live status comes from changed, by kind.',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
   const number = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? Number(value) : Number.NaN);
 
   return {
@@ -125,6 +138,10 @@ export function createOperatorMetrics(registry: Registry, gauges: OperatorGauges
         const n = number(value);
         if (Number.isFinite(n)) gauge.set(labels, n);
       }
+    },
+    liveStatusRead(seconds, queued) {
+      liveReads.observe(seconds);
+      for (const [kind, n] of Object.entries(queued)) liveQueued.inc({ kind }, n);
     },
     budgetGone(namespace, name) {
       for (const gauge of [spent, remaining, amount]) gauge.remove({ budget_namespace: namespace, budget: name });
