@@ -27,4 +27,3 @@ create table gateway_provider_health (
 grant select, insert, update, delete on gateway_provider_health to codevector_gateway;
 -- Provider status (latency, last error) and RateLimit status (usage in the sliding minute).
 grant select on gateway_provider_health, gateway_rate_buckets to codevector_operator;
-grant select on gateway_provider_health to codevector_console;
