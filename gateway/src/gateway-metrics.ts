@@ -24,6 +24,8 @@ export type GatewayMetrics = {
   upstreamOutcome(provider: string, status: number, outcome: string): void;
   /** An upstream attempt that failed before its first byte and was passed to the next upstream. */
   fallback(model: string, provider: string, status: number): void;
+  /** An upstream attempt sent in another API than the client's (ADR 0124), e.g. `anthropic` → `openai-chat`. */
+  translated(from: string, to: string): void;
   tokens(model: string, kind: 'input' | 'output' | 'cache_read' | 'cache_write', count: number): void;
   /** Exact cost (picodollars); the sum stays exact and is rendered as a decimal. */
   cost(model: string, amount: Money): void;
@@ -61,6 +63,7 @@ export function createGatewayMetrics(options: { providerHealth?: ProviderHealth 
   const gauges = new Map<string, { value: number; help?: string }>();
   const fallbacks = new Map<string, number>();
   const upstreamErrors = new Map<string, number>();
+  const translations = new Map<string, number>();
   const latency = new Map<string, Histogram>();
   const durations = new Map<string, Histogram>();
   const scan: Histogram = { labels: '', buckets: scanBuckets.map(() => 0), sum: 0, count: 0 };
@@ -123,6 +126,7 @@ export function createGatewayMetrics(options: { providerHealth?: ProviderHealth 
     rejection: (reason) => add(rejections, `reason="${escapeLabel(reason)}"`, 1),
     scanDuration: (seconds) => observe(scan, scanBuckets, seconds),
     // Rare (a provider failing), so the key is built per call.
+    translated: (from, to) => add(translations, `from="${escapeLabel(from)}",to="${escapeLabel(to)}"`, 1),
     fallback: (model, provider, status) =>
       add(fallbacks, `model="${escapeLabel(model)}",provider="${escapeLabel(provider)}",status="${status}"`, 1),
     upstreamLatency(provider, seconds) {
@@ -181,6 +185,11 @@ export function createGatewayMetrics(options: { providerHealth?: ProviderHealth 
         'codevector_gateway_upstream_errors_total',
         'Upstream attempts that failed (unreachable, timed out, 429, 5xx, or 401/403 for the Provider key), by provider, outcome and status (0: unreachable).',
         upstreamErrors,
+      );
+      counter(
+        'codevector_gateway_translated_requests_total',
+        "Upstream attempts sent in another API than the client's, by the client's and the upstream's API.",
+        translations,
       );
       histogram(
         'codevector_gateway_request_duration_seconds',

@@ -6,7 +6,7 @@ import { createBudgetLedger } from './budget-ledger.ts';
 import { buildApp, buildOpsApp } from './build-app.ts';
 import { loadGatewayConfig } from './config.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
-import { createKeyStore } from './key-store.ts';
+import { createKeyStore, keysChangedChannel } from './key-store.ts';
 import type { BodyLimits } from './pipeline/request-body.ts';
 import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
 import { createProviderHealth } from './provider-health.ts';
@@ -24,6 +24,7 @@ export async function startGateway(
   const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL });
   const pool = await createPool(config.DATABASE_URL, { maxPoolSize: config.DATABASE_POOL_SIZE, applicationName: 'codevector-gateway' });
   const secretBox = createSecretBox(config.CODEVECTOR_ENCRYPTION_KEY);
+  const keys = createKeyStore({ pool, logger, ttlMs: config.KEY_CACHE_TTL_MS });
   const snapshots = createSnapshotStore({
     pool,
     databaseUrl: config.DATABASE_URL,
@@ -31,6 +32,8 @@ export async function startGateway(
     logger,
     installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
     tenants: config.CODEVECTOR_TENANTS,
+    // Revocation and deactivation reach every replica at once, not after the key cache's TTL.
+    channels: { [keysChangedChannel]: { onNotify: (userId) => keys.invalidate(userId || undefined), onListen: () => keys.invalidate() } },
   });
   await snapshots.start();
   const recorder = createRejectionRecorder(pool, { windowMs: 5, maxBatch: 1000, maxInFlight: 2 });
@@ -45,7 +48,7 @@ export async function startGateway(
   const providerHealth = createProviderHealth({ pool, logger });
   const deps = {
     snapshots,
-    keys: createKeyStore({ pool, logger, ttlMs: config.KEY_CACHE_TTL_MS }),
+    keys,
     recorder,
     refusals: createRefusalAggregator({ pool, recorder, logger }),
     bodyLimits: { default: bodyLimits },

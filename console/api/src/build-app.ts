@@ -54,6 +54,7 @@ export async function buildApp(deps: AppDeps, options: { metricsRegistry?: Regis
   // headers above are on the root instance, so every plugin inherits them.
   await app.register(authRoutes, {
     config: deps.config,
+    pool: deps.pool,
     sessions: deps.sessions,
     throttle: deps.throttle,
     identityProvider: deps.identityProvider,
