@@ -89,6 +89,13 @@ beforeAll(async () => {
     () => env.get('budgets', 'team'),
     (o) => ready(o).status === 'True',
   );
+  const sink = await env.as('platform-admin', 'POST', env.path('auditsinks'), {
+    apiVersion: 'codevector.dev/v1alpha1',
+    kind: 'AuditSink',
+    metadata: { name: 'siem' },
+    spec: { type: 'otlp', otlp: { endpoint: 'http://127.0.0.1:9/v1/logs' } },
+  });
+  expect(sink.status).toBe(201);
 
   const consoleRegistry = createMetricsRegistry('console');
   console_ = await startTestConsole({ metricsRegistry: consoleRegistry });
@@ -105,7 +112,7 @@ beforeAll(async () => {
   // The operator's Budget gauges appear with its first status write.
   await until(
     () => scrape(operatorMetrics.port),
-    (text) => text.includes('codevector_budget_spent_usd{'),
+    (text) => text.includes('codevector_budget_spent_usd{') && text.includes('codevector_audit_sink_lag_rows{'),
   );
   scrapes.gateway = await scrape(fx.gateway.metricsPort);
   scrapes.operator = await scrape(operatorMetrics.port);
@@ -187,6 +194,7 @@ describe('metrics and the Grafana dashboard', () => {
     }
     expect(operator.has('codevector_operator_reconcile_errors_total')).toBe(true);
     expect(scrapes.operator).toMatch(/codevector_operator_leader 1/);
+    expect(scrapes.operator).toMatch(/codevector_audit_sink_failing\{sink="siem"\} 0/);
     expect(scrapes.operator).toMatch(new RegExp(`codevector_budget_limit_usd\\{budget_namespace="${env.namespace}",budget="team"\\} 50`));
     const consoleFamilies = families(scrapes.console);
     expect(consoleFamilies.get('codevector_console_http_requests_total')?.samples).toBeGreaterThan(0);
@@ -259,6 +267,7 @@ describe('metrics and the Grafana dashboard', () => {
       'ready',
       'budget_namespace',
       'budget',
+      'sink',
       'method',
       'route',
       // prom-client's process metrics: Node version parts, heap space, GC kind.

@@ -46,6 +46,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       deps.metrics?.statusWrite(kind.kind, 'error');
       throw error;
     }
+    if (kind.kind === 'AuditSink' && status.ready && status.extra) deps.metrics?.auditSink(object.metadata.name, status.extra);
     if (kind.kind === 'Budget' && status.extra) {
       deps.metrics?.budget(object.metadata.namespace ?? '', object.metadata.name, {
         ...status.extra,
@@ -82,6 +83,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const actor = await source.deleteActor(kind.kind, namespace, name, object?.metadata.uid);
     const result = await storeResource(db, { target: kind.target, namespace, name, desired: null, actor });
     if (kind.kind === 'Budget') deps.metrics?.budgetGone(namespace, name);
+    if (kind.kind === 'AuditSink') deps.metrics?.auditSinkGone(name);
     if (result.plan.type !== 'none') {
       deps.metrics?.committed(kind.kind, result.plan.type);
       deps.log.info({ kind: kind.kind, namespace, name, actor: actor.actor }, 'row deleted');
