@@ -351,6 +351,21 @@ describe('kstatus and Argo CD health', () => {
     expect(down).toMatchObject({ status: 'Healthy', message: expect.stringMatching(/^Upstream failing: 4 errors/) });
   });
 
+  it('reads an object the operator never saw as Progressing, and a sink failing with rows undelivered as Degraded', async () => {
+    const fresh = { apiVersion: api, kind: 'Budget', metadata: { name: 'new', generation: 1 }, spec: { amountUSD: 5 } };
+    const sink = await env.get('auditsinks', 'siem');
+    const failing = { ...sink, kind: 'AuditSink', status: { ...sink.status, lagRows: 12, lastError: 'connect ECONNREFUSED 127.0.0.1:9' } };
+    for (const [kind, object, status, message] of [
+      ['Budget', fresh, 'Progressing', /^Waiting for the CodeVector operator/],
+      ['AuditSink', failing, 'Degraded', /^12 audit rows not delivered; last error: connect ECONNREFUSED/],
+    ] as const) {
+      const health = await argoHealth(kind, object);
+      expect(health).toMatchObject({ status, message: expect.stringMatching(message) });
+      expect(await argoHealthInGopherLua(glua, kind, object)).toEqual(health);
+    }
+    expect(kstatus(fresh as KubeObject)).toMatchObject({ status: 'InProgress' });
+  });
+
   it('reads a changed resource as InProgress and Progressing until the operator reconciled it', async () => {
     await operator.stop();
     const patched = await env.as(

@@ -47,6 +47,7 @@ export function isUpstreamFailure(status: number, outcome: string): boolean {
   return status >= 500 || status === 429 || status === 401 || status === 403;
 }
 
+/** One replica's provider health: in-memory rings per Provider, pushed every `pushMs` (1 s). */
 export function createProviderHealth(options: {
   pool: DatabasePool;
   logger: Logger;

@@ -26,6 +26,7 @@ export type OperatorGauges = {
   resources(): { kind: string; ready: 'True' | 'False' | 'Unknown'; count: number }[];
 };
 
+/** Registers the operator's metrics on `registry`; gauges read `gauges` when scraped. */
 export function createOperatorMetrics(registry: Registry, gauges: OperatorGauges): OperatorMetrics {
   const reconciles = new Counter({
     name: 'codevector_operator_reconciles_total',
