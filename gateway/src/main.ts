@@ -9,6 +9,7 @@ import { createGatewayMetrics } from './gateway-metrics.ts';
 import { createKeyStore, keysChangedChannel } from './key-store.ts';
 import type { BodyLimits } from './pipeline/request-body.ts';
 import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
+import { createProviderHealth } from './provider-health.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 import { createRefusalAggregator } from './refusal-aggregator.ts';
 import { createSnapshotStore } from './snapshot-store.ts';
@@ -44,6 +45,7 @@ export async function startGateway(
     maxDepth: config.JSON_MAX_DEPTH,
     timeoutMs: config.BODY_TIMEOUT_MS,
   };
+  const providerHealth = createProviderHealth({ pool, logger });
   const deps = {
     snapshots,
     keys,
@@ -54,7 +56,7 @@ export async function startGateway(
     rateLimiter: createRateLimiter({ pool, logger }),
     budgets: createBudgetLedger({ pool, logger }),
     usage: createUsageRecorder({ pool, logger }),
-    metrics: createGatewayMetrics(),
+    metrics: createGatewayMetrics({ providerHealth }),
     outputEstimator: createOutputEstimator(),
     logger,
   };
@@ -67,7 +69,7 @@ export async function startGateway(
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
   });
-  const ops = buildOpsApp({ ...deps, drain });
+  const ops = buildOpsApp({ ...deps, drain, inflight });
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
   const port = (app.server.address() as { port: number }).port;
@@ -103,6 +105,7 @@ export async function startGateway(
         await ops.close();
         await deps.rateLimiter.close();
         await deps.budgets.close();
+        await providerHealth.close();
         await deps.usage.close();
         await deps.refusals.close();
         await deps.recorder.close();
