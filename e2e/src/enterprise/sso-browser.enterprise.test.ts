@@ -125,6 +125,7 @@ async function freshPage(): Promise<Page> {
 /** Clicks through the IdP: its sign-in form (when it has no session yet) and its consent page. */
 async function signInAtIdp(page: Page, login: string): Promise<void> {
   await page.getByRole('link', { name: 'Sign in with Corp SSO' }).click();
+  await page.waitForURL((url) => url.href.startsWith(idp.issuer));
   for (let step = 0; step < 3; step++) {
     await page.waitForLoadState();
     if (!page.url().startsWith(idp.issuer)) return;
