@@ -76,4 +76,19 @@ describe('key store invalidation', () => {
     expect(await unlistened.authenticate(person.key)).toMatchObject({ ok: false, reason: 'revoked' });
     await unlistened.close();
   });
+  it('drops only the named user’s entries', async () => {
+    const unlistened = createKeyStore({ pool, logger: createLogger({ name: 'key-store-test', level: 'silent' }), ttlMs: 600_000 });
+    const one = await addUser('one@example.com');
+    const two = await addUser('two@example.com');
+    expect(await unlistened.authenticate(one.key)).toMatchObject({ ok: true });
+    expect(await unlistened.authenticate(two.key)).toMatchObject({ ok: true });
+    await pool.query(statement`update api_keys set revoked_at = now() where user_id = any(${sql.array([one.userId, two.userId], 'uuid')})`);
+    unlistened.invalidate(one.userId);
+    expect(await unlistened.authenticate(one.key)).toMatchObject({ ok: false, reason: 'revoked' });
+    // Still the cached answer: no notification named this user.
+    expect(await unlistened.authenticate(two.key)).toMatchObject({ ok: true });
+    unlistened.invalidate();
+    expect(await unlistened.authenticate(two.key)).toMatchObject({ ok: false, reason: 'revoked' });
+    await unlistened.close();
+  });
 });

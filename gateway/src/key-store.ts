@@ -7,7 +7,14 @@ import type { Principal } from './principal.ts';
 
 export type KeyLookup =
   | { ok: true; principal: Principal }
-  | { ok: false; reason: 'unknown' | 'revoked' | 'expired' | 'disabled'; keyId?: string; keyPrefix?: string; email?: string };
+  | {
+      ok: false;
+      reason: 'unknown' | 'revoked' | 'expired' | 'disabled';
+      keyId?: string;
+      keyPrefix?: string;
+      email?: string;
+      userId?: string;
+    };
 
 /**
  * NOTIFY channel of migration 0510's triggers: a key revoked or expiring, a user disabled or
@@ -57,6 +64,29 @@ export function createKeyStore(options: {
   const maxEntries = options.maxEntries ?? 100_000;
   const clock = options.clock ?? Date.now;
   const cache = new Map<string, Entry>();
+  // Owner → cache keys of their known keys (admitted or refused), so a notification about one
+  // user drops their entries without walking the whole cache.
+  const byUser = new Map<string, Set<string>>();
+  const ownerOf = (result: KeyLookup) => (result.ok ? result.principal.userId : result.userId);
+  function forget(cacheKey: string): void {
+    const entry = cache.get(cacheKey);
+    const owner = entry && ownerOf(entry.result);
+    if (owner) {
+      const keys = byUser.get(owner);
+      keys?.delete(cacheKey);
+      if (keys?.size === 0) byUser.delete(owner);
+    }
+    cache.delete(cacheKey);
+  }
+  function remember(cacheKey: string, entry: Entry): void {
+    forget(cacheKey);
+    cache.set(cacheKey, entry);
+    const owner = ownerOf(entry.result);
+    if (!owner) return;
+    const keys = byUser.get(owner) ?? new Set<string>();
+    keys.add(cacheKey);
+    byUser.set(owner, keys);
+  }
   const usedKeyIds = new Set<string>();
 
   async function load(hash: Buffer): Promise<KeyLookup> {
@@ -66,7 +96,7 @@ export function createKeyStore(options: {
       from api_keys k join users u on u.id = k.user_id
       where k.hash = ${sql.binary(hash)}`);
     if (!row) return { ok: false, reason: 'unknown' };
-    const known = { keyId: row.id, keyPrefix: row.prefix, email: row.email };
+    const known = { keyId: row.id, keyPrefix: row.prefix, email: row.email, userId: row.user_id };
     if (row.revoked_at) return { ok: false, reason: 'revoked', ...known };
     if (row.disabled_at) return { ok: false, reason: 'disabled', ...known };
     if (row.expires_at && row.expires_at.getTime() <= clock()) return { ok: false, reason: 'expired', ...known };
@@ -87,9 +117,9 @@ export function createKeyStore(options: {
         if (startedIn !== generation) return result;
         if (cache.size >= maxEntries && !cache.has(cacheKey)) {
           const oldest = cache.keys().next().value;
-          if (oldest !== undefined) cache.delete(oldest);
+          if (oldest !== undefined) forget(oldest);
         }
-        cache.set(cacheKey, { result, expiresAt: clock() + ttlMs, refreshing: null });
+        remember(cacheKey, { result, expiresAt: clock() + ttlMs, refreshing: null });
         return result;
       },
       (error: unknown) => {
@@ -151,11 +181,13 @@ export function createKeyStore(options: {
     },
     invalidate(userId) {
       generation++;
-      for (const [cacheKey, entry] of cache) {
-        // Unknown keys stay cached: no revocation makes an unknown key valid.
-        if (!entry.result.ok && entry.result.reason === 'unknown') continue;
-        if (userId === undefined || !entry.result.ok || entry.result.principal.userId === userId) cache.delete(cacheKey);
+      if (userId === undefined) {
+        cache.clear();
+        byUser.clear();
+        return;
       }
+      for (const cacheKey of byUser.get(userId) ?? []) cache.delete(cacheKey);
+      byUser.delete(userId);
     },
     async close() {
       clearInterval(lastUsedTimer);
