@@ -401,14 +401,17 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       // The socket relays to one provider: the first of this Model's upstreams that opens
       // (fallbacks, ADR 0122); later turns must be served by that one.
       const opened = upstreamProvider;
-      let chosen = opened ? routed.upstreams.find((u) => u.provider === opened || u.provider.ref === opened.ref) : routed.upstreams[0];
+      // The socket relays to the Model's OpenAI-wire upstreams only: on a WebSocket, fallbacks of
+      // another API are not used (ADR 0124; HTTP requests use them, translated).
+      const relayable = routed.upstreams.filter((u) => u.provider.provider.type !== 'anthropic');
+      let chosen = opened ? relayable.find((u) => u.provider === opened || u.provider.ref === opened.ref) : relayable[0];
       if (!chosen) {
         settle(turn, null, 400, 'error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;
       }
       for (let attempt = 0; !upstream; attempt++) {
-        chosen = routed.upstreams[attempt]!;
+        chosen = relayable[attempt]!;
         const sentAt = performance.now();
         try {
           upstream = await openUpstream(chosen.provider);
@@ -418,7 +421,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
             turn.attempt = attempt + 1;
           }
         } catch (error) {
-          if (attempt + 1 < routed.upstreams.length) {
+          if (attempt + 1 < relayable.length) {
             const failed = { requestId, principal, routed, upstream: chosen, endpointName: endpoint.name, metered: true };
             recordFailedAttempt(deps, { ...failed, number: attempt + 1, status: 0, sentAt, sessionId: null, error });
             continue;
@@ -486,7 +489,8 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         ...history,
         ...(typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : asArray(input).filter(isJson)),
       ];
-      const upstreamChoice = turn.routed.upstreams.find((u) => u.provider.provider.type === 'anthropic') ?? turn.routed.upstreams[0]!;
+      // The primary (this branch runs for Anthropic primaries): a socket turn has no fallbacks once it streams.
+      const upstreamChoice = turn.routed.upstreams[0]!;
       const ctx = { clientModel: modelName, upstreamModel: upstreamChoice.upstreamModel, providerType: 'anthropic', clientBody: message };
       const events = createResponsesEvents(ctx);
       const send = (list: Json[]) => {
