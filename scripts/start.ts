@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
@@ -156,6 +157,10 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+// Node's compile cache, kept between starts: from the second start on, the services read their
+// compiled code from disk and never load Node's TypeScript stripper (~19 MB resident each;
+// docs/adr/0005-image.md "Compile cache"). Node keys it by its version and each file's content.
+const compileCache = path.join(env['CODEVECTOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'codevector'), 'node-compile-cache');
 const children: ChildProcess[] = [];
 const pretty = process.stdout.isTTY === true && env['CODEVECTOR_LOG_FORMAT'] !== 'json';
 // One prettifier per child stream keeps each child's lines whole; each adds listeners to the
@@ -182,7 +187,7 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   }
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file, ...args], {
     cwd: root,
-    env: { ...env, ...serviceEnv },
+    env: { NODE_COMPILE_CACHE: compileCache, ...env, ...serviceEnv },
     stdio: ['ignore', pretty ? 'pipe' : 'inherit', pretty ? 'pipe' : 'inherit'],
   });
   if (pretty) {
@@ -199,6 +204,27 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   });
   children.push(child);
   return child;
+}
+
+/** Compiles the services' modules into the compile cache (quick once it is warm). */
+async function warmCompileCache(): Promise<void> {
+  const warm = spawn(
+    process.execPath,
+    [
+      '--disable-warning=ExperimentalWarning',
+      'scripts/warm-compile-cache.ts',
+      'crds/src',
+      'core/src',
+      'operator/src',
+      'gateway/src',
+      'gateway/bin',
+      'console/api/src',
+    ],
+    { cwd: root, env: { ...env, NODE_COMPILE_CACHE: compileCache }, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const code = await new Promise<number | null>((resolve) => warm.once('exit', resolve));
+  // A cold cache only costs memory and start time: the services compile what they need.
+  if (code !== 0) console.log('start: the compile cache could not be filled; the services compile their modules themselves');
 }
 
 let shuttingDown = false;
@@ -240,6 +266,7 @@ async function main(): Promise<void> {
   const shared = { CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const consoleUrl = `http://127.0.0.1:${ports.console}`;
+  await warmCompileCache();
   let manifests = exampleManifests;
   if (demo) {
     const fakeUrl = `http://127.0.0.1:${ports.fakeProvider}`;

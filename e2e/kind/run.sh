@@ -1,45 +1,191 @@
 #!/usr/bin/env bash
 # Full-cluster smoke run on kind (needs Docker). See README.md beside this file.
+#   bash e2e/kind/run.sh [--offline | --online]   # cluster, images, docs/install.md's install, examples/
+#   bash e2e/kind/run.sh --down                    # delete the cluster and its files
+# --online uses kind's default node image (pulled from its registry); --offline builds the node
+# image locally (scripts/kind-node-image.sh) and runs without any registry; the default picks
+# --online when that image can be pulled. Tools: kind, kubectl and helm from PATH, else built or
+# unpacked into the tool cache (scripts/kind-node-image.sh --kind-only, control-plane-binaries.sh).
 set -euo pipefail
-cluster=codevector-e2e
+cluster="${KIND_CLUSTER:-codevector-e2e}"
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
-if [ "${1:-}" = "--down" ]; then kind delete cluster --name "$cluster"; exit 0; fi
-for tool in docker kind kubectl helm; do command -v "$tool" >/dev/null || { echo "missing $tool" >&2; exit 1; }; done
+here="$root/e2e/kind"
+cache="${CODEVECTOR_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/codevector}"
+work="$cache/kind-clusters/$cluster"
+mode=auto
+case "${1:-}" in
+  --offline) mode=offline ;;
+  --online) mode=online ;;
+  --down | "") ;;
+  *) echo "usage: $0 [--offline | --online | --down]" >&2; exit 2 ;;
+esac
+log() { echo "kind-e2e: $*" >&2; }
+t0=$(date +%s)
+mark() { log "$1 ($(($(date +%s) - t0)) s since start)"; }
 
-kind get clusters | grep -qx "$cluster" || kind create cluster --name "$cluster" --wait 120s
-docker build -t codevector:e2e "$root"
-kind load docker-image codevector:e2e --name "$cluster"
+kind="$(command -v kind || bash "$root/scripts/kind-node-image.sh" --kind-only)"
+if ! command -v kubectl >/dev/null || ! command -v helm >/dev/null; then
+  PATH="$PATH:$(bash "$root/scripts/control-plane-binaries.sh")"
+fi
+for tool in docker kubectl helm; do command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }; done
+docker info >/dev/null 2>&1 || { log "dockerd is not reachable"; exit 1; }
 
-kubectl create namespace codevector --dry-run=client -o yaml | kubectl apply -f -
-kubectl -n codevector apply -f - <<'YAML'
-apiVersion: apps/v1
-kind: StatefulSet
-metadata: { name: postgres }
-spec:
-  serviceName: postgres
-  selector: { matchLabels: { app: postgres } }
-  template:
-    metadata: { labels: { app: postgres } }
-    spec:
-      containers:
-        - name: postgres
-          image: postgres:17
-          env:
-            - { name: POSTGRES_PASSWORD, value: codevector }
-            - { name: POSTGRES_DB, value: codevector }
-          ports: [{ containerPort: 5432 }]
----
-apiVersion: v1
-kind: Service
-metadata: { name: postgres }
-spec: { selector: { app: postgres }, ports: [{ port: 5432 }] }
+# This machine's kind workaround (README.md): root's capability bounding set lacks
+# CAP_SYS_RESOURCE (bit 24), so runc refuses `docker run --privileged`. kind then runs docker through
+# e2e/kind/bin/docker, which selects an extra dockerd runtime (registered here, never the default)
+# that drops that capability from the request; containerd in the node must not ask for negative
+# oom_score_adj either (the test bed's node has the same setting, ADR 0007).
+cap_bnd="$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)"
+no_sys_resource=false
+(((0x$cap_bnd >> 24) & 1)) || no_sys_resource=true
+kind_() {
+  if $no_sys_resource; then PATH="$here/bin:$PATH" "$kind" "$@"; else "$kind" "$@"; fi
+}
+
+if [ "${1:-}" = "--down" ]; then
+  kind_ delete cluster --name "$cluster"
+  rm -rf "$work"
+  exit 0
+fi
+
+if $no_sys_resource; then
+  runtime="$cache/kind-runtime/runc-without-sys-resource"
+  mkdir -p "$(dirname "$runtime")"
+  cmp -s "$here/bin/runc-without-sys-resource" "$runtime" || install -m 0755 "$here/bin/runc-without-sys-resource" "$runtime"
+  f=/etc/docker/daemon.json
+  if [ "$(jq -r '.runtimes["codevector-kind"].path // ""' "$f" 2>/dev/null)" != "$runtime" ] ||
+    ! docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"'; then
+    log "registering the dockerd runtime codevector-kind (root lacks CAP_SYS_RESOURCE: CapBnd $cap_bnd)"
+    mkdir -p /etc/docker
+    [ -s "$f" ] || echo '{}' >"$f"
+    jq --arg p "$runtime" '.runtimes["codevector-kind"] = {path: $p}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
+    kill -HUP "$(cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd)"   # reloads runtimes, restarts nothing
+    for _ in $(seq 20); do docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"' && break; sleep 0.5; done
+    docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"' || { log "dockerd did not load the runtime"; exit 1; }
+  fi
+fi
+
+# --- The node image ---------------------------------------------------------------------------
+node_image=""
+mkdir -p "$work"
+if [ "$mode" = auto ]; then
+  mode=online
+  kind_version="$("$kind" version | awk '{print $2}')"
+  src="$(go mod download -json "sigs.k8s.io/kind@$kind_version" 2>/dev/null | sed -n 's/.*"Dir": "\(.*\)".*/\1/p' || true)"
+  default_image="$(sed -n 's/^const Image = "\(.*\)"/\1/p' "$src/pkg/apis/config/defaults/image.go" 2>/dev/null || true)"
+  if [ -n "$default_image" ] && ! docker image inspect "$default_image" >/dev/null 2>&1 &&
+    ! docker pull "$default_image" >/dev/null 2>"$work.pull.log"; then
+    log "kind's node image cannot be pulled ($(tail -1 "$work.pull.log")): building it locally"
+    mode=offline
+  fi
+  rm -f "$work.pull.log"
+fi
+if [ "$mode" = offline ]; then
+  node_image="$(bash "$root/scripts/kind-node-image.sh")"
+  mark "node image $node_image"
+fi
+
+# --- The cluster --------------------------------------------------------------------------------
+# The apiserver presents a client certificate to admission webhooks, as the test bed's does
+# (ADR 0121), so docs/install.md's install block runs as written: WEBHOOK_CLIENT_CA is its CA.
+adm="$work/webhook-admission"
+if [ ! -f "$adm/client.crt" ]; then
+  mkdir -p "$adm"
+  openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 30 -subj "/CN=codevector-kind-webhook-client-ca" \
+    -keyout "$adm/ca.key" -out "$adm/ca.crt" 2>/dev/null
+  openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=kube-apiserver-webhook-client" \
+    -keyout "$adm/client.key" -out "$adm/client.csr" 2>/dev/null
+  openssl x509 -req -in "$adm/client.csr" -CA "$adm/ca.crt" -CAkey "$adm/ca.key" -CAcreateserial -days 30 -out "$adm/client.crt" 2>/dev/null
+  chmod 0644 "$adm/client.key"   # read by the apiserver in the node, from this read-only mount
+  d=/etc/kubernetes/webhook-admission
+  printf 'apiVersion: v1\nkind: Config\nusers:\n  - name: "*"\n    user: { client-certificate: %s/client.crt, client-key: %s/client.key }\n' "$d" "$d" >"$adm/kubeconfig"
+  cat >"$adm/admission.yaml" <<YAML
+apiVersion: apiserver.config.k8s.io/v1
+kind: AdmissionConfiguration
+plugins:
+  - name: ValidatingAdmissionWebhook
+    configuration: { apiVersion: apiserver.config.k8s.io/v1, kind: WebhookAdmissionConfiguration, kubeConfigFile: $d/kubeconfig }
+  - name: MutatingAdmissionWebhook
+    configuration: { apiVersion: apiserver.config.k8s.io/v1, kind: WebhookAdmissionConfiguration, kubeConfigFile: $d/kubeconfig }
 YAML
-kubectl -n codevector rollout status statefulset/postgres --timeout=180s
+fi
+config="$work/kind.yaml"
+{
+  cat <<YAML
+kind: Cluster
+apiVersion: kind.x-k8s.io/v1alpha4
+YAML
+  if [ "$mode" = offline ]; then
+    # kindnetd is not available without a registry (scripts/kind-node-image.sh): a bridge instead.
+    cat >"$work/10-bridge.conflist" <<'JSON'
+{"cniVersion": "0.4.0", "name": "kind-bridge", "plugins": [
+  {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+JSON
+    echo "networking: { disableDefaultCNI: true }"
+  fi
+  if $no_sys_resource; then
+    cat <<'YAML'
+containerdConfigPatches:
+  - |-
+    [plugins."io.containerd.grpc.v1.cri"]
+      restrict_oom_score_adj = true
+YAML
+  fi
+  cat <<YAML
+kubeadmConfigPatchesJSON6902:
+  - group: kubeadm.k8s.io
+    version: v1beta4
+    kind: ClusterConfiguration
+    patch: |
+      - op: add
+        path: /apiServer/extraArgs/-
+        value: { name: admission-control-config-file, value: /etc/kubernetes/webhook-admission/admission.yaml }
+      - op: add
+        path: /apiServer/extraVolumes
+        value: [{ name: webhook-admission, hostPath: /etc/kubernetes/webhook-admission, mountPath: /etc/kubernetes/webhook-admission, readOnly: true, pathType: Directory }]
+nodes:
+  - role: control-plane
+    extraMounts:
+      - { hostPath: $adm, containerPath: /etc/kubernetes/webhook-admission, readOnly: true }
+YAML
+  [ "$mode" = offline ] && echo "      - { hostPath: $work/10-bridge.conflist, containerPath: /etc/cni/net.d/10-bridge.conflist, readOnly: true }"
+  true
+} >"$config"
 
-helm upgrade --install codevector "$root/helm/codevector" -n codevector \
-  --set image.repository=codevector --set image.tag=e2e --set image.pullPolicy=Never \
-  --set database.url=postgres://postgres:codevector@postgres:5432/codevector \
-  --wait --timeout 5m
+if ! kind_ get clusters 2>/dev/null | grep -qx "$cluster"; then
+  kind_ create cluster --name "$cluster" --config "$config" ${node_image:+--image "$node_image"} --wait 180s
+fi
+kubectl config use-context "kind-$cluster" >/dev/null
+mark "cluster Ready"
+
+# --- Images, then docs/install.md's install block as written ----------------------------------
+tag="kind-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo dev)"
+if [ "$mode" = offline ]; then
+  IMAGE="codevector:$tag" bash "$root/scripts/build-image.sh" >&2
+  bash "$root/scripts/build-postgres-image.sh" >&2
+else
+  IMAGE="codevector:$tag" BASE=node:24-bookworm-slim bash "$root/scripts/build-image.sh" >&2
+  BASE=debian:bookworm-slim bash "$root/scripts/build-postgres-image.sh" >&2
+fi
+mark "images built"
+kind_ load docker-image "codevector:$tag" codevector-postgres:15 --name "$cluster"
+mark "images loaded"
+
+values="$work/values.yaml"
+# The e2e reaches nothing through an ingress controller; the apiserver listens on 6443.
+printf 'networkPolicy:\n  consoleFrom: []\n' >"$values"
+install_block="$(awk '/^```sh e2e:install$/ {f = 1; next} /^```/ {f = 0} f' "$root/docs/install.md")"
+[ -n "$install_block" ] || { log "docs/install.md has no e2e:install block"; exit 1; }
+if ! helm -n codevector status codevector >/dev/null 2>&1; then
+  (cd "$root" && TAG="$tag" WEBHOOK_CLIENT_CA="$adm/ca.crt" VALUES="$values" bash -euo pipefail -c "$install_block")
+fi
+mark "helm install --wait done"
+
 kubectl apply -f "$root/examples/"
-kubectl wait --for=condition=Ready --timeout=120s -n codevector providers,models,budgets,ratelimits,secretrules --all
+kubectl wait --for=condition=Ready --timeout=180s -n codevector providers,models,budgets,ratelimits,secretrules --all
 kubectl get codevector -A
+kubectl -n codevector get pods -o wide
+mark "examples Ready"
+log "disk: node container $(docker ps -s --filter "name=^$cluster-control-plane$" --format '{{.Size}}'), node image ${node_image:-kind default} $(docker image inspect -f '{{.Size}}' "${node_image:-kindest/node}" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"

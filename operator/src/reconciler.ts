@@ -4,6 +4,7 @@ import type { Logger } from '@codevector/core/logger';
 import type { SecretBox } from '@codevector/core/secret-box';
 import { finalizerName, keyOf, type OperatorKind, parseKey } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
+import type { OperatorMetrics } from './operator-metrics.ts';
 import { type InstallationPolicy, modelNames, resolveDesired, waitingRetryMs } from './resolve-desired.ts';
 import type { ResourceSource, ResourceStatus } from './resource-source.ts';
 import { readyCondition } from './status-condition.ts';
@@ -18,11 +19,15 @@ export type ReconcilerDeps = {
   enqueue(key: string): void;
   /** Called after every committed change (tests and the benchmark observe it). */
   onCommitted?(key: string, result: StoreResult): void;
-  /** Budgets are reconciled this often to refresh their spend status (status only, no rows). */
+  /**
+   * Resources with live state (Budget spend, RateLimit usage, Provider health, AuditSink
+   * progress) are reconciled this often to refresh it (status only, no rows).
+   */
   budgetStatusMs: number;
   /** The installation namespace and the Provider baseURL allow-list (ADR 0120). */
   policy: InstallationPolicy;
   now?: () => Date;
+  metrics?: OperatorMetrics;
 };
 
 export type Reconciler = { reconcile(key: string): Promise<WorkResult> };
@@ -37,7 +42,19 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   async function report(kind: OperatorKind, object: KubeObject, status: ResourceStatus, warn = true): Promise<void> {
     const previous = readyCondition(object);
-    await source.writeStatus(kind.kind, object, status);
+    try {
+      await source.writeStatus(kind.kind, object, status);
+      deps.metrics?.statusWrite(kind.kind, 'ok');
+    } catch (error) {
+      deps.metrics?.statusWrite(kind.kind, 'error');
+      throw error;
+    }
+    if (kind.kind === 'Budget' && status.extra) {
+      deps.metrics?.budget(object.metadata.namespace ?? '', object.metadata.name, {
+        ...status.extra,
+        amountUSD: (object.spec as { amountUSD?: unknown } | undefined)?.amountUSD,
+      });
+    }
     if (warn && !status.ready && (previous?.reason !== status.reason || previous?.message !== status.message)) {
       await source.recordWarning(kind.kind, object, status.reason, status.message);
     }
@@ -67,7 +84,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function remove(kind: OperatorKind, namespace: string, name: string, object: KubeObject | undefined): Promise<void> {
     const actor = await source.deleteActor(kind.kind, namespace, name, object?.metadata.uid);
     const result = await storeResource(db, { target: kind.target, namespace, name, desired: null, actor });
+    if (kind.kind === 'Budget') deps.metrics?.budgetGone(namespace, name);
     if (result.plan.type !== 'none') {
+      deps.metrics?.committed(kind.kind, result.plan.type);
       deps.log.info({ kind: kind.kind, namespace, name, actor: actor.actor }, 'row deleted');
       deps.onCommitted?.(keyOf(kind.kind, namespace, name), result);
       enqueueDependents(kind, namespace, name, object);
@@ -160,6 +179,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         throw error;
       }
       if (result.plan.type !== 'none') {
+        deps.metrics?.committed(kind.kind, result.plan.type);
         log.info({ change: result.plan.type, configVersion: result.configVersion }, 'row stored');
         deps.onCommitted?.(key, result);
         enqueueDependents(kind, namespace, name, object);
@@ -174,11 +194,13 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         message: readyMessage(kind, namespace, deps.policy.installationNamespace),
         extra: resolution.statusExtra,
       });
-      // Spend and delivery progress change without a spec change: refresh their status.
-      return kind.kind === 'Budget' || kind.kind === 'AuditSink' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
+      // Spend, usage, upstream health and delivery progress change without a spec change: refresh their status.
+      return liveKinds.has(kind.kind) ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
     },
   };
 }
+
+const liveKinds = new Set(['Budget', 'RateLimit', 'Provider', 'AuditSink']);
 
 function onlyKeyChanged(detail: { before: unknown; after: unknown }): boolean {
   const after = detail.after as Record<string, unknown> | null;

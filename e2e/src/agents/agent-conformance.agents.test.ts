@@ -241,7 +241,6 @@ describe(`Codex ${codexVersion}`, () => {
     options: { key?: string; files?: Record<string, string>; home?: string; resume?: boolean; keep?: boolean; work?: string } = {},
   ) => {
     const home = options.home ?? (await scratch('codex')).home;
-    await mkdir(path.join(home, '.codex'), { recursive: true });
     const run = await runCodex({
       home,
       prompt,
@@ -272,7 +271,6 @@ describe(`Codex ${codexVersion}`, () => {
 
       it(`long session (${sessionTurns} turns, ≥150 KB bodies)`, async () => {
         const { home, work } = await scratch('codex-session');
-        await mkdir(path.join(home, '.codex'), { recursive: true });
         for (let i = 1; i <= sessionTurns; i++) {
           const run = await codex(surface, turnText(i), { home, work, resume: i > 1, keep: true });
           expect(run.code, `turn ${i}: ${run.all}`).toBe(0);
@@ -298,7 +296,6 @@ describe(`Codex ${codexVersion}`, () => {
           env: { CODEVECTOR_API_KEY: users.main.key },
           allowFailure: true,
         });
-        console.log(`codex cut: ${cut.code} ${cut.stdout.slice(-1500)} ${cut.stderr.slice(-1500)}`);
         expect(cut.code, `${cut.stdout}\n${cut.stderr}`).not.toBe(0);
         const rows = await waitFor(async () => {
           const all = await usageOf(users.main.keyId, surface.model);
