@@ -489,7 +489,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         ...history,
         ...(typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : asArray(input).filter(isJson)),
       ];
-      // The primary (this branch runs for Anthropic primaries): a socket turn has no fallbacks once it streams.
+      // The primary (this branch runs for Anthropic primaries); its Anthropic fallbacks are tried below.
       const upstreamChoice = turn.routed.upstreams[0]!;
       const ctx = { clientModel: modelName, upstreamModel: upstreamChoice.upstreamModel, providerType: 'anthropic', clientBody: message };
       const events = createResponsesEvents(ctx);
@@ -519,57 +519,95 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         if (name === 'accept-encoding' || name === 'content-encoding' || name in upstreamHeaderOverrides) continue;
         headers.push(name, req.rawHeaders[i + 1]!);
       }
-      if (upstreamChoice.provider !== turn.routed.provider) turn.routed = { ...turn.routed, provider: upstreamChoice.provider };
       turns.push(turn);
       deps.metrics.translated('openai-responses', 'anthropic');
-      let status = 0;
-      const run = streamAnthropicTurn(upstreamChoice.provider, body, headers, {
-        onStart(code) {
-          status = code;
-          turn.ttfbMs = Math.round(performance.now() - turn.started);
-        },
-        onEvent(event) {
-          send(events.push(event));
-        },
-        onEnd(errorBody) {
-          if (errorBody !== null) {
-            settle(turn, null, status, 'upstream_error', emptyUsage());
-            const error = (JSON.parse(translateError('openai', status, errorBody)) as { error: Json }).error;
-            if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', status, error }));
-            return;
-          }
-          const final = events.final();
-          if (!final) {
-            // The upstream ended without message_stop: billed for what it consumed (ADR 0114).
-            settle(turn, null, 502, 'upstream_error');
-            sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${upstreamChoice.provider.ref} ended its answer early.`);
-            return;
-          }
-          remember();
-          settle(
-            turn,
-            null,
-            200,
-            final['status'] === 'failed' ? 'upstream_error' : 'ok',
-            run.tap.inputSeen && run.tap.outputSeen ? run.tap.usage : undefined,
-          );
-        },
-        onError(error, started) {
-          if (turn.settled) return;
-          const cancelled = closed || error.message === 'turn cancelled';
-          settle(turn, null, cancelled ? 499 : 502, cancelled ? 'client_aborted' : 'upstream_error');
-          if (!cancelled) {
-            deps.logger.warn({ err: error, requestId: turn.requestId, provider: upstreamChoice.provider.ref }, 'translated turn failed');
-            sendError(
-              502,
-              'GW_UPSTREAM_UNAVAILABLE',
-              `The provider ${upstreamChoice.provider.ref} ${started ? 'cut its answer' : 'could not be reached'}.`,
+      // The Model's Anthropic upstreams in order: one that answers 429 or 5xx, or cannot be
+      // reached, before anything reached the client passes the turn to the next (ADR 0122).
+      const candidates = turn.routed.upstreams.filter((u) => u.provider.provider.type === 'anthropic');
+      const attempt = (index: number) => {
+        const chosen = candidates[index]!;
+        const hasNext = index + 1 < candidates.length;
+        const sentAt = performance.now();
+        turn.routed = chosen.provider === turn.routed.provider ? turn.routed : { ...turn.routed, provider: chosen.provider };
+        turn.attempt = index + 1;
+        let status = 0;
+        let superseded = false;
+        const passOn = (failedStatus: number, error?: Error) => {
+          superseded = true;
+          run.abort();
+          recordFailedAttempt(deps, {
+            requestId: turn.requestId,
+            principal,
+            routed: turn.routed,
+            upstream: chosen,
+            endpointName: endpoint.name,
+            metered: true,
+            number: index + 1,
+            status: failedStatus,
+            sentAt,
+            sessionId: null,
+            error,
+          });
+          attempt(index + 1);
+        };
+        const run = streamAnthropicTurn(chosen.provider, { ...body, model: chosen.upstreamModel }, headers, {
+          onStart(code) {
+            if (hasNext && (code === 429 || code >= 500)) {
+              passOn(code);
+              return;
+            }
+            status = code;
+            turn.ttfbMs = Math.round(performance.now() - turn.started);
+          },
+          onEvent(event) {
+            if (!superseded) send(events.push(event));
+          },
+          onEnd(errorBody) {
+            if (superseded) return;
+            if (errorBody !== null) {
+              settle(turn, null, status, 'upstream_error', emptyUsage());
+              const error = (JSON.parse(translateError('openai', status, errorBody)) as { error: Json }).error;
+              if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', status, error }));
+              return;
+            }
+            const final = events.final();
+            if (!final) {
+              // The upstream ended without message_stop: billed for what it consumed (ADR 0114).
+              settle(turn, null, 502, 'upstream_error');
+              sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${chosen.provider.ref} ended its answer early.`);
+              return;
+            }
+            remember();
+            settle(
+              turn,
+              null,
+              200,
+              final['status'] === 'failed' ? 'upstream_error' : 'ok',
+              run.tap.inputSeen && run.tap.outputSeen ? run.tap.usage : undefined,
             );
-          }
-        },
-      });
-      turn.tap = run.tap;
-      turn.abort = run.abort;
+          },
+          onError(error, started) {
+            if (superseded || turn.settled) return;
+            const cancelled = closed || error.message === 'turn cancelled';
+            if (!cancelled && !started && hasNext) {
+              passOn(0, error);
+              return;
+            }
+            settle(turn, null, cancelled ? 499 : 502, cancelled ? 'client_aborted' : 'upstream_error');
+            if (!cancelled) {
+              deps.logger.warn({ err: error, requestId: turn.requestId, provider: chosen.provider.ref }, 'translated turn failed');
+              sendError(
+                502,
+                'GW_UPSTREAM_UNAVAILABLE',
+                `The provider ${chosen.provider.ref} ${started ? 'cut its answer' : 'could not be reached'}.`,
+              );
+            }
+          },
+        });
+        turn.tap = run.tap;
+        turn.abort = run.abort;
+      };
+      attempt(0);
     };
 
     client.on('message', (data) => {

@@ -78,6 +78,16 @@ beforeAll(async () => {
           },
         },
         {
+          name: 'gpt-ws-fallback',
+          spec: {
+            name: 'gpt-ws-fallback',
+            providerRef: { name: 'anthropic-overloaded' },
+            upstreamModel: 'claude-x',
+            pricing,
+            fallbacks: [{ providerRef: { name: 'anthropic' }, upstreamModel: 'claude-ws-backup' }],
+          },
+        },
+        {
           name: 'garbage',
           spec: { name: 'claude-garbage', providerRef: { name: 'compatible-garbage' }, upstreamModel: 'qwen-garbage', pricing },
         },
@@ -545,6 +555,34 @@ describe('fallbacks across APIs: each attempt in its own Provider’s API', () =
       ['/v1/chat/completions', 'qwen-backup'],
     ]);
     expect((fx.fake.requests[1]!.json as Json)['stream_options']).toEqual({ include_usage: true });
+  });
+});
+
+describe('fallbacks on the WebSocket', () => {
+  it('a translated turn moves to the next Anthropic upstream when the first is overloaded', async () => {
+    fx.fake.requests.length = 0;
+    const socket = new WebSocket(`${fx.base.replace('http', 'ws')}/v1/responses`, { headers: { authorization: `Bearer ${fx.key}` } });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const events: Json[] = [];
+    socket.on('message', (data) => events.push(JSON.parse(String(data)) as Json));
+    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-ws-fallback', input: 'hello' }));
+    for (let i = 0; i < 200 && !events.some((e) => e['type'] === 'response.completed' || e['type'] === 'error'); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    socket.close();
+    expect(events.at(-1)).toMatchObject({ type: 'response.completed' });
+    expect(events.filter((e) => e['type'] === 'response.created')).toHaveLength(1);
+    expect(fx.fake.requests.map((r) => (r.json as Json)['model'])).toEqual(['claude-x', 'claude-ws-backup']);
+    let rows: readonly { attempt: number; provider: string; outcome: string }[] = [];
+    for (let i = 0; i < 100 && rows.length < 2; i++) {
+      rows = await fx.pool.any(sql.type(z.object({ attempt: z.number(), provider: z.string(), outcome: z.string() }))`
+        select attempt, provider, outcome from usage where model = 'gpt-ws-fallback' order by attempt`);
+      if (rows.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(rows.map((r) => [r.attempt, r.provider, r.outcome])).toEqual([
+      [1, 'default/anthropic-overloaded', 'fallback'],
+      [2, 'default/anthropic', 'ok'],
+    ]);
   });
 });
 
