@@ -10,6 +10,7 @@ dest="$cache/gopher-lua-$VERSION"
 
 if [ -x "$dest/glua" ]; then echo "$dest/glua"; exit 0; fi
 command -v go >/dev/null || { echo "gopher-lua: Go is required to build glua" >&2; exit 1; }
+mkdir -p "$cache"
 tmp="$(mktemp -d "$cache/gopher-lua.XXXXXX")"
 trap 'rm -rf "$tmp"' EXIT
 GOBIN="$tmp" CGO_ENABLED=0 go install "github.com/yuin/gopher-lua/cmd/glua@$VERSION" >&2

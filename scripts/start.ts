@@ -22,6 +22,8 @@ const env = process.env;
 const ports = {
   gateway: Number(env['CODEVECTOR_GATEWAY_PORT'] ?? 8080),
   gatewayMetrics: Number(env['CODEVECTOR_GATEWAY_METRICS_PORT'] ?? 9464),
+  operatorMetrics: Number(env['CODEVECTOR_OPERATOR_METRICS_PORT'] ?? 9465),
+  consoleMetrics: Number(env['CODEVECTOR_CONSOLE_METRICS_PORT'] ?? 9466),
   console: Number(env['CODEVECTOR_CONSOLE_PORT'] ?? 3000),
   postgres: Number(env['CODEVECTOR_POSTGRES_PORT'] ?? 54329),
   fakeProvider: Number(env['CODEVECTOR_FAKE_PROVIDER_PORT'] ?? 8089),
@@ -273,7 +275,12 @@ async function main(): Promise<void> {
     startService('fake provider', 'testbed/src/fake-provider-main.ts', [], { FAKE_PROVIDER_PORT: String(ports.fakeProvider) });
     manifests = await writeDemoManifests(exampleManifests, fakeUrl);
   }
-  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], { ...shared, DATABASE_URL: urls.operator });
+  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], {
+    ...shared,
+    DATABASE_URL: urls.operator,
+    CODEVECTOR_METRICS_BIND: '127.0.0.1',
+    CODEVECTOR_METRICS_PORT: String(ports.operatorMetrics),
+  });
   startService('gateway', 'gateway/src/main.ts', [], {
     ...shared,
     DATABASE_URL: urls.gateway,
@@ -286,6 +293,7 @@ async function main(): Promise<void> {
     DATABASE_URL: urls.console,
     HOST: '127.0.0.1',
     PORT: String(ports.console),
+    METRICS_PORT: String(ports.consoleMetrics),
     SESSION_SECRET: secrets.sessionSecret,
     CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
     CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
@@ -306,6 +314,8 @@ async function main(): Promise<void> {
     demoApiKey,
     demoUpstream: demo ? `http://127.0.0.1:${ports.fakeProvider}` : null,
     gatewayMetricsUrl: `http://127.0.0.1:${ports.gatewayMetrics}/metrics`,
+    operatorMetricsUrl: `http://127.0.0.1:${ports.operatorMetrics}/metrics`,
+    consoleMetricsUrl: `http://127.0.0.1:${ports.consoleMetrics}/metrics`,
     consoleUrl,
     databaseUrl,
     manifests,
@@ -321,6 +331,7 @@ async function main(): Promise<void> {
       `  gateway   ${gatewayUrl}${gatewayUp ? '' : '  (not ready)'}`,
       `  console   ${consoleUrl}${consoleUp ? '' : '  (not ready)'}   sign in as ${secrets.adminEmail} / ${secrets.adminPassword}`,
       `  database  ${databaseUrl}`,
+      `  metrics   http://127.0.0.1:{${ports.gatewayMetrics},${ports.operatorMetrics},${ports.consoleMetrics}}/metrics (gateway, operator, console)`,
       `  manifests ${manifests} (edit them; the operator applies changes)`,
       demo
         ? `  upstream  fake provider on 127.0.0.1:${ports.fakeProvider} (--demo)`

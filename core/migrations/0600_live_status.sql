@@ -7,6 +7,7 @@
 -- `latency_bounds_ms`, the same on every replica, so rows add up), how many attempts failed, and
 -- its latest failure. The failure is the gateway's own wording (a status and an outcome word such
 -- as upstream_timeout), never the upstream's body, which may quote the credential it refused.
+-- Each gateway process is a new replica; rows nobody pushed for a day are deleted by the gateways.
 create table gateway_provider_health (
   provider_ref text not null,
   replica_id text not null,
@@ -26,4 +27,3 @@ create table gateway_provider_health (
 grant select, insert, update, delete on gateway_provider_health to codevector_gateway;
 -- Provider status (latency, last error) and RateLimit status (usage in the sliding minute).
 grant select on gateway_provider_health, gateway_rate_buckets to codevector_operator;
-grant select on gateway_provider_health to codevector_console;

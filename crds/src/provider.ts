@@ -139,7 +139,7 @@ export const providerStatusSchema = z
           .describe("What happened, in the gateway's words. Never the upstream's own message, which may quote the credential it refused."),
       })
       .optional()
-      .describe('The latest upstream failure any gateway replica saw. Unset until one happens.'),
+      .describe('The latest upstream failure any gateway replica saw in the last 24 hours. Unset when there was none.'),
   })
   .describe('Observed state of the Provider, written by the operator.');
 export type ProviderStatus = z.infer<typeof providerStatusSchema>;

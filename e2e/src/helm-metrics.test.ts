@@ -12,7 +12,9 @@ import { parseAllDocuments } from 'yaml';
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const chart = path.join(root, 'helm/codevector');
+let bin: string;
 let helm: string;
+const toolEnv = { ...process.env, HELM_CACHE_HOME: '/tmp/cv-helm-cache', HELM_CONFIG_HOME: '/tmp/cv-helm-config' };
 
 type Doc = {
   kind: string;
@@ -24,7 +26,7 @@ const render = async (...sets: string[]): Promise<Doc[]> =>
       await run(
         helm,
         ['template', 'cv', chart, '--namespace', 'cv', '--set', 'database.url=postgres://cv@db/cv', ...sets.flatMap((s) => ['--set', s])],
-        { env: { ...process.env, HELM_CACHE_HOME: '/tmp/cv-helm-cache', HELM_CONFIG_HOME: '/tmp/cv-helm-config' }, maxBuffer: 32 << 20 },
+        { env: toolEnv, maxBuffer: 32 << 20 },
       )
     ).stdout,
   )
@@ -32,8 +34,7 @@ const render = async (...sets: string[]): Promise<Doc[]> =>
     .filter((doc): doc is Doc => doc?.kind !== undefined);
 
 beforeAll(async () => {
-  const bin =
-    process.env['KUBEBUILDER_ASSETS'] ?? (await run('bash', [path.join(root, 'scripts/control-plane-binaries.sh')])).stdout.trim();
+  bin = process.env['KUBEBUILDER_ASSETS'] ?? (await run('bash', [path.join(root, 'scripts/control-plane-binaries.sh')])).stdout.trim();
   helm = path.join(bin, 'helm');
 });
 
@@ -105,5 +106,44 @@ describe('chart monitoring', () => {
       const rule = policy.spec.ingress.find((r) => r.ports.some((p) => p.port === 9464));
       expect(rule?.from, component).toEqual(from);
     }
+  });
+
+  it('renders a ServiceMonitor and dashboard the apiserver accepts, with the Prometheus Operator’s own CRD installed', async () => {
+    const crds = (await run('bash', [path.join(root, 'scripts/monitoring-crds.sh')])).stdout.trim();
+    const kubectl = (args: string[], input?: string) =>
+      new Promise<string>((resolve, reject) => {
+        const child = execFile(path.join(bin, 'kubectl'), args, { env: toolEnv, maxBuffer: 32 << 20 }, (error, stdout, stderr) =>
+          error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+        );
+        if (input !== undefined) child.stdin!.end(input);
+      });
+    await kubectl(['apply', '--server-side', '-f', path.join(crds, 'servicemonitors.yaml')]);
+    await kubectl(['wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com']);
+    const namespace = `helm-mon-${Date.now().toString(36)}`;
+    await kubectl(['create', 'namespace', namespace]);
+    const rendered = (
+      await run(
+        helm,
+        [
+          'template',
+          'cv',
+          chart,
+          '--namespace',
+          namespace,
+          '--set',
+          'database.url=postgres://cv@db/cv',
+          '--set',
+          'metrics.serviceMonitor.enabled=true',
+          '--set',
+          'metrics.grafanaDashboard.enabled=true',
+          '--show-only',
+          'templates/metrics.yaml',
+        ],
+        { env: toolEnv, maxBuffer: 32 << 20 },
+      )
+    ).stdout;
+    const out = await kubectl(['apply', '--dry-run=server', '-n', namespace, '-f', '-'], rendered);
+    expect(out).toContain('servicemonitor.monitoring.coreos.com/cv-codevector created (server dry run)');
+    expect(out).toContain('configmap/cv-codevector-dashboard created (server dry run)');
   });
 });

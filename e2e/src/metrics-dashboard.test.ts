@@ -2,8 +2,10 @@
 // fake provider, the operator against the real apiserver, the console API. Every query of the
 // chart's Grafana dashboard must name a metric family one of them exports (nothing listed by
 // hand), and no scrape may carry a key, an email, a raw client model name or an unbounded label.
+import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import { startTestConsole } from '@codevector/console-api/testing/test-console';
 import { createMetricsRegistry, type MetricsServer, startMetricsServer } from '@codevector/core/metrics-server';
 import {
@@ -16,6 +18,14 @@ import {
 import { createKubeTestEnv, type KubeTestEnv, ready, until } from '@codevector/operator/testing/kube-test-env';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
+const run = promisify(execFile);
+const runWithInput = (file: string, input: string) =>
+  new Promise<string>((resolve, reject) => {
+    const child = execFile(file, [], { maxBuffer: 8 << 20 }, (error, stdout, stderr) =>
+      error ? reject(new Error(`${error.message}\n${stderr}`)) : resolve(stdout),
+    );
+    child.stdin!.end(input);
+  });
 const dashboardFile = fileURLToPath(new URL('../../helm/codevector/dashboards/codevector.json', import.meta.url));
 const rawClientModel = 'client-sent-this-7f3a9c';
 const email = 'metrics-user@example.com';
@@ -79,6 +89,13 @@ beforeAll(async () => {
     () => env.get('budgets', 'team'),
     (o) => ready(o).status === 'True',
   );
+  const sink = await env.as('platform-admin', 'POST', env.path('auditsinks'), {
+    apiVersion: 'codevector.dev/v1alpha1',
+    kind: 'AuditSink',
+    metadata: { name: 'siem' },
+    spec: { type: 'otlp', otlp: { endpoint: 'http://127.0.0.1:9/v1/logs' } },
+  });
+  expect(sink.status).toBe(201);
 
   const consoleRegistry = createMetricsRegistry('console');
   console_ = await startTestConsole({ metricsRegistry: consoleRegistry });
@@ -95,7 +112,7 @@ beforeAll(async () => {
   // The operator's Budget gauges appear with its first status write.
   await until(
     () => scrape(operatorMetrics.port),
-    (text) => text.includes('codevector_budget_spent_usd{'),
+    (text) => text.includes('codevector_budget_spent_usd{') && text.includes('codevector_audit_sink_lag_rows{'),
   );
   scrapes.gateway = await scrape(fx.gateway.metricsPort);
   scrapes.operator = await scrape(operatorMetrics.port);
@@ -177,6 +194,7 @@ describe('metrics and the Grafana dashboard', () => {
     }
     expect(operator.has('codevector_operator_reconcile_errors_total')).toBe(true);
     expect(scrapes.operator).toMatch(/codevector_operator_leader 1/);
+    expect(scrapes.operator).toMatch(/codevector_audit_sink_failing\{sink="siem"\} 0/);
     expect(scrapes.operator).toMatch(new RegExp(`codevector_budget_limit_usd\\{budget_namespace="${env.namespace}",budget="team"\\} 50`));
     const consoleFamilies = families(scrapes.console);
     expect(consoleFamilies.get('codevector_console_http_requests_total')?.samples).toBeGreaterThan(0);
@@ -209,15 +227,25 @@ describe('metrics and the Grafana dashboard', () => {
       if (query?.includes('codevector_')) queries.push({ where: 'templating', expr: query });
     }
     expect(queries.length).toBeGreaterThan(20);
+    // Prometheus' own parser (scripts/promql-check.sh) reads each panel query, with Grafana's
+    // variables filled in as Grafana does; templating queries are Grafana's label_values(), not PromQL.
+    const promql = queries.filter((q) => q.where !== 'templating');
+    const grafanaVariables = (expr: string) =>
+      expr.replaceAll('$__rate_interval', '5m').replaceAll('$__interval', '1m').replaceAll('$namespace', 'codevector');
+    const checker = (await run('bash', [fileURLToPath(new URL('../../scripts/promql-check.sh', import.meta.url))])).stdout.trim();
+    const parsed = JSON.parse(await runWithInput(checker, JSON.stringify(promql.map((q) => grafanaVariables(q.expr))))) as {
+      error?: string;
+      metrics: string[];
+    }[];
     const missing: string[] = [];
-    for (const { where, expr } of queries) {
-      const names = [...expr.matchAll(/\bcodevector_[a-z0-9_]+\b/g)].map((m) => m[0]);
-      expect(names.length, `${where}: ${expr}`).toBeGreaterThan(0);
-      for (const name of names) if (!exported.has(name)) missing.push(`${where}: ${name}`);
-      // The balance of brackets, the one thing a PromQL typo breaks without a parser.
-      for (const [open, close] of ['()', '{}', '[]']) {
-        expect(expr.split(open!).length, `${where}: ${expr}`).toBe(expr.split(close!).length);
-      }
+    for (const [i, { where, expr }] of promql.entries()) {
+      const result = parsed[i]!;
+      expect(result.error, `${where}: ${expr}`).toBeUndefined();
+      expect(result.metrics.length, `${where}: ${expr}`).toBeGreaterThan(0);
+      for (const name of result.metrics) if (!exported.has(name)) missing.push(`${where}: ${name}`);
+    }
+    for (const { where, expr } of queries.filter((q) => q.where === 'templating')) {
+      for (const [name] of expr.matchAll(/\bcodevector_[a-z0-9_]+\b/g)) if (!exported.has(name)) missing.push(`${where}: ${name}`);
     }
     expect(missing).toEqual([]);
   });
@@ -239,6 +267,7 @@ describe('metrics and the Grafana dashboard', () => {
       'ready',
       'budget_namespace',
       'budget',
+      'sink',
       'method',
       'route',
       // prom-client's process metrics: Node version parts, heap space, GC kind.

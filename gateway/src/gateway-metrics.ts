@@ -54,6 +54,7 @@ function isFailure(status: number, outcome: string): boolean {
   return status >= 500 || status === 429 || status === 401 || status === 403;
 }
 
+/** The gateway's metrics table; `providerHealth` also receives each upstream answer (Provider status). */
 export function createGatewayMetrics(options: { providerHealth?: ProviderHealth } = {}): GatewayMetrics {
   const health = options.providerHealth;
   const requests = new Map<string, number>();

@@ -1,4 +1,4 @@
-import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool';
+import { createPool, type DatabasePool, sql, statement } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
 import { createTestServiceLogin } from '@codevector/core/test-service-login';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -65,6 +65,22 @@ describe('provider health', () => {
       last_error_status: 0,
       last_error_outcome: 'fallback',
     });
+  });
+
+  it('deletes the rows of replicas that stopped pushing a day ago', async () => {
+    const admin = await createPool(process.env['DATABASE_URL']!);
+    try {
+      await admin.query(statement`
+        insert into gateway_provider_health (provider_ref, replica_id, updated_at, latency_bounds_ms, latency_counts)
+        values ('team/old', 'gone-replica', now() - interval '25 hours', '{100}', '{0,0}'),
+               ('team/old', 'recent-replica', now() - interval '23 hours', '{100}', '{0,0}')`);
+      const health = createProviderHealth({ pool, logger, replicaId: 'pruner', pushMs: 3_600_000 });
+      health.outcome('team/anthropic', 200, 'ok');
+      await health.close();
+      expect((await rows('team/old')).map((r) => r.replica_id)).toEqual(['recent-replica']);
+    } finally {
+      await admin.end();
+    }
   });
 
   it('counts as upstream failures what the Provider answers for, not the client', () => {

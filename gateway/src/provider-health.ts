@@ -29,7 +29,13 @@ type State = {
   ring: Slot[];
   lastError: { at: Date; status: number; outcome: string } | null;
   dirty: boolean;
+  pushedAt: number;
 };
+
+/** A replica with answers in its last minute pushes at least this often, so its row stays live (the operator counts rows of the last 30 s). */
+const heartbeatMs = 10_000;
+/** Rows of replicas that stopped pushing this long ago are deleted (each process is a new replica). */
+const retainMs = 24 * 3_600_000;
 
 /**
  * Whether an attempt counts as the upstream failing: unreachable, timed out, overloaded (429,
@@ -41,6 +47,7 @@ export function isUpstreamFailure(status: number, outcome: string): boolean {
   return status >= 500 || status === 429 || status === 401 || status === 403;
 }
 
+/** One replica's provider health: in-memory rings per Provider, pushed every `pushMs` (1 s). */
 export function createProviderHealth(options: {
   pool: DatabasePool;
   logger: Logger;
@@ -51,6 +58,8 @@ export function createProviderHealth(options: {
   const now = options.now ?? Date.now;
   const replicaId = options.replicaId ?? randomUUID();
   const states = new Map<string, State>();
+  // Hourly, starting with the first push.
+  let prunedAt = -Infinity;
 
   const slotFor = (state: State, at: number): Slot => {
     const start = at - (at % slotMs);
@@ -68,7 +77,7 @@ export function createProviderHealth(options: {
     if (!state) {
       // Provider refs come from the config snapshot (namespace/name), so the map is bounded by it.
       if (states.size >= 10_000) return undefined;
-      state = { ring: [], lastError: null, dirty: true };
+      state = { ring: [], lastError: null, dirty: true, pushedAt: 0 };
       states.set(providerRef, state);
     }
     return state;
@@ -80,7 +89,9 @@ export function createProviderHealth(options: {
     for (const [ref, state] of states) {
       const live = state.ring.filter((s) => s && at - s.start < slots * slotMs);
       // A replica whose minute emptied pushes the zeros once, then stays quiet.
-      if (!state.dirty && live.length === state.ring.filter(Boolean).length) continue;
+      const expired = live.length !== state.ring.filter(Boolean).length;
+      if (!state.dirty && !expired && (live.length === 0 || at - state.pushedAt < heartbeatMs)) continue;
+      state.pushedAt = at;
       state.ring = state.ring.map((s) => (s && at - s.start < slots * slotMs ? s : undefined)) as Slot[];
       const counts = providerLatencyBoundsMs.map(() => 0).concat(0);
       let requests = 0;
@@ -92,6 +103,13 @@ export function createProviderHealth(options: {
       }
       state.dirty = false;
       rows.push({ ref, counts, requests, errors, lastError: state.lastError });
+    }
+    if (at - prunedAt >= 3_600_000) {
+      prunedAt = at;
+      await options.pool
+        .query(statement`
+          delete from gateway_provider_health where updated_at < ${new Date(at - retainMs).toISOString()}::timestamptz`)
+        .catch((error: unknown) => options.logger.warn({ err: error }, 'provider health prune failed'));
     }
     if (rows.length === 0) return;
     try {

@@ -10,6 +10,7 @@ import { keyOf, operatorKinds } from './kinds.ts';
 import type { KubeClient } from './kube/kube-client.ts';
 import { createKubeSource, type KubeSource } from './kube/kube-source.ts';
 import { createLeaderElector, type LeaderElector } from './kube/leader-election.ts';
+import { startLiveStatusWatch } from './live-status-watch.ts';
 import { createOperatorMetrics } from './operator-metrics.ts';
 import { createReconciler } from './reconciler.ts';
 import type { ResourceSource } from './resource-source.ts';
@@ -138,13 +139,23 @@ export function buildOperator(deps: OperatorDeps): Operator {
     });
     queueRef = queue;
     let delivery: { stop(): Promise<void> } | undefined;
+    let liveStatus: { stop(): Promise<void> } | undefined;
     const mine = {
       queue,
       source,
       startDelivery: () => {
         delivery = startAuditDelivery({ db, source, log, intervalMs: config.CODEVECTOR_AUDIT_DELIVERY_MS });
+        liveStatus = startLiveStatusWatch({
+          db,
+          source,
+          enqueue,
+          log,
+          intervalMs: config.CODEVECTOR_BUDGET_STATUS_SECONDS * 1000,
+          onRead: metrics?.liveStatusRead,
+        });
       },
       stop: async () => {
+        await liveStatus?.stop();
         await delivery?.stop();
         await source.stop();
         await queue.shutdown();

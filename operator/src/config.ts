@@ -85,8 +85,9 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
   CODEVECTOR_METRICS_BIND: z.string().default('0.0.0.0'),
   /**
-   * Live status refresh (Budget spend, RateLimit usage, Provider health, AuditSink progress). At
-   * most 10: Budget status must never be more than 10 s behind the ledger (issue #13, measured by
+   * Live status refresh: how often the leader checks what Budget spend, RateLimit usage and
+   * Provider health come from (live-status-watch.ts), and AuditSink progress. At most 10: Budget
+   * status must never be more than 10 s behind the ledger (issue #13, measured by
    * e2e/src/live-status.test.ts).
    */
   CODEVECTOR_BUDGET_STATUS_SECONDS: z.coerce.number().positive().max(10).default(5),

@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
 /**
  * The operator's Prometheus metrics (prom-client, off any hot path). Labels are bounded: `kind`
  * is one of the six CRD kinds, `result` and `change` fixed words, and the per-Budget gauges carry
- * the namespace and name of declared Budgets only (bounded by what is applied, like kube-state-metrics).
+ * the namespace and name of declared Budgets only, the AuditSink gauges the name of a declared
+ * sink (bounded by what is applied, like kube-state-metrics).
  * Subjects (users, keys) never appear.
  */
 export type OperatorMetrics = {
@@ -12,6 +13,9 @@ export type OperatorMetrics = {
   statusWrite(kind: string, result: 'ok' | 'error'): void;
   budget(namespace: string, name: string, figures: { spentUSD?: unknown; remainingUSD?: unknown; amountUSD?: unknown }): void;
   budgetGone(namespace: string, name: string): void;
+  liveStatusRead(seconds: number, queued: Record<string, number>): void;
+  auditSink(name: string, figures: { lastDeliveredSequence?: unknown; lagRows?: unknown; lastError?: unknown }): void;
+  auditSinkGone(name: string): void;
 };
 
 export type OperatorGauges = {
@@ -22,6 +26,7 @@ export type OperatorGauges = {
   resources(): { kind: string; ready: 'True' | 'False' | 'Unknown'; count: number }[];
 };
 
+/** Registers the operator's metrics on `registry`; gauges read `gauges` when scraped. */
 export function createOperatorMetrics(registry: Registry, gauges: OperatorGauges): OperatorMetrics {
   const reconciles = new Counter({
     name: 'codevector_operator_reconciles_total',
@@ -105,6 +110,37 @@ export function createOperatorMetrics(registry: Registry, gauges: OperatorGauges
     labelNames: budgetLabels,
     registers: [registry],
   });
+  const liveReads = new Histogram({
+    name: 'codevector_operator_live_status_read_seconds',
+    help: 'One read of what live status comes from (budget_windows, gateway_rate_buckets, gateway_provider_health), every refresh interval.',
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+    registers: [registry],
+  });
+  const liveQueued = new Counter({
+    name: 'codevector_operator_live_status_queued_total',
+    help: 'Resources queued for a status refresh because what their live status comes from changed, by kind.',
+    labelNames: ['kind'],
+    registers: [registry],
+  });
+  // AuditSinks live only in the installation namespace (ADR 0120), so the name identifies one.
+  const sinkDelivered = new Gauge({
+    name: 'codevector_audit_sink_delivered_sequence',
+    help: 'Last audit chain sequence number the sink acknowledged, as in AuditSink status.',
+    labelNames: ['sink'],
+    registers: [registry],
+  });
+  const sinkLag = new Gauge({
+    name: 'codevector_audit_sink_lag_rows',
+    help: 'Sealed audit rows the sink has not acknowledged yet.',
+    labelNames: ['sink'],
+    registers: [registry],
+  });
+  const sinkFailing = new Gauge({
+    name: 'codevector_audit_sink_failing',
+    help: '1 while the latest delivery to the sink failed (AuditSink status.lastError says why), else 0.',
+    labelNames: ['sink'],
+    registers: [registry],
+  });
   const number = (value: unknown) => (typeof value === 'string' || typeof value === 'number' ? Number(value) : Number.NaN);
 
   return {
@@ -125,6 +161,20 @@ export function createOperatorMetrics(registry: Registry, gauges: OperatorGauges
         const n = number(value);
         if (Number.isFinite(n)) gauge.set(labels, n);
       }
+    },
+    liveStatusRead(seconds, queued) {
+      liveReads.observe(seconds);
+      for (const [kind, n] of Object.entries(queued)) liveQueued.inc({ kind }, n);
+    },
+    auditSink(name, figures) {
+      const delivered = number(figures.lastDeliveredSequence);
+      const lag = number(figures.lagRows);
+      if (Number.isFinite(delivered)) sinkDelivered.set({ sink: name }, delivered);
+      if (Number.isFinite(lag)) sinkLag.set({ sink: name }, lag);
+      sinkFailing.set({ sink: name }, typeof figures.lastError === 'string' ? 1 : 0);
+    },
+    auditSinkGone(name) {
+      for (const gauge of [sinkDelivered, sinkLag, sinkFailing]) gauge.remove({ sink: name });
     },
     budgetGone(namespace, name) {
       for (const gauge of [spent, remaining, amount]) gauge.remove({ budget_namespace: namespace, budget: name });

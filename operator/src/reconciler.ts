@@ -19,10 +19,7 @@ export type ReconcilerDeps = {
   enqueue(key: string): void;
   /** Called after every committed change (tests and the benchmark observe it). */
   onCommitted?(key: string, result: StoreResult): void;
-  /**
-   * Resources with live state (Budget spend, RateLimit usage, Provider health, AuditSink
-   * progress) are reconciled this often to refresh it (status only, no rows).
-   */
+  /** AuditSinks are reconciled this often to refresh their delivery progress (status only, no rows). */
   budgetStatusMs: number;
   /** The installation namespace and the Provider baseURL allow-list (ADR 0120). */
   policy: InstallationPolicy;
@@ -49,6 +46,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
       deps.metrics?.statusWrite(kind.kind, 'error');
       throw error;
     }
+    if (kind.kind === 'AuditSink' && status.ready && status.extra) deps.metrics?.auditSink(object.metadata.name, status.extra);
     if (kind.kind === 'Budget' && status.extra) {
       deps.metrics?.budget(object.metadata.namespace ?? '', object.metadata.name, {
         ...status.extra,
@@ -85,6 +83,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
     const actor = await source.deleteActor(kind.kind, namespace, name, object?.metadata.uid);
     const result = await storeResource(db, { target: kind.target, namespace, name, desired: null, actor });
     if (kind.kind === 'Budget') deps.metrics?.budgetGone(namespace, name);
+    if (kind.kind === 'AuditSink') deps.metrics?.auditSinkGone(name);
     if (result.plan.type !== 'none') {
       deps.metrics?.committed(kind.kind, result.plan.type);
       deps.log.info({ kind: kind.kind, namespace, name, actor: actor.actor }, 'row deleted');
@@ -194,13 +193,12 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         message: readyMessage(kind, namespace, deps.policy.installationNamespace),
         extra: resolution.statusExtra,
       });
-      // Spend, usage, upstream health and delivery progress change without a spec change: refresh their status.
-      return liveKinds.has(kind.kind) ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
+      // Delivery progress changes without a spec change: refresh its status. Budget, RateLimit and
+      // Provider figures are re-read when what they come from moved (live-status-watch.ts).
+      return kind.kind === 'AuditSink' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
     },
   };
 }
-
-const liveKinds = new Set(['Budget', 'RateLimit', 'Provider', 'AuditSink']);
 
 function onlyKeyChanged(detail: { before: unknown; after: unknown }): boolean {
   const after = detail.after as Record<string, unknown> | null;
