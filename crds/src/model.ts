@@ -33,7 +33,7 @@ export const maxModelFallbacks = 3;
 const fallbackSchema = z
   .strictObject({
     providerRef: providerRefSchema.describe(
-      "A Provider, in the same namespace, tried when the ones before it fail. It must speak the same API as the Model's providerRef (anthropic, or openai/openai-compatible).",
+      "A Provider, in the same namespace, tried when the ones before it fail. It may speak another API than the Model's providerRef: each attempt is translated for its own Provider's API.",
     ),
     upstreamModel: z.string().min(1).max(256).optional().describe("Model id sent to this provider; unset means the Model's upstreamModel."),
   })

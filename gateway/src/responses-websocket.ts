@@ -401,14 +401,17 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       // The socket relays to one provider: the first of this Model's upstreams that opens
       // (fallbacks, ADR 0122); later turns must be served by that one.
       const opened = upstreamProvider;
-      let chosen = opened ? routed.upstreams.find((u) => u.provider === opened || u.provider.ref === opened.ref) : routed.upstreams[0];
+      // The socket relays to the Model's OpenAI-wire upstreams only: on a WebSocket, fallbacks of
+      // another API are not used (ADR 0124; HTTP requests use them, translated).
+      const relayable = routed.upstreams.filter((u) => u.provider.provider.type !== 'anthropic');
+      let chosen = opened ? relayable.find((u) => u.provider === opened || u.provider.ref === opened.ref) : relayable[0];
       if (!chosen) {
         settle(turn, null, 400, 'error');
         sendError(400, 'GW_WRONG_SURFACE', 'One WebSocket connection serves the models of one provider; open another connection.');
         return;
       }
       for (let attempt = 0; !upstream; attempt++) {
-        chosen = routed.upstreams[attempt]!;
+        chosen = relayable[attempt]!;
         const sentAt = performance.now();
         try {
           upstream = await openUpstream(chosen.provider);
@@ -418,7 +421,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
             turn.attempt = attempt + 1;
           }
         } catch (error) {
-          if (attempt + 1 < routed.upstreams.length) {
+          if (attempt + 1 < relayable.length) {
             const failed = { requestId, principal, routed, upstream: chosen, endpointName: endpoint.name, metered: true };
             recordFailedAttempt(deps, { ...failed, number: attempt + 1, status: 0, sentAt, sessionId: null, error });
             continue;
@@ -486,7 +489,8 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         ...history,
         ...(typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : asArray(input).filter(isJson)),
       ];
-      const upstreamChoice = turn.routed.upstreams.find((u) => u.provider.provider.type === 'anthropic') ?? turn.routed.upstreams[0]!;
+      // The primary (this branch runs for Anthropic primaries); its Anthropic fallbacks are tried below.
+      const upstreamChoice = turn.routed.upstreams[0]!;
       const ctx = { clientModel: modelName, upstreamModel: upstreamChoice.upstreamModel, providerType: 'anthropic', clientBody: message };
       const events = createResponsesEvents(ctx);
       const send = (list: Json[]) => {
@@ -515,57 +519,95 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         if (name === 'accept-encoding' || name === 'content-encoding' || name in upstreamHeaderOverrides) continue;
         headers.push(name, req.rawHeaders[i + 1]!);
       }
-      if (upstreamChoice.provider !== turn.routed.provider) turn.routed = { ...turn.routed, provider: upstreamChoice.provider };
       turns.push(turn);
       deps.metrics.translated('openai-responses', 'anthropic');
-      let status = 0;
-      const run = streamAnthropicTurn(upstreamChoice.provider, body, headers, {
-        onStart(code) {
-          status = code;
-          turn.ttfbMs = Math.round(performance.now() - turn.started);
-        },
-        onEvent(event) {
-          send(events.push(event));
-        },
-        onEnd(errorBody) {
-          if (errorBody !== null) {
-            settle(turn, null, status, 'upstream_error', emptyUsage());
-            const error = (JSON.parse(translateError('openai', status, errorBody)) as { error: Json }).error;
-            if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', status, error }));
-            return;
-          }
-          const final = events.final();
-          if (!final) {
-            // The upstream ended without message_stop: billed for what it consumed (ADR 0114).
-            settle(turn, null, 502, 'upstream_error');
-            sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${upstreamChoice.provider.ref} ended its answer early.`);
-            return;
-          }
-          remember();
-          settle(
-            turn,
-            null,
-            200,
-            final['status'] === 'failed' ? 'upstream_error' : 'ok',
-            run.tap.inputSeen && run.tap.outputSeen ? run.tap.usage : undefined,
-          );
-        },
-        onError(error, started) {
-          if (turn.settled) return;
-          const cancelled = closed || error.message === 'turn cancelled';
-          settle(turn, null, cancelled ? 499 : 502, cancelled ? 'client_aborted' : 'upstream_error');
-          if (!cancelled) {
-            deps.logger.warn({ err: error, requestId: turn.requestId, provider: upstreamChoice.provider.ref }, 'translated turn failed');
-            sendError(
-              502,
-              'GW_UPSTREAM_UNAVAILABLE',
-              `The provider ${upstreamChoice.provider.ref} ${started ? 'cut its answer' : 'could not be reached'}.`,
+      // The Model's Anthropic upstreams in order: one that answers 429 or 5xx, or cannot be
+      // reached, before anything reached the client passes the turn to the next (ADR 0122).
+      const candidates = turn.routed.upstreams.filter((u) => u.provider.provider.type === 'anthropic');
+      const attempt = (index: number) => {
+        const chosen = candidates[index]!;
+        const hasNext = index + 1 < candidates.length;
+        const sentAt = performance.now();
+        turn.routed = chosen.provider === turn.routed.provider ? turn.routed : { ...turn.routed, provider: chosen.provider };
+        turn.attempt = index + 1;
+        let status = 0;
+        let superseded = false;
+        const passOn = (failedStatus: number, error?: Error) => {
+          superseded = true;
+          run.abort();
+          recordFailedAttempt(deps, {
+            requestId: turn.requestId,
+            principal,
+            routed: turn.routed,
+            upstream: chosen,
+            endpointName: endpoint.name,
+            metered: true,
+            number: index + 1,
+            status: failedStatus,
+            sentAt,
+            sessionId: null,
+            error,
+          });
+          attempt(index + 1);
+        };
+        const run = streamAnthropicTurn(chosen.provider, { ...body, model: chosen.upstreamModel }, headers, {
+          onStart(code) {
+            if (hasNext && (code === 429 || code >= 500)) {
+              passOn(code);
+              return;
+            }
+            status = code;
+            turn.ttfbMs = Math.round(performance.now() - turn.started);
+          },
+          onEvent(event) {
+            if (!superseded) send(events.push(event));
+          },
+          onEnd(errorBody) {
+            if (superseded) return;
+            if (errorBody !== null) {
+              settle(turn, null, status, 'upstream_error', emptyUsage());
+              const error = (JSON.parse(translateError('openai', status, errorBody)) as { error: Json }).error;
+              if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', status, error }));
+              return;
+            }
+            const final = events.final();
+            if (!final) {
+              // The upstream ended without message_stop: billed for what it consumed (ADR 0114).
+              settle(turn, null, 502, 'upstream_error');
+              sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${chosen.provider.ref} ended its answer early.`);
+              return;
+            }
+            remember();
+            settle(
+              turn,
+              null,
+              200,
+              final['status'] === 'failed' ? 'upstream_error' : 'ok',
+              run.tap.inputSeen && run.tap.outputSeen ? run.tap.usage : undefined,
             );
-          }
-        },
-      });
-      turn.tap = run.tap;
-      turn.abort = run.abort;
+          },
+          onError(error, started) {
+            if (superseded || turn.settled) return;
+            const cancelled = closed || error.message === 'turn cancelled';
+            if (!cancelled && !started && hasNext) {
+              passOn(0, error);
+              return;
+            }
+            settle(turn, null, cancelled ? 499 : 502, cancelled ? 'client_aborted' : 'upstream_error');
+            if (!cancelled) {
+              deps.logger.warn({ err: error, requestId: turn.requestId, provider: chosen.provider.ref }, 'translated turn failed');
+              sendError(
+                502,
+                'GW_UPSTREAM_UNAVAILABLE',
+                `The provider ${chosen.provider.ref} ${started ? 'cut its answer' : 'could not be reached'}.`,
+              );
+            }
+          },
+        });
+        turn.tap = run.tap;
+        turn.abort = run.abort;
+      };
+      attempt(0);
     };
 
     client.on('message', (data) => {

@@ -127,14 +127,11 @@ export async function runRouteCli(
   const view = createRoutingViews(entries, env['CODEVECTOR_INSTALLATION_NAMESPACE'] || 'codevector', tenants.tenants, full)({ groups });
   const providerOf = (uid: string) => providers.get(uid)!;
   const ref = (r: { namespace: string; name: string }) => `${r.namespace}/${r.name}`;
-  // The primary, then the fallbacks whose Provider speaks the same API, as the gateway tries them.
-  const upstreams = (model: SnapshotModel) => {
-    const family = (type: string) => (type === 'anthropic' ? 'anthropic' : 'openai');
-    const primary = providerOf(model.providerUid);
-    return [{ providerUid: model.providerUid, upstreamModel: model.upstreamModel }, ...model.fallbacks]
-      .filter((u) => providers.has(u.providerUid) && family(providerOf(u.providerUid).type) === family(primary.type))
+  // The primary, then the fallbacks, as the gateway tries them (each in its own Provider's API, ADR 0124).
+  const upstreams = (model: SnapshotModel) =>
+    [{ providerUid: model.providerUid, upstreamModel: model.upstreamModel }, ...model.fallbacks]
+      .filter((u) => providers.has(u.providerUid))
       .map((u) => ({ provider: providerOf(u.providerUid), upstreamModel: u.upstreamModel }));
-  };
   const describeUpstreams = (model: SnapshotModel) =>
     upstreams(model)
       .map(

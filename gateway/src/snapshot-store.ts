@@ -154,16 +154,15 @@ export function createSnapshotStore(options: {
       createSecretScanner(rules, (problem) => logger.error(problem, 'secret rule pattern does not compile; skipped')),
     );
     const entries: { model: SnapshotModel; target: RoutedModel }[] = [];
-    const family = (type: string) => (type === 'anthropic' ? 'anthropic' : 'openai');
     for (const model of config.models) {
       const provider = providers.get(model.providerUid);
       if (!provider) continue;
       const upstreams: Upstream[] = [{ provider, upstreamModel: model.upstreamModel }];
       for (const fallback of model.fallbacks) {
         const other = providers.get(fallback.providerUid);
-        // The operator refuses a fallback of another API (a race with a Provider edit skips it here);
-        // one without a key yet would only fail, so it is skipped too.
-        if (other?.apiKey && family(other.provider.type) === family(provider.provider.type)) {
+        // A fallback of another API is translated per attempt (ADR 0124); one without a key yet
+        // would only fail, so it is skipped.
+        if (other?.apiKey) {
           upstreams.push({ provider: other, upstreamModel: fallback.upstreamModel });
         }
       }

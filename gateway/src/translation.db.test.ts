@@ -58,6 +58,36 @@ beforeAll(async () => {
           spec: { name: 'gpt-overloaded', providerRef: { name: 'anthropic-overloaded' }, upstreamModel: 'claude-x', pricing },
         },
         {
+          name: 'claude-fallback',
+          spec: {
+            name: 'claude-fallback',
+            providerRef: { name: 'compatible-limited' },
+            upstreamModel: 'qwen-limited',
+            pricing,
+            fallbacks: [{ providerRef: { name: 'anthropic' }, upstreamModel: 'claude-backup' }],
+          },
+        },
+        {
+          name: 'gpt-fallback',
+          spec: {
+            name: 'gpt-fallback',
+            providerRef: { name: 'anthropic-overloaded' },
+            upstreamModel: 'claude-x',
+            pricing,
+            fallbacks: [{ providerRef: { name: 'compatible' }, upstreamModel: 'qwen-backup' }],
+          },
+        },
+        {
+          name: 'gpt-ws-fallback',
+          spec: {
+            name: 'gpt-ws-fallback',
+            providerRef: { name: 'anthropic-overloaded' },
+            upstreamModel: 'claude-x',
+            pricing,
+            fallbacks: [{ providerRef: { name: 'anthropic' }, upstreamModel: 'claude-ws-backup' }],
+          },
+        },
+        {
           name: 'garbage',
           spec: { name: 'claude-garbage', providerRef: { name: 'compatible-garbage' }, upstreamModel: 'qwen-garbage', pricing },
         },
@@ -471,6 +501,88 @@ describe('Codex’s and Cursor’s APIs (OpenAI Chat and Responses) on an Anthro
     }
     // Only the two turns the provider answered cost anything.
     expect(rows.map((r) => Number(r.cost) > 0)).toEqual([false, true, true, false]);
+  });
+});
+
+describe('fallbacks across APIs: each attempt in its own Provider’s API', () => {
+  const attempts = async (requestId: string, count: number) => {
+    for (let i = 0; i < 100; i++) {
+      const rows = await fx.pool.any(sql.type(
+        z.object({ attempt: z.number(), provider: z.string(), outcome: z.string(), cost: z.string() }),
+      )`
+        select attempt, provider, outcome, cost_usd::text as cost from usage where request_id = ${requestId} order by attempt`);
+      if (rows.length >= count) return rows;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error('usage rows missing');
+  };
+
+  it('Claude Code’s request: translated to Chat for the first Provider (429), sent as it is to the Anthropic fallback', async () => {
+    fx.fake.requests.length = 0;
+    const { data, response } = await anthropic()
+      .messages.create({ model: 'claude-fallback', max_tokens: 50, messages: [{ role: 'user', content: 'hello' }] })
+      .withResponse();
+    expect(data.content).toEqual([{ type: 'text', text: 'Hello from the fake provider.' }]);
+    expect(fx.fake.requests.map((r) => [r.url, (r.json as Json)['model']])).toEqual([
+      ['/v1/chat/completions', 'qwen-limited'],
+      ['/v1/messages', 'claude-backup'],
+    ]);
+    const rows = await attempts(response.headers.get('x-codevector-request-id')!, 2);
+    expect(rows.map((r) => [r.attempt, r.provider, r.outcome])).toEqual([
+      [1, 'default/compatible-limited', 'fallback'],
+      [2, 'default/anthropic', 'ok'],
+    ]);
+    expect(Number(rows[1]!.cost)).toBeGreaterThan(0);
+  });
+
+  it('a Chat stream: translated for the overloaded Anthropic Provider (529), then native to the Chat fallback, its usage chunk stripped', async () => {
+    fx.fake.requests.length = 0;
+    const stream = await openai().chat.completions.create({
+      model: 'gpt-fallback',
+      stream: true,
+      messages: [{ role: 'user', content: 'hello' }],
+    });
+    let text = '';
+    let usageChunks = 0;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta.content ?? '';
+      if (chunk.usage) usageChunks++;
+    }
+    expect(text).toBe('Hello from the fake provider.');
+    expect(usageChunks).toBe(0);
+    expect(fx.fake.requests.map((r) => [r.url, (r.json as Json)['model']])).toEqual([
+      ['/v1/messages', 'claude-x'],
+      ['/v1/chat/completions', 'qwen-backup'],
+    ]);
+    expect((fx.fake.requests[1]!.json as Json)['stream_options']).toEqual({ include_usage: true });
+  });
+});
+
+describe('fallbacks on the WebSocket', () => {
+  it('a translated turn moves to the next Anthropic upstream when the first is overloaded', async () => {
+    fx.fake.requests.length = 0;
+    const socket = new WebSocket(`${fx.base.replace('http', 'ws')}/v1/responses`, { headers: { authorization: `Bearer ${fx.key}` } });
+    await new Promise((resolve, reject) => socket.once('open', resolve).once('error', reject));
+    const events: Json[] = [];
+    socket.on('message', (data) => events.push(JSON.parse(String(data)) as Json));
+    socket.send(JSON.stringify({ type: 'response.create', model: 'gpt-ws-fallback', input: 'hello' }));
+    for (let i = 0; i < 200 && !events.some((e) => e['type'] === 'response.completed' || e['type'] === 'error'); i++) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    socket.close();
+    expect(events.at(-1)).toMatchObject({ type: 'response.completed' });
+    expect(events.filter((e) => e['type'] === 'response.created')).toHaveLength(1);
+    expect(fx.fake.requests.map((r) => (r.json as Json)['model'])).toEqual(['claude-x', 'claude-ws-backup']);
+    let rows: readonly { attempt: number; provider: string; outcome: string }[] = [];
+    for (let i = 0; i < 100 && rows.length < 2; i++) {
+      rows = await fx.pool.any(sql.type(z.object({ attempt: z.number(), provider: z.string(), outcome: z.string() }))`
+        select attempt, provider, outcome from usage where model = 'gpt-ws-fallback' order by attempt`);
+      if (rows.length < 2) await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(rows.map((r) => [r.attempt, r.provider, r.outcome])).toEqual([
+      [1, 'default/anthropic-overloaded', 'fallback'],
+      [2, 'default/anthropic', 'ok'],
+    ]);
   });
 });
 

@@ -198,7 +198,8 @@ export async function resolveDesired(
       } catch (error) {
         return failure('OP_SPEC_INVALID', 'SpecInvalid', `The spec is not valid: ${(error as Error).message}`, false);
       }
-      // Fallbacks must speak the primary's API: the gateway forwards the client's body unchanged.
+      // Which of the fallbacks' Providers are stored, for status.routing. A fallback may speak
+      // another API: the gateway translates each attempt for its own Provider (ADR 0124).
       const fallbackNames = (typed.spec.fallbacks ?? []).map((f) => f.providerRef.name);
       const types = new Map(
         (
@@ -207,16 +208,6 @@ export async function resolveDesired(
             where namespace = ${namespace} and name = any(${sql.array([providerName, ...fallbackNames], 'text')})`)
         ).map((p) => [p.name, p.type]),
       );
-      const family = (type: string | undefined) => (type === 'anthropic' ? 'anthropic' : 'openai');
-      const wrong = fallbackNames.filter((n) => types.has(n) && family(types.get(n)) !== family(types.get(providerName)));
-      if (wrong.length > 0) {
-        return failure(
-          'OP_SPEC_INVALID',
-          'FallbackWrongAPI',
-          `Fallback Provider ${wrong.map((n) => `"${n}"`).join(', ')} speaks another API than Provider "${providerName}" (${types.get(providerName)}); a fallback receives the client's request unchanged, so it must be of the same type (openai and openai-compatible mix).`,
-          false,
-        );
-      }
       return { ok: true, desired, apiKey: null, statusExtra: { routing: describeRouting(typed.spec, (n) => types.has(n)) } };
     }
     case 'SecretRule': {

@@ -45,7 +45,12 @@ const secretPrompt = 'Deploy with AKIA2OGYBAH6QWERT7XZ and aws_secret_access_key
 
 let fx: GatewayFixture;
 let root: string;
-const users: Record<'budget' | 'limited' | 'main', { key: string; keyId: string }> = {} as never;
+const users: Record<'budget' | 'main', { key: string; keyId: string }> = {} as never;
+// One rate-limited user per agent × surface: the cells share no window, so one cell's requests
+// cannot leave the next one a nearly reset limit (whose short wait agents retry on their own).
+const limitedSurfaces = [...claudeSurfaces.map((s) => `claude-${s.name}`), ...codexSurfaces.map((s) => `codex-${s.name}`)];
+const limitedEmail = (cell: string) => `limited-${limitedSurfaces.indexOf(cell)}@example.com`;
+const limitedUsers = new Map<string, { key: string; keyId: string }>();
 
 const pricing = { input: 3, output: 15 };
 const models = (): SeedResource[] => [
@@ -72,14 +77,17 @@ beforeAll(async () => {
       models: models(),
       secretRules: [{ name: 'builtin', spec: { detectors: ['all'] } }],
       budgets: [{ name: 'spent', spec: { subject: { kind: 'user', name: 'budget@example.com' }, amountUSD: '0.000001', period: 'month' } }],
-      rateLimits: [{ name: 'one-a-minute', spec: { subject: { kind: 'user', name: 'limited@example.com' }, requestsPerMinute: 1 } }],
+      rateLimits: limitedSurfaces.map((cell) => ({
+        name: `one-a-minute-${limitedSurfaces.indexOf(cell)}`,
+        spec: { subject: { kind: 'user', name: limitedEmail(cell) }, requestsPerMinute: 1 },
+      })),
     }),
     user: { email: 'agent@example.com' },
     env: { KEY_CACHE_TTL_MS: '500' },
   });
   users.main = { key: fx.key, keyId: fx.keyId };
   users.budget = await fx.seedUser({ email: 'budget@example.com' });
-  users.limited = await fx.seedUser({ email: 'limited@example.com' });
+  for (const cell of limitedSurfaces) limitedUsers.set(cell, await fx.seedUser({ email: limitedEmail(cell) }));
   root = await mkdtemp(path.join(tmpdir(), 'cv-agents-'));
 }, 300_000);
 
@@ -191,8 +199,9 @@ describe(`Claude Code ${claudeVersion}`, () => {
       });
 
       it('rate limit refused', async () => {
-        await claude(surface, 'hello', { key: users.limited.key });
-        const { text } = await claude(surface, 'hello', { key: users.limited.key, env: { CLAUDE_CODE_MAX_RETRIES: '0' } });
+        const limited = limitedUsers.get(`claude-${surface.name}`)!;
+        await claude(surface, 'hello', { key: limited.key });
+        const { text } = await claude(surface, 'hello', { key: limited.key, env: { CLAUDE_CODE_MAX_RETRIES: '0' } });
         expect(text).toMatch(/[Rr]ate limit/);
       }, 180_000);
 
@@ -306,8 +315,9 @@ describe(`Codex ${codexVersion}`, () => {
       });
 
       it('rate limit refused', async () => {
-        await codex(surface, 'Say hello.', { key: users.limited.key });
-        const run = await codex(surface, 'Say hello.', { key: users.limited.key });
+        const limited = limitedUsers.get(`codex-${surface.name}`)!;
+        await codex(surface, 'Say hello.', { key: limited.key });
+        const run = await codex(surface, 'Say hello.', { key: limited.key });
         expect(run.all).toMatch(/[Rr]ate limit/);
       }, 180_000);
 
