@@ -30,17 +30,11 @@ fi
 for tool in docker kubectl helm; do command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }; done
 docker info >/dev/null 2>&1 || { log "dockerd is not reachable"; exit 1; }
 
-# This machine's kind workaround (README.md): root's capability bounding set lacks
-# CAP_SYS_RESOURCE (bit 24), so runc refuses `docker run --privileged`. kind then runs docker through
-# e2e/kind/bin/docker, which selects an extra dockerd runtime (registered here, never the default)
-# that drops that capability from the request; containerd in the node must not ask for negative
-# oom_score_adj either (the test bed's node has the same setting, ADR 0007).
-cap_bnd="$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)"
-no_sys_resource=false
-(((0x$cap_bnd >> 24) & 1)) || no_sys_resource=true
-kind_() {
-  if $no_sys_resource; then PATH="$here/bin:$PATH" "$kind" "$@"; else "$kind" "$@"; fi
-}
+# This machine's kind workaround (README.md, scripts/lib/kind-docker.sh).
+# shellcheck source=../../scripts/lib/kind-docker.sh
+. "$root/scripts/lib/kind-docker.sh"
+no_sys_resource=$kind_no_sys_resource
+kind_() { kind_with_docker "$kind" "$@"; }
 
 if [ "${1:-}" = "--down" ]; then
   kind_ delete cluster --name "$cluster"
@@ -48,22 +42,7 @@ if [ "${1:-}" = "--down" ]; then
   exit 0
 fi
 
-if $no_sys_resource; then
-  runtime="$cache/kind-runtime/runc-without-sys-resource"
-  mkdir -p "$(dirname "$runtime")"
-  cmp -s "$here/bin/runc-without-sys-resource" "$runtime" || install -m 0755 "$here/bin/runc-without-sys-resource" "$runtime"
-  f=/etc/docker/daemon.json
-  if [ "$(jq -r '.runtimes["codevector-kind"].path // ""' "$f" 2>/dev/null)" != "$runtime" ] ||
-    ! docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"'; then
-    log "registering the dockerd runtime codevector-kind (root lacks CAP_SYS_RESOURCE: CapBnd $cap_bnd)"
-    mkdir -p /etc/docker
-    [ -s "$f" ] || echo '{}' >"$f"
-    jq --arg p "$runtime" '.runtimes["codevector-kind"] = {path: $p}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
-    kill -HUP "$(cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd)"   # reloads runtimes, restarts nothing
-    for _ in $(seq 20); do docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"' && break; sleep 0.5; done
-    docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"' || { log "dockerd did not load the runtime"; exit 1; }
-  fi
-fi
+kind_prepare_docker
 
 # --- The node image ---------------------------------------------------------------------------
 node_image=""
