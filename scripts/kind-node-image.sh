@@ -216,10 +216,12 @@ stage_binaries "$stage/helper" /usr/bin/dash /usr/bin/rm /usr/bin/mkdir
 ln -sf dash "$stage/helper/usr/bin/sh"
 # kube-proxy: iptables (legacy and nft, chosen on first use like the node's entrypoint does), nft
 # and conntrack.
+# The xtables extensions are loaded at run time (libxt_statistic.so needs libm, for one): staged
+# with their libraries too.
+mapfile -t xtables < <(cd "$stage/root" && ls usr/lib/x86_64-linux-gnu/xtables/*.so | sed 's#^#/#')
 stage_binaries "$stage/proxy" /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi /usr/sbin/nft /usr/sbin/conntrack \
-  /usr/bin/dash /usr/bin/grep /usr/bin/ln /usr/bin/timeout
+  /usr/bin/dash /usr/bin/grep /usr/bin/ln /usr/bin/timeout "${xtables[@]}"
 ln -sf dash "$stage/proxy/usr/bin/sh"
-cp -a "$stage/root/usr/lib/x86_64-linux-gnu/xtables" "$stage/proxy/usr/lib/x86_64-linux-gnu/"
 cat >"$stage/proxy/usr/sbin/iptables-wrapper" <<'SH'
 #!/bin/sh
 # Points iptables* at the legacy or the nft backend, whichever holds more rules in this network

@@ -94,15 +94,22 @@ config="$work/kind.yaml"
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 YAML
+  # Not kind's defaults (10.244.0.0/16, 10.96.0.0/16): the test bed's nodes on the same host route
+  # 10.244.<slot>.0/24 and 10.96.<slot>.0/24 to themselves (ADR 0007), and a kind pod's packet to a
+  # ClusterIP that kube-proxy did not translate reached one of them (an HTTP server answered
+  # PostgreSQL's SSL request with "H").
   if [ "$mode" = offline ]; then
-    # kindnetd is not available without a registry (scripts/kind-node-image.sh): a bridge instead.
+    # kindnetd is not available without a registry (scripts/kind-node-image.sh): a bridge instead,
+    # on the one node's pod range (the controller-manager gives the first node the first /24).
     cat >"$work/10-bridge.conflist" <<'JSON'
 {"cniVersion": "0.4.0", "name": "kind-bridge", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.250.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 JSON
-    echo "networking: { disableDefaultCNI: true }"
+    echo "networking: { podSubnet: 10.250.0.0/16, serviceSubnet: 10.251.0.0/16, disableDefaultCNI: true }"
+  else
+    echo "networking: { podSubnet: 10.250.0.0/16, serviceSubnet: 10.251.0.0/16 }"
   fi
   if $no_sys_resource; then
     cat <<'YAML'
