@@ -120,7 +120,19 @@ containerdConfigPatches:
 YAML
   fi
   cat <<YAML
+# kind writes kubeadm's v1beta3 config for Kubernetes < 1.36 (extraArgs a map) and v1beta4 from
+# 1.36 (a list); each patch applies only to its version.
 kubeadmConfigPatchesJSON6902:
+  - group: kubeadm.k8s.io
+    version: v1beta3
+    kind: ClusterConfiguration
+    patch: |
+      - op: add
+        path: /apiServer/extraArgs/admission-control-config-file
+        value: /etc/kubernetes/webhook-admission/admission.yaml
+      - op: add
+        path: /apiServer/extraVolumes
+        value: [{ name: webhook-admission, hostPath: /etc/kubernetes/webhook-admission, mountPath: /etc/kubernetes/webhook-admission, readOnly: true, pathType: Directory }]
   - group: kubeadm.k8s.io
     version: v1beta4
     kind: ClusterConfiguration
