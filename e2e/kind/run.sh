@@ -174,10 +174,15 @@ mark "images loaded"
 values="$work/values.yaml"
 # The e2e reaches nothing through an ingress controller; the apiserver listens on 6443.
 printf 'networkPolicy:\n  consoleFrom: []\n' >"$values"
-install_block="$(awk '/^```sh e2e:install$/ {f = 1; next} /^```/ {f = 0} f' "$root/docs/install.md")"
-[ -n "$install_block" ] || { log "docs/install.md has no e2e:install block"; exit 1; }
+doc_step() { # <step> [VAR=value...]: docs/install.md's `e2e:<step>` block, as written
+  local step="$1" block; shift
+  block="$(awk -v s="$step" '$0 == "```sh e2e:" s {f = 1; next} /^```/ {f = 0} f' "$root/docs/install.md")"
+  [ -n "$block" ] || { log "docs/install.md has no e2e:$step block"; exit 1; }
+  log "docs/install.md e2e:$step"
+  (cd "$root" && env "$@" bash -euo pipefail -c "$block")
+}
 if ! helm -n codevector status codevector >/dev/null 2>&1; then
-  (cd "$root" && TAG="$tag" WEBHOOK_CLIENT_CA="$adm/ca.crt" VALUES="$values" bash -euo pipefail -c "$install_block")
+  doc_step install TAG="$tag" WEBHOOK_CLIENT_CA="$adm/ca.crt" VALUES="$values"
 fi
 mark "helm install --wait done"
 
@@ -186,4 +191,17 @@ kubectl wait --for=condition=Ready --timeout=180s -n codevector providers,models
 kubectl get codevector -A
 kubectl -n codevector get pods -o wide
 mark "examples Ready"
-log "disk: node container $(docker ps -s --filter "name=^$cluster-control-plane$" --format '{{.Size}}'), node image ${node_image:-kind default} $(docker image inspect -f '{{.Size}}' "${node_image:-kindest/node}" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"
+
+# The rest of the evaluation steps the cluster e2e runs (without its load, user or browser checks).
+doc_step rbac
+doc_step backup BACKUP="$work/backup.dump"
+mark "backup restored into restore_check"
+docker tag "codevector:$tag" "codevector:$tag-upgrade"
+kind_ load docker-image "codevector:$tag-upgrade" --name "$cluster"
+doc_step upgrade NEW_TAG="$tag-upgrade"
+kubectl -n codevector get deploy -o custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,READY:.status.readyReplicas
+mark "helm upgrade done"
+doc_step rollback
+kubectl -n codevector get deploy -o custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,READY:.status.readyReplicas
+mark "helm rollback done"
+log "disk: node /var $(docker exec "$cluster-control-plane" du -sh /var 2>/dev/null | cut -f1), node image ${node_image:-kind's default} $(docker image inspect -f '{{.Size}}' "${node_image:-kindest/node}" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"
