@@ -204,4 +204,5 @@ mark "helm upgrade done"
 doc_step rollback
 kubectl -n codevector get deploy -o custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,READY:.status.readyReplicas
 mark "helm rollback done"
-log "disk: node /var $(docker exec "$cluster-control-plane" du -sh /var 2>/dev/null | cut -f1), node image ${node_image:-kind's default} $(docker image inspect -f '{{.Size}}' "${node_image:-kindest/node}" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"
+image_ref="${node_image:-kindest/node}"
+log "disk: node /var $(docker exec "$cluster-control-plane" du -sh /var 2>/dev/null | cut -f1), node image $image_ref $(docker image inspect -f '{{.Size}}' "$image_ref" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"
