@@ -159,7 +159,7 @@ kubectl config use-context "kind-$cluster" >/dev/null
 mark "cluster Ready"
 
 # --- Images, then docs/install.md's install block as written ----------------------------------
-tag="kind-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo dev)"
+tag=kind-e2e   # and kind-e2e-upgrade: one pair of tags, whatever the commit
 if [ "$mode" = offline ]; then
   IMAGE="codevector:$tag" bash "$root/scripts/build-image.sh" >&2
   bash "$root/scripts/build-postgres-image.sh" >&2
