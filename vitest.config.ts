@@ -21,6 +21,10 @@ const cluster = ['**/*.cluster.test.ts'];
 // The agent conformance suite (e2e/src/agents/*.agents.test.ts) drives the real CLIs for minutes;
 // it runs only through `npm run test:agents`, which sets CODEVECTOR_AGENTS and writes the matrix.
 const agents = ['**/*.agents.test.ts'];
+// The enterprise suite (e2e/src/enterprise/*.enterprise.test.ts: SSO in Chromium, SCIM across
+// gateway replicas, AuditSinks through a one-minute outage, GitOps attribution) runs only through
+// `npm run test:enterprise`, which sets CODEVECTOR_ENTERPRISE and writes bench/results/enterprise.json.
+const enterprise = ['**/*.enterprise.test.ts'];
 
 export default defineConfig({
   test: {
@@ -50,7 +54,7 @@ export default defineConfig({
         test: {
           name: 'e2e',
           include: ['e2e/src/**/*.test.ts'],
-          exclude: [...ignore, ...faults, ...cluster, ...agents],
+          exclude: [...ignore, ...faults, ...cluster, ...agents, ...enterprise],
           ...shared,
           testTimeout: 120_000,
           // Whole-system checks poll what a browser or a background writer shows; on a loaded
@@ -85,6 +89,22 @@ export default defineConfig({
                 ...shared,
                 fileParallelism: false,
                 testTimeout: 240_000,
+                expect: { poll: { timeout: 10_000, interval: 100 } },
+              },
+            },
+          ]
+        : []),
+      ...(process.env['CODEVECTOR_ENTERPRISE']
+        ? [
+            {
+              extends: true,
+              test: {
+                name: 'enterprise',
+                include: ['e2e/src/enterprise/*.enterprise.test.ts'],
+                ...shared,
+                // One file at a time: the outage and revocation figures are timings on two cores.
+                fileParallelism: false,
+                testTimeout: 120_000,
                 expect: { poll: { timeout: 10_000, interval: 100 } },
               },
             },

@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
@@ -21,6 +22,8 @@ const env = process.env;
 const ports = {
   gateway: Number(env['CODEVECTOR_GATEWAY_PORT'] ?? 8080),
   gatewayMetrics: Number(env['CODEVECTOR_GATEWAY_METRICS_PORT'] ?? 9464),
+  operatorMetrics: Number(env['CODEVECTOR_OPERATOR_METRICS_PORT'] ?? 9465),
+  consoleMetrics: Number(env['CODEVECTOR_CONSOLE_METRICS_PORT'] ?? 9466),
   console: Number(env['CODEVECTOR_CONSOLE_PORT'] ?? 3000),
   postgres: Number(env['CODEVECTOR_POSTGRES_PORT'] ?? 54329),
   fakeProvider: Number(env['CODEVECTOR_FAKE_PROVIDER_PORT'] ?? 8089),
@@ -156,6 +159,10 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
+// Node's compile cache, kept between starts: from the second start on, the services read their
+// compiled code from disk and never load Node's TypeScript stripper (~19 MB resident each;
+// docs/adr/0005-image.md "Compile cache"). Node keys it by its version and each file's content.
+const compileCache = path.join(env['CODEVECTOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'codevector'), 'node-compile-cache');
 const children: ChildProcess[] = [];
 const pretty = process.stdout.isTTY === true && env['CODEVECTOR_LOG_FORMAT'] !== 'json';
 // One prettifier per child stream keeps each child's lines whole; each adds listeners to the
@@ -182,7 +189,7 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   }
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file, ...args], {
     cwd: root,
-    env: { ...env, ...serviceEnv },
+    env: { NODE_COMPILE_CACHE: compileCache, ...env, ...serviceEnv },
     stdio: ['ignore', pretty ? 'pipe' : 'inherit', pretty ? 'pipe' : 'inherit'],
   });
   if (pretty) {
@@ -199,6 +206,27 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   });
   children.push(child);
   return child;
+}
+
+/** Compiles the services' modules into the compile cache (quick once it is warm). */
+async function warmCompileCache(): Promise<void> {
+  const warm = spawn(
+    process.execPath,
+    [
+      '--disable-warning=ExperimentalWarning',
+      'scripts/warm-compile-cache.ts',
+      'crds/src',
+      'core/src',
+      'operator/src',
+      'gateway/src',
+      'gateway/bin',
+      'console/api/src',
+    ],
+    { cwd: root, env: { ...env, NODE_COMPILE_CACHE: compileCache }, stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  const code = await new Promise<number | null>((resolve) => warm.once('exit', resolve));
+  // A cold cache only costs memory and start time: the services compile what they need.
+  if (code !== 0) console.log('start: the compile cache could not be filled; the services compile their modules themselves');
 }
 
 let shuttingDown = false;
@@ -240,13 +268,19 @@ async function main(): Promise<void> {
   const shared = { CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const consoleUrl = `http://127.0.0.1:${ports.console}`;
+  await warmCompileCache();
   let manifests = exampleManifests;
   if (demo) {
     const fakeUrl = `http://127.0.0.1:${ports.fakeProvider}`;
     startService('fake provider', 'testbed/src/fake-provider-main.ts', [], { FAKE_PROVIDER_PORT: String(ports.fakeProvider) });
     manifests = await writeDemoManifests(exampleManifests, fakeUrl);
   }
-  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], { ...shared, DATABASE_URL: urls.operator });
+  startService('operator', 'operator/src/main.ts', ['run', '--source', `dir:${manifests}`], {
+    ...shared,
+    DATABASE_URL: urls.operator,
+    CODEVECTOR_METRICS_BIND: '127.0.0.1',
+    CODEVECTOR_METRICS_PORT: String(ports.operatorMetrics),
+  });
   startService('gateway', 'gateway/src/main.ts', [], {
     ...shared,
     DATABASE_URL: urls.gateway,
@@ -259,6 +293,7 @@ async function main(): Promise<void> {
     DATABASE_URL: urls.console,
     HOST: '127.0.0.1',
     PORT: String(ports.console),
+    METRICS_PORT: String(ports.consoleMetrics),
     SESSION_SECRET: secrets.sessionSecret,
     CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL: secrets.adminEmail,
     CODEVECTOR_BOOTSTRAP_ADMIN_PASSWORD: secrets.adminPassword,
@@ -279,6 +314,8 @@ async function main(): Promise<void> {
     demoApiKey,
     demoUpstream: demo ? `http://127.0.0.1:${ports.fakeProvider}` : null,
     gatewayMetricsUrl: `http://127.0.0.1:${ports.gatewayMetrics}/metrics`,
+    operatorMetricsUrl: `http://127.0.0.1:${ports.operatorMetrics}/metrics`,
+    consoleMetricsUrl: `http://127.0.0.1:${ports.consoleMetrics}/metrics`,
     consoleUrl,
     databaseUrl,
     manifests,
@@ -294,6 +331,7 @@ async function main(): Promise<void> {
       `  gateway   ${gatewayUrl}${gatewayUp ? '' : '  (not ready)'}`,
       `  console   ${consoleUrl}${consoleUp ? '' : '  (not ready)'}   sign in as ${secrets.adminEmail} / ${secrets.adminPassword}`,
       `  database  ${databaseUrl}`,
+      `  metrics   http://127.0.0.1:{${ports.gatewayMetrics},${ports.operatorMetrics},${ports.consoleMetrics}}/metrics (gateway, operator, console)`,
       `  manifests ${manifests} (edit them; the operator applies changes)`,
       demo
         ? `  upstream  fake provider on 127.0.0.1:${ports.fakeProvider} (--demo)`

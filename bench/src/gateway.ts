@@ -1,13 +1,19 @@
-// `npm run bench -- gateway [--quick]`: the gateway against the fake provider and a peer gateway,
-// everything on this machine (DESIGN §7), written to bench/results/gateway.json.
-//  1. Saturation throughput (wrk with one thread, or autocannon when wrk is not installed or with
-//     --autocannon; 50 connections, ~2 KB non-streaming chat body; 5 s of warm-up each, then five
-//     interleaved rounds, the median of each target reported): the fake provider direct, CodeVector with every policy on
-//     (key auth, rate limit, budget, secret scan with all built-in packs and a custom pattern),
-//     the peer (@portkey-ai/gateway 1.15.2), and CodeVector on 20 KB and 200 KB bodies. CPU per request from the server process's own
-//     utime+stime (/proc), RSS likewise.
-//  2. Added latency: sequential requests unloaded (p50), and a fixed 500 req/s load (p99),
-//     through CodeVector minus direct; streaming time to first byte likewise.
+// `npm run bench -- gateway [--quick] [--sizes 2kb,200kb_warm,…] [--no-litellm] [--only-saturation]`:
+// the gateway against the fake provider and two peer gateways, everything on this machine
+// (DESIGN §7), written to bench/results/gateway.json.
+//  1. Agent-shaped saturation (ADR 0116): Claude Code conversations (system prompt, ~30 KB tools
+//     array, tool_use/tool_result turns, base64 images) at 2 KB, 12 KB, 50 KB, 200 KB and 1 MB,
+//     each request the next turn of a conversation the target already saw, plus a 200 KB body
+//     never seen (cold); wrk with a Lua script building each turn (bench/src/wrk-turns.ts), 50
+//     connections, three interleaved rounds, medians. Targets: the fake provider direct,
+//     CodeVector with every policy on (key auth, rate limit, budget, every secret detector and a
+//     custom pattern), Portkey (@portkey-ai/gateway) and LiteLLM's proxy
+//     (scripts/litellm-proxy.sh), each configured as its open-source users would. Each gateway
+//     under test is pinned to CPU 0, everything else to CPU 1. CPU per request and RSS from
+//     /proc (the whole process tree); added p50/p99 from one connection (wrk -c1) minus direct.
+//     Idle RSS of the gateway and the console before any load.
+//  2. Added latency on a ~2 KB chat body: sequential requests unloaded (p50), and a fixed
+//     500 req/s load (p99), through CodeVector minus direct; streaming time to first byte likewise.
 //  3. Secret scan MB/s on 1, 5 and 10 MB agent-like bodies, cold (no cache), in process.
 //  4. Budgets across three replicas sharing one PostgreSQL, default and strict: overspend.
 //  5. Rejection flood: rate-limit refusals as fast as three replicas take them for 30 s; every
@@ -26,9 +32,10 @@ import { seedGatewayConfig, seedUserWithKey } from '@codevector/gateway/seed-con
 import { freePort } from '@codevector/testbed/free-port';
 import { runAdminStatements, startPostgres } from '@codevector/testbed/postgres';
 import autocannon from 'autocannon';
-import { Pool } from 'undici';
+import { Pool, request } from 'undici';
 import { z } from 'zod';
-import { chatBody, corpus } from './agent-corpus.ts';
+import { type AgentConversation, agentConversation, agentTurns, chatBody, corpus } from './agent-corpus.ts';
+import { writeTurnScript } from './wrk-turns.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const quick = process.argv.includes('--quick');
@@ -190,39 +197,44 @@ type Saturation = {
   p99: number;
 };
 
-/**
- * The load generator for the saturation runs: wrk (C, one thread) when it is installed, else
- * autocannon in this process. Every target gets the same generator, connections, body and
- * duration. wrk matters on the 2-core bench machine: autocannon spends about as much CPU per
- * request as the fake provider, CPU the servers under test then cannot use.
- */
-const wrkPath = process.argv.includes('--autocannon') ? null : findOnPath('wrk');
-const loadGenerator = wrkPath ? 'wrk' : 'autocannon';
-
 type LoadResult = { rps: number; total: number; non2xx: number; errors: number; p50: number; p99: number };
 
-async function runWrk(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number) {
-  const dir = await mkdtemp(`${tmpdir()}/bench-wrk-`);
+type AgentTarget = 'direct' | 'codevector' | 'portkey' | 'litellm';
+
+/** `--name value` from the command line. */
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(name);
+  return at >= 0 ? process.argv[at + 1] : undefined;
+}
+
+const median = <T extends { rps: number }>(all: T[]): T => [...all].sort((a, b) => a.rps - b.rps)[Math.floor(all.length / 2)]!;
+
+// Every wrk run starts its nonces past the last one's, so no target is ever sent a body twice.
+let nextNonce = 1_000_000;
+
+/** wrk sending successive turns of `conversation` (bench/src/wrk-turns.ts) on `connections` connections. */
+async function loadTurns(
+  port: number,
+  headers: Record<string, string>,
+  conversation: AgentConversation,
+  mode: 'warm' | 'cold',
+  connections: number,
+  seconds: number,
+): Promise<LoadResult & { mean_body_bytes: number }> {
+  if (!findOnPath('wrk')) throw new Error('the agent-shaped runs need wrk (Debian: apt-get install wrk)');
+  const dir = await mkdtemp(`${tmpdir()}/bench-turns-`);
   try {
-    await writeFile(`${dir}/body`, body);
-    // Headers and the body file name go in as Lua strings: JSON string escapes are valid Lua.
-    const lua = [
-      'wrk.method = "POST"',
-      `local f = io.open(${JSON.stringify(`${dir}/body`)}, "rb")`,
-      'wrk.body = f:read("*a")',
-      'f:close()',
-      ...Object.entries(headers).map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}`),
-      'done = function(summary, latency, requests)',
-      '  local e = summary.errors',
-      '  io.write(string.format("\\nWRK_JSON {\\"requests\\":%d,\\"duration_us\\":%d,\\"non2xx\\":%d,\\"errors\\":%d,\\"p50_us\\":%d,\\"p99_us\\":%d}\\n",',
-      '    summary.requests, summary.duration, e.status, e.connect + e.read + e.write + e.timeout, latency:percentile(50), latency:percentile(99)))',
-      'end',
-    ].join('\n');
-    await writeFile(`${dir}/post.lua`, lua);
+    const startNonce = nextNonce;
+    nextNonce += 10_000_000;
+    await writeTurnScript(`${dir}/turns.lua`, conversation, { mode, startNonce, path: '/v1/messages', headers });
     const output = await new Promise<string>((resolve, reject) => {
-      const child = spawn(wrkPath!, ['-t1', `-c${connections}`, `-d${seconds}s`, '-s', `${dir}/post.lua`, url], {
-        stdio: ['ignore', 'pipe', 'inherit'],
-      });
+      const child = spawn(
+        'wrk',
+        ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '30s', '-s', `${dir}/turns.lua`, `http://127.0.0.1:${port}/v1/messages`],
+        {
+          stdio: ['ignore', 'pipe', 'inherit'],
+        },
+      );
       let out = '';
       child.stdout.on('data', (chunk: Buffer) => {
         out += chunk.toString('utf8');
@@ -232,7 +244,15 @@ async function runWrk(url: string, headers: Record<string, string>, body: string
     });
     const line = /WRK_JSON (\{.*\})/.exec(output)?.[1];
     if (!line) throw new Error(`no summary from wrk: ${output}`);
-    const r = JSON.parse(line) as { requests: number; duration_us: number; non2xx: number; errors: number; p50_us: number; p99_us: number };
+    const r = JSON.parse(line) as {
+      requests: number;
+      duration_us: number;
+      non2xx: number;
+      errors: number;
+      p50_us: number;
+      p99_us: number;
+      mean_body_bytes: number;
+    };
     return {
       rps: r.requests / (r.duration_us / 1e6),
       total: r.requests,
@@ -240,58 +260,239 @@ async function runWrk(url: string, headers: Record<string, string>, body: string
       errors: r.errors,
       p50: Number((r.p50_us / 1000).toFixed(2)),
       p99: Number((r.p99_us / 1000).toFixed(2)),
+      mean_body_bytes: r.mean_body_bytes,
     };
   } finally {
     await rm(dir, { recursive: true, force: true });
   }
 }
 
-async function load(url: string, headers: Record<string, string>, body: string, connections: number, seconds: number): Promise<LoadResult> {
-  if (wrkPath) return runWrk(url, headers, body, connections, seconds);
-  const result = await autocannon({ url, method: 'POST', headers, body, connections, duration: seconds });
-  return {
-    rps: result.requests.average,
-    total: result.requests.total,
-    non2xx: result.non2xx,
-    errors: result.errors,
-    p50: result.latency.p50,
-    p99: result.latency.p99,
-  };
-}
+const minCompletions = 30;
+const slowTargetSeconds = quick ? 15 : 30;
 
-async function saturate(
+/** One target's saturation run on agent turns: CPU and RSS of its whole process tree from /proc. */
+async function saturateTurns(
   label: string,
   target: Proc,
-  options: { path: string; headers: Record<string, string>; body: string; connections?: number; seconds?: number; warmupSeconds?: number },
-): Promise<Saturation> {
-  const run = (duration: number) =>
-    load(
-      `http://127.0.0.1:${target.port}${options.path}`,
-      { 'content-type': 'application/json', ...options.headers },
-      options.body,
-      options.connections ?? 50,
-      duration,
-    );
-  await run(options.warmupSeconds ?? 1); // warm up (JIT, connection pools, leases)
-  const seconds = options.seconds ?? saturationSeconds;
-  const before = procStat(target.child.pid!);
-  const result = await run(seconds);
-  const after = procStat(target.child.pid!);
-  const total = result.total;
+  options: {
+    conversation: AgentConversation;
+    mode: 'warm' | 'cold';
+    headers: Record<string, string>;
+    warmupSeconds: number;
+    seconds: number;
+  },
+): Promise<Saturation & { mean_body_bytes: number; seconds: number }> {
+  const connections = 50;
+  await loadTurns(target.port, options.headers, options.conversation, options.mode, connections, options.warmupSeconds);
+  let seconds = options.seconds;
+  let before = treeStat(target.child.pid!);
+  let result = await loadTurns(target.port, options.headers, options.conversation, options.mode, connections, seconds);
+  let after = treeStat(target.child.pid!);
+  if (result.total < minCompletions) {
+    // Too slow to count in the usual window (LiteLLM on large bodies): one longer window instead.
+    seconds = slowTargetSeconds;
+    before = treeStat(target.child.pid!);
+    result = await loadTurns(target.port, options.headers, options.conversation, options.mode, connections, seconds);
+    after = treeStat(target.child.pid!);
+  }
   const out = {
     rps: Math.round(result.rps),
-    total,
+    total: result.total,
     non2xx: result.non2xx,
     errors: result.errors,
-    cpuMsPerRequest: Number(((after.cpuMs - before.cpuMs) / Math.max(1, total)).toFixed(4)),
-    // Cores the server used while loaded: about 1 when its own CPU was the limit.
+    cpuMsPerRequest: Number(((after.cpuMs - before.cpuMs) / Math.max(1, result.total - result.non2xx)).toFixed(4)),
     cores: Number(((after.cpuMs - before.cpuMs) / (seconds * 1000)).toFixed(2)),
+    seconds,
     rssMB: Math.round(after.rssBytes / 1e6),
     p50: result.p50,
     p99: result.p99,
+    mean_body_bytes: Math.round(result.mean_body_bytes),
   };
   log(label, out);
   return out;
+}
+
+/** procStat summed over a process and its descendants (LiteLLM's server may run in a child). */
+function treeStat(pid: number): { cpuMs: number; rssBytes: number } {
+  let cpuMs = 0;
+  let rssBytes = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const s = procStat(p);
+      cpuMs += s.cpuMs;
+      rssBytes += s.rssBytes;
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return { cpuMs, rssBytes };
+}
+
+/**
+ * Portkey's gateway as its open-source users run it: no virtual keys, budgets or rate limits
+ * (those are its hosted control plane's), so the provider and key travel in a config header; its
+ * open guardrail (`default.regexMatch`, one regex over the request's last message) stands in for
+ * secret rules, denying a request whose text matches.
+ */
+function portkeyConfig(fakeUrl: string): Record<string, unknown> {
+  return {
+    provider: 'anthropic',
+    api_key: 'sk-ant-upstream',
+    custom_host: `${fakeUrl}/v1`,
+    input_guardrails: [
+      {
+        id: 'secrets',
+        deny: true,
+        'default.regexMatch': { rule: '(AKIA[0-9A-Z]{16}|ghp_[A-Za-z0-9]{36}|sk_live_[0-9a-zA-Z]{24}|itk_[a-f0-9]{32})', not: true },
+      },
+    ],
+  };
+}
+
+/** What each target enforced in the runs above, for the table (docs/performance.md). */
+function peerFeatures(withLiteLLM: boolean): Record<string, Record<string, string>> {
+  return {
+    codevector: {
+      key: 'virtual key (x-api-key), from PostgreSQL',
+      rate_limit: 'RateLimit eachUser, requests and tokens per minute (leased from PostgreSQL)',
+      budget: 'Budget eachUser per month (reserved before, settled after)',
+      secret_rules: 'every built-in detector pack and a custom pattern, whole body',
+    },
+    portkey: {
+      key: 'none in the open-source gateway (virtual keys are its hosted control plane): provider key in x-portkey-config',
+      rate_limit: 'none in the open-source gateway',
+      budget: 'none in the open-source gateway',
+      secret_rules: 'default.regexMatch guardrail: one regex of four credential formats, last message only',
+    },
+    ...(withLiteLLM
+      ? {
+          litellm: {
+            key: 'master key only: virtual keys need its PostgreSQL schema, created by prisma, whose engines are a download this machine cannot make',
+            rate_limit: 'none without virtual keys (rpm/tpm limits hang off keys, users and teams in its database)',
+            budget: 'none without its database (spend is tracked there)',
+            secret_rules: 'none in the open-source edition (secret detection is an enterprise hook)',
+          },
+        }
+      : {}),
+  };
+}
+
+/**
+ * LiteLLM's proxy (scripts/litellm-proxy.sh installs it, cached by version) as its users run it
+ * without a database: one model routed to the fake provider, the master key as the caller's key.
+ * Null, with the reason logged, when it cannot be installed or started here.
+ */
+async function startLiteLLM(fakeUrl: string): Promise<{ proc: Proc; key: string; version: string } | null> {
+  let bin: string;
+  try {
+    bin = execFileSync('bash', [`${root}scripts/litellm-proxy.sh`], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] }).trim();
+  } catch (error) {
+    log('litellm unavailable, measured without it:', (error as Error).message);
+    return null;
+  }
+  const version = /litellm-([^/]+)\/bin/.exec(bin)?.[1] ?? 'unknown';
+  const dir = await mkdtemp(`${tmpdir()}/bench-litellm-`);
+  const key = 'sk-litellm-bench-master-key';
+  await writeFile(
+    `${dir}/config.yaml`,
+    [
+      'model_list:',
+      '  - model_name: bench-claude',
+      '    litellm_params:',
+      '      model: anthropic/bench-claude',
+      `      api_base: ${fakeUrl}`,
+      '      api_key: sk-ant-upstream',
+      'general_settings:',
+      `  master_key: ${key}`,
+      'litellm_settings:',
+      '  telemetry: false',
+      '  drop_params: true',
+      // Its open-source secret rules: the content filter guardrail's credential patterns and a
+      // custom pattern, blocking, on every request (default_on).
+      'guardrails:',
+      '  - guardrail_name: secrets',
+      '    litellm_params:',
+      '      guardrail: litellm_content_filter',
+      '      mode: pre_call',
+      '      default_on: true',
+      '      patterns:',
+      ...['aws_access_key', 'aws_secret_key', 'github_token', 'slack_token', 'generic_api_key'].flatMap((name) => [
+        '        - pattern_type: prebuilt',
+        `          pattern_name: ${name}`,
+        '          action: BLOCK',
+      ]),
+      '        - pattern_type: regex',
+      '          name: internal-token',
+      "          pattern: 'itk_[a-f0-9]{32}'",
+      '          action: BLOCK',
+      '',
+    ].join('\n'),
+  );
+  const port = await freePort();
+  const child = spawn(bin, ['--config', `${dir}/config.yaml`, '--host', '127.0.0.1', '--port', String(port), '--num_workers', '1'], {
+    env: {
+      ...process.env,
+      // No network here: the bundled model price map instead of fetching one; errors only.
+      LITELLM_LOCAL_MODEL_COST_MAP: 'True',
+      LITELLM_LOG: 'ERROR',
+      LITELLM_TELEMETRY: 'False',
+      DISABLE_SCHEMA_UPDATE: 'true',
+    },
+    cwd: dir,
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, 120_000);
+  } catch (error) {
+    await stop();
+    log('litellm did not start, measured without it:', (error as Error).message);
+    return null;
+  }
+  return {
+    proc: {
+      child,
+      port,
+      stop: async () => {
+        await stop();
+        await rm(dir, { recursive: true, force: true });
+      },
+    },
+    key,
+    version,
+  };
+}
+
+/** The installed @portkey-ai/gateway's version (the bench's devDependency). */
+function portkeyVersion(): string {
+  return (JSON.parse(readFileSync(`${root}node_modules/@portkey-ai/gateway/package.json`, 'utf8')) as { version: string }).version;
+}
+
+/** The console API's RSS in MB after it started and sat idle for 3 s; null when it would not start. */
+async function idleConsoleRss(databaseUrl: string): Promise<number | null> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [`${root}console/api/src/main.ts`], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      SESSION_SECRET: 'bench-secret-bench-secret-bench-secret-00',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const stop = stopper(child);
+  try {
+    await waitForPort(port, 60_000);
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    return Math.round(procStat(child.pid!).rssBytes / 1e6);
+  } catch (error) {
+    log('console did not start:', (error as Error).message);
+    return null;
+  } finally {
+    await stop();
+  }
 }
 
 function percentile(values: number[], p: number): number {
@@ -350,7 +551,7 @@ export async function run(_args: string[]): Promise<void> {
   const results: Record<string, unknown> = {
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? 'unknown', node: process.version },
     quick,
-    load_generator: loadGenerator,
+    load_generator: 'wrk, one thread, a Lua script sending successive turns (bench/src/wrk-turns.ts, ADR 0116)',
     saturation_connections: 50,
   };
   log('starting PostgreSQL');
@@ -428,8 +629,17 @@ export async function run(_args: string[]): Promise<void> {
     const gatewayEnv = { DATABASE_URL: databaseUrl, CODEVECTOR_ENCRYPTION_KEY: encryptionKey };
     const gateway = await startGatewayProcess(gatewayEnv);
     stops.unshift(gateway.stop);
+    // Idle memory, before any load: the gateway with its snapshot loaded, and the console API
+    // (the built web app is served from memory by it) on the same database.
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    results['rss_mb_idle_gateway'] = Math.round(procStat(gateway.child.pid!).rssBytes / 1e6);
+    results['rss_mb_idle_console'] = await idleConsoleRss(databaseUrl);
+    log('idle rss', { gateway: results['rss_mb_idle_gateway'], console: results['rss_mb_idle_console'] });
     const peer = await startPeer();
     stops.unshift(peer.stop);
+    const litellm = process.argv.includes('--no-litellm') ? null : await startLiteLLM(fakeUrl);
+    if (litellm) stops.unshift(litellm.proc.stop);
+    results['peer_versions'] = { portkey: portkeyVersion(), litellm: litellm?.version ?? null };
 
     const text = corpus(400_000);
     const body2k = chatBody(1800, text);
@@ -438,93 +648,203 @@ export async function run(_args: string[]): Promise<void> {
     const path = '/v1/chat/completions';
     results['body_bytes'] = Buffer.byteLength(body2k);
 
-    // 1. Saturation. The three targets take turns, round after round, and each reports its median
-    // round: on a shared VM, CPU speed drifts by tens of percent over a minute, and turns keep
-    // that drift from favouring whichever target happened to run in a fast stretch.
-    // Before its first round each target runs 5 s unmeasured: both gateways kept getting faster
-    // through the first 10-20 s of load (JIT tiers, heap sizing), and a gateway serves for days,
-    // so the steady state is what is compared. Five rounds make the median less of a draw.
-    // The headline runs pinned (see `pinning`): each gateway on a core of its own. The same rounds
-    // unpinned, where the gateways share both cores with wrk, the fake provider and PostgreSQL,
-    // are reported beside it (`saturation_unpinned`).
-    const onlyTwoK = process.argv.includes('--only-2k');
-    const rounds = quick ? 1 : 5;
-    const median = (all: Saturation[]) => [...all].sort((a, b) => a.rps - b.rps)[Math.floor(all.length / 2)]!;
-    const saturationRounds = async (tag: string) => {
-      const runs: Record<'direct' | 'codevector' | 'peer', Saturation[]> = { direct: [], codevector: [], peer: [] };
-      for (let round = 1; round <= rounds; round++) {
-        const warmupSeconds = round === 1 ? (quick ? 2 : 5) : 1;
-        const label = (target: string) => `${target}, ${tag}, round ${round}`;
-        runs.direct.push(await saturate(label('direct'), fake, { path, headers: {}, body: body2k, warmupSeconds }));
-        runs.codevector.push(await saturate(label('codevector'), gateway, { path, headers: cvHeaders, body: body2k, warmupSeconds }));
-        if (!onlyTwoK) runs.peer.push(await saturate(label('peer'), peer, { path, headers: peerHeaders, body: body2k, warmupSeconds }));
+    // 1. Agent-shaped saturation (ADR 0116): Claude Code conversations at five sizes, each request
+    // the next turn (a new exchange on messages the target already saw), plus a 200 KB body never
+    // seen; every target (the fake provider direct, CodeVector with every policy on, Portkey,
+    // LiteLLM) gets the same generator, bodies, connections and pinning. Targets take turns round
+    // after round and each reports its median round: on a shared VM, CPU speed drifts by tens of
+    // percent over a minute, and turns keep that drift from favouring one target. Each target's
+    // first round at a size runs unmeasured first (JIT tiers, heap sizing, and, for warm, the
+    // conversation's earlier messages), later rounds a shorter warm-up.
+    const sizes = [
+      { name: '2kb', bytes: 2_000, mode: 'warm' },
+      { name: '12kb', bytes: 12_000, mode: 'warm' },
+      { name: '50kb', bytes: 50_000, mode: 'warm' },
+      { name: '200kb_warm', bytes: 200_000, mode: 'warm' },
+      { name: '200kb_cold', bytes: 200_000, mode: 'cold' },
+      { name: '1mb', bytes: 1_000_000, mode: 'warm' },
+    ] as const;
+    const onlySizes = option('--sizes')?.split(',');
+    const agentSizes = sizes.filter((s) => !onlySizes || onlySizes.includes(s.name));
+    const conversations = new Map<number, AgentConversation>();
+    for (const size of agentSizes) if (!conversations.has(size.bytes)) conversations.set(size.bytes, agentConversation(size.bytes));
+    const messagesPath = '/v1/messages';
+    const anthropicHeaders = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
+    const agentTargets: { name: AgentTarget; proc: Proc; headers: Record<string, string> }[] = [
+      { name: 'direct', proc: fake, headers: { ...anthropicHeaders, 'x-api-key': 'sk-ant-upstream' } },
+      { name: 'codevector', proc: gateway, headers: { ...anthropicHeaders, 'x-api-key': key } },
+      { name: 'portkey', proc: peer, headers: { ...anthropicHeaders, 'x-portkey-config': JSON.stringify(portkeyConfig(fakeUrl)) } },
+      ...(litellm ? [{ name: 'litellm' as const, proc: litellm.proc, headers: { ...anthropicHeaders, 'x-api-key': litellm.key } }] : []),
+    ];
+    // Each target answers each body shape once before anything is measured: LiteLLM imports much
+    // of itself on first use (seconds), and a target refusing a body (a guardrail false
+    // positive) is reported here rather than measured as fast errors.
+    const refusedBodies: Record<string, string[]> = {};
+    for (const target of agentTargets) {
+      for (const size of agentSizes) {
+        const turns = agentTurns(conversations.get(size.bytes)!, size.mode, 100);
+        for (let i = 0; i < 3; i++) {
+          const res = await request(`http://127.0.0.1:${target.proc.port}${messagesPath}`, {
+            method: 'POST',
+            headers: target.headers,
+            body: turns.next().value!,
+            headersTimeout: 120_000,
+            bodyTimeout: 120_000,
+          });
+          const text = await res.body.text();
+          if (res.statusCode !== 200) {
+            refusedBodies[target.name] = [...(refusedBodies[target.name] ?? []), `${size.name}: ${res.statusCode} ${text.slice(0, 300)}`];
+            log('refused', target.name, size.name, res.statusCode, text.slice(0, 300));
+            break;
+          }
+        }
       }
-      const out = {
-        direct: median(runs.direct),
-        codevector: median(runs.codevector),
-        peer: runs.peer.length > 0 ? median(runs.peer) : null,
-        byRound: {
-          direct: runs.direct.map((r) => r.rps),
-          codevector: runs.codevector.map((r) => r.rps),
-          peer: runs.peer.map((r) => r.rps),
-        },
-      };
-      log('median', tag, { direct: out.direct.rps, codevector: out.codevector.rps, peer: out.peer?.rps });
-      return out;
-    };
-    const pins = pinning([gateway, peer]);
-    const unpinned = pins ? await saturationRounds('unpinned') : null;
+    }
+    results['agent_refused_while_priming'] = refusedBodies;
+    const rounds = quick ? 1 : 3;
+    const pins = pinning([gateway, peer, ...(litellm ? [litellm.proc] : [])]);
     pins?.pin();
-    const headline = await saturationRounds(pins ? 'pinned' : 'unpinned');
-    if (onlyTwoK) return;
-    const { direct, codevector } = headline;
-    const peerRun = headline.peer!;
-    const cv20k = await saturate('codevector 20KB', gateway, {
-      path,
-      headers: cvHeaders,
-      body: chatBody(20_000, text),
-      seconds: Math.ceil(saturationSeconds * 0.75),
-    });
-    const cv200k = await saturate('codevector 200KB', gateway, {
-      path,
-      headers: cvHeaders,
-      body: chatBody(200_000, text),
-      seconds: Math.ceil(saturationSeconds * 0.75),
-    });
-    Object.assign(results, {
-      rps_direct: direct.rps,
-      rps_codevector: codevector.rps,
-      rps_peer: peerRun.rps,
-      ratio_vs_peer: Number((codevector.rps / Math.max(1, peerRun.rps)).toFixed(2)),
-      cpu_ms_per_request: codevector.cpuMsPerRequest,
-      cpu_ms_per_request_peer: peerRun.cpuMsPerRequest,
-      cpu_ms_per_request_fake_provider: direct.cpuMsPerRequest,
-      rss_mb_codevector: codevector.rssMB,
-      rss_mb_peer: peerRun.rssMB,
-      rps_codevector_20kb: cv20k.rps,
-      cpu_ms_per_request_20kb: cv20k.cpuMsPerRequest,
-      rps_codevector_200kb: cv200k.rps,
-      cpu_ms_per_request_200kb: cv200k.cpuMsPerRequest,
-      non2xx_codevector: codevector.non2xx + cv20k.non2xx + cv200k.non2xx,
-      saturation_rounds: rounds,
-      saturation_pinned: pins !== null,
-      saturation_rps_by_round: headline.byRound,
-      saturation: { direct, codevector, peer: peerRun, codevector_20kb: cv20k, codevector_200kb: cv200k },
-      saturation_unpinned: unpinned && {
-        rps_direct: unpinned.direct.rps,
-        rps_codevector: unpinned.codevector.rps,
-        rps_peer: unpinned.peer?.rps,
-        ratio_vs_peer: Number((unpinned.codevector.rps / Math.max(1, unpinned.peer?.rps ?? 0)).toFixed(2)),
-        cpu_ms_per_request: unpinned.codevector.cpuMsPerRequest,
-        cpu_ms_per_request_peer: unpinned.peer?.cpuMsPerRequest,
-        rps_by_round: unpinned.byRound,
-      },
-    });
-
-    // Latency runs unpinned: pinned, every hop through the gateway crosses CPUs while the direct
-    // path stays on one, which would charge the gateway for cross-CPU wake-ups.
+    const agent: Record<string, Record<string, Saturation & { mean_body_bytes: number }>> = {};
+    const agentByRound: Record<string, Record<string, number[]>> = {};
+    for (const size of agentSizes) {
+      const conversation = conversations.get(size.bytes)!;
+      const runs: Record<string, (Saturation & { mean_body_bytes: number; seconds: number })[]> = {};
+      for (let round = 1; round <= rounds; round++) {
+        for (const target of agentTargets) {
+          // A target that needed the long window has its one figure: no more rounds of it.
+          if (runs[target.name]?.[0] && runs[target.name]![0]!.seconds === slowTargetSeconds) continue;
+          const result = await saturateTurns(`${target.name} ${size.name}, round ${round}`, target.proc, {
+            conversation,
+            mode: size.mode,
+            headers: target.headers,
+            warmupSeconds: round === 1 ? (quick ? 2 : 5) : 1,
+            seconds: size.bytes >= 1_000_000 ? Math.max(4, saturationSeconds - 2) : saturationSeconds,
+          });
+          runs[target.name] = [...(runs[target.name] ?? []), result];
+        }
+      }
+      agent[size.name] = Object.fromEntries(Object.entries(runs).map(([name, all]) => [name, median(all)]));
+      agentByRound[size.name] = Object.fromEntries(Object.entries(runs).map(([name, all]) => [name, all.map((r) => r.rps)]));
+      log(
+        'median',
+        size.name,
+        Object.fromEntries(Object.entries(agent[size.name]!).map(([n, r]) => [n, { rps: r.rps, cpu: r.cpuMsPerRequest }])),
+      );
+    }
     pins?.unpin();
-    if (onlySaturation) return;
+
+    // Added latency per size: one connection, one request at a time (wrk -c1, the same turns),
+    // unpinned: pinned, every hop through a gateway crosses CPUs while the direct path stays on
+    // one, which would charge the gateway for cross-CPU wake-ups.
+    const agentLatency: Record<string, Record<string, { p50: number; p99: number }>> = {};
+    for (const size of agentSizes) {
+      const conversation = conversations.get(size.bytes)!;
+      const byTarget: Record<string, { p50: number; p99: number }> = {};
+      for (const target of agentTargets) {
+        const seconds = quick ? 2 : 4;
+        const result = await loadTurns(target.proc.port, target.headers, conversation, size.mode, 1, seconds);
+        byTarget[target.name] = { p50: result.p50, p99: result.p99 };
+      }
+      agentLatency[size.name] = byTarget;
+      log('latency', size.name, byTarget);
+    }
+    const added = (size: string, target: string, which: 'p50' | 'p99') =>
+      Number((agentLatency[size]![target]![which] - agentLatency[size]!['direct']![which]).toFixed(2));
+    const peers = agentTargets.map((t) => t.name).filter((name) => name !== 'direct' && name !== 'codevector');
+    const table: Record<string, Record<string, unknown>> = {};
+    for (const target of agentTargets) {
+      table[target.name] = Object.fromEntries(
+        agentSizes.map((size) => {
+          const r = agent[size.name]![target.name]!;
+          return [
+            size.name,
+            {
+              rps: r.rps,
+              cpu_ms_per_request: r.cpuMsPerRequest,
+              cores: r.cores,
+              added_p50_ms: target.name === 'direct' ? 0 : added(size.name, target.name, 'p50'),
+              added_p99_ms: target.name === 'direct' ? 0 : added(size.name, target.name, 'p99'),
+              p50_ms: agentLatency[size.name]![target.name]!.p50,
+              p99_ms: agentLatency[size.name]![target.name]!.p99,
+              rss_mb: r.rssMB,
+              non2xx: r.non2xx,
+              errors: r.errors,
+              requests: r.total,
+              mean_body_bytes: r.mean_body_bytes,
+            },
+          ];
+        }),
+      );
+    }
+    const has = (size: string) => agent[size] !== undefined;
+    const bestPeer = (size: string, pick: (r: Saturation) => number, better: (a: number, b: number) => boolean) => {
+      let best: number | null = null;
+      for (const name of peers) {
+        const r = agent[size]?.[name];
+        if (!r || r.non2xx > r.total / 2) continue;
+        const value = pick(r);
+        if (best === null || better(value, best)) best = value;
+      }
+      return best;
+    };
+    const rpsRatio = (size: string) => {
+      const best = has(size)
+        ? bestPeer(
+            size,
+            (r) => r.rps,
+            (a, b) => a > b,
+          )
+        : null;
+      return best ? Number((agent[size]!['codevector']!.rps / best).toFixed(2)) : null;
+    };
+    const cpuRatio = (size: string) => {
+      const best = has(size)
+        ? bestPeer(
+            size,
+            (r) => r.cpuMsPerRequest,
+            (a, b) => a < b,
+          )
+        : null;
+      return best ? Number((best / agent[size]!['codevector']!.cpuMsPerRequest).toFixed(2)) : null;
+    };
+    const cv = (size: string) => agent[size]?.['codevector'];
+    Object.assign(results, {
+      agent_bodies: Object.fromEntries(
+        agentSizes.map((s) => [s.name, { target_bytes: s.bytes, mode: s.mode, mean_body_bytes: cv(s.name)?.mean_body_bytes ?? null }]),
+      ),
+      agent_peers: peers,
+      agent_rounds: rounds,
+      agent_pinned: pins !== null,
+      cpu_ms_per_request_2kb: cv('2kb')?.cpuMsPerRequest ?? null,
+      cpu_ms_per_request_12kb: cv('12kb')?.cpuMsPerRequest ?? null,
+      cpu_ms_per_request_50kb: cv('50kb')?.cpuMsPerRequest ?? null,
+      cpu_ms_per_request_200kb_warm: cv('200kb_warm')?.cpuMsPerRequest ?? null,
+      cpu_ms_per_request_200kb_cold: cv('200kb_cold')?.cpuMsPerRequest ?? null,
+      cpu_ms_per_request_1mb: cv('1mb')?.cpuMsPerRequest ?? null,
+      // rps: CodeVector over the best peer (higher is better for us); cpu: the best peer's CPU per
+      // request over ours (likewise). A peer answering most requests with errors does not count.
+      ratio_vs_best_peer_2kb: rpsRatio('2kb'),
+      ratio_vs_best_peer_12kb: rpsRatio('12kb'),
+      ratio_vs_best_peer_50kb: rpsRatio('50kb'),
+      ratio_vs_best_peer_200kb: rpsRatio('200kb_warm'),
+      ratio_vs_best_peer_200kb_cold: rpsRatio('200kb_cold'),
+      ratio_vs_best_peer_1mb: rpsRatio('1mb'),
+      cpu_ratio_vs_best_peer_12kb: cpuRatio('12kb'),
+      cpu_ratio_vs_best_peer_200kb: cpuRatio('200kb_warm'),
+      cpu_ratio_vs_best_peer_200kb_cold: cpuRatio('200kb_cold'),
+      agent_saturation: table,
+      agent_rps_by_round: agentByRound,
+      peer_features: peerFeatures(litellm !== null),
+    });
+    if (litellm) {
+      await litellm.proc.stop();
+      stops.splice(stops.indexOf(litellm.proc.stop), 1);
+    }
+    if (onlySaturation) {
+      // A development run: printed, not written over the full results.
+      console.log(JSON.stringify(results, null, 2));
+      return;
+    }
     // 2. Latency
     const n = quick ? 300 : 1000;
     const directSeq = await sequentialLatency(fake.port, path, {}, body2k, n);
@@ -653,13 +973,19 @@ export async function run(_args: string[]): Promise<void> {
     await pool.end();
     await postgres.stop();
   }
+  const atMost = (field: string, limit: number) => typeof results[field] === 'number' && (results[field] as number) <= limit;
+  const ratios = Object.entries(results).filter(([name, value]) => name.startsWith('ratio_vs_best_peer_') && typeof value === 'number');
   results['goals'] = {
-    ratio_vs_peer_at_least_5: (results['ratio_vs_peer'] as number) >= 5,
-    cpu_ms_per_request_at_most_0_25: (results['cpu_ms_per_request'] as number) <= 0.25,
-    added_p50_ms_unloaded_at_most_0_5: (results['added_p50_ms_unloaded'] as number) <= 0.5,
+    ratio_vs_best_peer_at_least_5_every_size: ratios.length > 0 && ratios.every(([, value]) => (value as number) >= 5),
+    cpu_ms_per_request_2kb_at_most_0_15: atMost('cpu_ms_per_request_2kb', 0.15),
+    cpu_ms_per_request_200kb_warm_at_most_0_5: atMost('cpu_ms_per_request_200kb_warm', 0.5),
+    cpu_ms_per_request_200kb_cold_at_most_1_5: atMost('cpu_ms_per_request_200kb_cold', 1.5),
+    rss_mb_idle_gateway_at_most_100: atMost('rss_mb_idle_gateway', 100),
+    rss_mb_idle_console_at_most_120: atMost('rss_mb_idle_console', 120),
+    added_p50_ms_unloaded_at_most_0_5: atMost('added_p50_ms_unloaded', 0.5),
     scan_mb_per_s_at_least_200: (results['scan_mb_per_s'] as number) >= 200,
     budget_overspend_strict_zero: results['budget_overspend_strict_usd'] === 0,
-    budget_overspend_default_at_most_1_pct: (results['budget_overspend_default_pct'] as number) <= 1,
+    budget_overspend_default_at_most_1_pct: atMost('budget_overspend_default_pct', 1),
     lost_events_zero: results['lost_events'] === 0,
   };
   results['measured_at'] = new Date().toISOString();

@@ -81,13 +81,22 @@ export const budgetStatusSchema = z
     remainingUSD: usdStatusAmount
       .optional()
       .describe('amountUSD minus spentUSD and reservedUSD, as a decimal string; negative when overspent (observe mode).'),
-    periodStart: z.iso.datetime({ offset: true }).optional().describe('Start of the current period (RFC 3339, UTC).'),
+    periodStart: z.iso
+      .datetime({ offset: true })
+      .optional()
+      .describe(
+        'Start of the current window: local midnight of its first day in timeZone, as an RFC 3339 UTC time. Unset for period total.',
+      ),
     resetsAt: z.iso
       .datetime({ offset: true })
       .optional()
-      .describe('When the current period ends and spend starts again from zero (RFC 3339, UTC). Unset for period total.'),
+      .describe(
+        'End of the current window, when spend starts again from zero: local midnight in timeZone (e.g. the 1st of next month for period month), as an RFC 3339 UTC time. Unset for period total.',
+      ),
   })
-  .describe('Observed state of the Budget, written by the operator. Spend figures are a recent snapshot, not live.');
+  .describe(
+    'Observed state of the Budget, written by the operator. Spend figures are at most 10 seconds behind the ledger the gateways enforce (refreshed every CODEVECTOR_BUDGET_STATUS_SECONDS, 5 by default).',
+  );
 export type BudgetStatus = z.infer<typeof budgetStatusSchema>;
 
 export const budgetSchema = resourceSchema('Budget', budgetSpecSchema, budgetStatusSchema);

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { apiVersion } from './api-group.ts';
 import { budgetStatusSchema } from './budget.ts';
 import { providerStatusSchema } from './provider.ts';
+import { rateLimitStatusSchema } from './rate-limit.ts';
 import { readManifestFiles } from './read-manifest-files.ts';
 import { type PrinterColumn, resourceKinds } from './resource-kinds.ts';
 
@@ -94,7 +95,7 @@ describe('CRDs on a real apiserver', () => {
     }
   });
 
-  it('accepts status as the operator writes it and shows it in READY and SPENT', async () => {
+  it('accepts status as the operator writes it and shows it in READY, SPENT, REMAINING, latency and usage columns', async () => {
     const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
     const ready = {
       type: 'Ready',
@@ -104,7 +105,23 @@ describe('CRDs on a real apiserver', () => {
       lastTransitionTime: now,
       observedGeneration: 1,
     };
-    const providerStatus = providerStatusSchema.parse({ observedGeneration: 1, conditions: [ready], apiKeyFingerprint: '0a1b2c3d' });
+    const providerStatus = providerStatusSchema.parse({
+      observedGeneration: 1,
+      conditions: [ready],
+      apiKeyFingerprint: '0a1b2c3d',
+      latencyP50Ms: 412,
+      latencyP95Ms: 1890,
+      requestsLastMinute: 120,
+      errorsLastMinute: 3,
+      lastError: { at: now, status: 529, outcome: 'upstream_error', message: 'The upstream answered with HTTP 529.' },
+    });
+    const rateLimitStatus = rateLimitStatusSchema.parse({
+      observedGeneration: 1,
+      conditions: [ready],
+      requestsLastMinute: 57,
+      tokensLastMinute: 91_000,
+      activeSubjects: 4,
+    });
     const budgetStatus = budgetStatusSchema.parse({
       observedGeneration: 1,
       conditions: [ready],
@@ -117,6 +134,7 @@ describe('CRDs on a real apiserver', () => {
     for (const [kind, name, status] of [
       ['Provider', 'anthropic', providerStatus],
       ['Budget', 'company-monthly', budgetStatus],
+      ['RateLimit', 'every-developer', rateLimitStatus],
     ] as const) {
       const res = await request<Status>(
         'PATCH',
@@ -127,11 +145,12 @@ describe('CRDs on a real apiserver', () => {
       expect(res.status, JSON.stringify(res.body)).toBe(200);
     }
     expect(await kubectl('get', 'cvprov', 'anthropic', '-n', 'codevector', '--no-headers')).toMatch(
-      /^anthropic\s+anthropic\s+https:\/\/api\.anthropic\.com\s+True\s/,
+      /^anthropic\s+anthropic\s+https:\/\/api\.anthropic\.com\s+412\s+3\s+True\s/,
     );
     expect(await kubectl('get', 'cvbudget', 'company-monthly', '-n', 'codevector', '--no-headers')).toMatch(
-      /\s20000\s+month\s+1234\.567891\s+True\s/,
+      /\s20000\s+month\s+1234\.567891\s+18762\.232109\s+True\s/,
     );
+    expect(await kubectl('get', 'cvrl', 'every-developer', '-n', 'codevector', '--no-headers')).toMatch(/\s57\s+91000\s+True\s/);
   });
 
   it.each(resourceKinds.map((k) => k.kind))('kubectl explain %s.spec shows the description of every field', async (kind) => {

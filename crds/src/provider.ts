@@ -101,6 +101,45 @@ export const providerStatusSchema = z
       .describe(
         'First 8 hex characters of the SHA-256 of the API key the gateways use: tells which key version is in force without revealing it.',
       ),
+    latencyP50Ms: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'Median time from sending a request upstream to its response headers over the last minute, across every gateway replica, in milliseconds. Unset when nothing was sent in the last minute.',
+      ),
+    latencyP95Ms: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('95th percentile of the same time, in milliseconds. Unset when nothing was sent in the last minute.'),
+    requestsLastMinute: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('Upstream attempts in the last minute across every gateway replica (each fallback attempt counts).'),
+    errorsLastMinute: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'Attempts of the last minute that failed on the upstream side: unreachable, timed out, HTTP 429 or 5xx, or 401/403 for the API key. A client mistake (400, 404) is not counted.',
+      ),
+    lastError: z
+      .strictObject({
+        at: z.iso.datetime({ offset: true }).describe('When the gateway saw the failure (RFC 3339).'),
+        status: z.int().min(0).max(999).describe('HTTP status of the upstream answer; 0 when it never answered.'),
+        outcome: z
+          .string()
+          .max(64)
+          .describe("How the attempt ended, in the gateway's words: upstream_error, upstream_timeout or fallback."),
+        message: z
+          .string()
+          .max(256)
+          .describe("What happened, in the gateway's words. Never the upstream's own message, which may quote the credential it refused."),
+      })
+      .optional()
+      .describe('The latest upstream failure any gateway replica saw in the last 24 hours. Unset when there was none.'),
   })
   .describe('Observed state of the Provider, written by the operator.');
 export type ProviderStatus = z.infer<typeof providerStatusSchema>;

@@ -40,8 +40,23 @@ export const rateLimitSpecSchema = withCelRules(
 export type RateLimitSpec = z.infer<typeof rateLimitSpecSchema>;
 
 export const rateLimitStatusSchema = z
-  .strictObject({ ...commonStatusShape })
-  .describe('Observed state of the RateLimit, written by the operator.');
+  .strictObject({
+    ...commonStatusShape,
+    requestsLastMinute: z
+      .int()
+      .min(0)
+      .optional()
+      .describe(
+        'Requests in the sliding minute the gateways enforce, for the busiest subject (every subject for kind global). Includes request slots a replica leased and has not yet used, which go back within seconds.',
+      ),
+    tokensLastMinute: z.int().min(0).optional().describe('Tokens consumed in the sliding minute, for the subject that used the most.'),
+    activeSubjects: z
+      .int()
+      .min(0)
+      .optional()
+      .describe('How many subjects (users, keys, groups) sent requests under this limit in the sliding minute. They are not named here.'),
+  })
+  .describe('Observed state of the RateLimit, written by the operator; usage figures are refreshed every few seconds.');
 export type RateLimitStatus = z.infer<typeof rateLimitStatusSchema>;
 
 export const rateLimitSchema = resourceSchema('RateLimit', rateLimitSpecSchema, rateLimitStatusSchema);

@@ -56,6 +56,29 @@ export const resourceKinds = [
     printerColumns: [
       { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'API dialect of the upstream.' },
       { name: 'BaseURL', type: 'string', jsonPath: '.spec.baseURL', description: 'Root URL of the upstream API.' },
+      { name: 'P50 ms', type: 'integer', jsonPath: '.status.latencyP50Ms', description: 'Median time to response headers, last minute.' },
+      { name: 'Errors', type: 'integer', jsonPath: '.status.errorsLastMinute', description: 'Upstream failures in the last minute.' },
+      {
+        name: 'P95 ms',
+        type: 'integer',
+        jsonPath: '.status.latencyP95Ms',
+        description: '95th percentile time to response headers.',
+        priority: 1,
+      },
+      {
+        name: 'Last Error',
+        type: 'date',
+        jsonPath: '.status.lastError.at',
+        description: 'When the latest upstream failure happened.',
+        priority: 1,
+      },
+      {
+        name: 'Last Status',
+        type: 'integer',
+        jsonPath: '.status.lastError.status',
+        description: 'HTTP status of that failure (0: unreachable).',
+        priority: 1,
+      },
     ],
   },
   {
@@ -103,7 +126,7 @@ export const resourceKinds = [
     singular: 'budget',
     shortNames: ['cvbudget'],
     description:
-      'Budget is a spending limit in USD for a subject over a UTC calendar period. Once it is spent, requests are rejected until the period resets (in enforce mode).',
+      'Budget is a spending limit in USD for a subject over a calendar period (day, week or month in a declared time zone, UTC by default). Once it is spent, requests are rejected until the period resets (in enforce mode).',
     specSchema: budgetSpecSchema,
     statusSchema: budgetStatusSchema,
     schema: budgetSchema,
@@ -112,7 +135,15 @@ export const resourceKinds = [
       { name: 'Amount', type: 'string', jsonPath: '.spec.amountUSD', description: 'Limit in USD per period.' },
       { name: 'Period', type: 'string', jsonPath: '.spec.period', description: 'Window the amount applies to.' },
       { name: 'Spent', type: 'string', jsonPath: '.status.spentUSD', description: 'USD spent in the current period.' },
-      { name: 'Remaining', type: 'string', jsonPath: '.status.remainingUSD', description: 'USD left in the current period.', priority: 1 },
+      { name: 'Remaining', type: 'string', jsonPath: '.status.remainingUSD', description: 'USD left in the current period.' },
+      {
+        name: 'Reserved',
+        type: 'string',
+        jsonPath: '.status.reservedUSD',
+        description: 'USD reserved by requests in flight.',
+        priority: 1,
+      },
+      { name: 'Window Start', type: 'date', jsonPath: '.status.periodStart', description: 'When the current window began.', priority: 1 },
       { name: 'Mode', type: 'string', jsonPath: '.spec.mode', description: 'enforce or observe.', priority: 1 },
       { name: 'Resets', type: 'date', jsonPath: '.status.resetsAt', description: 'When the current period ends.', priority: 1 },
       {
@@ -138,6 +169,25 @@ export const resourceKinds = [
       ...subjectColumns,
       { name: 'RPM', type: 'integer', jsonPath: '.spec.requestsPerMinute', description: 'Requests per minute.' },
       { name: 'TPM', type: 'integer', jsonPath: '.spec.tokensPerMinute', description: 'Tokens per minute.' },
+      {
+        name: 'Requests',
+        type: 'integer',
+        jsonPath: '.status.requestsLastMinute',
+        description: 'Requests in the sliding minute (busiest subject).',
+      },
+      {
+        name: 'Tokens',
+        type: 'integer',
+        jsonPath: '.status.tokensLastMinute',
+        description: 'Tokens in the sliding minute (busiest subject).',
+      },
+      {
+        name: 'Subjects',
+        type: 'integer',
+        jsonPath: '.status.activeSubjects',
+        description: 'Subjects active in the sliding minute.',
+        priority: 1,
+      },
     ],
   },
   {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
@@ -45,6 +45,7 @@ export type CodexOptions = {
  */
 export async function runCodex(options: CodexOptions): Promise<CodexRun> {
   const { home, prompt, config, env, files = {} } = options;
+  await mkdir(path.join(home, '.codex'), { recursive: true });
   const work = options.work ?? (await mkdtemp(path.join(home, 'work-')));
   for (const [name, content] of Object.entries(files)) await writeFile(path.join(work, name), content);
   const last = path.join(work, 'last-message.txt');

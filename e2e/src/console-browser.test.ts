@@ -150,9 +150,9 @@ describe('console in Chromium', () => {
       expect.arrayContaining(['admin@example.com (console)', 'system (system)', 'dev1@example.com (gateway)']),
     );
     await actor.selectOption(adminEmail);
-    await expect.poll(() => columnTexts(2)).toEqual(['api_key.created', 'user.created']);
+    await expect.poll(() => columnTexts(2)).toEqual(['api_key.created', 'user.created', 'user.signed_in']);
     expect(search().get('actor')).toBe(adminEmail);
-    expect(await columnTexts(3)).toEqual(['api_key ci-runner', 'user dana@example.com']);
+    expect(await columnTexts(3)).toEqual(['api_key ci-runner', 'user dana@example.com', 'user admin@example.com']);
     await shot('audit-actor-filter');
 
     await actor.selectOption('');
@@ -162,14 +162,14 @@ describe('console in Chromium', () => {
 
     await page.getByLabel('Action', { exact: true }).fill('');
     await page.getByLabel(/^Target type/).selectOption('user');
-    await expect.poll(() => columnTexts(2)).toEqual(['user.created', 'user.created']);
+    await expect.poll(() => columnTexts(2)).toEqual(['user.created', 'user.signed_in', 'user.created']);
     expect(search().get('targetType')).toBe('user');
 
-    // Date range: today finds the two user rows; a range in the past finds none.
+    // Date range: today finds the three user rows; a range in the past finds none.
     const today = new Date().toISOString().slice(0, 10);
     await page.getByLabel('From', { exact: true }).fill(today);
     await page.getByLabel('To', { exact: true }).fill(today);
-    await expect.poll(() => columnTexts(2)).toEqual(['user.created', 'user.created']);
+    await expect.poll(() => columnTexts(2)).toEqual(['user.created', 'user.signed_in', 'user.created']);
     expect([search().get('from'), search().get('to')]).toEqual([today, today]);
     await page.getByLabel('From', { exact: true }).fill('2020-01-01');
     await page.getByLabel('To', { exact: true }).fill('2020-01-02');
@@ -177,7 +177,7 @@ describe('console in Chromium', () => {
 
     // A shared URL reproduces the view.
     await page.goto(`${baseUrl}/admin/audit-log?targetType=user&actor=${encodeURIComponent(adminEmail)}`);
-    await expect.poll(() => columnTexts(2)).toEqual(['user.created']);
+    await expect.poll(() => columnTexts(2)).toEqual(['user.created', 'user.signed_in']);
     expect(await page.getByLabel(/^Target type/).inputValue()).toBe('user');
     await page.getByRole('button', { name: 'Clear filters' }).click();
     await expect.poll(() => page.url()).toBe(`${baseUrl}/admin/audit-log`);

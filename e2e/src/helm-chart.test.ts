@@ -170,7 +170,9 @@ describe('helm chart', () => {
     ]);
     expect(consolePolicy.egress.map((e) => e.ports.map((p) => p.port))).toEqual([[53, 53], [5432]]);
     const operatorPolicy = policies['cv-codevector-operator'] as Policy;
-    expect(operatorPolicy.ingress.map((i) => i.ports.map((p) => p.port))).toEqual([[9443]]);
+    // The webhook from the apiserver; metrics from networkPolicy.metricsFrom (anyone by default).
+    expect(operatorPolicy.ingress.map((i) => i.ports.map((p) => p.port))).toEqual([[9443], [9464]]);
+    expect(consolePolicy.ingress.map((i) => i.ports.map((p) => p.port))).toEqual([[3000], [9464]]);
     expect(envOf(docs, 'cv-codevector-operator')['CODEVECTOR_PROVIDER_BASE_URLS']).toBe(
       'https://api.anthropic.com,https://api.openai.com/v1',
     );

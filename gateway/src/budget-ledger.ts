@@ -54,6 +54,21 @@ export type BudgetLedger = {
   spendOf(budgetUid: string, subject: string): Money | null;
   /** Pushes settled spend and returns leases. */
   close(): Promise<void>;
+  /** What this replica holds, for /metrics (read at scrape time, never on the request path). */
+  stats(): BudgetLedgerStats;
+};
+
+export type BudgetLedgerStats = {
+  /** (Budget, subject, window) entries this replica tracks. */
+  windows: number;
+  /** USD this replica holds in leases, and the part of it promised to requests in flight. */
+  leased: Money;
+  reserved: Money;
+  /** Settled spend not yet in the database. */
+  unsynced: Money;
+  /** Exchanges with the database (lease, settle, release, renewal) and those that failed. */
+  syncs: number;
+  syncFailures: number;
 };
 
 type BudgetState = {
@@ -118,6 +133,8 @@ export function createBudgetLedger(options: {
   const leaseTtlMs = options.leaseTtlMs ?? 10_000;
   const replicaId = options.replicaId ?? randomUUID();
   const states = new Map<string, BudgetState>();
+  let syncs = 0;
+  let syncFailures = 0;
 
   function stateFor(budget: SnapshotBudget, subject: string, now: number): BudgetState {
     const key = `${budget.uid}\u0000${subject}`;
@@ -164,6 +181,7 @@ export function createBudgetLedger(options: {
    * replicas, grants up to `want` and renews this replica's lease (gateway_budget_sync).
    */
   async function exchange(state: BudgetState, want: Money): Promise<void> {
+    syncs++;
     const spent = state.pendingSpent;
     const release = state.pendingRelease;
     state.pendingSpent = 0n;
@@ -190,6 +208,7 @@ export function createBudgetLedger(options: {
       state.sendingSpent = 0n;
       state.pendingRelease += release;
       state.retryLeaseAt = clock() + 200;
+      syncFailures++;
       logger.error({ err: error }, want > 0n ? 'budget lease failed' : 'budget spend sync failed');
     }
   }
@@ -258,6 +277,17 @@ export function createBudgetLedger(options: {
   }
 
   return {
+    stats() {
+      let leased = 0n;
+      let reserved = 0n;
+      let unsynced = 0n;
+      for (const state of states.values()) {
+        leased += state.held;
+        reserved += state.reserved;
+        unsynced += state.pendingSpent + state.sendingSpent;
+      }
+      return { windows: states.size, leased, reserved, unsynced, syncs, syncFailures };
+    },
     reserve(items, estimate) {
       if (items.length === 0) return { holds: [] };
       return admitWithLeases((mayExchange) => tryReserve(items, estimate, clock(), mayExchange), {

@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { CodeVectorError } from '@codevector/core/errors';
 import type { Logger } from '@codevector/core/logger';
+import { formatUsd } from '@codevector/core/money';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { formatApiError } from './api-error.ts';
 import { clip } from './clip.ts';
@@ -198,7 +199,8 @@ export function buildApp(deps: GatewayDeps): FastifyInstance {
 
 /** Health, readiness and metrics on their own port (DESIGN §6), away from client traffic. */
 export function buildOpsApp(
-  deps: Pick<ProxyDeps, 'snapshots' | 'metrics' | 'recorder' | 'usage'> & Pick<GatewayDeps, 'drain'>,
+  deps: Pick<ProxyDeps, 'snapshots' | 'metrics' | 'recorder' | 'usage' | 'budgets' | 'rateLimiter'> &
+    Pick<GatewayDeps, 'drain' | 'inflight'>,
 ): FastifyInstance {
   const app = Fastify({ logger: false });
   app.get('/healthz', async () => ({ status: 'ok' }));
@@ -210,13 +212,48 @@ export function buildOpsApp(
   });
   app.get('/metrics', async (_request, reply) => {
     const snapshot = deps.snapshots.current();
-    deps.metrics.setGauge('codevector_gateway_config_version', snapshot?.version ?? -1);
-    deps.metrics.setGauge('codevector_gateway_config_reload_failures_total', deps.snapshots.stats.failures);
-    deps.metrics.setGauge('codevector_gateway_rejection_events_written_total', deps.recorder.stats.events);
-    deps.metrics.setGauge('codevector_gateway_rejection_events_failed_total', deps.recorder.stats.failed);
-    deps.metrics.setGauge('codevector_gateway_usage_rows_written_total', deps.usage.stats.written);
-    deps.metrics.setGauge('codevector_gateway_usage_rows_failed_total', deps.usage.stats.failed);
-    deps.metrics.setGauge('codevector_gateway_usage_rows_dropped_total', deps.usage.stats.dropped);
+    const gauge = deps.metrics.setGauge;
+    gauge('codevector_gateway_config_version', snapshot?.version ?? -1, 'Config snapshot version in force (-1: none loaded yet).');
+    gauge(
+      'codevector_gateway_config_reload_failures_total',
+      deps.snapshots.stats.failures,
+      'Config snapshots that failed to load (the last good one stays).',
+    );
+    gauge('codevector_gateway_rejection_events_written_total', deps.recorder.stats.events, 'Rejection audit events written.');
+    gauge(
+      'codevector_gateway_rejection_events_failed_total',
+      deps.recorder.stats.failed,
+      'Rejection audit events that could not be written.',
+    );
+    gauge('codevector_gateway_usage_rows_written_total', deps.usage.stats.written, 'Usage rows written.');
+    gauge('codevector_gateway_usage_rows_failed_total', deps.usage.stats.failed, 'Usage rows whose write failed (retried).');
+    gauge('codevector_gateway_usage_rows_dropped_total', deps.usage.stats.dropped, 'Usage rows dropped because the queue was full.');
+    if (deps.inflight) gauge('codevector_gateway_inflight_requests', deps.inflight.count, 'Requests being served now.');
+    const budget = deps.budgets.stats();
+    gauge('codevector_gateway_budget_windows', budget.windows, 'Budget windows (budget, subject, period) this replica tracks.');
+    gauge('codevector_gateway_budget_leased_usd', Number(formatUsd(budget.leased)), 'USD this replica holds in budget leases.');
+    gauge(
+      'codevector_gateway_budget_reserved_usd',
+      Number(formatUsd(budget.reserved)),
+      'Part of the leases promised to requests in flight.',
+    );
+    gauge('codevector_gateway_budget_unsynced_usd', Number(formatUsd(budget.unsynced)), 'Settled spend not yet pushed to the ledger.');
+    gauge('codevector_gateway_budget_syncs_total', budget.syncs, 'Exchanges with the budget ledger (lease, settle, release, renewal).');
+    gauge('codevector_gateway_budget_sync_failures_total', budget.syncFailures, 'Budget ledger exchanges that failed.');
+    // The process, named like prom-client's default metrics in the operator and the console.
+    gauge('codevector_gateway_process_resident_memory_bytes', process.memoryUsage.rss(), 'Resident memory of the gateway process.');
+    const cpu = process.cpuUsage();
+    gauge(
+      'codevector_gateway_process_cpu_seconds_total',
+      (cpu.user + cpu.system) / 1e6,
+      'CPU time of the gateway process (user + system).',
+    );
+    const rate = deps.rateLimiter.stats();
+    gauge('codevector_gateway_rate_limit_keys', rate.keys, 'Rate limit keys (RateLimit, subject) this replica tracks.');
+    gauge('codevector_gateway_rate_limit_leases', rate.leases, 'Rate limit keys holding a request lease.');
+    gauge('codevector_gateway_rate_limit_free_slots', rate.freeSlots, 'Leased request slots not yet used.');
+    gauge('codevector_gateway_rate_limit_syncs_total', rate.syncs, 'Exchanges with the rate limit buckets (lease, report, token push).');
+    gauge('codevector_gateway_rate_limit_sync_failures_total', rate.syncFailures, 'Rate limit exchanges that failed.');
     return reply.header('content-type', 'text/plain; version=0.0.4').send(deps.metrics.render());
   });
   return app;

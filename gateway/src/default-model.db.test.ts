@@ -106,13 +106,17 @@ describe('default models and tenancy', () => {
     }
     expect(res.status).toBe(404);
     const message = ((await res.json()) as { error: { message: string } }).error.message;
-    expect(message).toBe('The model "llama3" is not configured on this gateway. Models you can use here: claude-team-b, shared-claude.');
+    // Either API's Models: translation serves both surfaces (ADR 0124).
+    expect(message).toBe(
+      'The model "llama3" is not configured on this gateway. Models you can use here: claude-team-b, shared-claude, shared-gpt.',
+    );
     const event = await fx.pool.one(sql.type(z.object({ detail: z.record(z.string(), z.unknown()), actor: z.string() }))`
       select detail, actor from audit_log where action = 'gateway.model_not_found' order by id desc limit 1`);
     expect(event.actor).toBe('dev@example.com');
-    expect(event.detail['available']).toEqual(['claude-team-b', 'shared-claude']);
+    expect(event.detail['available']).toEqual(['claude-team-b', 'shared-claude', 'shared-gpt']);
 
-    // team-a's default still serves alice; her list (on the OpenAI surface, where she has no default) is hers.
+    // team-a's default still serves alice; on the OpenAI surface, where she has no default (defaults
+    // stay per API), her list is hers.
     expect(await servedBy(await messages(alice.key, 'llama3'))).toBe('team-a/anthropic claude-team-a');
     const chat = await fetch(`${fx.base}/v1/chat/completions`, {
       method: 'POST',
@@ -120,7 +124,9 @@ describe('default models and tenancy', () => {
       body: JSON.stringify({ model: 'llama3', messages: [{ role: 'user', content: 'hi' }] }),
     });
     expect(chat.status).toBe(404);
-    expect(((await chat.json()) as { error: { message: string } }).error.message).toContain('Models you can use here: shared-gpt.');
+    expect(((await chat.json()) as { error: { message: string } }).error.message).toContain(
+      'Models you can use here: claude-team-a, claude-team-b, shared-claude, shared-gpt, team-a-secret-project.',
+    );
   });
 
   it('lists in /v1/models only what the key may use', async () => {

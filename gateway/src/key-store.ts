@@ -9,9 +9,17 @@ export type KeyLookup =
   | { ok: true; principal: Principal }
   | { ok: false; reason: 'unknown' | 'revoked' | 'expired' | 'disabled'; keyId?: string; keyPrefix?: string; email?: string };
 
+/**
+ * NOTIFY channel of migration 0510's triggers: a key revoked or expiring, a user disabled or
+ * deleted, a membership changed. The payload is the user's id.
+ */
+export const keysChangedChannel = 'api_keys_changed';
+
 export type KeyStore = {
   /** Resolves a presented virtual key; answers from memory while the entry is fresh. */
   authenticate(key: string): KeyLookup | Promise<KeyLookup>;
+  /** Forgets what is cached for one user's keys (a notification on keysChangedChannel), or for every key. */
+  invalidate(userId?: string): void;
   close(): Promise<void>;
 };
 
@@ -33,6 +41,8 @@ type Entry = { result: KeyLookup; expiresAt: number; refreshing: Promise<KeyLook
  * Virtual-key lookup by SHA-256 hash with a short-lived cache (ADR 0110). An entry is trusted
  * for `ttlMs` (default 1 s) and refreshed in the background in its second half, so a hot key
  * never waits on the database and a revoked key stops working within ttlMs plus one query.
+ * Revocations also arrive as notifications (`invalidate`), which drop the user's entries at once:
+ * the TTL is the bound when a notification is lost, not the usual delay.
  * Unknown keys are cached too (bounded), so a flood of bad keys costs one query per key per TTL.
  */
 export function createKeyStore(options: {
@@ -66,9 +76,15 @@ export function createKeyStore(options: {
     };
   }
 
+  // Bumped by every invalidation: a lookup that began before one may have read the row before the
+  // revocation committed, so its answer is not cached.
+  let generation = 0;
+
   function fetchInto(cacheKey: string, hash: Buffer): Promise<KeyLookup> {
+    const startedIn = generation;
     const promise = load(hash).then(
       (result) => {
+        if (startedIn !== generation) return result;
         if (cache.size >= maxEntries && !cache.has(cacheKey)) {
           const oldest = cache.keys().next().value;
           if (oldest !== undefined) cache.delete(oldest);
@@ -132,6 +148,14 @@ export function createKeyStore(options: {
         if (result.ok) usedKeyIds.add(result.principal.keyId);
         return result;
       });
+    },
+    invalidate(userId) {
+      generation++;
+      for (const [cacheKey, entry] of cache) {
+        // Unknown keys stay cached: no revocation makes an unknown key valid.
+        if (!entry.result.ok && entry.result.reason === 'unknown') continue;
+        if (userId === undefined || !entry.result.ok || entry.result.principal.userId === userId) cache.delete(cacheKey);
+      }
     },
     async close() {
       clearInterval(lastUsedTimer);

@@ -6,9 +6,10 @@ import { createBudgetLedger } from './budget-ledger.ts';
 import { buildApp, buildOpsApp } from './build-app.ts';
 import { loadGatewayConfig } from './config.ts';
 import { createGatewayMetrics } from './gateway-metrics.ts';
-import { createKeyStore } from './key-store.ts';
+import { createKeyStore, keysChangedChannel } from './key-store.ts';
 import type { BodyLimits } from './pipeline/request-body.ts';
 import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
+import { createProviderHealth } from './provider-health.ts';
 import { createRateLimiter } from './rate-limiter.ts';
 import { createRefusalAggregator } from './refusal-aggregator.ts';
 import { createSnapshotStore } from './snapshot-store.ts';
@@ -23,6 +24,7 @@ export async function startGateway(
   const logger = createLogger({ name: 'gateway', level: config.LOG_LEVEL });
   const pool = await createPool(config.DATABASE_URL, { maxPoolSize: config.DATABASE_POOL_SIZE, applicationName: 'codevector-gateway' });
   const secretBox = createSecretBox(config.CODEVECTOR_ENCRYPTION_KEY);
+  const keys = createKeyStore({ pool, logger, ttlMs: config.KEY_CACHE_TTL_MS });
   const snapshots = createSnapshotStore({
     pool,
     databaseUrl: config.DATABASE_URL,
@@ -30,6 +32,8 @@ export async function startGateway(
     logger,
     installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
     tenants: config.CODEVECTOR_TENANTS,
+    // Revocation and deactivation reach every replica at once, not after the key cache's TTL.
+    channels: { [keysChangedChannel]: { onNotify: (userId) => keys.invalidate(userId || undefined), onListen: () => keys.invalidate() } },
   });
   await snapshots.start();
   const recorder = createRejectionRecorder(pool, { windowMs: 5, maxBatch: 1000, maxInFlight: 2 });
@@ -41,9 +45,10 @@ export async function startGateway(
     maxDepth: config.JSON_MAX_DEPTH,
     timeoutMs: config.BODY_TIMEOUT_MS,
   };
+  const providerHealth = createProviderHealth({ pool, logger });
   const deps = {
     snapshots,
-    keys: createKeyStore({ pool, logger, ttlMs: config.KEY_CACHE_TTL_MS }),
+    keys,
     recorder,
     refusals: createRefusalAggregator({ pool, recorder, logger }),
     bodyLimits: { default: bodyLimits },
@@ -51,7 +56,7 @@ export async function startGateway(
     rateLimiter: createRateLimiter({ pool, logger }),
     budgets: createBudgetLedger({ pool, logger }),
     usage: createUsageRecorder({ pool, logger }),
-    metrics: createGatewayMetrics(),
+    metrics: createGatewayMetrics({ providerHealth }),
     outputEstimator: createOutputEstimator(),
     logger,
   };
@@ -64,7 +69,7 @@ export async function startGateway(
     headersTimeoutMs: config.HEADERS_TIMEOUT_MS,
     shutdownGraceMs: config.SHUTDOWN_GRACE_MS,
   });
-  const ops = buildOpsApp({ ...deps, drain });
+  const ops = buildOpsApp({ ...deps, drain, inflight });
   await app.listen({ port: config.PORT, host: config.HOST });
   await ops.listen({ port: config.METRICS_PORT, host: config.HOST });
   const port = (app.server.address() as { port: number }).port;
@@ -100,6 +105,7 @@ export async function startGateway(
         await ops.close();
         await deps.rateLimiter.close();
         await deps.budgets.close();
+        await providerHealth.close();
         await deps.usage.close();
         await deps.refusals.close();
         await deps.recorder.close();

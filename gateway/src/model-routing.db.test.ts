@@ -98,14 +98,14 @@ describe('model routing', () => {
     expect(upstreamDown.headers.get('x-should-retry')).toBeNull();
   });
 
-  it('names the models a client can use on this surface when nothing matches', async () => {
+  it('names the models a client can use when nothing matches, on either surface', async () => {
     const res = await post('llama3');
     expect(res.status).toBe(404);
     // Final: the SDKs behind Claude Code and Codex stop instead of retrying for minutes.
     expect(res.headers.get('x-should-retry')).toBe('false');
     const message = ((await res.json()) as { error: { message: string } }).error.message;
     expect(message).toContain('Models you can use here: claude-*, claude-opus-4-5, claude-sonnet-5, opus-dated.');
-    // Only Anthropic-served Models here: none would have worked on the OpenAI surface.
+    // Translation (ADR 0124) lets the OpenAI surface reach the same Models: the same list.
     const chat = await fetch(`${fx.base}/v1/chat/completions`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${fx.key}` },
@@ -113,7 +113,7 @@ describe('model routing', () => {
     });
     expect(chat.status).toBe(404);
     expect(((await chat.json()) as { error: { message: string } }).error.message).toContain(
-      'No models are configured for this key here yet.',
+      'Models you can use here: claude-*, claude-opus-4-5, claude-sonnet-5, opus-dated.',
     );
   });
 });

@@ -47,6 +47,19 @@ export type RateLimiter = {
   addTokens(ticket: RateLimitTicket, tokens: number): void;
   /** Returns unused leases and pushes pending token counts. */
   close(): Promise<void>;
+  /** What this replica holds, for /metrics (read at scrape time, never on the request path). */
+  stats(): RateLimiterStats;
+};
+
+export type RateLimiterStats = {
+  /** (RateLimit, subject) keys this replica tracks. */
+  keys: number;
+  /** Keys holding a request lease, and its slots not yet admitted. */
+  leases: number;
+  freeSlots: number;
+  /** Exchanges with the database (lease, report, token push) and those that failed. */
+  syncs: number;
+  syncFailures: number;
 };
 
 /** This replica's view of one (RateLimit, subject). */
@@ -127,6 +140,8 @@ export function createRateLimiter(options: {
   const replicaId = options.replicaId ?? randomUUID();
   if (windowMs % bucketMs !== 0) throw new Error(`bucketMs must divide ${windowMs}`);
   const states = new Map<string, KeyState>();
+  let syncs = 0;
+  let syncFailures = 0;
 
   function stateFor(limit: SnapshotRateLimit, subject: string, now: number): KeyState {
     const key = `${limit.uid}\u0000${subject}`;
@@ -163,6 +178,7 @@ export function createRateLimiter(options: {
    * replaced, takes back abandoned leases, and leases up to `want` slots (gateway_rate_sync).
    */
   async function exchange(state: KeyState, want: number): Promise<void> {
+    syncs++;
     const sentAt = clock();
     const bucket = sentAt - (sentAt % bucketMs);
     const leaseBucket = state.leaseBucket;
@@ -219,6 +235,7 @@ export function createRateLimiter(options: {
       state.usedCounts = usedCounts.concat(state.usedCounts);
       state.pendingTokens += tokens;
       state.retryAt = clock() + retryMs;
+      syncFailures++;
       logger.error({ err: error }, want > 0 ? 'rate limit lease failed' : 'rate limit sync failed');
     }
   }
@@ -326,6 +343,17 @@ export function createRateLimiter(options: {
   }
 
   return {
+    stats() {
+      let leases = 0;
+      let freeSlots = 0;
+      for (const state of states.values()) {
+        if (state.leaseBucket >= 0) {
+          leases++;
+          freeSlots += state.free;
+        }
+      }
+      return { keys: states.size, leases, freeSlots, syncs, syncFailures };
+    },
     admit(items) {
       if (items.length === 0) return { states: [] };
       // A try that may not exchange never waits (a failed exchange refuses through retryAt), so

@@ -18,7 +18,11 @@ import { createUpstreamHeaderFilter } from './pipeline/upstream-headers.ts';
 import type { Principal } from './principal.ts';
 import type { RateLimitTicket } from './rate-limiter.ts';
 import type { ProviderRuntime, RoutedModel } from './snapshot-store.ts';
-import { createSseUsageTap, emptyUsage, estimateInputTokens, mergeUsage, partialUsage, type SseUsageTap } from './usage.ts';
+import { streamAnthropicTurn } from './translate/anthropic-turn.ts';
+import { anthropicRequest, createResponsesEvents } from './translate/responses-to-anthropic.ts';
+import { translateError } from './translate/translate-for.ts';
+import { asArray, isJson, type Json } from './translate/translator.ts';
+import { createSseUsageTap, emptyUsage, estimateInputTokens, mergeUsage, partialUsage, type SseUsageTap, type Usage } from './usage.ts';
 
 const endpoint: Endpoint = {
   name: 'responses.websocket',
@@ -42,7 +46,23 @@ type Turn = {
   inputEstimate: number;
   /** The upstream attempt that serves it (1 unless the socket opened on a fallback). */
   attempt?: number;
+  /** Served by the gateway's own translation to an Anthropic Provider (ADR 0124), not relayed on the upstream socket. */
+  translated?: boolean;
+  /** Stops a translated turn's upstream request. */
+  abort?: () => void;
+  settled?: boolean;
 };
+
+/**
+ * What a session keeps of a translated conversation for `previous_response_id` (Codex sends only
+ * each turn's new items over the WebSocket): the last response's whole conversation, up to this
+ * many bytes of JSON; past it the state is dropped and a chained turn is answered
+ * `previous_response_not_found`, as OpenAI answers for a response it no longer holds.
+ */
+const maxConversationBytes = 16 * 1024 * 1024;
+
+/** Headers streamAnthropicTurn sets itself. */
+const upstreamHeaderOverrides: Record<string, true> = { 'x-api-key': true, authorization: true, 'content-length': true };
 
 /** Client messages the gateway understands; anything else is refused, never relayed unchecked. */
 const clientTypes = new Set(['response.create', 'response.cancel']);
@@ -150,11 +170,14 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', status, error: parsed.error }));
     };
 
-    const settle = (turn: Turn, raw: Record<string, unknown> | null, status: number, outcome: string) => {
+    const settle = (turn: Turn, raw: Record<string, unknown> | null, status: number, outcome: string, known?: Usage) => {
+      if (turn.settled) return;
+      turn.settled = true;
       const index = turns.indexOf(turn);
       if (index >= 0) turns.splice(index, 1);
       let used = emptyUsage();
-      if (raw) mergeUsage('openai-responses', raw, used);
+      if (known) used = known;
+      else if (raw) mergeUsage('openai-responses', raw, used);
       // No usage from the provider but it had the turn: bill what it consumed (ADR 0114).
       else if (status < 400 || outcome !== 'upstream_error') used = partialUsage(turn.tap, () => turn.inputEstimate, 0);
       account(deps, {
@@ -164,7 +187,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         endpointName: endpoint.name,
         metered: true,
         usage: used,
-        usageKnown: raw !== null,
+        usageKnown: raw !== null || known !== undefined,
         status,
         outcome,
         started: turn.started,
@@ -200,7 +223,10 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       closed = true;
       clearInterval(keyTimer);
       await refuse(auth, randomUUID()).catch(() => {});
-      for (const turn of [...turns]) settle(turn, null, 499, 'key_refused');
+      for (const turn of [...turns]) {
+        turn.abort?.();
+        settle(turn, null, 499, 'key_refused');
+      }
       upstream?.close();
       if (client.readyState === WebSocket.OPEN) client.close(1008, 'key no longer valid');
       return false;
@@ -209,6 +235,8 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
     keyTimer.unref();
 
     const turnFor = (event: { type?: string; response?: { id?: string } }): Turn | undefined => {
+      // Only the turns relayed on the upstream socket: translated ones have their own events.
+      const turns = relayed();
       const id = event.response?.id;
       if (id) {
         const named = turns.find((t) => t.responseId === id);
@@ -268,7 +296,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       socket.on('close', (code, reason) => {
         // A socket that never opened (a fallback was tried instead) serves nothing.
         if (upstream !== socket) return;
-        for (const turn of [...turns]) settle(turn, null, 502, 'upstream_closed');
+        for (const turn of relayed()) settle(turn, null, 502, 'upstream_closed');
         if (client.readyState === WebSocket.OPEN) client.close(code === 1005 || code === 1006 ? 1011 : code, reason);
       });
       socket.on('error', (error) => deps.logger.warn({ err: error, provider: provider.ref }, 'upstream websocket error'));
@@ -317,6 +345,7 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       if (type === 'response.cancel') {
         // Stops work; carries no content to scan.
         if (upstream?.readyState === WebSocket.OPEN) upstream.send(plain.toString('utf8'));
+        for (const turn of turns) turn.abort?.();
         return;
       }
       if ('error' in parsed) {
@@ -363,6 +392,10 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
         settle(turn, null, 503, 'error');
         // The HTTP path's wording (forward.ts).
         sendError(503, 'GW_PROVIDER_KEY_MISSING', `The provider ${routed.provider.ref} has no API key configured yet.`);
+        return;
+      }
+      if (routed.provider.provider.type === 'anthropic') {
+        translatedTurn(turn, message, modelName, plain.length);
         return;
       }
       // The socket relays to one provider: the first of this Model's upstreams that opens
@@ -412,6 +445,129 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       upstream.send(outgoing);
     };
 
+    // A translated conversation's last response, for previous_response_id (bounded, above).
+    let conversation: { id: string; items: Json[]; bytes: number } | null = null;
+    const relayed = () => turns.filter((t) => !t.translated);
+
+    /**
+     * A turn for an Anthropic Model (ADR 0124): the conversation so far (the session's, when
+     * chained by previous_response_id) sent as one streamed Messages request, its events sent to
+     * the client as the Responses API's. Not awaited: the next message (a cancel) is handled
+     * while it streams.
+     */
+    const translatedTurn = (turn: Turn, message: Json, modelName: string, size: number) => {
+      turn.translated = true;
+      const previous = message['previous_response_id'];
+      let history: Json[] = [];
+      if (typeof previous === 'string' && previous) {
+        if (conversation?.id !== previous) {
+          // Refused before anything went upstream: nothing consumed.
+          settle(turn, null, 400, 'error', emptyUsage());
+          if (client.readyState === WebSocket.OPEN) {
+            client.send(
+              JSON.stringify({
+                type: 'error',
+                status: 400,
+                error: {
+                  type: 'invalid_request_error',
+                  code: 'previous_response_not_found',
+                  message: `Previous response with id '${clip(previous, 80)}' not found.`,
+                  param: 'previous_response_id',
+                },
+              }),
+            );
+          }
+          return;
+        }
+        history = conversation.items;
+      }
+      const input = message['input'];
+      const items = [
+        ...history,
+        ...(typeof input === 'string' ? [{ type: 'message', role: 'user', content: input }] : asArray(input).filter(isJson)),
+      ];
+      const upstreamChoice = turn.routed.upstreams.find((u) => u.provider.provider.type === 'anthropic') ?? turn.routed.upstreams[0]!;
+      const ctx = { clientModel: modelName, upstreamModel: upstreamChoice.upstreamModel, providerType: 'anthropic', clientBody: message };
+      const events = createResponsesEvents(ctx);
+      const send = (list: Json[]) => {
+        for (const event of list) if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify(event));
+      };
+      const remember = () => {
+        const final = events.final();
+        const produced = events.outputItems();
+        const bytes = (conversation && history.length > 0 ? conversation.bytes : 0) + size + JSON.stringify(produced).length;
+        conversation = final && bytes <= maxConversationBytes ? { id: String(final['id']), items: [...items, ...produced], bytes } : null;
+        if (final && !conversation) deps.logger.info({ requestId: turn.requestId, bytes }, 'translated conversation too large to keep');
+      };
+      if (message['generate'] === false) {
+        // Codex's warm-up: nothing to generate, so nothing goes upstream.
+        send([...events.push({ type: 'message_start', message: {} }), ...events.push({ type: 'message_stop' })]);
+        remember();
+        settle(turn, null, 200, 'ok', emptyUsage());
+        return;
+      }
+      turn.inputEstimate = estimateInputTokens({ input: items, instructions: message['instructions'], tools: message['tools'] });
+      const body = anthropicRequest({ ...message, stream: true }, ctx, items);
+      const headers: string[] = [];
+      for (let i = 0; i < req.rawHeaders.length; i += 2) {
+        const name = req.rawHeaders[i]!.toLowerCase();
+        if (!allowHeader(name) || name.startsWith('anthropic-') || name === 'openai-beta' || name === 'content-type') continue;
+        if (name === 'accept-encoding' || name === 'content-encoding' || name in upstreamHeaderOverrides) continue;
+        headers.push(name, req.rawHeaders[i + 1]!);
+      }
+      if (upstreamChoice.provider !== turn.routed.provider) turn.routed = { ...turn.routed, provider: upstreamChoice.provider };
+      turns.push(turn);
+      deps.metrics.translated('openai-responses', 'anthropic');
+      let status = 0;
+      const run = streamAnthropicTurn(upstreamChoice.provider, body, headers, {
+        onStart(code) {
+          status = code;
+          turn.ttfbMs = Math.round(performance.now() - turn.started);
+        },
+        onEvent(event) {
+          send(events.push(event));
+        },
+        onEnd(errorBody) {
+          if (errorBody !== null) {
+            settle(turn, null, status, 'upstream_error', emptyUsage());
+            const error = (JSON.parse(translateError('openai', status, errorBody)) as { error: Json }).error;
+            if (client.readyState === WebSocket.OPEN) client.send(JSON.stringify({ type: 'error', status, error }));
+            return;
+          }
+          const final = events.final();
+          if (!final) {
+            // The upstream ended without message_stop: billed for what it consumed (ADR 0114).
+            settle(turn, null, 502, 'upstream_error');
+            sendError(502, 'GW_UPSTREAM_UNAVAILABLE', `The provider ${upstreamChoice.provider.ref} ended its answer early.`);
+            return;
+          }
+          remember();
+          settle(
+            turn,
+            null,
+            200,
+            final['status'] === 'failed' ? 'upstream_error' : 'ok',
+            run.tap.inputSeen && run.tap.outputSeen ? run.tap.usage : undefined,
+          );
+        },
+        onError(error, started) {
+          if (turn.settled) return;
+          const cancelled = closed || error.message === 'turn cancelled';
+          settle(turn, null, cancelled ? 499 : 502, cancelled ? 'client_aborted' : 'upstream_error');
+          if (!cancelled) {
+            deps.logger.warn({ err: error, requestId: turn.requestId, provider: upstreamChoice.provider.ref }, 'translated turn failed');
+            sendError(
+              502,
+              'GW_UPSTREAM_UNAVAILABLE',
+              `The provider ${upstreamChoice.provider.ref} ${started ? 'cut its answer' : 'could not be reached'}.`,
+            );
+          }
+        },
+      });
+      turn.tap = run.tap;
+      turn.abort = run.abort;
+    };
+
     client.on('message', (data) => {
       chain = chain.then(() => handle(data)).catch((error: unknown) => deps.logger.error({ err: error }, 'websocket message failed'));
     });
@@ -420,7 +576,10 @@ export function attachResponsesWebSocket(app: FastifyInstance, deps: ProxyDeps, 
       sessions.delete(client);
       clearInterval(keyTimer);
       // The provider had these turns: billed for what they consumed (ADR 0114).
-      for (const turn of [...turns]) settle(turn, null, 499, 'client_aborted');
+      for (const turn of [...turns]) {
+        turn.abort?.();
+        settle(turn, null, 499, 'client_aborted');
+      }
       upstream?.close();
     });
     client.on('error', () => upstream?.close());

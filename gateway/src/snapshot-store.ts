@@ -104,6 +104,11 @@ export function createSnapshotStore(options: {
   tenants?: Tenants;
   pollIntervalMs?: number;
   onChange?: (snapshot: CompiledSnapshot) => void;
+  /**
+   * More channels on the same LISTEN connection (e.g. the key store's revocations), each with
+   * what to do on a notification and after every (re)connect, when missed ones must be assumed.
+   */
+  channels?: Record<string, { onNotify(payload: string): void; onListen(): void }>;
 }): SnapshotStore {
   const { pool, databaseUrl, secretBox, logger } = options;
   let snapshot: CompiledSnapshot | null = null;
@@ -251,12 +256,15 @@ export function createSnapshotStore(options: {
     client.on('end', () => scheduleReconnect(client));
     client.on('notification', (message) => {
       if (message.channel === configChangedChannel) reload('notify').catch(() => {});
+      else options.channels?.[message.channel]?.onNotify(message.payload ?? '');
     });
     try {
       await client.connect();
       await client.query(`listen ${configChangedChannel}`);
+      for (const channel of Object.keys(options.channels ?? {})) await client.query(`listen ${channel}`);
       listener = client;
       backoffMs = 100;
+      for (const channel of Object.values(options.channels ?? {})) channel.onListen();
       // Notifications sent while we were not listening are lost: catch up.
       await reload('listen').catch(() => {});
     } catch (error) {

@@ -1,6 +1,7 @@
 import { type DatabasePool, sql } from '@codevector/core/create-pool';
 import type { Logger } from '@codevector/core/logger';
 import { createSecretBox } from '@codevector/core/secret-box';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { startAuditDelivery } from './audit-sink/audit-delivery.ts';
 import type { OperatorConfig } from './config.ts';
@@ -9,8 +10,11 @@ import { keyOf, operatorKinds } from './kinds.ts';
 import type { KubeClient } from './kube/kube-client.ts';
 import { createKubeSource, type KubeSource } from './kube/kube-source.ts';
 import { createLeaderElector, type LeaderElector } from './kube/leader-election.ts';
+import { startLiveStatusWatch } from './live-status-watch.ts';
+import { createOperatorMetrics } from './operator-metrics.ts';
 import { createReconciler } from './reconciler.ts';
 import type { ResourceSource } from './resource-source.ts';
+import { readyCondition } from './status-condition.ts';
 import type { StoreResult } from './store-resource.ts';
 import { createWorkQueue, type WorkQueue } from './work-queue.ts';
 
@@ -22,6 +26,8 @@ export type OperatorDeps = {
   log: Logger;
   source: OperatorSource;
   onCommitted?(key: string, result: StoreResult): void;
+  /** Where the operator's metrics go (main serves it on CODEVECTOR_METRICS_PORT); none in most tests. */
+  metricsRegistry?: Registry;
 };
 
 export type Operator = {
@@ -53,10 +59,31 @@ export function buildOperator(deps: OperatorDeps): Operator {
   const { config, db, log } = deps;
   if (!config.CODEVECTOR_ENCRYPTION_KEY) throw new Error('CODEVECTOR_ENCRYPTION_KEY is required to run the operator');
   const secretBox = createSecretBox(config.CODEVECTOR_ENCRYPTION_KEY);
-  let controller: { stop(): Promise<void>; queue: WorkQueue } | undefined;
+  let controller: { stop(): Promise<void>; queue: WorkQueue; source: ResourceSource } | undefined;
   let elector: LeaderElector | undefined;
   let markLeading: () => void = () => {};
   let leadingPromise = new Promise<void>((resolve) => (markLeading = resolve));
+  const metrics = deps.metricsRegistry
+    ? createOperatorMetrics(deps.metricsRegistry, {
+        queue: () => controller?.queue.stats() ?? { queued: 0, active: 0, scheduled: 0, retrying: 0 },
+        leader: () => controller !== undefined && (elector ? elector.isLeader() : true),
+        resources: () => {
+          const source = controller?.source;
+          if (!source) return [];
+          const counts = new Map<string, { kind: string; ready: 'True' | 'False' | 'Unknown'; count: number }>();
+          for (const kind of operatorKinds) {
+            for (const object of source.list(kind.kind)) {
+              const ready = (readyCondition(object)?.status ?? 'Unknown') as 'True' | 'False' | 'Unknown';
+              const key = `${kind.kind}/${ready}`;
+              const entry = counts.get(key) ?? { kind: kind.kind, ready, count: 0 };
+              entry.count++;
+              counts.set(key, entry);
+            }
+          }
+          return [...counts.values()];
+        },
+      })
+    : undefined;
 
   async function startController(): Promise<void> {
     let queueRef: WorkQueue | undefined;
@@ -85,6 +112,7 @@ export function buildOperator(deps: OperatorDeps): Operator {
       enqueue,
       onCommitted: deps.onCommitted,
       budgetStatusMs: config.CODEVECTOR_BUDGET_STATUS_SECONDS * 1000,
+      metrics,
       policy: {
         installationNamespace: config.CODEVECTOR_INSTALLATION_NAMESPACE,
         providerBaseURLs: config.CODEVECTOR_PROVIDER_BASE_URLS,
@@ -92,18 +120,42 @@ export function buildOperator(deps: OperatorDeps): Operator {
     });
     const queue = createWorkQueue({
       concurrency: config.CODEVECTOR_CONCURRENCY,
-      handler: (key) => reconciler.reconcile(key),
+      handler: metrics
+        ? async (key) => {
+            const started = performance.now();
+            const kind = key.slice(0, key.indexOf('/'));
+            try {
+              const result = await reconciler.reconcile(key);
+              metrics.reconciled(kind, 'ok', (performance.now() - started) / 1000);
+              return result;
+            } catch (error) {
+              metrics.reconciled(kind, 'error', (performance.now() - started) / 1000);
+              throw error;
+            }
+          }
+        : (key) => reconciler.reconcile(key),
       backoff: { baseMs: 250, maxMs: 60_000 },
       onError: (key, error, retryInMs) => log.warn({ key, err: error, retryInMs }, 'reconcile failed'),
     });
     queueRef = queue;
     let delivery: { stop(): Promise<void> } | undefined;
+    let liveStatus: { stop(): Promise<void> } | undefined;
     const mine = {
       queue,
+      source,
       startDelivery: () => {
         delivery = startAuditDelivery({ db, source, log, intervalMs: config.CODEVECTOR_AUDIT_DELIVERY_MS });
+        liveStatus = startLiveStatusWatch({
+          db,
+          source,
+          enqueue,
+          log,
+          intervalMs: config.CODEVECTOR_BUDGET_STATUS_SECONDS * 1000,
+          onRead: metrics?.liveStatusRead,
+        });
       },
       stop: async () => {
+        await liveStatus?.stop();
         await delivery?.stop();
         await source.stop();
         await queue.shutdown();

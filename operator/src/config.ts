@@ -78,7 +78,19 @@ export const operatorConfigSchema = z.object({
   CODEVECTOR_LEASE_RETRY_SECONDS: seconds(2),
   CODEVECTOR_RESYNC_SECONDS: seconds(300),
   CODEVECTOR_CONCURRENCY: z.coerce.number().int().positive().default(8),
-  CODEVECTOR_BUDGET_STATUS_SECONDS: seconds(30),
+  /**
+   * Prometheus metrics, /healthz and /readyz (plain HTTP, every replica, leader or not); unset =
+   * not served (local runs start several operators on one host). The chart sets 9464.
+   */
+  CODEVECTOR_METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  CODEVECTOR_METRICS_BIND: z.string().default('0.0.0.0'),
+  /**
+   * Live status refresh: how often the leader checks what Budget spend, RateLimit usage and
+   * Provider health come from (live-status-watch.ts), and AuditSink progress. At most 10: Budget
+   * status must never be more than 10 s behind the ledger (issue #13, measured by
+   * e2e/src/live-status.test.ts).
+   */
+  CODEVECTOR_BUDGET_STATUS_SECONDS: z.coerce.number().positive().max(10).default(5),
   /** How often the leader looks for sealed audit rows to stream to AuditSinks (milliseconds). */
   CODEVECTOR_AUDIT_DELIVERY_MS: z.coerce.number().int().min(50).max(60_000).default(1000),
   CODEVECTOR_WEBHOOK: bool.default(true),

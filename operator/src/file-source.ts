@@ -23,7 +23,8 @@ const dnsLabel = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 /** The `status` an apiserver would hold after the reconciler's last report. */
 function statusObject(status: ResourceStatus): Record<string, unknown> {
   return {
-    ...status.extra,
+    // null removes a field, as a merge patch of the apiserver's status does.
+    ...Object.fromEntries(Object.entries(status.extra ?? {}).filter(([, value]) => value !== null)),
     conditions: [{ type: 'Ready', status: status.ready ? 'True' : 'False', reason: status.reason, message: status.message }],
   };
 }

@@ -1,5 +1,6 @@
 import { createPool } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
+import { createMetricsRegistry, startMetricsServer } from '@codevector/core/metrics-server';
 import { migrate, setAuditRetention } from '@codevector/core/migrate';
 import { provisionServiceLogins } from '@codevector/core/service-roles';
 import { buildOperator, type OperatorSource } from './build-operator.ts';
@@ -67,7 +68,13 @@ async function main(argv: string[]): Promise<void> {
     source = { type: 'kubernetes', client };
     if (config.CODEVECTOR_WEBHOOK) stopWebhook = (await startWebhook({ config, db, log, client })).stop;
   }
-  const operator = buildOperator({ config, db, log, source });
+  const metricsRegistry = createMetricsRegistry('operator');
+  const operator = buildOperator({ config, db, log, source, metricsRegistry });
+  const metricsServer =
+    config.CODEVECTOR_METRICS_PORT === undefined
+      ? null
+      : await startMetricsServer({ registry: metricsRegistry, port: config.CODEVECTOR_METRICS_PORT, host: config.CODEVECTOR_METRICS_BIND });
+  if (metricsServer) log.info({ port: metricsServer.port }, 'metrics listening');
 
   let stopping = false;
   const shutdown = async (signal: string) => {
@@ -76,6 +83,7 @@ async function main(argv: string[]): Promise<void> {
     log.info({ signal }, 'stopping');
     await operator.stop({ release: true });
     await stopWebhook();
+    await metricsServer?.close();
     closeClient();
     await db.end();
     process.exit(0);

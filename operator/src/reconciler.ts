@@ -4,6 +4,7 @@ import type { Logger } from '@codevector/core/logger';
 import type { SecretBox } from '@codevector/core/secret-box';
 import { finalizerName, keyOf, type OperatorKind, parseKey } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
+import type { OperatorMetrics } from './operator-metrics.ts';
 import { type InstallationPolicy, modelNames, resolveDesired, waitingRetryMs } from './resolve-desired.ts';
 import type { ResourceSource, ResourceStatus } from './resource-source.ts';
 import { readyCondition } from './status-condition.ts';
@@ -18,11 +19,12 @@ export type ReconcilerDeps = {
   enqueue(key: string): void;
   /** Called after every committed change (tests and the benchmark observe it). */
   onCommitted?(key: string, result: StoreResult): void;
-  /** Budgets are reconciled this often to refresh their spend status (status only, no rows). */
+  /** AuditSinks are reconciled this often to refresh their delivery progress (status only, no rows). */
   budgetStatusMs: number;
   /** The installation namespace and the Provider baseURL allow-list (ADR 0120). */
   policy: InstallationPolicy;
   now?: () => Date;
+  metrics?: OperatorMetrics;
 };
 
 export type Reconciler = { reconcile(key: string): Promise<WorkResult> };
@@ -37,7 +39,20 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
 
   async function report(kind: OperatorKind, object: KubeObject, status: ResourceStatus, warn = true): Promise<void> {
     const previous = readyCondition(object);
-    await source.writeStatus(kind.kind, object, status);
+    try {
+      await source.writeStatus(kind.kind, object, status);
+      deps.metrics?.statusWrite(kind.kind, 'ok');
+    } catch (error) {
+      deps.metrics?.statusWrite(kind.kind, 'error');
+      throw error;
+    }
+    if (kind.kind === 'AuditSink' && status.ready && status.extra) deps.metrics?.auditSink(object.metadata.name, status.extra);
+    if (kind.kind === 'Budget' && status.extra) {
+      deps.metrics?.budget(object.metadata.namespace ?? '', object.metadata.name, {
+        ...status.extra,
+        amountUSD: (object.spec as { amountUSD?: unknown } | undefined)?.amountUSD,
+      });
+    }
     if (warn && !status.ready && (previous?.reason !== status.reason || previous?.message !== status.message)) {
       await source.recordWarning(kind.kind, object, status.reason, status.message);
     }
@@ -67,7 +82,10 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
   async function remove(kind: OperatorKind, namespace: string, name: string, object: KubeObject | undefined): Promise<void> {
     const actor = await source.deleteActor(kind.kind, namespace, name, object?.metadata.uid);
     const result = await storeResource(db, { target: kind.target, namespace, name, desired: null, actor });
+    if (kind.kind === 'Budget') deps.metrics?.budgetGone(namespace, name);
+    if (kind.kind === 'AuditSink') deps.metrics?.auditSinkGone(name);
     if (result.plan.type !== 'none') {
+      deps.metrics?.committed(kind.kind, result.plan.type);
       deps.log.info({ kind: kind.kind, namespace, name, actor: actor.actor }, 'row deleted');
       deps.onCommitted?.(keyOf(kind.kind, namespace, name), result);
       enqueueDependents(kind, namespace, name, object);
@@ -160,6 +178,7 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         throw error;
       }
       if (result.plan.type !== 'none') {
+        deps.metrics?.committed(kind.kind, result.plan.type);
         log.info({ change: result.plan.type, configVersion: result.configVersion }, 'row stored');
         deps.onCommitted?.(key, result);
         enqueueDependents(kind, namespace, name, object);
@@ -174,8 +193,9 @@ export function createReconciler(deps: ReconcilerDeps): Reconciler {
         message: readyMessage(kind, namespace, deps.policy.installationNamespace),
         extra: resolution.statusExtra,
       });
-      // Spend and delivery progress change without a spec change: refresh their status.
-      return kind.kind === 'Budget' || kind.kind === 'AuditSink' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
+      // Delivery progress changes without a spec change: refresh its status. Budget, RateLimit and
+      // Provider figures are re-read when what they come from moved (live-status-watch.ts).
+      return kind.kind === 'AuditSink' ? { requeueAfterMs: deps.budgetStatusMs } : undefined;
     },
   };
 }

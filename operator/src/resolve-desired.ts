@@ -10,6 +10,7 @@ import { auditSinkProgress } from './audit-sink/audit-sink-progress.ts';
 import { budgetSpend } from './budget-spend.ts';
 import { type OperatorKind, providerSecretLabel } from './kinds.ts';
 import type { KubeObject } from './kube/kube-client.ts';
+import { providerHealth, rateLimitUsage } from './live-status.ts';
 import type { DesiredRow } from './plan-resource.ts';
 import type { ResourceSource } from './resource-source.ts';
 
@@ -119,7 +120,10 @@ export async function resolveDesired(
         desired: { ...desired, apiKeyFingerprint: fingerprint },
         apiKey,
         secretName: ref.name,
-        statusExtra: { apiKeyFingerprint: fingerprint.slice('sha256:'.length, 'sha256:'.length + 8) },
+        statusExtra: {
+          apiKeyFingerprint: fingerprint.slice('sha256:'.length, 'sha256:'.length + 8),
+          ...(await providerHealth(deps.db, `${namespace}/${object.metadata.name}`, deps.now())),
+        },
       };
     }
     case 'Model': {
@@ -244,7 +248,7 @@ export async function resolveDesired(
       return { ok: true, desired, apiKey: null, statusExtra };
     }
     case 'RateLimit':
-      return { ok: true, desired, apiKey: null, statusExtra: {} };
+      return { ok: true, desired, apiKey: null, statusExtra: await rateLimitUsage(deps.db, deps.uid, deps.now()) };
     case 'AuditSink': {
       // A sink receives the whole installation's audit log: in a team's namespace it would hand
       // every other team's changes and rejections to whoever may create it there (ADR 0120).

@@ -15,6 +15,8 @@ export type WorkQueue = {
   addAfter(key: string, ms: number): void;
   /** Keys waiting, being processed or scheduled. */
   pending(): number;
+  /** The same, by state, for metrics; `retrying` keys failed last time and wait in backoff. */
+  stats(): { queued: number; active: number; scheduled: number; retrying: number };
   /** Resolves when nothing is queued or running (scheduled retries do not count). */
   idle(): Promise<void>;
   shutdown(): Promise<void>;
@@ -111,6 +113,7 @@ export function createWorkQueue(options: WorkQueueOptions): WorkQueue {
     add,
     addAfter,
     pending: () => queue.length + active + scheduled.size,
+    stats: () => ({ queued: queue.length, active, scheduled: scheduled.size, retrying: failures.size }),
     idle: () =>
       active === 0 && queue.length === 0
         ? Promise.resolve()

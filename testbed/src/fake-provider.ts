@@ -253,6 +253,36 @@ type ToolCall = { name: string; input: unknown; custom?: true };
 
 /** The tool the last user turn asks for, if the request offers it and has not answered it yet. */
 function requestedToolCall(body: Json): ToolCall | null {
+  return requestedToolCalls(body)[0] ?? null;
+}
+
+/**
+ * Every tool the last user turn asks for: several `CALL_TOOL:` markers (each followed by the next
+ * or by the end of the text) make parallel tool calls, as a model calling two tools at once.
+ */
+function requestedToolCalls(body: Json): ToolCall[] {
+  const last = lastTurn(body);
+  const content = last?.['content'];
+  const blocks = Array.isArray(content) ? (content as Json[]) : [{ type: 'text', text: content }];
+  if (last?.['role'] === 'tool' || last?.['type'] === 'function_call_output' || last?.['type'] === 'custom_tool_call_output') return [];
+  const calls: ToolCall[] = [];
+  for (const block of blocks) {
+    if (block['type'] === 'tool_result') return [];
+    const value = typeof block['text'] === 'string' ? block['text'] : '';
+    for (const match of value.matchAll(/CALL_TOOL:([A-Za-z0-9_-]+):(\{.*?\})(?=\s*(?:CALL_TOOL:|$))/gs)) {
+      try {
+        calls.push({ name: match[1]!, input: JSON.parse(match[2]!) });
+      } catch {
+        return [];
+      }
+    }
+  }
+  if (calls.length > 1) return calls;
+  const one = singleToolCall(body);
+  return one ? [one] : [];
+}
+
+function singleToolCall(body: Json): ToolCall | null {
   const last = lastTurn(body);
   if (!last) return null;
   const content = last['content'];
@@ -398,7 +428,16 @@ function lastTurn(body: Json): Json | undefined {
 function toolResultText(body: Json): string | null {
   const last = lastTurn(body);
   if (!last) return null;
-  if (last['role'] === 'tool') return String(last['content']);
+  if (last['role'] === 'tool') {
+    // Parallel calls answer as consecutive tool messages: the model reads them all.
+    const messages = body['messages'] as Json[];
+    let first = messages.length - 1;
+    while (first > 0 && messages[first - 1]!['role'] === 'tool') first--;
+    return messages
+      .slice(first)
+      .map((m) => String(m['content']))
+      .join(' | ');
+  }
   if (last['type'] === 'function_call_output' || last['type'] === 'custom_tool_call_output') {
     const output = last['output'];
     // A Responses tool output is a string or a list of content parts.
@@ -406,12 +445,11 @@ function toolResultText(body: Json): string | null {
   }
   const content = last['content'];
   if (!Array.isArray(content)) return null;
-  const result = (content as Json[]).find((block) => block['type'] === 'tool_result');
-  if (!result) return null;
-  const inner = result['content'];
-  if (typeof inner === 'string') return inner;
-  if (Array.isArray(inner)) return (inner as Json[]).map((part) => String(part['text'] ?? '')).join('');
-  return '';
+  const results = (content as Json[]).filter((block) => block['type'] === 'tool_result');
+  if (results.length === 0) return null;
+  const textOf = (inner: unknown) =>
+    typeof inner === 'string' ? inner : Array.isArray(inner) ? (inner as Json[]).map((part) => String(part['text'] ?? '')).join('') : '';
+  return results.map((result) => textOf(result['content'])).join(' | ');
 }
 
 /**
@@ -432,15 +470,18 @@ function id(prefix: string): string {
 
 function anthropicMessages(req: IncomingMessage, res: ServerResponse, body: Json, text: string, latency: number): void {
   const replyText = replyFor(body, text);
-  const call = requestedToolCall(body);
+  const calls = requestedToolCalls(body);
+  const call = calls[0];
   const usage = usageNumbers(req.headers, body, replyText);
   const messageId = id('msg_');
   const model = String(body['model']);
   const stopReason = call ? 'tool_use' : 'end_turn';
-  const toolId = id('toolu_');
+  const toolIds = calls.map(() => id('toolu_'));
   if (body['stream'] !== true) {
     const content: Json[] = [{ type: 'text', text: call ? 'Let me use a tool.' : replyText }];
-    if (call) content.push({ type: 'tool_use', id: toolId, name: call.name, input: call.input });
+    calls.forEach((c, i) => {
+      content.push({ type: 'tool_use', id: toolIds[i], name: c.name, input: c.input });
+    });
     sendJson(res, 200, {
       id: messageId,
       type: 'message',
@@ -488,14 +529,15 @@ function anthropicMessages(req: IncomingMessage, res: ServerResponse, body: Json
     events.push(event('content_block_delta', { index: 0, delta: { type: 'text_delta', text: piece } }));
   }
   events.push(event('content_block_stop', { index: 0 }));
-  if (call) {
-    events.push(event('content_block_start', { index: 1, content_block: { type: 'tool_use', id: toolId, name: call.name, input: {} } }));
-    const json = JSON.stringify(call.input);
+  calls.forEach((c, i) => {
+    const index = i + 1;
+    events.push(event('content_block_start', { index, content_block: { type: 'tool_use', id: toolIds[i], name: c.name, input: {} } }));
+    const json = JSON.stringify(c.input);
     for (const piece of json.match(/.{1,16}/gs) ?? []) {
-      events.push(event('content_block_delta', { index: 1, delta: { type: 'input_json_delta', partial_json: piece } }));
+      events.push(event('content_block_delta', { index, delta: { type: 'input_json_delta', partial_json: piece } }));
     }
-    events.push(event('content_block_stop', { index: 1 }));
-  }
+    events.push(event('content_block_stop', { index }));
+  });
   events.push(
     event('message_delta', { delta: { stop_reason: stopReason, stop_sequence: null }, usage: { output_tokens: usage.output } }),
     event('message_stop', {}),
@@ -505,7 +547,8 @@ function anthropicMessages(req: IncomingMessage, res: ServerResponse, body: Json
 
 function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, text: string, latency: number): void {
   const replyText = replyFor(body, text);
-  const call = requestedToolCall(body);
+  const calls = requestedToolCalls(body);
+  const call = calls[0];
   const usage = usageNumbers(req.headers, body, replyText);
   const completionId = id('chatcmpl-');
   const created = Math.floor(Date.now() / 1000);
@@ -517,11 +560,15 @@ function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, 
     prompt_tokens_details: { cached_tokens: usage.cacheRead, audio_tokens: 0 },
     completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 0, accepted_prediction_tokens: 0, rejected_prediction_tokens: 0 },
   };
-  const callId = id('call_');
+  const callIds = calls.map(() => id('call_'));
   if (body['stream'] !== true) {
     const message: Json = { role: 'assistant', content: call ? null : replyText, refusal: null, annotations: [] };
     if (call)
-      message['tool_calls'] = [{ id: callId, type: 'function', function: { name: call.name, arguments: JSON.stringify(call.input) } }];
+      message['tool_calls'] = calls.map((c, i) => ({
+        id: callIds[i],
+        type: 'function',
+        function: { name: c.name, arguments: JSON.stringify(c.input) },
+      }));
     sendJson(res, 200, {
       id: completionId,
       object: 'chat.completion',
@@ -551,21 +598,24 @@ function chatCompletions(req: IncomingMessage, res: ServerResponse, body: Json, 
   };
   const events = [chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }])];
   if (call) {
-    events.push(
-      chunk([
-        {
-          index: 0,
-          delta: { tool_calls: [{ index: 0, id: callId, type: 'function', function: { name: call.name, arguments: '' } }] },
-          logprobs: null,
-          finish_reason: null,
-        },
-      ]),
-    );
-    for (const piece of JSON.stringify(call.input).match(/.{1,16}/gs) ?? []) {
+    // Parallel calls stream one after another, each under its own index, as OpenAI's do.
+    calls.forEach((c, index) => {
       events.push(
-        chunk([{ index: 0, delta: { tool_calls: [{ index: 0, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }]),
+        chunk([
+          {
+            index: 0,
+            delta: { tool_calls: [{ index, id: callIds[index], type: 'function', function: { name: c.name, arguments: '' } }] },
+            logprobs: null,
+            finish_reason: null,
+          },
+        ]),
       );
-    }
+      for (const piece of JSON.stringify(c.input).match(/.{1,16}/gs) ?? []) {
+        events.push(
+          chunk([{ index: 0, delta: { tool_calls: [{ index, function: { arguments: piece } }] }, logprobs: null, finish_reason: null }]),
+        );
+      }
+    });
   } else {
     for (const piece of replyText.match(/.{1,12}/gs) ?? []) {
       events.push(chunk([{ index: 0, delta: { content: piece }, logprobs: null, finish_reason: null }]));
@@ -756,10 +806,33 @@ const sseHeaders = { 'content-type': 'text/event-stream; charset=utf-8', 'cache-
 /** The faults of `x-fake-fault` (see the module comment). */
 function misbehave(req: IncomingMessage, res: ServerResponse, fault: string, body: Json | null): void {
   const model = String(body?.['model'] ?? 'unknown');
-  const start = `event: message_start\ndata: ${JSON.stringify({
-    type: 'message_start',
-    message: { id: id('msg_'), type: 'message', role: 'assistant', model, content: [], usage: { input_tokens: 10, output_tokens: 1 } },
-  })}\n\n`;
+  // The first event of a stream in the wire format of the path asked for.
+  const path = (req.url ?? '').split('?')[0]!;
+  const start = path.endsWith('/chat/completions')
+    ? `data: ${JSON.stringify({
+        id: id('chatcmpl-'),
+        object: 'chat.completion.chunk',
+        created: Math.floor(Date.now() / 1000),
+        model,
+        choices: [{ index: 0, delta: { role: 'assistant', content: '' }, logprobs: null, finish_reason: null }],
+      })}\n\n`
+    : path.endsWith('/responses')
+      ? `event: response.created\ndata: ${JSON.stringify({
+          type: 'response.created',
+          sequence_number: 0,
+          response: { id: id('resp_'), object: 'response', status: 'in_progress', model, output: [], usage: null },
+        })}\n\n`
+      : `event: message_start\ndata: ${JSON.stringify({
+          type: 'message_start',
+          message: {
+            id: id('msg_'),
+            type: 'message',
+            role: 'assistant',
+            model,
+            content: [],
+            usage: { input_tokens: 10, output_tokens: 1 },
+          },
+        })}\n\n`;
   switch (fault) {
     case 'hang':
       return; // the socket stays open until the client gives up

@@ -58,7 +58,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   project.provide('postgresTemplate', pg.template);
 
   let kubeconfigPath: string | null = null;
-  if (project.name === 'kube' || project.name === 'e2e') {
+  if (project.name === 'kube' || project.name === 'e2e' || project.name === 'enterprise') {
     const crdDir = new URL('../../crds/', import.meta.url).pathname;
     shared.controlPlane ??= import('./control-plane.ts').then(({ startControlPlane }) => startControlPlane({ crdDir }));
     kubeconfigPath = (await shared.controlPlane).kubeconfigPath;

@@ -5,11 +5,13 @@ import { CodeVectorError } from '@codevector/core/errors';
 import fastifyCookie from '@fastify/cookie';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import type { AppDeps } from './app-deps.ts';
 import { auditRoutes } from './audit/audit-routes.ts';
 import { authRoutes } from './auth/auth-routes.ts';
 import { oidcRoutes } from './auth/oidc-routes.ts';
 import { createSessionGuard } from './auth/session-guard.ts';
+import { registerConsoleMetrics } from './console-metrics.ts';
 import { handleError } from './http/http-errors.ts';
 import { insightRoutes } from './insights/insight-routes.ts';
 import { apiKeyRoutes } from './people/api-key-routes.ts';
@@ -19,7 +21,7 @@ import { resourceRoutes } from './resources/resource-routes.ts';
 import { scimRoutes } from './scim/scim-routes.ts';
 
 /** Builds the console API (and web host) without listening; main.ts and tests call this. */
-export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
+export async function buildApp(deps: AppDeps, options: { metricsRegistry?: Registry } = {}): Promise<FastifyInstance> {
   const app = Fastify({
     loggerInstance: deps.logger as FastifyBaseLogger,
     // Only the named proxies' X-Forwarded-* count (request.ip, request.protocol); false otherwise.
@@ -32,6 +34,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.setErrorHandler(handleError);
 
   app.addHook('onRequest', createSessionGuard(deps.sessions));
+  if (options.metricsRegistry) registerConsoleMetrics(app, options.metricsRegistry);
 
   app.addHook('onSend', async (request, reply) => {
     void reply.header('x-content-type-options', 'nosniff');
@@ -51,6 +54,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   // headers above are on the root instance, so every plugin inherits them.
   await app.register(authRoutes, {
     config: deps.config,
+    pool: deps.pool,
     sessions: deps.sessions,
     throttle: deps.throttle,
     identityProvider: deps.identityProvider,

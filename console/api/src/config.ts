@@ -11,6 +11,9 @@ export const consoleConfigSchema = z.object({
   DATABASE_URL: z.string().url(),
   PORT: z.coerce.number().int().min(0).max(65_535).default(8080),
   HOST: z.string().default('127.0.0.1'),
+  /** Prometheus metrics (and /healthz, /readyz) on their own port, away from users; unset = not served (the chart sets 9464). */
+  METRICS_PORT: z.coerce.number().int().min(0).max(65_535).optional(),
+  METRICS_HOST: z.string().default('127.0.0.1'),
   LOG_LEVEL: z.string().default('info'),
   /** Mixed into session token hashing; rotate it to sign everyone out. At least 32 characters. */
   SESSION_SECRET: z.string().min(32, 'SESSION_SECRET must be at least 32 characters'),

@@ -1,5 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { createLogger } from '@codevector/core/logger';
+import { createMetricsRegistry, startMetricsServer } from '@codevector/core/metrics-server';
 import { startAuditAnchorer } from './audit/audit-anchor.ts';
 import { startAuditSealer } from './audit/audit-sealer.ts';
 import { ensureBootstrapAdmin } from './auth/bootstrap-admin.ts';
@@ -22,7 +23,13 @@ if (config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL && config.CODEVECTOR_BOOTSTRAP_ADMIN
   );
   logger.info({ email: config.CODEVECTOR_BOOTSTRAP_ADMIN_EMAIL, outcome }, 'bootstrap admin checked');
 }
-const app = await buildApp(deps);
+const metricsRegistry = createMetricsRegistry('console');
+const app = await buildApp(deps, { metricsRegistry });
+// Metrics on their own port: the console's port faces users through the ingress.
+const metricsServer =
+  config.METRICS_PORT === undefined
+    ? null
+    : await startMetricsServer({ registry: metricsRegistry, port: config.METRICS_PORT, host: config.METRICS_HOST });
 const stopSealer =
   config.AUDIT_SEALER_ENABLED === 'true' ? startAuditSealer(deps.pool, logger, config.AUDIT_SEALER_INTERVAL_MS) : async () => {};
 const stopAnchorer = deps.anchor
@@ -44,6 +51,7 @@ for (const signal of ['SIGTERM', 'SIGINT'] as const) {
     // Stop taking requests, let in-flight ones (exports included) finish, then release the pools.
     void (async () => {
       await app.close();
+      await metricsServer?.close();
       await stopSealer();
       await stopAnchorer();
       await deps.close();

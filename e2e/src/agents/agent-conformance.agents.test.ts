@@ -232,7 +232,6 @@ describe(`Codex ${codexVersion}`, () => {
     options: { key?: string; files?: Record<string, string>; home?: string; resume?: boolean; keep?: boolean; work?: string } = {},
   ) => {
     const home = options.home ?? (await scratch('codex')).home;
-    await mkdir(path.join(home, '.codex'), { recursive: true });
     const run = await runCodex({
       home,
       prompt,
@@ -263,7 +262,6 @@ describe(`Codex ${codexVersion}`, () => {
 
       it(`long session (${sessionTurns} turns, ≥150 KB bodies)`, async () => {
         const { home, work } = await scratch('codex-session');
-        await mkdir(path.join(home, '.codex'), { recursive: true });
         for (let i = 1; i <= sessionTurns; i++) {
           const run = await codex(surface, turnText(i), { home, work, resume: i > 1, keep: true });
           expect(run.code, `turn ${i}: ${run.all}`).toBe(0);
@@ -276,8 +274,11 @@ describe(`Codex ${codexVersion}`, () => {
         const run = await codex(surface, 'Say hello.', {});
         expect(run.code).toBe(0);
         // Codex sends no custom headers per run; the fault goes in through the provider's config.
+        const cutHome = (await scratch('codex-cut')).home;
+        // Codex refuses to start without its home folder.
+        await mkdir(path.join(cutHome, '.codex'), { recursive: true });
         const cut = await runCodex({
-          home: (await scratch('codex-cut')).home,
+          home: cutHome,
           prompt: 'Say hello.',
           config: [
             ...sse(surface, users.main.key).config,
@@ -286,7 +287,6 @@ describe(`Codex ${codexVersion}`, () => {
           env: { CODEVECTOR_API_KEY: users.main.key },
           allowFailure: true,
         });
-        console.log(`codex cut: ${cut.code} ${cut.stdout.slice(-1500)} ${cut.stderr.slice(-1500)}`);
         expect(cut.code, `${cut.stdout}\n${cut.stderr}`).not.toBe(0);
         const rows = await waitFor(async () => {
           const all = await usageOf(users.main.keyId, surface.model);
@@ -317,21 +317,32 @@ describe(`Codex ${codexVersion}`, () => {
         expect(run.all).toContain(surface.model);
       });
 
-      if (!surface.translated) {
-        it('Responses WebSocket (the built-in provider)', async () => {
-          const { home } = await scratch('codex-ws');
-          await mkdir(path.join(home, '.codex'), { recursive: true });
-          fx.fake.websocketMessages.length = 0;
-          const run = await runCodex({
-            home,
-            prompt: 'Say hello.',
-            config: [`openai_base_url="${fx.base}/v1"`, `model="${surface.model}"`],
-            env: { CODEX_API_KEY: users.main.key },
-          });
-          expect(run.lastMessage.trim()).toBe('Hello from the fake provider.');
-          expect(fx.fake.websocketMessages.length).toBeGreaterThan(0);
+      it('Responses WebSocket (the built-in provider)', async () => {
+        const { home } = await scratch('codex-ws');
+        await mkdir(path.join(home, '.codex'), { recursive: true });
+        fx.fake.websocketMessages.length = 0;
+        const before = fx.fake.requests.length;
+        const run = await runCodex({
+          home,
+          prompt: 'Say hello.',
+          config: [`openai_base_url="${fx.base}/v1"`, `model="${surface.model}"`],
+          env: { CODEX_API_KEY: users.main.key },
         });
-      }
+        expect(run.lastMessage.trim()).toBe('Hello from the fake provider.');
+        if (!surface.translated) expect(fx.fake.websocketMessages.length).toBeGreaterThan(0);
+        else {
+          // The gateway answered the socket itself, from a Messages request (ADR 0124).
+          const sent = fx.fake.requests.slice(before).filter((r) => (r.json as { model?: string } | null)?.model === surface.upstream);
+          expect(sent.map((r) => r.url)).toContain('/v1/messages');
+          const rows = await waitFor(async () => {
+            const found = await fx.pool.any(sql.type(z.object({ cost: z.string() }))`
+              select cost_usd::text as cost from usage
+              where api_key_id = ${users.main.keyId} and model = ${surface.model} and endpoint = 'responses.websocket'`);
+            return found.length > 0 ? found : null;
+          });
+          expect(rows.some((r) => Number(r.cost) > 0)).toBe(true);
+        }
+      });
     });
   }
 });

@@ -42,6 +42,13 @@ export function account(
   if (entry.rateTicket) rateLimiter.addTokens(entry.rateTicket, used.input + used.output + used.cacheRead + used.cacheWrite);
   if (entry.usageKnown && entry.status < 400) outputEstimator.observe(model.modelName, used.output);
   metrics.request(entry.endpointName, entry.status);
+  metrics.requestDuration(entry.endpointName, (performance.now() - entry.started) / 1000);
+  // 499: the client left before the upstream answered; the upstream is not to blame. A failure
+  // with no response headers never reached an answer: its 502/504 is the gateway's, so status 0.
+  if (entry.outcome !== 'client_aborted') {
+    const failedUnanswered = entry.ttfbMs === null && (entry.outcome === 'upstream_error' || entry.outcome === 'upstream_timeout');
+    metrics.upstreamOutcome(provider.ref, failedUnanswered ? 0 : entry.status, entry.outcome);
+  }
   metrics.tokens(model.modelName, 'input', used.input);
   metrics.tokens(model.modelName, 'output', used.output);
   metrics.tokens(model.modelName, 'cache_read', used.cacheRead);

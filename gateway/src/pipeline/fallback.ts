@@ -49,6 +49,7 @@ export function recordFailedAttempt(
 ): void {
   const { routed, upstream } = attempt;
   deps.metrics.fallback(routed.model.modelName, upstream.provider.ref, attempt.status);
+  deps.metrics.upstreamOutcome(upstream.provider.ref, attempt.status, 'fallback');
   deps.logger.warn(
     {
       requestId: attempt.requestId,

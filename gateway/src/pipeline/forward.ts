@@ -1,8 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { StringDecoder } from 'node:string_decoder';
 import type { Dispatcher } from 'undici';
 import type { BudgetTicket } from '../budget-ledger.ts';
 import type { RateLimitTicket } from '../rate-limiter.ts';
 import type { CompiledSnapshot, RoutedModel } from '../snapshot-store.ts';
+import { translateError, translateFor } from '../translate/translate-for.ts';
+import { type StreamTranslator, type TranslateContext, TranslationError, type Translator } from '../translate/translator.ts';
 import { createSseUsageTap, emptyUsage, estimateInputTokens, partialUsage, type SseUsageTap, type Usage, usageFromJson } from '../usage.ts';
 import { account } from './account.ts';
 import type { HttpContext, ProxyDeps } from './endpoint.ts';
@@ -134,6 +137,26 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     });
   };
 
+  // count_tokens for a Model on an OpenAI-wire Provider, which has no such endpoint: estimated
+  // here, and marked so (ADR 0124).
+  if (endpoint.name === 'messages.count_tokens' && provider.provider.type !== 'anthropic') {
+    status = 200;
+    finish(null, false);
+    const payload = JSON.stringify({ input_tokens: estimateInputTokens(body), estimated: true });
+    res.writeHead(200, [
+      'content-type',
+      'application/json',
+      'content-length',
+      String(Buffer.byteLength(payload)),
+      'x-codevector-token-count',
+      'estimated',
+      'x-codevector-request-id',
+      ctx.requestId,
+    ]);
+    res.end(payload);
+    return;
+  }
+
   if (!provider.apiKey) {
     finish(null, false);
     return refuseHttp(deps, ctx, refusal('GW_PROVIDER_KEY_MISSING', `The provider ${provider.ref} has no API key configured yet.`));
@@ -152,15 +175,44 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     path = path.replace('/chat/completions', '/responses');
     format = 'openai-responses';
   }
+  // Another API upstream (ADR 0124): this attempt's Provider gets a body built for its API, and
+  // its answer is rewritten into the client's. Policies already ran on the client's body.
+  const translator: Translator | null = format && endpoint.metered ? translateFor(format, provider.provider.type) : null;
+  let translation: { translator: Translator; ctx: TranslateContext & { includeUsage: boolean } } | null = null;
+  if (translator) {
+    const tctx = {
+      clientModel: String(body['model']),
+      upstreamModel: upstream.upstreamModel,
+      providerType: provider.provider.type,
+      clientBody: format === 'openai-responses' ? body : undefined,
+      includeUsage: (body['stream_options'] as Record<string, unknown> | undefined)?.['include_usage'] === true,
+    };
+    let built: ReturnType<Translator['request']>;
+    try {
+      built = translator.request(body, tctx);
+    } catch (error) {
+      if (!(error instanceof TranslationError)) throw error;
+      status = 400;
+      finish(null, false);
+      return refuseHttp(deps, ctx, refusal('GW_BAD_REQUEST', error.message));
+    }
+    translation = { translator, ctx: tctx };
+    metrics.translated(format!, translator.upstreamFormat);
+    path = built.path;
+    format = translator.upstreamFormat;
+    forwardBody = Buffer.from(JSON.stringify(built.body));
+    modified = true;
+  }
   // Top-level changes are spliced into the client's bytes (request-document.ts); only a redacted
   // body, changed deep inside, is serialised again.
+  // A translated body was built whole above (with its own include_usage).
   const changes: Record<string, unknown> = {};
-  if (upstream.upstreamModel !== model.modelName || body['model'] !== upstream.upstreamModel) {
+  if (!translation && (upstream.upstreamModel !== model.modelName || body['model'] !== upstream.upstreamModel)) {
     body['model'] = upstream.upstreamModel;
     changes['model'] = upstream.upstreamModel;
     modified = true;
   }
-  if (format === 'openai-chat' && body['stream'] === true) {
+  if (!translation && format === 'openai-chat' && body['stream'] === true) {
     const options = body['stream_options'] as Record<string, unknown> | undefined;
     if (options?.['include_usage'] !== true) {
       body['stream_options'] = { ...(options ?? {}), include_usage: true };
@@ -169,7 +221,7 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       stripUsageChunk = true;
     }
   }
-  if (modified) {
+  if (modified && !translation) {
     forwardBody = args.redacted || !args.index ? Buffer.from(JSON.stringify(body)) : spliceTopLevel(args.plain, args.index, changes);
   }
   const upstreamPath =
@@ -187,7 +239,17 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     if (modified && name === 'content-encoding') continue;
     if (stripUsageChunk && name === 'accept-encoding') continue;
     if (extra.names.has(name)) continue;
+    // A translated answer is read as text, and the other API's version headers mean nothing upstream.
+    if (
+      translation &&
+      (name === 'accept-encoding' || name === 'anthropic-version' || name === 'anthropic-beta' || name === 'openai-beta')
+    ) {
+      continue;
+    }
     headers.push(name, rawHeaders[i + 1]!);
+  }
+  if (translation && provider.provider.type === 'anthropic' && !extra.names.has('anthropic-version')) {
+    headers.push('anthropic-version', '2023-06-01');
   }
   if (provider.provider.type === 'anthropic') headers.push('x-api-key', provider.apiKey);
   else headers.push('authorization', `Bearer ${provider.apiKey}`);
@@ -215,6 +277,8 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
     let encoding: string | undefined;
     let decompress: ReturnType<typeof decompressorFor> = null;
     let stripper: ReturnType<typeof createUsageStripper> | null = null;
+    let rewrite: StreamTranslator | null = null;
+    let translatedChunk: ((chunk: Buffer) => void) | null = null;
     const onDrain = () => controller?.resume();
     const handler: Dispatcher.DispatchHandler = {
       onRequestStart(ctrl) {
@@ -246,10 +310,36 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
         responseHeaders.push('x-codevector-request-id', ctx.requestId);
         encoding = upstreamHeaders['content-encoding'] as string | undefined;
         streaming = String(upstreamHeaders['content-type'] ?? '').startsWith('text/event-stream');
+        if (translation) {
+          // The client gets its own API's framing: the upstream's content headers do not apply.
+          for (let i = responseHeaders.length - 2; i >= 0; i -= 2) {
+            const name = responseHeaders[i]!;
+            if (name === 'content-type' || name === 'content-encoding') responseHeaders.splice(i, 2);
+          }
+          responseHeaders.push('content-type', streaming ? 'text/event-stream; charset=utf-8' : 'application/json');
+        }
         if (streaming) {
           res.writeHead(status, responseHeaders);
           tap = format ? createSseUsageTap(format) : null;
-          if (stripUsageChunk) stripper = createUsageStripper();
+          if (translation) {
+            rewrite = translation.translator.stream(translation.ctx);
+            decompress = decompressorFor(encoding);
+            const sink = tap;
+            const rewriter = rewrite;
+            // Whole characters only: a chunk may end inside a multi-byte one.
+            const text = new StringDecoder('utf8');
+            const relay = (chunk: Buffer) => {
+              const piece = text.write(chunk);
+              sink?.push(piece);
+              const out = rewriter.push(piece);
+              if (out && !res.write(out)) {
+                controller?.pause();
+                res.once('drain', onDrain);
+              }
+            };
+            if (decompress) decompress.on('data', relay);
+            else translatedChunk = relay;
+          } else if (stripUsageChunk) stripper = createUsageStripper();
           else if (tap) {
             decompress = decompressorFor(encoding);
             const sink = tap;
@@ -262,6 +352,11 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       onResponseData(ctrl, chunk) {
         if (!streaming) {
           chunks.push(chunk);
+          return;
+        }
+        if (rewrite) {
+          if (decompress) decompress.write(chunk);
+          else translatedChunk!(chunk);
           return;
         }
         let out: Buffer | string = chunk;
@@ -289,15 +384,28 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
               known = null;
             }
           }
-          pendingHeaders!.push('content-length', String(payload.length));
+          let answer = payload;
+          if (translation) {
+            const translated = translateAnswer(translation, payload, encoding, status, endpoint.surface);
+            answer = translated.body;
+            if (translated.status !== status) {
+              status = translated.status;
+              outcome = 'upstream_error';
+            }
+          }
+          pendingHeaders!.push('content-length', String(answer.length));
           res.writeHead(status, pendingHeaders!);
-          res.end(payload);
+          res.end(answer);
           finish(known);
           resolve(null);
           return;
         }
         const rest = stripper?.flush();
         if (rest) res.write(rest);
+        const finishRewrite = () => {
+          const tail = rewrite?.end();
+          if (tail) res.write(tail);
+        };
         const done = () => {
           res.end();
           const usageTap = tap as SseUsageTap | null;
@@ -306,8 +414,15 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
           finish(usageTap?.inputSeen && usageTap.outputSeen ? usageTap.usage : null);
           resolve(null);
         };
-        if (decompress) decompress.end(done);
-        else done();
+        if (decompress)
+          decompress.end(() => {
+            finishRewrite();
+            done();
+          });
+        else {
+          finishRewrite();
+          done();
+        }
       },
       onResponseError(_ctrl, error) {
         if (status === 0) {
@@ -384,4 +499,29 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
       ),
     );
   });
+}
+
+/** A whole upstream answer in the client's API: a translated body, or the error in the client's shape. */
+function translateAnswer(
+  translation: { translator: Translator; ctx: TranslateContext },
+  payload: Buffer,
+  encoding: string | undefined,
+  status: number,
+  surface: HttpContext['surface'],
+): { status: number; body: Buffer } {
+  let text = '';
+  try {
+    text = decodeBody(payload, encoding).toString('utf8');
+  } catch {
+    text = '';
+  }
+  if (status >= 400) return { status, body: Buffer.from(translateError(surface, status, text)) };
+  try {
+    const parsed = JSON.parse(text) as Record<string, unknown>;
+    return { status, body: Buffer.from(JSON.stringify(translation.translator.response(parsed, translation.ctx))) };
+  } catch {
+    // Nothing the client's API could carry: a 502, as for an upstream that answered garbage.
+    const message = JSON.stringify({ error: { message: 'The provider answered with a body that could not be read.' } });
+    return { status: 502, body: Buffer.from(translateError(surface, 502, message)) };
+  }
 }

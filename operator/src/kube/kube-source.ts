@@ -273,7 +273,8 @@ export function statusPatch(object: KubeObject, status: ResourceStatus, now = ne
     previous.message === status.message &&
     previous.observedGeneration === generation &&
     current['observedGeneration'] === generation &&
-    Object.entries(extra).every(([key, value]) => stableStringify(current[key]) === stableStringify(value));
+    // null removes a field (merge patch), so it equals a field that is absent.
+    Object.entries(extra).every(([key, value]) => stableStringify(current[key] ?? null) === stableStringify(value ?? null));
   if (same) return null;
   return {
     ...extra,

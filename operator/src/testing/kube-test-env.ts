@@ -3,6 +3,7 @@ import { createPool, type DatabasePool, sql } from '@codevector/core/create-pool
 import { createLogger } from '@codevector/core/logger';
 import { webhookClientCaFor } from '@codevector/testbed/control-plane';
 import { kubeRequest } from '@codevector/testbed/kube-request';
+import type { Registry } from 'prom-client';
 import { z } from 'zod';
 import { buildOperator, type Operator } from '../build-operator.ts';
 import { loadOperatorConfig, type OperatorConfig } from '../config.ts';
@@ -19,7 +20,12 @@ export type KubeTestEnv = {
   client: KubeClient;
   config: OperatorConfig;
   /** Starts an operator (and its webhook unless disabled) watching only this namespace; `client` replaces the admin client. */
-  startOperator(options?: { webhook?: boolean; env?: Record<string, string>; client?: KubeClient }): Promise<RunningOperator>;
+  startOperator(options?: {
+    webhook?: boolean;
+    env?: Record<string, string>;
+    client?: KubeClient;
+    metricsRegistry?: Registry;
+  }): Promise<RunningOperator>;
   /** A request to the apiserver as `user` (admin credentials + Impersonate-User). */
   as<T = KubeObject>(
     user: string,
@@ -86,7 +92,13 @@ export async function createKubeTestEnv(prefix: string): Promise<KubeTestEnv> {
       const own = options.client ?? client;
       const webhook = options.webhook === false ? null : await startWebhook({ config: cfg, db, log, client: own, waitUntilCalled: true });
       if (webhook) webhookName = cfg.CODEVECTOR_WEBHOOK_CONFIG_NAME;
-      const operator = buildOperator({ config: cfg, db, log, source: { type: 'kubernetes', client: own } });
+      const operator = buildOperator({
+        config: cfg,
+        db,
+        log,
+        source: { type: 'kubernetes', client: own },
+        metricsRegistry: options.metricsRegistry,
+      });
       await operator.start();
       await operator.leading();
       let stopped = false;

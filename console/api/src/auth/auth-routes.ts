@@ -1,4 +1,6 @@
+import type { DatabasePool } from '@codevector/core/create-pool';
 import { CodeVectorError } from '@codevector/core/errors';
+import { writeAuditEntry } from '@codevector/core/write-audit-entry';
 import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ConsoleConfig } from '../config.ts';
 import type { Ok } from '../http/http-contract.ts';
@@ -15,6 +17,7 @@ export const sessionCookie = 'cv_session';
 // naming it here would loop auth/ back onto it.
 type AuthRoutesOptions = {
   config: Pick<ConsoleConfig, 'COOKIE_SECURE' | 'CONSOLE_LOCAL_LOGIN'>;
+  pool: DatabasePool;
   sessions: SessionStore;
   throttle: LoginThrottle;
   identityProvider: PasswordIdentityProvider;
@@ -39,13 +42,37 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, dep
     const device = request.cookies[deviceCookie];
     await deps.throttle.assertAllowed(input.email, request.ip, device);
     const identity = await deps.identityProvider.authenticate(input.email, input.password);
+    // Password sign-ins are on the record like SSO ones (ADR 0305): who, from where, never the
+    // password. Attempts the throttle refused before checking are not: they checked nothing.
+    const email = input.email.slice(0, 320);
     if (!identity) {
       await deps.throttle.recordFailure(input.email, request.ip, device);
       request.log.info({ email: input.email, ip: request.ip }, 'sign-in failed');
+      await deps.pool.transaction((tx) =>
+        writeAuditEntry(tx, {
+          action: 'user.sign_in_failed',
+          targetType: 'user',
+          targetName: email,
+          actor: email,
+          actorSource: 'console',
+          detail: { idp: 'local', reason: 'wrong e-mail or password, or a disabled account', ip: request.ip },
+        }),
+      );
       throw new CodeVectorError('CON_INVALID_CREDENTIALS');
     }
     const deviceToken = await deps.throttle.recordSuccess(input.email, request.ip, device);
     const created = await deps.sessions.create(identity, { userAgent: request.headers['user-agent'], ip: request.ip });
+    await deps.pool.transaction((tx) =>
+      writeAuditEntry(tx, {
+        action: 'user.signed_in',
+        targetType: 'user',
+        targetId: identity.userId,
+        targetName: email,
+        actor: email,
+        actorSource: 'console',
+        detail: { idp: 'local', ip: request.ip },
+      }),
+    );
     const secure = secureCookie(deps, request);
     setSessionCookie(reply, created.token, created.expiresAt, secure);
     // Proof that this browser signed in to this account before: its attempts skip the
@@ -63,7 +90,22 @@ export const authRoutes: FastifyPluginAsync<AuthRoutesOptions> = async (app, dep
 
   app.post<{ Reply: Ok }>('/api/auth/logout', async (request, reply) => {
     const token = request.cookies[sessionCookie];
-    if (token) await deps.sessions.delete(token);
+    // The session ends and its audit row is written together (issue #13 §1: sign-outs are on the
+    // record, as sign-ins and refused sign-ins are). A cookie of no live session ends nothing.
+    if (token)
+      await deps.pool.transaction(async (tx) => {
+        const ended = await deps.sessions.end(tx, token);
+        if (!ended) return;
+        await writeAuditEntry(tx, {
+          action: 'user.signed_out',
+          targetType: 'user',
+          targetId: ended.user_id,
+          targetName: ended.email,
+          actor: ended.email,
+          actorSource: 'console',
+          detail: { idp: ended.idp, ip: request.ip },
+        });
+      });
     void reply.clearCookie(sessionCookie, { path: '/' });
     return { ok: true };
   });

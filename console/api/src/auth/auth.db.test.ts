@@ -155,4 +155,32 @@ describe('console authentication', () => {
     expect((await again.request('POST', '/api/auth/logout')).status).toBe(200);
     expect((await again.request('GET', '/api/session')).status).toBe(401);
   });
+
+  it('puts password sign-ins, refused sign-ins and sign-outs on the record, never the password', async () => {
+    const since = await t.deps.pool.oneFirst(sql.type(z.object({ id: z.number() }))`select coalesce(max(id), 0)::int as id from audit_log`);
+    const wrong = await t.app.inject({
+      method: 'POST',
+      url: '/api/auth/login',
+      payload: { email: 'nobody@example.com', password: 'guess number one' },
+      remoteAddress: '198.51.100.9',
+    });
+    expect(wrong.statusCode).toBe(401);
+    const admin = await t.signIn();
+    expect((await admin.request('POST', '/api/auth/logout')).status).toBe(200);
+    // A cookie whose session is gone ends nothing and writes nothing.
+    expect((await admin.request('POST', '/api/auth/logout')).status).toBe(200);
+    const rows = await t.deps.pool.any(
+      sql.type(
+        z.object({ action: z.string(), actor: z.string(), actor_source: z.string(), target_name: z.string(), detail: z.any() }),
+      )`select action, actor, actor_source, target_name, detail from audit_log where id > ${since} order by id`,
+    );
+    expect(rows.map((r) => [r.action, r.actor, r.actor_source, r.target_name])).toEqual([
+      ['user.sign_in_failed', 'nobody@example.com', 'console', 'nobody@example.com'],
+      ['user.signed_in', adminEmail, 'console', adminEmail],
+      ['user.signed_out', adminEmail, 'console', adminEmail],
+    ]);
+    expect(rows[0]!.detail).toMatchObject({ idp: 'local', ip: '198.51.100.9' });
+    expect(rows[2]!.detail).toMatchObject({ idp: 'local' });
+    expect(JSON.stringify(rows)).not.toMatch(/guess number one|correct horse/);
+  });
 });

@@ -59,6 +59,13 @@ export function createSessionStore(pool: DatabasePool, options: { secret: string
     async delete(token: string): Promise<void> {
       await pool.query(statement`delete from sessions where token_hash = ${sql.binary(digest(token))}`);
     },
+    /** Ends the session of a cookie token inside the caller's transaction; who it was, or null if none was live. */
+    async end(tx: CommonQueryMethods, token: string) {
+      return tx.maybeOne(sql.type(z.object({ user_id: z.string(), email: z.string(), idp: z.string() }))`
+        delete from sessions s using users u
+        where s.token_hash = ${sql.binary(digest(token))} and u.id = s.user_id and s.expires_at > now()
+        returning s.user_id::text, u.email, s.idp`);
+    },
   };
 }
 export type SessionStore = ReturnType<typeof createSessionStore>;

@@ -1,6 +1,7 @@
 // Test support (not a test): a console on the per-file test database, signed-in clients via inject.
 import { createLogger } from '@codevector/core/logger';
 import type { FastifyInstance } from 'fastify';
+import type { Registry } from 'prom-client';
 import { ensureBootstrapAdmin } from '../auth/bootstrap-admin.ts';
 import type { ThrottlePolicies } from '../auth/login-throttle.ts';
 import { buildApp } from '../build-app.ts';
@@ -21,7 +22,9 @@ export type TestClient = {
   ): Promise<{ status: number; json: any; body: string; headers: Record<string, unknown> }>;
 };
 
-export async function startTestConsole(options: { env?: Record<string, string>; throttle?: ThrottlePolicies } = {}) {
+export async function startTestConsole(
+  options: { env?: Record<string, string>; throttle?: ThrottlePolicies; metricsRegistry?: Registry } = {},
+) {
   const config = consoleConfigSchema.parse({
     DATABASE_URL: process.env['DATABASE_URL'],
     SESSION_SECRET: 'test-secret-test-secret-test-secret-0123',
@@ -33,7 +36,7 @@ export async function startTestConsole(options: { env?: Record<string, string>; 
   const logger = createLogger({ name: 'console-test', level: 'silent' });
   const deps = await createDeps(config, logger, options.throttle ? { throttle: options.throttle } : {});
   await ensureBootstrapAdmin(deps.pool, adminEmail, adminPassword);
-  const app = await buildApp(deps);
+  const app = await buildApp(deps, { metricsRegistry: options.metricsRegistry });
 
   async function signIn(email = adminEmail, password = adminPassword): Promise<TestClient> {
     const response = await app.inject({ method: 'POST', url: '/api/auth/login', payload: { email, password } });

@@ -46,12 +46,10 @@ describe('admit runs the policies in the product’s order', () => {
     expect(outcome).toMatchObject({ ok: false, code: 'GW_MODEL_NOT_FOUND', event: { action: 'gateway.model_not_found' } });
   });
 
-  it('a model on the wrong surface is refused without an event', async () => {
-    expect(await run(chat, principal('a@example.com'), { model: 'claude-x' })).toMatchObject({
-      ok: false,
-      code: 'GW_WRONG_SURFACE',
-      event: null,
-    });
+  it('a model of the other API is admitted: the forward step translates (ADR 0124)', async () => {
+    // Unmetered here, so this caller's spent budget does not answer first.
+    const routed = await run({ ...chat, metered: false }, principal('a@example.com'), { model: 'claude-x' });
+    expect(routed).toMatchObject({ ok: true, routed: { model: { modelName: 'claude-x' } } });
   });
 
   it('secret scan before rate limit: a blocked request does not take the caller’s one request per minute', async () => {

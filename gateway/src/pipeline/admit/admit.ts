@@ -28,7 +28,7 @@ export type Admission =
  * Returns the refusal to record and send, or the tickets the account step settles.
  */
 export async function admit(
-  deps: Pick<ProxyDeps, 'rateLimiter' | 'budgets' | 'outputEstimator' | 'recorder' | 'logger'>,
+  deps: Pick<ProxyDeps, 'rateLimiter' | 'budgets' | 'outputEstimator' | 'recorder' | 'logger' | 'metrics'>,
   snapshot: CompiledSnapshot,
   endpoint: Endpoint,
   principal: Principal,
@@ -40,7 +40,9 @@ export async function admit(
 ): Promise<Admission> {
   const routed = routeModel(snapshot, endpoint, principal, modelName);
   if ('code' in routed) return { ok: false, ...routed };
+  const scanStarted = performance.now();
   const secret = scanSecrets(routed, modelName, body, plain, blocks);
+  if (routed.policy.scanner) deps.metrics.scanDuration((performance.now() - scanStarted) / 1000);
   if (secret && 'code' in secret) {
     // A client retrying the same prompt (Claude Code does, six times) is one event with a count.
     const detail = secret.event?.detail as { rule?: string; fingerprint?: string; location?: string } | undefined;

@@ -4,8 +4,11 @@ import type { CompiledSnapshot, RoutedModel } from '../../snapshot-store.ts';
 import type { Endpoint } from '../endpoint.ts';
 import { type Refusal, refusal } from '../refuse.ts';
 
+const everyProviderType = ['anthropic', 'openai', 'openai-compatible'] as const;
+
 /**
- * Admit step 2: the Model the client named, served by a provider this surface can call. Routes
+ * Admit step 2: the Model the client named, on any Provider (a request for another API's
+ * Provider is translated by the forward step, ADR 0124). Routes
  * within what this key may reach (ADR 0122): its tenants' Models and the open namespaces'; a
  * name nothing matches goes to the key's default Model for this surface, if one is declared.
  */
@@ -15,8 +18,9 @@ export function routeModel(snapshot: CompiledSnapshot, endpoint: Endpoint, princ
   if (!found) {
     // What the client sent, clipped before it goes into the message and the audit row.
     modelName = clip(modelName);
-    // Only what would have worked for this key on this surface: other tenants' names stay private.
-    const names = view.namesServing(endpoint.providerTypes);
+    // Only what would have worked for this key: other tenants' names stay private. Every API's
+    // Models serve every surface through translation (ADR 0124).
+    const names = view.namesServing(everyProviderType);
     const shown = names.length > 20 ? `${names.slice(0, 20).join(', ')} and ${names.length - 20} more` : names.join(', ');
     return refusal(
       'GW_MODEL_NOT_FOUND',
@@ -27,16 +31,6 @@ export function routeModel(snapshot: CompiledSnapshot, endpoint: Endpoint, princ
         targetName: modelName,
         detail: { model: modelName, endpoint: endpoint.name, apiKeyId: principal.keyId, available: names.slice(0, 50) },
       },
-    );
-  }
-  const type = found.provider.provider.type;
-  if (!endpoint.providerTypes.includes(type)) {
-    modelName = clip(modelName);
-    return refusal(
-      'GW_WRONG_SURFACE',
-      `The model "${modelName}" is served by an ${type} provider; call it through ${
-        type === 'anthropic' ? '/v1/messages' : '/v1/chat/completions or /v1/responses'
-      }.`,
     );
   }
   return found;

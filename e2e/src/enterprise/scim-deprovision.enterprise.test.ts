@@ -3,9 +3,12 @@ import { startTestConsole } from '@codevector/console-api/testing/test-console';
 import { startGateway } from '@codevector/gateway/main';
 import { fakeProviders, type GatewayFixture, sonnetModel, startGatewayFixture } from '@codevector/gateway/testing/gateway-fixture';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { recordEnterpriseFigures } from './enterprise-figures.ts';
 
 // An IdP deactivates a user over SCIM (real HTTP to the console) while the user's key is in use
-// on two gateway replicas (real HTTP, one PostgreSQL): both must refuse the key within a second.
+// on two gateway replicas (real HTTP, one PostgreSQL): both must refuse the key within a second
+// (issue #13 §2). The deactivation's NOTIFY (migration 0510) drops the key from both replicas'
+// caches; the cache's 1 s TTL is the bound only for a lost notification.
 const token = 'scim-token-0123456789abcdef0123456789abcdef';
 let fx: GatewayFixture;
 let second: Awaited<ReturnType<typeof startGateway>>;
@@ -68,6 +71,7 @@ describe('SCIM deprovisioning across gateway replicas', () => {
       Operations: [{ op: 'Replace', path: 'active', value: 'False' }],
     });
     expect(off.json.active).toBe(false);
+    const patchMs = performance.now() - started;
     const refusedAfter = await Promise.all(
       ports.map(async (port) => {
         for (;;) {
@@ -78,8 +82,12 @@ describe('SCIM deprovisioning across gateway replicas', () => {
       }),
     );
     const revokeMs = Math.round(Math.max(...refusedAfter));
-    console.log(`scim_deprovision_revoke_ms=${revokeMs}`);
-    // The gateways' key cache holds an entry for 1 s (key-store.ts); a refresh query may add a little.
-    expect(revokeMs).toBeLessThanOrEqual(1500);
+    recordEnterpriseFigures('scim', {
+      scim_deprovision_revoke_ms: revokeMs,
+      // Of which the IdP's PATCH itself took (its transaction revokes the keys and ends sessions).
+      scim_patch_ms: Math.round(patchMs),
+      gateway_replicas: ports.length,
+    });
+    expect(revokeMs).toBeLessThanOrEqual(1000);
   });
 });

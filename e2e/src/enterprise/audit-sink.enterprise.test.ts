@@ -21,7 +21,7 @@ import { z } from 'zod';
 // row arrives, in order, with its chain sequence and hash, and a sink stopped for a while under
 // traffic gets everything it missed when it comes back: no gap.
 const outageSeconds = Number(process.env['CODEVECTOR_SINK_OUTAGE_SECONDS'] ?? 60);
-const repoRoot = path.resolve(import.meta.dirname, '../..');
+const repoRoot = path.resolve(import.meta.dirname, '../../..');
 const log = createLogger({ name: 'audit-sink-test', level: 'silent' });
 const hmacKey = 'webhook-hmac-key-0123456789abcdef';
 let db: DatabasePool;
