@@ -4,10 +4,10 @@
 # it would download is made here:
 #  - kind itself, `go install sigs.k8s.io/kind@<version>` from the Go module proxy;
 #  - the base image (what kindest/base holds): a debootstrap minbase of Debian bookworm with
-#    kind's package list, containerd/runc/CNI plugins from Debian (as the test bed's node,
-#    ADR 0007), crictl from scripts/node-binaries.sh and kind's images/base/files from the kind
-#    module; bookworm, not kind's trixie, because trixie's systemd no longer boots on cgroup v1,
-#    which these machines have;
+#    kind's package list, runc and the CNI plugins from Debian (as the test bed's node, ADR 0007),
+#    containerd at kind's version from the Go module proxy, crictl from scripts/node-binaries.sh
+#    and kind's images/base/files from the kind module; bookworm, not kind's trixie, because
+#    trixie's systemd no longer boots on cgroup v1, which these machines have;
 #  - a Kubernetes server tarball laid out like the release one: kubeadm, kubelet, kubectl and the
 #    kube-apiserver/-controller-manager/-scheduler/-proxy image archives, from the binaries the test
 #    bed builds (control-plane-binaries.sh, node-binaries.sh) plus kubeadm built here the same way;
@@ -30,8 +30,8 @@ K8S_VERSION="${CODEVECTOR_K8S_VERSION:-v1.34.4}"
 LOCAL_PATH_VERSION="${CODEVECTOR_LOCAL_PATH_VERSION:-v0.0.30}"
 SUITE=bookworm
 # Bump when the base steps below change.
-BASE_REVISION=1
-BASE_PACKAGES=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,e2fsprogs,bash,ca-certificates,curl,jq,procps,containerd,runc,containernetworking-plugins
+BASE_REVISION=2
+BASE_PACKAGES=systemd,conntrack,iptables,nftables,iproute2,ethtool,util-linux,mount,kmod,libseccomp2,pigz,fuse-overlayfs,e2fsprogs,bash,ca-certificates,curl,jq,procps,runc,containernetworking-plugins
 PAUSE_REF=docker.io/local/pause:1
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -91,6 +91,22 @@ gobin "$coredns" "github.com/coredns/coredns@$coredns_version"
 local_path="$kdir/bin/local-path-provisioner-$LOCAL_PATH_VERSION"
 gobin "$local_path" "github.com/rancher/local-path-provisioner@$LOCAL_PATH_VERSION"
 
+# containerd at the version kind's base image builds (its builder needs containerd 2's `ctr info`;
+# Debian bookworm has 1.6), from the Go module proxy with kind's build tags.
+containerd_version="$(sed -n 's/^ARG CONTAINERD_VERSION="\(.*\)"/\1/p' "$kind_src/images/base/Dockerfile")"
+[ -n "$containerd_version" ] || { log "could not read CONTAINERD_VERSION from kind's images/base/Dockerfile"; exit 1; }
+containerd_dir="$kdir/containerd-$containerd_version"
+if [ ! -x "$containerd_dir/containerd" ] || [ ! -x "$containerd_dir/ctr" ] || [ ! -x "$containerd_dir/containerd-shim-runc-v2" ]; then
+  log "building containerd $containerd_version (kind's) from the Go module proxy"
+  w="$(mktemp -d)"; mkdir -p "$containerd_dir"
+  GOBIN="$w" CGO_ENABLED=0 go install -trimpath -tags "no_aufs no_zfs no_btrfs no_devmapper" \
+    -ldflags "-s -w -X github.com/containerd/containerd/v2/version.Version=$containerd_version" \
+    "github.com/containerd/containerd/v2/cmd/containerd@$containerd_version" \
+    "github.com/containerd/containerd/v2/cmd/ctr@$containerd_version" \
+    "github.com/containerd/containerd/v2/cmd/containerd-shim-runc-v2@$containerd_version"
+  mv "$w"/* "$containerd_dir/"; rm -rf "$w"
+fi
+
 # The names kind's builder and manifests use for its add-ons.
 cni_ref="$(sed -n 's/^const kindnetdImage = "\(.*\)"/\1/p' "$kind_src/pkg/build/nodeimage/const_cni.go")"
 lpp_ref="$(sed -n 's/^const storageProvisionerImage = "\(.*\)"/\1/p' "$kind_src/pkg/build/nodeimage/const_storage.go")"
@@ -98,7 +114,7 @@ helper_ref="$(sed -n 's/^const storageHelperImage = "\(.*\)"/\1/p' "$kind_src/pk
 [ -n "$cni_ref" ] && [ -n "$lpp_ref" ] && [ -n "$helper_ref" ] || { log "could not read kind's add-on image names from $kind_src"; exit 1; }
 
 # --- The base image -----------------------------------------------------------------------------
-base_key="$( (echo "$SUITE $BASE_PACKAGES $BASE_REVISION $PAUSE_REF"; sha256sum "$node_dir/crictl";
+base_key="$( (echo "$SUITE $BASE_PACKAGES $BASE_REVISION $PAUSE_REF"; sha256sum "$node_dir/crictl" "$containerd_dir"/*;
   cd "$kind_src/images/base/files" && find . -type f -print0 | sort -z | xargs -0 sha256sum) | sha256sum | cut -c1-12)"
 base_tar="$kdir/base-$SUITE-$base_key.tar"
 base_image="local/kind-base:$KIND_VERSION-$SUITE-$base_key"
@@ -122,10 +138,7 @@ build_base_rootfs() {
   install -m 0644 "$f"/etc/sysctl.d/* "$r/etc/sysctl.d/"
   install -m 0644 "$f"/etc/systemd/system/*.service "$f"/etc/systemd/system/*.slice "$r/etc/systemd/system/"
   install -m 0644 "$f"/etc/systemd/system/kubelet.service.d/* "$r/etc/systemd/system/kubelet.service.d/"
-  # kind's units and scripts expect its own builds under /usr/local: Debian's, linked there.
-  ln -sf /usr/bin/containerd "$r/usr/local/bin/containerd"
-  ln -sf /usr/bin/ctr "$r/usr/local/bin/ctr"
-  ln -sf /usr/bin/containerd-shim-runc-v2 "$r/usr/local/bin/containerd-shim-runc-v2"
+  install -m 0755 "$containerd_dir"/{containerd,ctr,containerd-shim-runc-v2} "$r/usr/local/bin/"
   install -m 0755 "$node_dir/crictl" "$r/usr/local/bin/crictl"
   for p in host-local loopback ptp portmap bridge firewall; do install -m 0755 "$r/usr/lib/cni/$p" "$r/opt/cni/bin/$p"; done
   # The sandbox image is the test bed's pause (shipped in the node image below).
@@ -203,10 +216,12 @@ stage_binaries "$stage/helper" /usr/bin/dash /usr/bin/rm /usr/bin/mkdir
 ln -sf dash "$stage/helper/usr/bin/sh"
 # kube-proxy: iptables (legacy and nft, chosen on first use like the node's entrypoint does), nft
 # and conntrack.
+# The xtables extensions are loaded at run time (libxt_statistic.so needs libm, for one): staged
+# with their libraries too.
+mapfile -t xtables < <(cd "$stage/root" && ls usr/lib/x86_64-linux-gnu/xtables/*.so | sed 's#^#/#')
 stage_binaries "$stage/proxy" /usr/sbin/xtables-legacy-multi /usr/sbin/xtables-nft-multi /usr/sbin/nft /usr/sbin/conntrack \
-  /usr/bin/dash /usr/bin/grep /usr/bin/ln /usr/bin/timeout
+  /usr/bin/dash /usr/bin/grep /usr/bin/ln /usr/bin/timeout "${xtables[@]}"
 ln -sf dash "$stage/proxy/usr/bin/sh"
-cp -a "$stage/root/usr/lib/x86_64-linux-gnu/xtables" "$stage/proxy/usr/lib/x86_64-linux-gnu/"
 cat >"$stage/proxy/usr/sbin/iptables-wrapper" <<'SH'
 #!/bin/sh
 # Points iptables* at the legacy or the nft backend, whichever holds more rules in this network
@@ -258,6 +273,13 @@ log "server tarball $(du -m "$tarball" | cut -f1) MB ($(seconds "$started") s)"
 
 started=$(date +%s)
 log "kind build node-image --type file ... --base-image $base_image"
-"$kind" build node-image --type file "$tarball" --base-image "$base_image" --image "$node_image" >&2
+# shellcheck source=lib/kind-docker.sh
+. "$root/scripts/lib/kind-docker.sh"
+kind_prepare_docker
+kind_with_docker "$kind" build node-image --type file "$tarball" --base-image "$base_image" --image "$node_image" >&2
 log "built $node_image ($(seconds "$started") s, $(($(docker image inspect -f '{{.Size}}' "$node_image") / 1000000)) MB)"
+# Earlier node and base images (about 1 GB and 0.3 GB each) go, unless a cluster still runs on one.
+for old in $(docker images --format '{{.Repository}}:{{.Tag}}' local/kind-node; docker images --format '{{.Repository}}:{{.Tag}}' local/kind-base); do
+  [ "$old" = "$node_image" ] || [ "$old" = "$base_image" ] || docker rmi "$old" >/dev/null 2>&1 || true
+done
 echo "$node_image"

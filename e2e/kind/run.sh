@@ -30,17 +30,11 @@ fi
 for tool in docker kubectl helm; do command -v "$tool" >/dev/null || { log "missing $tool"; exit 1; }; done
 docker info >/dev/null 2>&1 || { log "dockerd is not reachable"; exit 1; }
 
-# This machine's kind workaround (README.md): root's capability bounding set lacks
-# CAP_SYS_RESOURCE (bit 24), so runc refuses `docker run --privileged`. kind then runs docker through
-# e2e/kind/bin/docker, which selects an extra dockerd runtime (registered here, never the default)
-# that drops that capability from the request; containerd in the node must not ask for negative
-# oom_score_adj either (the test bed's node has the same setting, ADR 0007).
-cap_bnd="$(sed -n 's/^CapBnd:[[:space:]]*//p' /proc/self/status)"
-no_sys_resource=false
-(((0x$cap_bnd >> 24) & 1)) || no_sys_resource=true
-kind_() {
-  if $no_sys_resource; then PATH="$here/bin:$PATH" "$kind" "$@"; else "$kind" "$@"; fi
-}
+# This machine's kind workaround (README.md, scripts/lib/kind-docker.sh).
+# shellcheck source=../../scripts/lib/kind-docker.sh
+. "$root/scripts/lib/kind-docker.sh"
+no_sys_resource=$kind_no_sys_resource
+kind_() { kind_with_docker "$kind" "$@"; }
 
 if [ "${1:-}" = "--down" ]; then
   kind_ delete cluster --name "$cluster"
@@ -48,22 +42,7 @@ if [ "${1:-}" = "--down" ]; then
   exit 0
 fi
 
-if $no_sys_resource; then
-  runtime="$cache/kind-runtime/runc-without-sys-resource"
-  mkdir -p "$(dirname "$runtime")"
-  cmp -s "$here/bin/runc-without-sys-resource" "$runtime" || install -m 0755 "$here/bin/runc-without-sys-resource" "$runtime"
-  f=/etc/docker/daemon.json
-  if [ "$(jq -r '.runtimes["codevector-kind"].path // ""' "$f" 2>/dev/null)" != "$runtime" ] ||
-    ! docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"'; then
-    log "registering the dockerd runtime codevector-kind (root lacks CAP_SYS_RESOURCE: CapBnd $cap_bnd)"
-    mkdir -p /etc/docker
-    [ -s "$f" ] || echo '{}' >"$f"
-    jq --arg p "$runtime" '.runtimes["codevector-kind"] = {path: $p}' "$f" >"$f.tmp" && mv "$f.tmp" "$f"
-    kill -HUP "$(cat /var/run/docker.pid 2>/dev/null || pgrep -xo dockerd)"   # reloads runtimes, restarts nothing
-    for _ in $(seq 20); do docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"' && break; sleep 0.5; done
-    docker info --format '{{json .Runtimes}}' | grep -q '"codevector-kind"' || { log "dockerd did not load the runtime"; exit 1; }
-  fi
-fi
+kind_prepare_docker
 
 # --- The node image ---------------------------------------------------------------------------
 node_image=""
@@ -115,15 +94,22 @@ config="$work/kind.yaml"
 kind: Cluster
 apiVersion: kind.x-k8s.io/v1alpha4
 YAML
+  # Not kind's defaults (10.244.0.0/16, 10.96.0.0/16): the test bed's nodes on the same host route
+  # 10.244.<slot>.0/24 and 10.96.<slot>.0/24 to themselves (ADR 0007), and a kind pod's packet to a
+  # ClusterIP that kube-proxy did not translate reached one of them (an HTTP server answered
+  # PostgreSQL's SSL request with "H").
   if [ "$mode" = offline ]; then
-    # kindnetd is not available without a registry (scripts/kind-node-image.sh): a bridge instead.
+    # kindnetd is not available without a registry (scripts/kind-node-image.sh): a bridge instead,
+    # on the one node's pod range (the controller-manager gives the first node the first /24).
     cat >"$work/10-bridge.conflist" <<'JSON'
 {"cniVersion": "0.4.0", "name": "kind-bridge", "plugins": [
   {"type": "bridge", "bridge": "cni0", "isGateway": true, "ipMasq": true, "hairpinMode": true,
-   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.244.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
+   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.250.0.0/24"}]], "routes": [{"dst": "0.0.0.0/0"}]}},
   {"type": "portmap", "capabilities": {"portMappings": true}}]}
 JSON
-    echo "networking: { disableDefaultCNI: true }"
+    echo "networking: { podSubnet: 10.250.0.0/16, serviceSubnet: 10.251.0.0/16, disableDefaultCNI: true }"
+  else
+    echo "networking: { podSubnet: 10.250.0.0/16, serviceSubnet: 10.251.0.0/16 }"
   fi
   if $no_sys_resource; then
     cat <<'YAML'
@@ -134,7 +120,19 @@ containerdConfigPatches:
 YAML
   fi
   cat <<YAML
+# kind writes kubeadm's v1beta3 config for Kubernetes < 1.36 (extraArgs a map) and v1beta4 from
+# 1.36 (a list); each patch applies only to its version.
 kubeadmConfigPatchesJSON6902:
+  - group: kubeadm.k8s.io
+    version: v1beta3
+    kind: ClusterConfiguration
+    patch: |
+      - op: add
+        path: /apiServer/extraArgs/admission-control-config-file
+        value: /etc/kubernetes/webhook-admission/admission.yaml
+      - op: add
+        path: /apiServer/extraVolumes
+        value: [{ name: webhook-admission, hostPath: /etc/kubernetes/webhook-admission, mountPath: /etc/kubernetes/webhook-admission, readOnly: true, pathType: Directory }]
   - group: kubeadm.k8s.io
     version: v1beta4
     kind: ClusterConfiguration
@@ -161,7 +159,7 @@ kubectl config use-context "kind-$cluster" >/dev/null
 mark "cluster Ready"
 
 # --- Images, then docs/install.md's install block as written ----------------------------------
-tag="kind-$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo dev)"
+tag=kind-e2e   # and kind-e2e-upgrade: one pair of tags, whatever the commit
 if [ "$mode" = offline ]; then
   IMAGE="codevector:$tag" bash "$root/scripts/build-image.sh" >&2
   bash "$root/scripts/build-postgres-image.sh" >&2
@@ -176,10 +174,15 @@ mark "images loaded"
 values="$work/values.yaml"
 # The e2e reaches nothing through an ingress controller; the apiserver listens on 6443.
 printf 'networkPolicy:\n  consoleFrom: []\n' >"$values"
-install_block="$(awk '/^```sh e2e:install$/ {f = 1; next} /^```/ {f = 0} f' "$root/docs/install.md")"
-[ -n "$install_block" ] || { log "docs/install.md has no e2e:install block"; exit 1; }
+doc_step() { # <step> [VAR=value...]: docs/install.md's `e2e:<step>` block, as written
+  local step="$1" block; shift
+  block="$(awk -v s="$step" '$0 == "```sh e2e:" s {f = 1; next} /^```/ {f = 0} f' "$root/docs/install.md")"
+  [ -n "$block" ] || { log "docs/install.md has no e2e:$step block"; exit 1; }
+  log "docs/install.md e2e:$step"
+  (cd "$root" && env "$@" bash -euo pipefail -c "$block")
+}
 if ! helm -n codevector status codevector >/dev/null 2>&1; then
-  (cd "$root" && TAG="$tag" WEBHOOK_CLIENT_CA="$adm/ca.crt" VALUES="$values" bash -euo pipefail -c "$install_block")
+  doc_step install TAG="$tag" WEBHOOK_CLIENT_CA="$adm/ca.crt" VALUES="$values"
 fi
 mark "helm install --wait done"
 
@@ -188,4 +191,18 @@ kubectl wait --for=condition=Ready --timeout=180s -n codevector providers,models
 kubectl get codevector -A
 kubectl -n codevector get pods -o wide
 mark "examples Ready"
-log "disk: node container $(docker ps -s --filter "name=^$cluster-control-plane$" --format '{{.Size}}'), node image ${node_image:-kind default} $(docker image inspect -f '{{.Size}}' "${node_image:-kindest/node}" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"
+
+# The rest of the evaluation steps the cluster e2e runs (without its load, user or browser checks).
+doc_step rbac
+doc_step backup BACKUP="$work/backup.dump"
+mark "backup restored into restore_check"
+docker tag "codevector:$tag" "codevector:$tag-upgrade"
+kind_ load docker-image "codevector:$tag-upgrade" --name "$cluster"
+doc_step upgrade NEW_TAG="$tag-upgrade"
+kubectl -n codevector get deploy -o custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,READY:.status.readyReplicas
+mark "helm upgrade done"
+doc_step rollback
+kubectl -n codevector get deploy -o custom-columns=NAME:.metadata.name,IMAGE:.spec.template.spec.containers[0].image,READY:.status.readyReplicas
+mark "helm rollback done"
+image_ref="${node_image:-kindest/node}"
+log "disk: node /var $(docker exec "$cluster-control-plane" du -sh /var 2>/dev/null | cut -f1), node image $image_ref $(docker image inspect -f '{{.Size}}' "$image_ref" 2>/dev/null | awk '{printf "%d MB", $1 / 1e6}')"
