@@ -10,14 +10,8 @@ start=$(date +%s)
 . scripts/provision-node.sh
 . scripts/ensure-deps.sh
 export KUBEBUILDER_ASSETS="$(bash scripts/control-plane-binaries.sh)"
-if ! docker info >/dev/null 2>&1; then
-  # A containerd socket left by an earlier run makes dockerd loop on "connection refused".
-  if ! pgrep -x containerd >/dev/null; then rm -f /run/containerd/containerd.sock; fi
-  echo "e2e-cluster: starting dockerd" >&2
-  (dockerd >/var/log/dockerd.log 2>&1 &)
-  for _ in $(seq 60); do docker info >/dev/null 2>&1 && break; sleep 1; done
-  docker info >/dev/null 2>&1 || { tail -20 /var/log/dockerd.log >&2; exit 1; }
-fi
+. scripts/lib/start-dockerd.sh
+start_dockerd e2e-cluster
 status=0
 CODEVECTOR_CLUSTER=1 npx vitest run --project cluster "$@" || status=$?
 echo "e2e-cluster: $(( $(date +%s) - start )) s"
