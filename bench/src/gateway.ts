@@ -48,14 +48,14 @@ const log = (...parts: unknown[]) => console.error('[bench gateway]', ...parts);
 
 type Proc = { child: ChildProcess; port: number; stop(): Promise<void> };
 
-function procStat(pid: number): { cpuMs: number; rssBytes: number } {
+function procStat(pid: number): { cpuMs: number; sysMs: number; rssBytes: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 (1-based), in clock ticks (100/s on Linux).
   const ticks = Number(fields[11]) + Number(fields[12]);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-  return { cpuMs: ticks * 10, rssBytes: rss };
+  return { cpuMs: ticks * 10, sysMs: Number(fields[12]) * 10, rssBytes: rss };
 }
 
 function findOnPath(command: string): string | null {
@@ -281,7 +281,7 @@ async function saturateTurns(
     warmupSeconds: number;
     seconds: number;
   },
-): Promise<Saturation & { mean_body_bytes: number; seconds: number }> {
+): Promise<Saturation & { mean_body_bytes: number; seconds: number; sysMsPerRequest: number }> {
   const connections = 50;
   await loadTurns(target.port, options.headers, options.conversation, options.mode, connections, options.warmupSeconds);
   let seconds = options.seconds;
@@ -301,6 +301,8 @@ async function saturateTurns(
     non2xx: result.non2xx,
     errors: result.errors,
     cpuMsPerRequest: Number(((after.cpuMs - before.cpuMs) / Math.max(1, result.total - result.non2xx)).toFixed(4)),
+    // The kernel's share (socket copies of the bodies in and out): not the gateway's code.
+    sysMsPerRequest: Number(((after.sysMs - before.sysMs) / Math.max(1, result.total - result.non2xx)).toFixed(4)),
     cores: Number(((after.cpuMs - before.cpuMs) / (seconds * 1000)).toFixed(2)),
     seconds,
     rssMB: Math.round(after.rssBytes / 1e6),
@@ -313,19 +315,21 @@ async function saturateTurns(
 }
 
 /** procStat summed over a process and its descendants (LiteLLM's server may run in a child). */
-function treeStat(pid: number): { cpuMs: number; rssBytes: number } {
+function treeStat(pid: number): { cpuMs: number; sysMs: number; rssBytes: number } {
   let cpuMs = 0;
+  let sysMs = 0;
   let rssBytes = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
       const s = procStat(p);
       cpuMs += s.cpuMs;
+      sysMs += s.sysMs;
       rssBytes += s.rssBytes;
     } catch {
       // exited meanwhile
     }
   }
-  return { cpuMs, rssBytes };
+  return { cpuMs, sysMs, rssBytes };
 }
 
 /**
@@ -704,11 +708,11 @@ export async function run(_args: string[]): Promise<void> {
     const rounds = quick ? 1 : 3;
     const pins = pinning([gateway, peer, ...(litellm ? [litellm.proc] : [])]);
     pins?.pin();
-    const agent: Record<string, Record<string, Saturation & { mean_body_bytes: number }>> = {};
+    const agent: Record<string, Record<string, Saturation & { mean_body_bytes: number; sysMsPerRequest: number }>> = {};
     const agentByRound: Record<string, Record<string, number[]>> = {};
     for (const size of agentSizes) {
       const conversation = conversations.get(size.bytes)!;
-      const runs: Record<string, (Saturation & { mean_body_bytes: number; seconds: number })[]> = {};
+      const runs: Record<string, (Saturation & { mean_body_bytes: number; seconds: number; sysMsPerRequest: number })[]> = {};
       for (let round = 1; round <= rounds; round++) {
         for (const target of agentTargets) {
           // A target that needed the long window has its one figure: no more rounds of it.
@@ -761,6 +765,7 @@ export async function run(_args: string[]): Promise<void> {
             {
               rps: r.rps,
               cpu_ms_per_request: r.cpuMsPerRequest,
+              sys_ms_per_request: r.sysMsPerRequest,
               cores: r.cores,
               added_p50_ms: target.name === 'direct' ? 0 : added(size.name, target.name, 'p50'),
               added_p99_ms: target.name === 'direct' ? 0 : added(size.name, target.name, 'p99'),
