@@ -1,4 +1,5 @@
 import { hash } from 'node:crypto';
+import { createBoundedSet } from '../bounded-set.ts';
 
 /**
  * A request body as byte ranges (ADR 0117): where each top-level value, and each element of a
@@ -242,16 +243,7 @@ export function blockHash(bytes: Buffer, start: number, end: number): string {
  * entries go first. Per process, shared by every request (and every tenant: validity is a fact
  * about bytes, not about anyone's rules).
  */
-const validBlocks = new Map<string, true>();
-const validBlocksMax = 50_000;
-
-function rememberValid(key: string): void {
-  if (validBlocks.size >= validBlocksMax) {
-    const oldest = validBlocks.keys().next().value;
-    if (oldest !== undefined) validBlocks.delete(oldest);
-  }
-  validBlocks.set(key, true);
-}
+const validBlocks = createBoundedSet(50_000);
 
 /** Parses a JSON slice; undefined when it is not JSON. */
 function parseSlice(bytes: Buffer, start: number, end: number): { value: unknown } | undefined {
@@ -303,7 +295,7 @@ export function readDocument(bytes: Buffer, index: TopLevelIndex, known?: KnownB
       if (!validBlocks.has(key_)) {
         parsed = parseSlice(bytes, part.start, part.end);
         if (!parsed) return null;
-        rememberValid(key_);
+        validBlocks.add(key_);
       }
       blocks.push({ path, start: part.start, end: part.end, hash: key_, ...(parsed ? { parsed } : {}) });
     }
