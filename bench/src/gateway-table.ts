@@ -22,7 +22,8 @@ const table = results['agent_saturation'] as Record<string, Record<string, Cell>
 const bodies = results['agent_bodies'] as Record<string, { mean_body_bytes: number | null; mode: string }>;
 const sizes = Object.keys(bodies);
 const targets = Object.keys(table);
-const kb = (bytes: number | null) => (bytes === null ? '?' : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : `${(bytes / 1e3).toFixed(1)} KB`);
+const kb = (bytes: number | null) =>
+  bytes === null ? '?' : bytes >= 1e6 ? `${(bytes / 1e6).toFixed(2)} MB` : `${(bytes / 1e3).toFixed(1)} KB`;
 const lines: string[] = [];
 const header = (what: string) => {
   lines.push(`| ${what} | ${sizes.map((s) => `${s.replace('_', ' ')} (${kb(bodies[s]!.mean_body_bytes)})`).join(' | ')} |`);
@@ -31,11 +32,18 @@ const header = (what: string) => {
 const block = (title: string, cell: (c: Cell) => string) => {
   lines.push(`**${title}**`, '');
   header('target');
-  for (const target of targets) lines.push(`| ${target} | ${sizes.map((s) => (table[target]?.[s] ? cell(table[target][s]) : '—')).join(' | ')} |`);
+  for (const target of targets)
+    lines.push(`| ${target} | ${sizes.map((s) => (table[target]?.[s] ? cell(table[target][s]) : '—')).join(' | ')} |`);
   lines.push('');
 };
-block('Requests per second (50 connections, gateway pinned to one core)', (c) => `${c.rps}${c.non2xx + c.errors > 0 ? ` (${c.non2xx + c.errors} failed)` : ''}`);
-block('CPU ms per request (kernel share in brackets)', (c) => `${c.cpu_ms_per_request}${c.sys_ms_per_request !== undefined ? ` (${c.sys_ms_per_request})` : ''}`);
+block(
+  'Requests per second (50 connections, gateway pinned to one core)',
+  (c) => `${c.rps}${c.non2xx + c.errors > 0 ? ` (${c.non2xx + c.errors} failed)` : ''}`,
+);
+block(
+  'CPU ms per request (kernel share in brackets)',
+  (c) => `${c.cpu_ms_per_request}${c.sys_ms_per_request !== undefined ? ` (${c.sys_ms_per_request})` : ''}`,
+);
 block('Cores used while loaded', (c) => String(c.cores));
 block('Added latency p50 / p99, ms (one connection, minus direct)', (c) => `${c.added_p50_ms} / ${c.added_p99_ms}`);
 block('RSS under load, MB', (c) => String(c.rss_mb));
@@ -57,5 +65,8 @@ const fields = [
 ];
 lines.push('| field | value |', '| --- | ---: |');
 for (const field of fields) lines.push(`| \`${field}\` | ${String(results[field])} |`);
-lines.push('', `Measured ${String(results['measured_at'])} on ${JSON.stringify(results['machine'])}; peers ${JSON.stringify(results['peer_versions'])}.`);
+lines.push(
+  '',
+  `Measured ${String(results['measured_at'])} on ${JSON.stringify(results['machine'])}; peers ${JSON.stringify(results['peer_versions'])}.`,
+);
 console.log(lines.join('\n'));

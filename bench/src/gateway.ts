@@ -176,6 +176,16 @@ async function startGatewayProcess(env: Record<string, string>): Promise<Proc> {
   return { child, port, stop: stopper(child) };
 }
 
+async function startPassthrough(upstreamUrl: string): Promise<Proc> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [`${root}bench/src/passthrough-proxy.ts`], {
+    env: { ...process.env, PORT: String(port), UPSTREAM_URL: upstreamUrl },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitForPort(port);
+  return { child, port, stop: stopper(child) };
+}
+
 async function startPeer(): Promise<Proc> {
   const port = await freePort();
   const child = spawn(process.execPath, [`${root}node_modules/@portkey-ai/gateway/build/start-server.js`, `--port=${port}`, '--headless'], {
@@ -199,7 +209,7 @@ type Saturation = {
 
 type LoadResult = { rps: number; total: number; non2xx: number; errors: number; p50: number; p99: number };
 
-type AgentTarget = 'direct' | 'codevector' | 'portkey' | 'litellm';
+type AgentTarget = 'direct' | 'passthrough' | 'codevector' | 'portkey' | 'litellm';
 
 /** `--name value` from the command line. */
 function option(name: string): string | undefined {
@@ -642,6 +652,10 @@ export async function run(_args: string[]): Promise<void> {
     const peer = await startPeer();
     stops.unshift(peer.stop);
     const litellm = process.argv.includes('--no-litellm') ? null : await startLiteLLM(fakeUrl);
+    // --passthrough: a plain Node proxy (bench/src/passthrough-proxy.ts) as one more target, the
+    // floor of HTTP in and out that any Node gateway pays here.
+    const passthrough = process.argv.includes('--passthrough') ? await startPassthrough(fakeUrl) : null;
+    if (passthrough) stops.unshift(passthrough.stop);
     if (litellm) stops.unshift(litellm.proc.stop);
     results['peer_versions'] = { portkey: portkeyVersion(), litellm: litellm?.version ?? null };
 
@@ -676,6 +690,7 @@ export async function run(_args: string[]): Promise<void> {
     const anthropicHeaders = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
     const agentTargets: { name: AgentTarget; proc: Proc; headers: Record<string, string> }[] = [
       { name: 'direct', proc: fake, headers: { ...anthropicHeaders, 'x-api-key': 'sk-ant-upstream' } },
+      ...(passthrough ? [{ name: 'passthrough' as const, proc: passthrough, headers: anthropicHeaders }] : []),
       { name: 'codevector', proc: gateway, headers: { ...anthropicHeaders, 'x-api-key': key } },
       { name: 'portkey', proc: peer, headers: { ...anthropicHeaders, 'x-portkey-config': JSON.stringify(portkeyConfig(fakeUrl)) } },
       ...(litellm ? [{ name: 'litellm' as const, proc: litellm.proc, headers: { ...anthropicHeaders, 'x-api-key': litellm.key } }] : []),
@@ -706,7 +721,7 @@ export async function run(_args: string[]): Promise<void> {
     }
     results['agent_refused_while_priming'] = refusedBodies;
     const rounds = quick ? 1 : 3;
-    const pins = pinning([gateway, peer, ...(litellm ? [litellm.proc] : [])]);
+    const pins = pinning([gateway, peer, ...(litellm ? [litellm.proc] : []), ...(passthrough ? [passthrough] : [])]);
     pins?.pin();
     const agent: Record<string, Record<string, Saturation & { mean_body_bytes: number; sysMsPerRequest: number }>> = {};
     const agentByRound: Record<string, Record<string, number[]>> = {};
@@ -754,7 +769,7 @@ export async function run(_args: string[]): Promise<void> {
     }
     const added = (size: string, target: string, which: 'p50' | 'p99') =>
       Number((agentLatency[size]![target]![which] - agentLatency[size]!['direct']![which]).toFixed(2));
-    const peers = agentTargets.map((t) => t.name).filter((name) => name !== 'direct' && name !== 'codevector');
+    const peers = agentTargets.map((t) => t.name).filter((name) => name !== 'direct' && name !== 'codevector' && name !== 'passthrough');
     const table: Record<string, Record<string, unknown>> = {};
     for (const target of agentTargets) {
       table[target.name] = Object.fromEntries(
