@@ -358,8 +358,8 @@ const turns = new Map<string, Turn>();
 const turnsMax = 256;
 const turnsMaxBytes = 32 * 1024 * 1024;
 let turnsBytes = 0;
-/** Bodies shorter than this are indexed whole: a few KB cost less than the lookup. */
-export const turnMinBytes = 16 * 1024;
+/** Bodies shorter than this are indexed whole (a 2 KB turn still gains: its passes cost more than the lookup). */
+export const turnMinBytes = 1 * 1024;
 const turnKeyBytes = 1024;
 
 const turnKey = (bytes: Buffer) => hash('sha1', bytes.subarray(0, turnKeyBytes), 'base64');
