@@ -48,14 +48,14 @@ const log = (...parts: unknown[]) => console.error('[bench gateway]', ...parts);
 
 type Proc = { child: ChildProcess; port: number; stop(): Promise<void> };
 
-function procStat(pid: number): { cpuMs: number; rssBytes: number } {
+function procStat(pid: number): { cpuMs: number; sysMs: number; rssBytes: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   // utime and stime are fields 14 and 15 (1-based), in clock ticks (100/s on Linux).
   const ticks = Number(fields[11]) + Number(fields[12]);
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   const rss = Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024;
-  return { cpuMs: ticks * 10, rssBytes: rss };
+  return { cpuMs: ticks * 10, sysMs: Number(fields[12]) * 10, rssBytes: rss };
 }
 
 function findOnPath(command: string): string | null {
@@ -176,6 +176,16 @@ async function startGatewayProcess(env: Record<string, string>): Promise<Proc> {
   return { child, port, stop: stopper(child) };
 }
 
+async function startPassthrough(upstreamUrl: string): Promise<Proc> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [`${root}bench/src/passthrough-proxy.ts`], {
+    env: { ...process.env, PORT: String(port), UPSTREAM_URL: upstreamUrl },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  await waitForPort(port);
+  return { child, port, stop: stopper(child) };
+}
+
 async function startPeer(): Promise<Proc> {
   const port = await freePort();
   const child = spawn(process.execPath, [`${root}node_modules/@portkey-ai/gateway/build/start-server.js`, `--port=${port}`, '--headless'], {
@@ -199,7 +209,7 @@ type Saturation = {
 
 type LoadResult = { rps: number; total: number; non2xx: number; errors: number; p50: number; p99: number };
 
-type AgentTarget = 'direct' | 'codevector' | 'portkey' | 'litellm';
+type AgentTarget = 'direct' | 'passthrough' | 'codevector' | 'portkey' | 'litellm';
 
 /** `--name value` from the command line. */
 function option(name: string): string | undefined {
@@ -281,7 +291,7 @@ async function saturateTurns(
     warmupSeconds: number;
     seconds: number;
   },
-): Promise<Saturation & { mean_body_bytes: number; seconds: number }> {
+): Promise<Saturation & { mean_body_bytes: number; seconds: number; sysMsPerRequest: number }> {
   const connections = 50;
   await loadTurns(target.port, options.headers, options.conversation, options.mode, connections, options.warmupSeconds);
   let seconds = options.seconds;
@@ -301,6 +311,8 @@ async function saturateTurns(
     non2xx: result.non2xx,
     errors: result.errors,
     cpuMsPerRequest: Number(((after.cpuMs - before.cpuMs) / Math.max(1, result.total - result.non2xx)).toFixed(4)),
+    // The kernel's share (socket copies of the bodies in and out): not the gateway's code.
+    sysMsPerRequest: Number(((after.sysMs - before.sysMs) / Math.max(1, result.total - result.non2xx)).toFixed(4)),
     cores: Number(((after.cpuMs - before.cpuMs) / (seconds * 1000)).toFixed(2)),
     seconds,
     rssMB: Math.round(after.rssBytes / 1e6),
@@ -313,19 +325,21 @@ async function saturateTurns(
 }
 
 /** procStat summed over a process and its descendants (LiteLLM's server may run in a child). */
-function treeStat(pid: number): { cpuMs: number; rssBytes: number } {
+function treeStat(pid: number): { cpuMs: number; sysMs: number; rssBytes: number } {
   let cpuMs = 0;
+  let sysMs = 0;
   let rssBytes = 0;
   for (const p of [pid, ...descendants(pid)]) {
     try {
       const s = procStat(p);
       cpuMs += s.cpuMs;
+      sysMs += s.sysMs;
       rssBytes += s.rssBytes;
     } catch {
       // exited meanwhile
     }
   }
-  return { cpuMs, rssBytes };
+  return { cpuMs, sysMs, rssBytes };
 }
 
 /**
@@ -638,6 +652,10 @@ export async function run(_args: string[]): Promise<void> {
     const peer = await startPeer();
     stops.unshift(peer.stop);
     const litellm = process.argv.includes('--no-litellm') ? null : await startLiteLLM(fakeUrl);
+    // --passthrough: a plain Node proxy (bench/src/passthrough-proxy.ts) as one more target, the
+    // floor of HTTP in and out that any Node gateway pays here.
+    const passthrough = process.argv.includes('--passthrough') ? await startPassthrough(fakeUrl) : null;
+    if (passthrough) stops.unshift(passthrough.stop);
     if (litellm) stops.unshift(litellm.proc.stop);
     results['peer_versions'] = { portkey: portkeyVersion(), litellm: litellm?.version ?? null };
 
@@ -672,6 +690,7 @@ export async function run(_args: string[]): Promise<void> {
     const anthropicHeaders = { 'content-type': 'application/json', 'anthropic-version': '2023-06-01' };
     const agentTargets: { name: AgentTarget; proc: Proc; headers: Record<string, string> }[] = [
       { name: 'direct', proc: fake, headers: { ...anthropicHeaders, 'x-api-key': 'sk-ant-upstream' } },
+      ...(passthrough ? [{ name: 'passthrough' as const, proc: passthrough, headers: anthropicHeaders }] : []),
       { name: 'codevector', proc: gateway, headers: { ...anthropicHeaders, 'x-api-key': key } },
       { name: 'portkey', proc: peer, headers: { ...anthropicHeaders, 'x-portkey-config': JSON.stringify(portkeyConfig(fakeUrl)) } },
       ...(litellm ? [{ name: 'litellm' as const, proc: litellm.proc, headers: { ...anthropicHeaders, 'x-api-key': litellm.key } }] : []),
@@ -702,13 +721,13 @@ export async function run(_args: string[]): Promise<void> {
     }
     results['agent_refused_while_priming'] = refusedBodies;
     const rounds = quick ? 1 : 3;
-    const pins = pinning([gateway, peer, ...(litellm ? [litellm.proc] : [])]);
+    const pins = pinning([gateway, peer, ...(litellm ? [litellm.proc] : []), ...(passthrough ? [passthrough] : [])]);
     pins?.pin();
-    const agent: Record<string, Record<string, Saturation & { mean_body_bytes: number }>> = {};
+    const agent: Record<string, Record<string, Saturation & { mean_body_bytes: number; sysMsPerRequest: number }>> = {};
     const agentByRound: Record<string, Record<string, number[]>> = {};
     for (const size of agentSizes) {
       const conversation = conversations.get(size.bytes)!;
-      const runs: Record<string, (Saturation & { mean_body_bytes: number; seconds: number })[]> = {};
+      const runs: Record<string, (Saturation & { mean_body_bytes: number; seconds: number; sysMsPerRequest: number })[]> = {};
       for (let round = 1; round <= rounds; round++) {
         for (const target of agentTargets) {
           // A target that needed the long window has its one figure: no more rounds of it.
@@ -750,7 +769,7 @@ export async function run(_args: string[]): Promise<void> {
     }
     const added = (size: string, target: string, which: 'p50' | 'p99') =>
       Number((agentLatency[size]![target]![which] - agentLatency[size]!['direct']![which]).toFixed(2));
-    const peers = agentTargets.map((t) => t.name).filter((name) => name !== 'direct' && name !== 'codevector');
+    const peers = agentTargets.map((t) => t.name).filter((name) => name !== 'direct' && name !== 'codevector' && name !== 'passthrough');
     const table: Record<string, Record<string, unknown>> = {};
     for (const target of agentTargets) {
       table[target.name] = Object.fromEntries(
@@ -761,6 +780,7 @@ export async function run(_args: string[]): Promise<void> {
             {
               rps: r.rps,
               cpu_ms_per_request: r.cpuMsPerRequest,
+              sys_ms_per_request: r.sysMsPerRequest,
               cores: r.cores,
               added_p50_ms: target.name === 'direct' ? 0 : added(size.name, target.name, 'p50'),
               added_p99_ms: target.name === 'direct' ? 0 : added(size.name, target.name, 'p99'),

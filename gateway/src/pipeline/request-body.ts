@@ -2,7 +2,16 @@ import type { Readable } from 'node:stream';
 import zlib from 'node:zlib';
 import type { ErrorCode } from '@codevector/core/errors';
 import { clip } from '../clip.ts';
-import { indexTopLevel, type RequestBlock, readDocument, type TopLevelIndex } from './request-document.ts';
+import {
+  indexTopLevel,
+  knownBlocks,
+  newIndexTrace,
+  type RequestBlock,
+  readDocument,
+  rememberTurn,
+  resumeTurn,
+  type TopLevelIndex,
+} from './request-document.ts';
 
 /**
  * The body as the upstream will read it, decompressed per `content-encoding`, at most
@@ -199,14 +208,25 @@ export type ParsedBody = {
  * Returns the refusal message when the body is not a JSON object with a model.
  */
 export function parseRequestBody(plain: Buffer, maxDepth = defaultBodyLimits.maxDepth): ParsedBody | { error: string; reason: string } {
-  const problem = inspectJson(plain, maxDepth);
+  // The next turn of a conversation repeats the last one's bytes but for its newest messages:
+  // both passes start where it departs, with the state they had there, and stop where the
+  // repeated rest (system prompt, tools) begins (ADR 0117).
+  const turn = resumeTurn(plain);
+  const trace = newIndexTrace();
+  const index = indexTopLevel(plain, turn?.resume, trace);
+  const problem = inspectJson(
+    plain,
+    maxDepth,
+    turn ? { at: turn.resume.checkpoint.at, topKeys: turn.topKeys } : undefined,
+    index ? (trace.tailFrom ?? plain.length) : plain.length,
+  );
   if (problem) return problem;
-  const index = indexTopLevel(plain);
-  const document = index ? readDocument(plain, index) : null;
+  const document = index ? readDocument(plain, index, turn ? knownBlocks(turn.resume, trace) : undefined) : null;
   if (!index || !document) return { error: 'The request body must be a JSON object.', reason: 'malformed_json' };
   const { body, blocks } = document;
   const model = body['model'];
   if (typeof model !== 'string' || !model) return { error: 'The request has no "model".', reason: 'no_model' };
+  rememberTurn(plain, index, trace, blocks, turn?.resume);
   return { plain, body, model, blocks, index };
 }
 
@@ -216,11 +236,18 @@ export function parseRequestBody(plain: Buffer, maxDepth = defaultBodyLimits.max
  * decoded only to compare them (with JSON.parse when they hold escapes, so `"a"` and `"\u0061"`
  * are the same key, as for any JSON reader). Malformed JSON is left to JSON.parse.
  */
-export function inspectJson(bytes: Buffer, maxDepth: number): { error: string; reason: string } | null {
-  const stack: (Set<string> | null)[] = [];
+export function inspectJson(
+  bytes: Buffer,
+  maxDepth: number,
+  from?: { at: number; topKeys: string[] },
+  until = bytes.length,
+): { error: string; reason: string } | null {
+  // Resumed just past a `,` between elements of a top-level array: the top object (with the keys
+  // it has so far) and the array are open, and no key is expected.
+  const stack: (Set<string> | null)[] = from ? [new Set(from.topKeys), null] : [];
   let expectKey = false;
-  const n = bytes.length;
-  for (let i = 0; i < n; i++) {
+  const n = until;
+  for (let i = from?.at ?? 0; i < n; i++) {
     const c = bytes[i]!;
     if (c === 34) {
       const start = i + 1;

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { createSecretScanner } from '../secret-scan/secret-scanner.ts';
 import { parseRequestBody } from './request-body.ts';
-import { blockMinBytes, indexTopLevel, readDocument, spliceTopLevel } from './request-document.ts';
+import { blockHash, blockMinBytes, commonPrefix, indexTopLevel, readDocument, resumeTurn, spliceTopLevel } from './request-document.ts';
 
 const long = (n: number, seed = 'x') => `${seed} `.repeat(Math.ceil(n / (seed.length + 1))).slice(0, n);
 
@@ -131,5 +131,105 @@ describe('scanBlocks', () => {
     const again = scanner.scanBlocks({ raw: Buffer.from(JSON.stringify(rest)), value: rest }, blocks, { all: true });
     expect(again.cachedBlocks).toBe(blocks.length - 1);
     expect(view(again)).toEqual(view(whole));
+  });
+});
+
+describe('the next turn (resumed from the last one)', () => {
+  // Claude Code's order: the conversation first, then system prompt and tools, which repeat.
+  let session = 0;
+  const claudeCodeBody = (turns: number, tail: Record<string, unknown> = {}) => {
+    const c = conversation(turns);
+    return `{"model":"m","messages":[${c.messages.map((m) => JSON.stringify(m)).join(',')}],${JSON.stringify({
+      system: c.system,
+      tools: c.tools,
+      metadata: { user_id: `session-${session}` },
+      max_tokens: 1024,
+      stream: true,
+      ...tail,
+    }).slice(1)}`;
+  };
+  const expectAsFresh = (text: string) => {
+    const bytes = Buffer.from(text);
+    const parsed = parseRequestBody(bytes);
+    if ('error' in parsed) throw new Error(parsed.error);
+    expect(JSON.parse(JSON.stringify(parsed.body))).toEqual(JSON.parse(text));
+    for (const block of parsed.blocks) expect(block.hash).toBe(blockHash(bytes, block.start, block.end));
+    const fresh = indexTopLevel(bytes)!;
+    expect([...parsed.index.entries()]).toEqual([...fresh.entries()]);
+    return parsed;
+  };
+
+  it('reads each turn as a fresh parse would, resuming inside the messages and reusing the repeated rest', () => {
+    session++;
+    expectAsFresh(claudeCodeBody(8));
+    for (let turns = 10; turns <= 16; turns += 2) {
+      const text = claudeCodeBody(turns);
+      const turn = resumeTurn(Buffer.from(text));
+      expect(turn?.resume.checkpoint.key).toBe('messages');
+      expectAsFresh(text);
+    }
+  });
+
+  it('reads a turn whose system prompt or tools changed, and one cut back to fewer messages', () => {
+    session++;
+    expectAsFresh(claudeCodeBody(10));
+    expectAsFresh(claudeCodeBody(12, { tools: [{ name: 'only', description: long(2000), input_schema: {} }] }));
+    expectAsFresh(claudeCodeBody(14, { temperature: 1 }));
+    expectAsFresh(claudeCodeBody(6));
+    expectAsFresh(claudeCodeBody(8).replace('"model":"m"', '"model":"other"'));
+  });
+
+  it('refuses in the new part what a fresh parse refuses: bad JSON, a repeated key, too deep', () => {
+    session++;
+    const base = claudeCodeBody(10);
+    expectAsFresh(base);
+    const next = claudeCodeBody(12);
+    const cut = next.indexOf('],"system"');
+    const withMessage = (message: string) => `${next.slice(0, cut)},${message}${next.slice(cut)}`;
+    expect(parseRequestBody(Buffer.from(withMessage('{"role":"user","content":tru}')))).toMatchObject({ reason: 'malformed_json' });
+    expect(parseRequestBody(Buffer.from(withMessage('{"role":"user","role":"x"}')))).toMatchObject({ reason: 'duplicate_key' });
+    expect(parseRequestBody(Buffer.from(withMessage(`${'['.repeat(200)}${']'.repeat(200)}`)))).toMatchObject({ reason: 'too_deep' });
+    expect(parseRequestBody(Buffer.from(`${next.slice(0, -1)},"model":"again"}`))).toMatchObject({ reason: 'duplicate_key' });
+    expect(parseRequestBody(Buffer.from(`${next.slice(0, cut)}],"messages":[]${next.slice(cut + 1)}`))).toMatchObject({
+      reason: 'duplicate_key',
+    });
+  });
+
+  it('agrees with JSON.parse on next turns with bytes changed anywhere after the first kilobyte', () => {
+    session++;
+    const base = claudeCodeBody(10);
+    const next = claudeCodeBody(12);
+    const alphabet = ['"', '\\', '{', '}', '[', ']', ',', ':', ' ', 'a', '1'];
+    let seed = 7;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed / 2 ** 31;
+    };
+    for (let trial = 0; trial < 300; trial++) {
+      expectAsFresh(base);
+      const chars = next.split('');
+      const at = 1024 + Math.floor(random() * (chars.length - 1024));
+      chars[at] = alphabet[Math.floor(random() * alphabet.length)]!;
+      const text = chars.join('');
+      let reference: unknown;
+      try {
+        reference = JSON.parse(text);
+      } catch {
+        reference = undefined;
+      }
+      const parsed = parseRequestBody(Buffer.from(text));
+      if (reference === undefined) expect(parsed).toHaveProperty('error');
+      else if (!('error' in parsed)) expect(JSON.parse(JSON.stringify(parsed.body))).toEqual(reference);
+    }
+  });
+
+  it('finds the first differing byte', () => {
+    const a = Buffer.from(long(300_000));
+    for (const at of [0, 1, 31, 4095, 4096, 70_000, 299_999]) {
+      const b = Buffer.from(a);
+      b[at] = 0;
+      expect(commonPrefix(a, b)).toBe(at);
+    }
+    expect(commonPrefix(a, a.subarray(0, 1000))).toBe(1000);
   });
 });

@@ -2,6 +2,7 @@ import { hash as hashText } from 'node:crypto';
 import type { SnapshotSecretRule } from '@codevector/core/config-snapshot';
 import { fingerprintSecret } from '@codevector/core/secret-box';
 import RE2 from 're2';
+import { createBoundedSet } from '../bounded-set.ts';
 import { jsonDepthExceeds } from '../pipeline/request-body.ts';
 import { type BuiltinDetector, isSecretObjectKey, selectBuiltinDetectors } from './builtin-detectors.ts';
 import { encodeUtf8 } from './encode-utf8.ts';
@@ -241,7 +242,7 @@ export function createSecretScanner(
     }
     return (nonAsciiKeyword && source.includes('\\u')) || (keywordChars.has(47) && source.includes('\\/'));
   };
-  const cleanCache = new Map<string, true>();
+  const cleanCache = createBoundedSet(cacheMaxEntries);
   // Key names (`token=`, `Secret`, `://`) occur in nearly every agent body, so with the generic
   // pack on the raw pass rules out nothing and costs a third of a scan (ADR 0115): the per-string
   // keyword search is the filter, as for small bodies.
@@ -344,23 +345,13 @@ export function createSecretScanner(
   function remember(hash: string): void {
     // Benchmarks of cold scans turn the cache off; the gateway never does.
     if (tuning.rememberClean === false) return;
-    if (cleanCache.size >= cacheMaxEntries) {
-      const oldest = cleanCache.keys().next().value;
-      if (oldest !== undefined) cleanCache.delete(oldest);
-    }
-    cleanCache.set(hash, true);
+    cleanCache.add(hash);
   }
 
   // Blocks found clean, by content hash. The scanner is compiled per rule set, so a cache entry
   // is only ever an answer under the rules it was found with.
-  const cleanBlocks = new Map<string, true>();
-  const rememberBlock = (hash: string): void => {
-    if (cleanBlocks.size >= blockCacheMaxEntries) {
-      const oldest = cleanBlocks.keys().next().value;
-      if (oldest !== undefined) cleanBlocks.delete(oldest);
-    }
-    cleanBlocks.set(hash, true);
-  };
+  const cleanBlocks = createBoundedSet(blockCacheMaxEntries);
+  const rememberBlock = (hash: string): void => cleanBlocks.add(hash);
 
   const scanner: SecretScanner = {
     ruleCount: checks.length + alwaysChecks.length,

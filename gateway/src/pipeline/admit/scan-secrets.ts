@@ -22,7 +22,8 @@ const toScanBlock =
     raw: plain.subarray(block.start, block.end),
     hash: block.hash,
     path: block.path,
-    value: () => JSON.parse(plain.toString('utf8', block.start, block.end)) as unknown,
+    // A block new to this request was parsed to validate it; the scanner reads that value.
+    value: () => (block.parsed ? block.parsed.value : (JSON.parse(plain.toString('utf8', block.start, block.end)) as unknown)),
   });
 
 /** Redact and Observe matches: events to record before forwarding, and whether the body changed. */
