@@ -7,7 +7,6 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { migrate } from '@codevector/core/migrate';
@@ -15,6 +14,7 @@ import { provisionServiceLogins, type Service, serviceDatabaseUrl } from '@codev
 import { startPostgres } from '@codevector/testbed/postgres';
 import PinoPretty from 'pino-pretty';
 import { parseAllDocuments, stringify } from 'yaml';
+import { compileCacheDir, warmCompileCache } from './lib/compile-cache.ts';
 
 const root = path.resolve(fileURLToPath(new URL('..', import.meta.url)));
 const stateDir = path.join(root, '.codevector');
@@ -159,10 +159,6 @@ async function waitForHttp(url: string, timeoutMs: number): Promise<boolean> {
   return false;
 }
 
-// Node's compile cache, kept between starts: from the second start on, the services read their
-// compiled code from disk and never load Node's TypeScript stripper (~19 MB resident each;
-// docs/adr/0005-image.md "Compile cache"). Node keys it by its version and each file's content.
-const compileCache = path.join(env['CODEVECTOR_CACHE'] ?? path.join(os.homedir(), '.cache', 'codevector'), 'node-compile-cache');
 const children: ChildProcess[] = [];
 const pretty = process.stdout.isTTY === true && env['CODEVECTOR_LOG_FORMAT'] !== 'json';
 // One prettifier per child stream keeps each child's lines whole; each adds listeners to the
@@ -189,7 +185,7 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   }
   const child = spawn(process.execPath, ['--disable-warning=ExperimentalWarning', file, ...args], {
     cwd: root,
-    env: { NODE_COMPILE_CACHE: compileCache, ...env, ...serviceEnv },
+    env: { NODE_COMPILE_CACHE: compileCacheDir, ...env, ...serviceEnv },
     stdio: ['ignore', pretty ? 'pipe' : 'inherit', pretty ? 'pipe' : 'inherit'],
   });
   if (pretty) {
@@ -206,27 +202,6 @@ function startService(name: string, entry: string, args: string[], serviceEnv: R
   });
   children.push(child);
   return child;
-}
-
-/** Compiles the services' modules into the compile cache (quick once it is warm). */
-async function warmCompileCache(): Promise<void> {
-  const warm = spawn(
-    process.execPath,
-    [
-      '--disable-warning=ExperimentalWarning',
-      'scripts/warm-compile-cache.ts',
-      'crds/src',
-      'core/src',
-      'operator/src',
-      'gateway/src',
-      'gateway/bin',
-      'console/api/src',
-    ],
-    { cwd: root, env: { ...env, NODE_COMPILE_CACHE: compileCache }, stdio: ['ignore', 'ignore', 'inherit'] },
-  );
-  const code = await new Promise<number | null>((resolve) => warm.once('exit', resolve));
-  // A cold cache only costs memory and start time: the services compile what they need.
-  if (code !== 0) console.log('start: the compile cache could not be filled; the services compile their modules themselves');
 }
 
 let shuttingDown = false;
@@ -268,7 +243,9 @@ async function main(): Promise<void> {
   const shared = { CODEVECTOR_ENCRYPTION_KEY: secrets.encryptionKey, LOG_LEVEL: env['LOG_LEVEL'] ?? 'info' };
   const gatewayUrl = `http://127.0.0.1:${ports.gateway}`;
   const consoleUrl = `http://127.0.0.1:${ports.console}`;
-  await warmCompileCache();
+  // A cold cache only costs memory and start time: the services compile what they need.
+  if (!(await warmCompileCache()))
+    console.log('start: the compile cache could not be filled; the services compile their modules themselves');
   let manifests = exampleManifests;
   if (demo) {
     const fakeUrl = `http://127.0.0.1:${ports.fakeProvider}`;

@@ -34,6 +34,7 @@ import { runAdminStatements, startPostgres } from '@codevector/testbed/postgres'
 import autocannon from 'autocannon';
 import { Pool, request } from 'undici';
 import { z } from 'zod';
+import { compileCacheDir, warmCompileCache } from '../../scripts/lib/compile-cache.ts';
 import { type AgentConversation, agentConversation, agentTurns, chatBody, corpus } from './agent-corpus.ts';
 import { writeTurnScript } from './wrk-turns.ts';
 
@@ -163,6 +164,8 @@ async function startGatewayProcess(env: Record<string, string>): Promise<Proc> {
   const child = fork(`${root}gateway/src/main.ts`, [], {
     env: {
       ...process.env,
+      // As `npm start` and the image run it (bench main warms the cache first).
+      NODE_COMPILE_CACHE: compileCacheDir,
       UPSTREAM_HEADER_ALLOW: 'x-fake-*',
       ...env,
       PORT: String(port),
@@ -488,6 +491,7 @@ async function idleConsoleRss(databaseUrl: string): Promise<number | null> {
   const child = spawn(process.execPath, [`${root}console/api/src/main.ts`], {
     env: {
       ...process.env,
+      NODE_COMPILE_CACHE: compileCacheDir,
       DATABASE_URL: databaseUrl,
       PORT: String(port),
       HOST: '127.0.0.1',
@@ -568,6 +572,8 @@ export async function run(_args: string[]): Promise<void> {
     load_generator: 'wrk, one thread, a Lua script sending successive turns (bench/src/wrk-turns.ts, ADR 0116)',
     saturation_connections: 50,
   };
+  // The gateway and console run as `npm start` and the image run them: from the compile cache.
+  if (!(await warmCompileCache())) log('the compile cache could not be filled; services compile their own modules');
   log('starting PostgreSQL');
   const postgres = await startPostgres({ durable: false });
   const database = `bench_gateway_${Date.now()}`;
