@@ -169,7 +169,9 @@ export async function forward(deps: ProxyDeps, ctx: HttpContext, args: ForwardAr
   let forwardBody = args.raw;
   let modified = args.redacted === true;
   let stripUsageChunk = false;
-  if (endpoint.name === 'chat.completions' && body['messages'] === undefined && body['input'] !== undefined) {
+  // `in`, not a read: the body's fields are parsed on first read (ADR 0117), and messages is the
+  // whole conversation.
+  if (endpoint.name === 'chat.completions' && !('messages' in body) && 'input' in body) {
     // Responses-style input on the chat endpoint (Cursor's override mode): the upstream
     // endpoint that understands it is /responses.
     path = path.replace('/chat/completions', '/responses');
