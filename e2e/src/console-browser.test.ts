@@ -14,9 +14,10 @@ import { createDeps } from '@codevector/console-api/create-deps';
 import { sql, statement } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
 import { writeAuditEntry } from '@codevector/core/write-audit-entry';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { launchChromium } from './chromium.ts';
 
 const webDir = fileURLToPath(new URL('../../console/web/', import.meta.url));
 const dist = `${webDir}dist`;
@@ -65,19 +66,7 @@ beforeAll(async () => {
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address() as { port: number };
   baseUrl = `http://127.0.0.1:${address.port}`;
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   const context = await browser.newContext({ acceptDownloads: true, viewport: { width: 1360, height: 900 }, timezoneId: 'UTC' });
   page = await context.newPage();
   page.on('dialog', (dialog) => void dialog.accept());

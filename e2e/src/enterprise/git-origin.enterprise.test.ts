@@ -5,9 +5,9 @@ import path from 'node:path';
 import { adminEmail, adminPassword, startTestConsole } from '@codevector/console-api/testing/test-console';
 import { apiStatus } from '@codevector/operator/kube/kube-client';
 import { createKubeTestEnv, type KubeTestEnv, until } from '@codevector/operator/testing/kube-test-env';
-import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
+import { launchChromium } from '../chromium.ts';
 import { recordEnterpriseFigures } from './enterprise-figures.ts';
 
 // Who changed it in git (issue #13 §4, ADR 0104), end to end: a real apiserver serving Argo CD's
@@ -207,19 +207,7 @@ describe('GitOps attribution end to end', () => {
     const console_ = await startTestConsole({ env: { CONSOLE_WEB_DIST: path.join(webDir, 'dist') } });
     await console_.app.listen({ port: 0, host: '127.0.0.1' });
     const consoleUrl = `http://127.0.0.1:${(console_.app.server.address() as AddressInfo).port}`;
-    const browser = await chromium.launch({
-      executablePath: '/usr/bin/chromium',
-      headless: true,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    const browser = await launchChromium();
     try {
       const page = await browser.newPage();
       await page.goto(`${consoleUrl}/admin/audit-log?origin=argocd`);

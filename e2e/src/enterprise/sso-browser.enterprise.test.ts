@@ -16,9 +16,10 @@ import { sql, statement } from '@codevector/core/create-pool';
 import { createLogger } from '@codevector/core/logger';
 import { freePort } from '@codevector/testbed/free-port';
 import { type OidcTestProvider, startOidcProvider } from '@codevector/testbed/oidc-provider';
-import { type Browser, type BrowserContext, chromium, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { launchChromium } from '../chromium.ts';
 import { recordEnterpriseFigures } from './enterprise-figures.ts';
 
 const webDir = fileURLToPath(new URL('../../../console/web/', import.meta.url));
@@ -82,19 +83,7 @@ beforeAll(async () => {
   await deps.pool.query(statement`insert into groups (name, description) values ('ml', 'ML team')`);
   const app = await buildApp(deps);
   await app.listen({ port, host: '127.0.0.1' });
-  browser = await chromium.launch({
-    executablePath: '/usr/bin/chromium',
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   close = async () => {
     await browser.close();
     await app.close();
